@@ -1,0 +1,185 @@
+"""The error tree of ``registry`` and the "did you mean" helper.
+
+Every error the public API raises is a :class:`ValidationError`::
+
+    ValidationError                 bad input of any kind (the root)
+    ├── CoercionError               a value cannot be turned into what is needed (unhashable key, ...)
+    ├── ConformanceError            strict mode: signature or protocol mismatch (lists every problem)
+    ├── InheritanceError            abstract=True: the class does not inherit from the base
+    ├── RegistryError               a missing, duplicate or conflicting identifier
+    └── StoreError                  the persistent store: unreachable, wrong schema revision, restore
+        ├── SchemaVersionError      the database is behind or ahead of this package
+        └── RestoreError            an artifact cannot be imported or unpickled
+
+Errors carry ``message``, ``suggestions`` (list of str) and ``context`` (a dict that
+``json.dumps`` can always serialise), pickle cleanly, and round-trip through
+:meth:`ValidationError.to_dict` / :func:`error_from_dict` so the server and the HTTP client
+re-raise the same class. This module imports nothing else from ``registry``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "CoercionError",
+    "ConformanceError",
+    "InheritanceError",
+    "RegistryError",
+    "RestoreError",
+    "SchemaVersionError",
+    "StoreError",
+    "ValidationError",
+    "closest_names",
+    "error_from_dict",
+    "jsonable",
+]
+
+#: How many names an error's context lists before it says "and N more".
+MAX_LISTED_KEYS = 50
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """Return ``value`` as something ``json.dumps`` accepts, replacing the rest by its repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if _depth > 8:
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v, _depth + 1) for v in value]
+    return repr(value)
+
+
+class ValidationError(Exception):
+    """Raised when an input (artifact, identifier, config value) is not acceptable.
+
+    Args:
+        message: what was wrong, in one sentence.
+        suggestions: how to fix it, one hint per entry.
+        context: facts about the failure (registry name, path in a config, ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        suggestions: Iterable[str] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.message = str(message)
+        self.suggestions: list[str] = [str(s) for s in suggestions or ()]
+        self.context: dict[str, Any] = jsonable(dict(context or {}))
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        if not self.suggestions:
+            return self.message
+        hints = "\n".join(f"  - {s}" for s in self.suggestions)
+        return f"{self.message}\nSuggestions:\n{hints}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.suggestions, self.context))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form: ``{"type", "message", "suggestions", "context"}``."""
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "suggestions": list(self.suggestions),
+            "context": self.context,
+        }
+
+    def to_json(self) -> str:
+        """Return :meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict())
+
+
+class CoercionError(ValidationError):
+    """Raised when a value cannot be converted to what is needed (e.g. an unhashable key)."""
+
+
+class ConformanceError(ValidationError):
+    """Raised by strict registries when an artifact's signature or members do not conform."""
+
+
+class InheritanceError(ValidationError):
+    """Raised by ``abstract=True`` registries when a class does not inherit from the base."""
+
+
+class RegistryError(ValidationError):
+    """Raised for a missing identifier, or a different artifact under a taken identifier."""
+
+
+class StoreError(ValidationError):
+    """Raised when the persistent store cannot be reached or used."""
+
+
+class SchemaVersionError(StoreError):
+    """Raised when the database schema revision does not match this package."""
+
+
+class RestoreError(StoreError):
+    """Raised when a stored artifact cannot be imported or unpickled."""
+
+
+_ERROR_TYPES: dict[str, type[ValidationError]] = {
+    cls.__name__: cls
+    for cls in (
+        ValidationError,
+        CoercionError,
+        ConformanceError,
+        InheritanceError,
+        RegistryError,
+        StoreError,
+        SchemaVersionError,
+        RestoreError,
+    )
+}
+
+
+def error_from_dict(data: Mapping[str, Any]) -> ValidationError:
+    """Rebuild an error from :meth:`ValidationError.to_dict` output (unknown types -> base)."""
+    cls = _ERROR_TYPES.get(str(data.get("type", "")), ValidationError)
+    return cls(
+        str(data.get("message", "unknown error")),
+        suggestions=list(data.get("suggestions") or ()),
+        context=dict(data.get("context") or {}),
+    )
+
+
+def _bigrams(word: str) -> set[str]:
+    padded = f" {word.lower()} "
+    return {padded[i : i + 2] for i in range(len(padded) - 1)}
+
+
+def closest_names(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
+    """Return up to ``limit`` candidates that look like ``name``, best first.
+
+    A bigram (Dice) prefilter keeps this well under a millisecond at a thousand names, then
+    ``difflib`` ranks the few survivors; difflib over every name costs several milliseconds.
+    """
+    import difflib
+
+    target = _bigrams(name)
+    scored: list[tuple[float, str]] = []
+    for candidate in candidates:
+        grams = _bigrams(candidate)
+        overlap = len(target & grams)
+        if overlap:
+            scored.append((2.0 * overlap / (len(target) + len(grams)), candidate))
+    scored.sort(reverse=True)
+    shortlist = [c for _, c in scored[: limit * 4]]
+    return difflib.get_close_matches(name, shortlist, n=limit, cutoff=0.5)
+
+
+def capped_keys(keys: Iterable[str]) -> list[str]:
+    """Return at most :data:`MAX_LISTED_KEYS` keys for an error context."""
+    listed: list[str] = []
+    for key in keys:
+        if len(listed) == MAX_LISTED_KEYS:
+            break
+        listed.append(key)
+    return listed

@@ -1,0 +1,280 @@
+"""The ``Store`` contract and the frozen records that cross it.
+
+A store keeps *records* about artifacts (identifier, origin ``module:qualname``, scheme JSON,
+provenance, an optional pickled blob), grouped in namespaces. It never holds live Python
+objects: registries keep those in their own caches. Backends: ``MemoryStore`` (in-process),
+``SqlStore`` (SQLite/PostgreSQL), ``HttpStore`` (a registry server). Imports only ``errors``.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from registry.errors import RegistryError
+
+__all__ = [
+    "BlobDraft",
+    "BlobRecord",
+    "ChangeCallback",
+    "EntryDraft",
+    "EntryRecord",
+    "NamespaceKind",
+    "NamespaceRecord",
+    "Outcome",
+    "Registration",
+    "Store",
+    "decide",
+    "is_importable_origin",
+    "kind_mismatch_error",
+]
+
+NamespaceKind = Literal["function", "type", "scheme"]
+
+#: Called from a background thread with the namespaces another process changed
+#: (``None``: unknown, resync everything).
+ChangeCallback = Callable[[frozenset[str] | None], None]
+
+
+@dataclass(frozen=True)
+class NamespaceRecord:
+    """A namespace: its name, the registry kind it holds and its change counter."""
+
+    name: str
+    kind: NamespaceKind
+    generation: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class BlobDraft:
+    """A cloudpickle payload for an artifact that has no import path."""
+
+    data: bytes
+    sha256: str
+    format: str
+    python_version: str
+    pickler_version: str
+    key_id: str | None = None
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class BlobRecord(BlobDraft):
+    """A stored blob, content-addressed by ``sha256``."""
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """What a registry hands to a store to register one artifact."""
+
+    identifier: str
+    origin: str
+    """``module:qualname`` of the artifact; its import path when :attr:`importable`."""
+    source_hash: str | None = None
+    signature: str = ""
+    scheme: dict[str, Any] | None = None
+    doc: str = ""
+    blob: BlobDraft | None = None
+    python_version: str = ""
+    package: str | None = None
+    package_version: str | None = None
+
+    @property
+    def importable(self) -> bool:
+        return is_importable_origin(self.origin)
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """One stored version of an artifact. Versions are immutable once written."""
+
+    namespace: str
+    identifier: str
+    version: int
+    origin: str
+    source_hash: str | None = None
+    signature: str = ""
+    scheme: dict[str, Any] | None = None
+    doc: str = ""
+    blob_sha256: str | None = None
+    python_version: str = ""
+    package: str | None = None
+    package_version: str | None = None
+    created_at: datetime | None = None
+    created_by: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def importable(self) -> bool:
+        return is_importable_origin(self.origin)
+
+
+class Outcome(enum.Enum):
+    """What a registration did to the store."""
+
+    CREATED = "created"
+    """The identifier was free: version 1 (or the next number after an unregister)."""
+    UNCHANGED = "unchanged"
+    """The same definition was registered again: nothing was written."""
+    NEW_VERSION = "new_version"
+    """The same origin with changed source: a new version row was written."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The result of :meth:`Store.register`."""
+
+    record: EntryRecord
+    outcome: Outcome
+
+
+def is_importable_origin(origin: str) -> bool:
+    """Return whether ``module:qualname`` can be restored by importing it in another process."""
+    module, _, qualname = origin.partition(":")
+    return bool(
+        module
+        and qualname
+        and module != "__main__"
+        and "<" not in qualname
+        and not module.startswith(".")
+    )
+
+
+def decide(namespace: str, current: EntryRecord | None, draft: EntryDraft) -> Outcome:
+    """Decide what registering ``draft`` over ``current`` means; raise on a conflict.
+
+    Backends call this inside their atomic section (a lock, a database transaction), so the
+    check and the write are one step.
+
+    Raises:
+        RegistryError: a different artifact already holds the identifier.
+    """
+    if current is None:
+        return Outcome.CREATED
+    same_origin = current.origin == draft.origin
+    changed = (
+        draft.source_hash is not None
+        and current.source_hash is not None
+        and draft.source_hash != current.source_hash
+    )
+    # Two lambdas (or two nameless blobs) share a qualname without being the same definition.
+    if same_origin and not ("<lambda>" in draft.origin and changed):
+        return Outcome.NEW_VERSION if changed else Outcome.UNCHANGED
+    raise RegistryError(
+        f"Identifier {draft.identifier!r} in {namespace!r} is already taken by "
+        f"{current.origin}; cannot register {draft.origin} under it",
+        suggestions=[
+            f"Register it under another identifier: register_artifact('<new name>', {_leaf(draft.origin)})",
+            f"Or remove the existing one first: unregister_identifier({draft.identifier!r})",
+        ],
+        context={
+            "registry_name": namespace,
+            "identifier": draft.identifier,
+            "existing_origin": current.origin,
+            "new_origin": draft.origin,
+        },
+    )
+
+
+def kind_mismatch_error(name: str, stored: str, requested: str) -> RegistryError:
+    """The error for opening a namespace with a registry of another kind."""
+    return RegistryError(
+        f"Namespace {name!r} holds {stored} artifacts, not {requested} artifacts",
+        suggestions=[f"Use another logic_namespace, or a {stored} registry to open {name!r}"],
+        context={"registry_name": name, "stored_kind": stored, "requested_kind": requested},
+    )
+
+
+def _leaf(origin: str) -> str:
+    return origin.rpartition(":")[2].rpartition(".")[2] or origin
+
+
+class Store(ABC):
+    """Where registries keep their records.
+
+    Rules every backend keeps:
+
+    * thread-safe; every method is atomic (one lock hold or one database transaction);
+    * returned records are frozen and never change after they are returned;
+    * "not found" is ``None`` / ``False`` from reads, never an exception;
+    * :meth:`register` decides duplicates with :func:`decide` in the same atomic step as the
+      write, and raises :class:`~registry.errors.RegistryError` on a conflict;
+    * failures of the backend itself raise :class:`~registry.errors.StoreError`.
+    """
+
+    #: The URL that opened this store (``memory://``, ``sqlite:///...``, ...).
+    url: str = ""
+
+    @abstractmethod
+    def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
+        """Return namespace ``name``, creating it with ``kind`` if missing.
+
+        Raises:
+            RegistryError: the namespace exists with another kind.
+        """
+
+    @abstractmethod
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        """Return namespace ``name`` or ``None``; never creates it."""
+
+    @abstractmethod
+    def list_namespaces(self) -> list[NamespaceRecord]:
+        """Return every namespace, sorted by name."""
+
+    @abstractmethod
+    def list_entries(self, namespace: str) -> list[EntryRecord]:
+        """Return the current version of every identifier, in registration order."""
+
+    @abstractmethod
+    def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
+        """Return the current version of ``identifier`` or ``None``."""
+
+    @abstractmethod
+    def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
+        """Return every stored version of ``identifier``, oldest first."""
+
+    @abstractmethod
+    def register(self, namespace: str, draft: EntryDraft) -> Registration:
+        """Register ``draft`` atomically (see :func:`decide`).
+
+        Raises:
+            RegistryError: a different artifact holds the identifier, or the namespace is missing.
+        """
+
+    @abstractmethod
+    def register_batch(
+        self, namespace: str, drafts: Sequence[EntryDraft]
+    ) -> list[Registration | RegistryError]:
+        """Register many drafts in one transaction, with a result or an error per draft."""
+
+    @abstractmethod
+    def unregister(self, namespace: str, identifier: str) -> bool:
+        """Remove ``identifier`` (its history stays). Return whether it was there."""
+
+    @abstractmethod
+    def clear(self, namespace: str) -> int:
+        """Remove every identifier of ``namespace``; return how many were removed."""
+
+    @abstractmethod
+    def get_blob(self, sha256: str) -> BlobRecord | None:
+        """Return the blob with this content hash, or ``None``."""
+
+    @abstractmethod
+    def generations(self) -> dict[str, int]:
+        """Return each namespace's change counter (bumped by every write to it)."""
+
+    def watch(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback`` when *other* processes change namespaces; return an unsubscribe.
+
+        Backends with no other writers (``MemoryStore``) never call it.
+        """
+        del callback
+        return lambda: None
+
+    def close(self) -> None:
+        """Release connections and background threads. The store is unusable afterwards."""

@@ -1,0 +1,165 @@
+"""``MemoryStore``: the ``Store`` contract on dicts under a lock, for in-process registries."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from registry.errors import RegistryError
+from registry.store.base import (
+    BlobRecord,
+    EntryDraft,
+    EntryRecord,
+    NamespaceKind,
+    NamespaceRecord,
+    Outcome,
+    Registration,
+    Store,
+    decide,
+    kind_mismatch_error,
+)
+
+__all__ = ["MemoryStore"]
+
+
+class _Namespace:
+    __slots__ = ("current", "generation", "history", "kind")
+
+    def __init__(self, kind: NamespaceKind) -> None:
+        self.kind: NamespaceKind = kind
+        self.generation = 0
+        self.current: dict[str, EntryRecord] = {}
+        self.history: dict[str, list[EntryRecord]] = {}
+
+
+class MemoryStore(Store):
+    """Keeps records in process memory; forgets them when the process exits."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._namespaces: dict[str, _Namespace] = {}
+        self._blobs: dict[str, BlobRecord] = {}
+
+    def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
+        with self._lock:
+            space = self._namespaces.get(name)
+            if space is None:
+                space = self._namespaces[name] = _Namespace(kind)
+            elif space.kind != kind:
+                raise kind_mismatch_error(name, space.kind, kind)
+            return self._record(name, space)
+
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        with self._lock:
+            space = self._namespaces.get(name)
+            return None if space is None else self._record(name, space)
+
+    def list_namespaces(self) -> list[NamespaceRecord]:
+        with self._lock:
+            return [self._record(n, s) for n, s in sorted(self._namespaces.items())]
+
+    def list_entries(self, namespace: str) -> list[EntryRecord]:
+        with self._lock:
+            space = self._namespaces.get(namespace)
+            return [] if space is None else list(space.current.values())
+
+    def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
+        with self._lock:
+            space = self._namespaces.get(namespace)
+            return None if space is None else space.current.get(identifier)
+
+    def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
+        with self._lock:
+            space = self._namespaces.get(namespace)
+            return [] if space is None else list(space.history.get(identifier, ()))
+
+    def register(self, namespace: str, draft: EntryDraft) -> Registration:
+        with self._lock:
+            return self._register(namespace, self._space(namespace), draft)
+
+    def register_batch(
+        self, namespace: str, drafts: Sequence[EntryDraft]
+    ) -> list[Registration | RegistryError]:
+        results: list[Registration | RegistryError] = []
+        with self._lock:
+            space = self._space(namespace)
+            for draft in drafts:
+                try:
+                    results.append(self._register(namespace, space, draft))
+                except RegistryError as error:
+                    results.append(error)
+        return results
+
+    def unregister(self, namespace: str, identifier: str) -> bool:
+        with self._lock:
+            space = self._namespaces.get(namespace)
+            if space is None or space.current.pop(identifier, None) is None:
+                return False
+            space.generation += 1
+            return True
+
+    def clear(self, namespace: str) -> int:
+        with self._lock:
+            space = self._namespaces.get(namespace)
+            if space is None or not space.current:
+                return 0
+            removed = len(space.current)
+            space.current.clear()
+            space.generation += 1
+            return removed
+
+    def get_blob(self, sha256: str) -> BlobRecord | None:
+        with self._lock:
+            return self._blobs.get(sha256)
+
+    def generations(self) -> dict[str, int]:
+        with self._lock:
+            return {name: space.generation for name, space in self._namespaces.items()}
+
+    def _space(self, namespace: str) -> _Namespace:
+        space = self._namespaces.get(namespace)
+        if space is None:
+            raise RegistryError(
+                f"Namespace {namespace!r} does not exist",
+                suggestions=["Declare a registry class with this logic_namespace first"],
+                context={"registry_name": namespace},
+            )
+        return space
+
+    def _register(self, namespace: str, space: _Namespace, draft: EntryDraft) -> Registration:
+        current = space.current.get(draft.identifier)
+        outcome = decide(namespace, current, draft)
+        if outcome is Outcome.UNCHANGED:
+            assert current is not None
+            return Registration(current, outcome)
+        versions = space.history.setdefault(draft.identifier, [])
+        blob_sha = None
+        if draft.blob is not None:
+            blob_sha = draft.blob.sha256
+            self._blobs.setdefault(blob_sha, BlobRecord(**vars(draft.blob)))
+        record = EntryRecord(
+            namespace=namespace,
+            identifier=draft.identifier,
+            version=(versions[-1].version + 1) if versions else 1,
+            origin=draft.origin,
+            source_hash=draft.source_hash,
+            signature=draft.signature,
+            scheme=draft.scheme,
+            doc=draft.doc,
+            blob_sha256=blob_sha,
+            python_version=draft.python_version,
+            package=draft.package,
+            package_version=draft.package_version,
+            created_at=datetime.now(timezone.utc),
+        )
+        versions.append(record)
+        space.current[draft.identifier] = record
+        space.generation += 1
+        return Registration(record, outcome)
+
+    @staticmethod
+    def _record(name: str, space: _Namespace) -> NamespaceRecord:
+        return NamespaceRecord(name, space.kind, space.generation, len(space.current))
+
