@@ -12,14 +12,32 @@ from registry.errors import (
     StoreError,
     ValidationError,
 )
+from registry.registries import (
+    FunctionalRegistry,
+    SchemeRegistry,
+    TypeRegistry,
+    find_registry,
+)
+from registry.registries import open_namespace as open
 
 __all__ = [
     "CoercionError",
     "ConformanceError",
+    "FunctionalRegistry",
     "InheritanceError",
     "RegistryError",
     "RestoreError",
     "SchemaVersionError",
+    "SchemeRegistry",
     "StoreError",
+    "TypeRegistry",
     "ValidationError",
+    "find_registry",
+    "open",
 ]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("registry."):
+        _obj.__module__ = "registry"
+del _name, _obj

@@ -32,7 +32,9 @@ __all__ = [
     "SchemaVersionError",
     "StoreError",
     "ValidationError",
+    "capped_keys",
     "closest_names",
+    "did_you_mean",
     "error_from_dict",
     "jsonable",
 ]
@@ -173,6 +175,13 @@ def closest_names(name: str, candidates: Iterable[str], limit: int = 3) -> list[
     scored.sort(reverse=True)
     shortlist = [c for _, c in scored[: limit * 4]]
     return difflib.get_close_matches(name, shortlist, n=limit, cutoff=0.5)
+
+
+def did_you_mean(names: list[str]) -> str:
+    """Return "Did you mean 'a', 'b' or 'c'?" for a non-empty list of names."""
+    quoted = [repr(n) for n in names]
+    listing = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"Did you mean {listing}?"
 
 
 def capped_keys(keys: Iterable[str]) -> list[str]:

@@ -162,4 +162,3 @@ class MemoryStore(Store):
     @staticmethod
     def _record(name: str, space: _Namespace) -> NamespaceRecord:
         return NamespaceRecord(name, space.kind, space.generation, len(space.current))
-

@@ -1,0 +1,421 @@
+"""Checks run before anything is stored: identifiers, artifact kinds, ``abstract=`` inheritance
+and ``strict=`` signature/protocol conformance. Every check reports all problems at once.
+
+Imports only ``errors`` and ``refs``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Literal
+
+from registry.errors import (
+    CoercionError,
+    ConformanceError,
+    InheritanceError,
+    ValidationError,
+)
+from registry.refs import origin_of
+
+__all__ = [
+    "FunctionSpec",
+    "check_class_conformance",
+    "check_function_conformance",
+    "check_identifier",
+    "check_inheritance",
+    "check_kind",
+]
+
+_IDENTIFIER = re.compile(r"[^\s:@/]{1,255}")
+
+ArtifactKind = Literal["function", "type", "scheme"]
+
+
+def check_identifier(identifier: object, registry_name: str) -> str:
+    """Return ``identifier`` if it can name an artifact, else raise.
+
+    Identifiers are 1-255 characters without whitespace, ``:``, ``@`` or ``/``; those
+    characters are reserved for ``Registry:name`` references in configs and URLs.
+    """
+    context = {"registry_name": registry_name, "identifier": repr(identifier)}
+    try:
+        hash(identifier)
+    except TypeError as exc:
+        raise CoercionError(
+            f"Identifier of type {type(identifier).__name__} is unhashable",
+            suggestions=["Use a string identifier"],
+            context=context,
+        ) from exc
+    if not isinstance(identifier, str):
+        raise CoercionError(
+            f"Identifier must be a string, got {type(identifier).__name__} {identifier!r}",
+            suggestions=[f"Use str({identifier!r}) as the identifier"],
+            context=context,
+        )
+    if not _IDENTIFIER.fullmatch(identifier):
+        raise ValidationError(
+            f"Invalid identifier {identifier!r}: use 1-255 characters without whitespace, ':', '@' or '/'",
+            suggestions=["Pick a name like 'focal_loss' or 'resnet-50'"],
+            context=context,
+        )
+    return identifier
+
+
+def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None:
+    """Raise unless ``artifact`` is a function (``function``), a class (``type``) or a callable
+    whose signature can be read (``scheme``)."""
+    context = {"registry_name": registry_name, "artifact": repr(artifact)[:200]}
+    if kind == "function":
+        if _is_function(artifact):
+            return
+        what = _describe(artifact)
+        raise ValidationError(
+            f"{registry_name} accepts functions only, got {what}",
+            suggestions=_kind_hints(artifact, "function"),
+            context={**context, "got": what},
+        )
+    if kind == "type":
+        if inspect.isclass(artifact):
+            return
+        what = _describe(artifact)
+        raise ValidationError(
+            f"{registry_name} accepts classes only, got {what}",
+            suggestions=["Register the class itself, not an instance of it"],
+            context={**context, "got": what},
+        )
+    if not callable(artifact):
+        raise ValidationError(
+            f"{registry_name} accepts callables only, got {_describe(artifact)}",
+            suggestions=["Register a function or a class"],
+            context=context,
+        )
+    try:
+        inspect.signature(artifact)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"{registry_name} cannot read the signature of {artifact!r}: {exc}",
+            suggestions=["Wrap it in a Python function with an explicit signature"],
+            context=context,
+        ) from exc
+
+
+def _is_function(obj: object) -> bool:
+    if inspect.isfunction(obj):
+        return True
+    # Builtin functions of a module (math.sqrt), not bound methods of an instance.
+    return inspect.isbuiltin(obj) and isinstance(
+        getattr(obj, "__self__", None), (types.ModuleType, type(None))
+    )
+
+
+def _describe(obj: object) -> str:
+    if inspect.isclass(obj):
+        return f"class {obj.__qualname__}"
+    if inspect.ismethod(obj):
+        return f"bound method {obj.__qualname__}"
+    return f"{type(obj).__name__} instance"
+
+
+def _kind_hints(obj: object, wanted: str) -> list[str]:
+    if inspect.isclass(obj):
+        return ["Register classes in a TypeRegistry, or callables of any kind in a SchemeRegistry"]
+    if isinstance(obj, functools.partial):
+        return ["Register the underlying function, or wrap the partial in a named def"]
+    return [f"Register a plain {wanted} defined with def"]
+
+
+def check_inheritance(cls: type, base: type, registry_name: str) -> None:
+    """Raise :class:`InheritanceError` unless ``cls`` subclasses ``base``."""
+    if base in getattr(cls, "__mro__", ()) or _safe_issubclass(cls, base):
+        return
+    raise InheritanceError(
+        f"{cls.__qualname__} must inherit from {base.__qualname__} to be registered in {registry_name}",
+        suggestions=[
+            f"Inherit from {base.__qualname__}: class {cls.__name__}({base.__name__}): ..."
+        ],
+        context={
+            "registry_name": registry_name,
+            "artifact": origin_of(cls),
+            "required_base": origin_of(base),
+        },
+    )
+
+
+def _safe_issubclass(cls: type, base: type) -> bool:
+    try:
+        return issubclass(cls, base)
+    except TypeError:  # non-runtime protocols refuse issubclass
+        return False
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+class FunctionSpec(typing.NamedTuple):
+    """The ``Callable[[params], returns]`` a strict FunctionalRegistry demands.
+
+    ``params is None`` means ``Callable[..., R]``: any parameters.
+    """
+
+    params: tuple[Any, ...] | None
+    returns: Any
+
+
+def _hints(obj: Callable[..., Any], problems: list[str]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(obj)
+    except Exception as exc:  # NameError for unknown names, TypeError for bad ones
+        problems.append(f"annotations cannot be resolved: {type(exc).__name__}: {exc}")
+        return {}
+
+
+def _parameters(sig: inspect.Signature, *, skip_self: bool) -> list[inspect.Parameter]:
+    params = list(sig.parameters.values())
+    if skip_self and params:
+        params = params[1:]
+    return params
+
+
+def check_function_conformance(
+    func: Callable[..., Any],
+    spec: FunctionSpec | None,
+    registry_name: str,
+    *,
+    skip_self: bool = False,
+) -> None:
+    """Raise :class:`ConformanceError` listing every way ``func`` fails ``spec``.
+
+    Without a spec, every parameter and the return must be annotated.
+    """
+    problems: list[str] = []
+    _function_problems(func, spec, problems, skip_self=skip_self, require_return=True)
+    if problems:
+        raise _conformance_error(func, problems, registry_name, spec)
+
+
+def _function_problems(
+    func: Callable[..., Any],
+    spec: FunctionSpec | None,
+    problems: list[str],
+    *,
+    skip_self: bool,
+    require_return: bool,
+    prefix: str = "",
+) -> None:
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{prefix}signature cannot be read: {exc}")
+        return
+    hints = _hints(func, problems)
+    params = [
+        p
+        for p in _parameters(sig, skip_self=skip_self)
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if spec is None:
+        missing = [p.name for p in params if p.name not in hints]
+        if missing:
+            problems.append(f"{prefix}parameters without annotation: {', '.join(missing)}")
+        if require_return and "return" not in hints:
+            problems.append(f"{prefix}return type is not annotated")
+        return
+    if spec.params is not None:
+        required = [p for p in params if p.default is p.empty and p.kind != p.KEYWORD_ONLY]
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        variadic = any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
+        wanted = len(spec.params)
+        if len(required) > wanted or (len(positional) < wanted and not variadic):
+            problems.append(
+                f"{prefix}takes {len(positional)} positional parameter(s) "
+                f"({len(required)} required), expected {wanted}"
+            )
+        for index, (param, expected) in enumerate(zip(positional, spec.params, strict=False)):
+            actual = hints.get(param.name)
+            if actual is None:
+                problems.append(f"{prefix}parameter {index} ({param.name!r}) is not annotated")
+            elif not is_compatible(expected, actual):
+                problems.append(
+                    f"{prefix}parameter {index} ({param.name!r}) is {_type_name(actual)}, "
+                    f"expected {_type_name(expected)}"
+                )
+    if spec.returns is not Any:
+        if "return" not in hints:
+            problems.append(
+                f"{prefix}return type is not annotated, expected {_type_name(spec.returns)}"
+            )
+        elif not is_compatible(hints["return"], spec.returns):
+            problems.append(
+                f"{prefix}returns {_type_name(hints['return'])}, expected {_type_name(spec.returns)}"
+            )
+
+
+def _conformance_error(
+    obj: object, problems: list[str], registry_name: str, spec: object
+) -> ConformanceError:
+    listing = "; ".join(problems)
+    return ConformanceError(
+        f"{origin_of(obj)} does not conform to {registry_name}: {listing}",
+        suggestions=["Fix the signature or annotations listed above"],
+        context={
+            "registry_name": registry_name,
+            "artifact": origin_of(obj),
+            "problems": problems,
+            "expected": repr(spec),
+        },
+    )
+
+
+def is_compatible(actual: Any, expected: Any) -> bool:
+    """Return whether a value of type ``actual`` can stand where ``expected`` is required."""
+    if actual is Any or expected is Any or actual == expected:
+        return True
+    if (expected is float and actual is int) or (expected is complex and actual in (int, float)):
+        return True  # the numeric tower of PEP 484
+    if _is_union(actual):
+        return all(is_compatible(member, expected) for member in typing.get_args(actual))
+    if _is_union(expected):
+        return any(is_compatible(actual, member) for member in typing.get_args(expected))
+    actual_origin, expected_origin = typing.get_origin(actual), typing.get_origin(expected)
+    if actual_origin is not None or expected_origin is not None:
+        actual_base = actual_origin or actual
+        expected_base = expected_origin or expected
+        if not (inspect.isclass(actual_base) and inspect.isclass(expected_base)):
+            return False
+        if not _safe_issubclass(actual_base, expected_base):
+            return False
+        actual_args, expected_args = typing.get_args(actual), typing.get_args(expected)
+        if not actual_args or not expected_args:
+            return True
+        return len(actual_args) == len(expected_args) and all(
+            is_compatible(a, e) for a, e in zip(actual_args, expected_args, strict=True)
+        )
+    if inspect.isclass(actual) and inspect.isclass(expected):
+        return _safe_issubclass(actual, expected)
+    return False
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _type_name(tp: Any) -> str:
+    if inspect.isclass(tp) and typing.get_origin(tp) is None:
+        return tp.__qualname__
+    return repr(tp).replace("typing.", "")
+
+
+# --------------------------------------------------------------------------- classes
+
+
+def protocol_members(base: type) -> list[str]:
+    """Return the public members (methods and annotated attributes) ``base`` declares."""
+    skip = {object, typing.Generic, getattr(typing, "Protocol", object)}
+    names: dict[str, None] = {}
+    for klass in reversed(base.__mro__):
+        if klass in skip:
+            continue
+        for name in (*vars(klass), *getattr(klass, "__annotations__", {})):
+            if not name.startswith("_") or name == "__call__":
+                names[name] = None
+    return list(names)
+
+
+def check_class_conformance(cls: type, base: type | None, registry_name: str) -> None:
+    """Raise :class:`ConformanceError` listing every way ``cls`` fails to implement ``base``.
+
+    Checks that each member exists, that methods are callable with compatible signatures, and
+    that no abstract method is left. Without a base, ``__init__`` must be fully annotated.
+    """
+    problems: list[str] = []
+    if base is None:
+        if "__init__" in _own_or_inherited(cls):
+            _function_problems(
+                vars_init(cls),
+                None,
+                problems,
+                skip_self=True,
+                require_return=False,
+                prefix="__init__: ",
+            )
+    else:
+        _member_problems(cls, base, problems)
+    abstract = sorted(getattr(cls, "__abstractmethods__", ()))
+    if abstract:
+        problems.append(f"abstract methods not implemented: {', '.join(abstract)}")
+    if problems:
+        raise _conformance_error(cls, problems, registry_name, base)
+
+
+def vars_init(cls: type) -> Callable[..., Any]:
+    """Return the ``__init__`` a class defines or inherits."""
+    init: Callable[..., Any] = inspect.getattr_static(cls, "__init__")
+    return init
+
+
+def _own_or_inherited(cls: type) -> set[str]:
+    return {name for klass in cls.__mro__ if klass is not object for name in vars(klass)}
+
+
+def _member_problems(cls: type, base: type, problems: list[str]) -> None:
+    annotations = _class_annotations(cls)
+    for name in protocol_members(base):
+        declared = inspect.getattr_static(base, name, None)
+        if not hasattr(cls, name) and name not in annotations:
+            problems.append(f"missing member {name!r}")
+            continue
+        if not callable(declared) or isinstance(declared, property):
+            continue
+        implemented = inspect.getattr_static(cls, name, None)
+        if not callable(implemented) and not isinstance(implemented, (classmethod, staticmethod)):
+            problems.append(f"member {name!r} must be a method")
+            continue
+        _method_problems(name, implemented, declared, problems)
+
+
+def _class_annotations(cls: type) -> set[str]:
+    return {n for klass in cls.__mro__ for n in getattr(klass, "__annotations__", {})}
+
+
+def _unwrap_method(member: Any) -> tuple[Any, bool]:
+    if isinstance(member, staticmethod):
+        return member.__func__, False
+    if isinstance(member, classmethod):
+        return member.__func__, True
+    return member, True
+
+
+def _method_problems(name: str, implemented: Any, declared: Any, problems: list[str]) -> None:
+    impl, impl_bound = _unwrap_method(implemented)
+    decl, decl_bound = _unwrap_method(declared)
+    try:
+        decl_sig = inspect.signature(decl)
+    except (TypeError, ValueError):
+        return
+    decl_hints: dict[str, Any] = {}
+    try:
+        decl_hints = typing.get_type_hints(decl)
+    except Exception:  # a protocol with unresolvable hints: compare parameter counts only
+        decl_hints = {}
+    decl_params = [
+        p
+        for p in _parameters(decl_sig, skip_self=decl_bound)
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    spec = FunctionSpec(
+        params=tuple(decl_hints.get(p.name, Any) for p in decl_params),
+        returns=decl_hints.get("return", Any),
+    )
+    _function_problems(
+        impl,
+        spec,
+        problems,
+        skip_self=impl_bound,
+        require_return=False,
+        prefix=f"method {name!r}: ",
+    )
