@@ -178,7 +178,7 @@ def postgres_connect_args() -> dict[str, Any]:
 
 @contextmanager
 def transaction(engine: Engine, mode: BeginMode = "DEFERRED") -> Iterator[Connection]:
-    """Open one connection and one transaction; ``mode`` is ``IMMEDIATE``/``EXCLUSIVE`` for SQLite."""
+    """Open one connection and one transaction (``mode`` picks the SQLite BEGIN flavour)."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn.execution_options(**{_BEGIN_OPTION: mode})

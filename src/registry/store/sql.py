@@ -14,9 +14,9 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, delete, func, select, text, update
+from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -35,11 +35,13 @@ from registry.store.base import (
     decide,
     kind_mismatch_error,
 )
-from registry.store.engines import get_engine, run_transaction, safe_url
+from registry.store.engines import get_engine, run_transaction, safe_url, sqlite_path
 from registry.store.migrate import ensure_schema
 from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow
 
 __all__ = ["NOTIFY_CHANNEL", "SqlStore"]
+
+T = TypeVar("T")
 
 #: PostgreSQL channel on which every write announces ``{"ns": name, "g": generation}``.
 NOTIFY_CHANNEL = "registry_changes"
@@ -208,12 +210,12 @@ class SqlStore(Store):
                     found[row["sha256"]] = BlobRecord(**{**row, "data": bytes(row["data"])})
             return found
 
-        return self._run(work, write=False)  # type: ignore[no-any-return]
+        return self._run(work, write=False)
 
     def generations(self) -> dict[str, int]:
         def work(conn: Connection) -> dict[str, int]:
             rows = conn.execute(select(NamespaceRow.name, NamespaceRow.generation))
-            return {name: generation for name, generation in rows}
+            return dict(rows)
 
         return self._run(work, write=False)
 
@@ -222,7 +224,9 @@ class SqlStore(Store):
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
         def work(conn: Connection) -> Registration:
             namespace_id, generation = self._lock_namespace(conn, namespace)
-            registration, wrote = self._register_one(conn, namespace, namespace_id, generation, draft)
+            registration, wrote = self._register_one(
+                conn, namespace, namespace_id, generation, draft
+            )
             if wrote:
                 self._bump(conn, namespace, namespace_id, 1)
             return registration
@@ -291,6 +295,8 @@ class SqlStore(Store):
 
         Changes made by this process may be reported too (harmless: they are already applied).
         """
+        if self._dialect == "sqlite" and sqlite_path(self.url) is None:
+            return lambda: None  # an in-memory database has no other writers
         with self._watcher_lock:
             if self._watcher is None:
                 from registry.store.watch import start_watcher
@@ -307,11 +313,12 @@ class SqlStore(Store):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _run(self, work: Callable[[Connection], Any], *, write: bool) -> Any:
+    def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         return run_transaction(self._engine, work, write=write, url=self.url)
 
-    def _run_register(self, work: Callable[[Connection], Any], namespace: str,
-                      drafts: Sequence[EntryDraft]) -> Any:
+    def _run_register(
+        self, work: Callable[[Connection], T], namespace: str, drafts: Sequence[EntryDraft]
+    ) -> T:
         try:
             return self._run(work, write=True)
         except IntegrityError:
@@ -391,30 +398,29 @@ class SqlStore(Store):
             return Registration(current, outcome), False
         if draft.blob is not None:
             self._insert_blob(conn, draft.blob)
-        last_version = conn.execute(
-            select(func.max(EntryRow.version)).where(
-                EntryRow.namespace_id == namespace_id, EntryRow.identifier == draft.identifier
-            )
-        ).scalar()
-        entry_id = conn.execute(
+        next_version = (
+            select(func.coalesce(func.max(EntryRow.version), 0) + 1)
+            .where(EntryRow.namespace_id == namespace_id, EntryRow.identifier == draft.identifier)
+            .scalar_subquery()
+        )
+        values: dict[str, Any] = {
+            "identifier": draft.identifier,
+            "origin": draft.origin,
+            "blob_sha256": draft.blob.sha256 if draft.blob is not None else None,
+            "scheme_json": None if draft.scheme is None else json.dumps(draft.scheme),
+            "signature": draft.signature,
+            "doc": draft.doc,
+            "source_hash": draft.source_hash,
+            "python_version": draft.python_version,
+            "package": draft.package,
+            "package_version": draft.package_version,
+            "created_by": self._created_by,
+        }
+        entry_id, version, created_at = conn.execute(
             self._insert(EntryRow)
-            .values(
-                namespace_id=namespace_id,
-                identifier=draft.identifier,
-                version=(last_version or 0) + 1,
-                origin=draft.origin,
-                blob_sha256=draft.blob.sha256 if draft.blob is not None else None,
-                scheme_json=None if draft.scheme is None else json.dumps(draft.scheme),
-                signature=draft.signature,
-                doc=draft.doc,
-                source_hash=draft.source_hash,
-                python_version=draft.python_version,
-                package=draft.package,
-                package_version=draft.package_version,
-                created_by=self._created_by,
-            )
-            .returning(EntryRow.id)
-        ).scalar_one()
+            .values(namespace_id=namespace_id, version=next_version, **values)
+            .returning(EntryRow.id, EntryRow.version, EntryRow.created_at)
+        ).one()
         # The head's primary key is the arbiter; a new version keeps the original position.
         conn.execute(
             self._insert(HeadRow)
@@ -429,8 +435,14 @@ class SqlStore(Store):
                 set_={"entry_id": entry_id},
             )
         )
-        record = self._head(conn, namespace, namespace_id, draft.identifier)
-        assert record is not None
+        values.pop("scheme_json")
+        record = EntryRecord(
+            namespace=namespace,
+            version=version,
+            scheme=draft.scheme,
+            created_at=_utc(created_at),
+            **values,
+        )
         return Registration(record, outcome), True
 
     def _insert_blob(self, conn: Connection, blob: BlobDraft) -> None:
@@ -465,7 +477,7 @@ class SqlStore(Store):
         return int(generation)
 
     @staticmethod
-    def _entry(namespace: str, row: Row[Any]) -> EntryRecord:
+    def _entry(namespace: str, row: Any) -> EntryRecord:
         return EntryRecord(
             namespace=namespace,
             identifier=row.identifier,
