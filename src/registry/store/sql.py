@@ -215,7 +215,7 @@ class SqlStore(Store):
     def generations(self) -> dict[str, int]:
         def work(conn: Connection) -> dict[str, int]:
             rows = conn.execute(select(NamespaceRow.name, NamespaceRow.generation))
-            return dict(rows)
+            return {str(name): int(generation) for name, generation in rows.all()}
 
         return self._run(work, write=False)
 
