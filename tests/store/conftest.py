@@ -30,29 +30,55 @@ def _pg_unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL unavailable: {reason}")
 
 
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test module; dropped at the end."""
+def _admin_conninfo() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(pg_admin_url()).set(drivername="postgresql").render_as_string(
+        hide_password=False
+    )
+
+
+def _create_pg_database() -> str:
+    """Create a uniquely named database; return its SQLAlchemy URL (fail/skip if no server)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    admin = make_url(pg_admin_url())
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
     name = f"registry_t_{uuid.uuid4().hex[:10]}"
     try:
-        with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(_admin_conninfo(), autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as exc:
         _pg_unavailable(str(exc).strip().splitlines()[0])
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    yield url
+    return make_url(pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
     from registry.store import close_stores
     from registry.store.engines import dispose_engine
 
     close_stores()
     dispose_engine(url)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test module; dropped at the end."""
+    url = _create_pg_database()
+    yield url
+    _drop_pg_database(url)
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; dropped at the end."""
+    url = _create_pg_database()
+    yield url
+    _drop_pg_database(url)
 
 
 @pytest.fixture
