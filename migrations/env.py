@@ -80,7 +80,9 @@ def _developer_url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("REGISTRY_URL")
     url = url or config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError("set REGISTRY_URL, pass -x url=..., or set sqlalchemy.url in alembic.ini")
+        raise RuntimeError(
+            "set REGISTRY_URL, pass -x url=..., or set sqlalchemy.url in alembic.ini"
+        )
     return url
 
 

@@ -114,9 +114,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("namespace_id", "identifier", name=op.f("pk_heads")),
     )
-    op.create_index(
-        op.f("ix_heads_namespace_id_position"), "heads", ["namespace_id", "position"]
-    )
+    op.create_index(op.f("ix_heads_namespace_id_position"), "heads", ["namespace_id", "position"])
 
 
 def downgrade() -> None:

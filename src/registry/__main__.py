@@ -1,4 +1,4 @@
-"""``python -m registry``: the ``registry`` command line."""
+"""``python -m registry``: the command line."""
 
 from __future__ import annotations
 
@@ -6,4 +6,5 @@ import sys
 
 from registry.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,7 +15,7 @@ from typing import Any
 
 from registry import settings
 from registry.errors import RestoreError, StoreError
-from registry.store.base import BlobDraft, BlobRecord
+from registry.store.base import BlobDraft, BlobRecord, EntryRecord
 
 __all__ = ["BLOB_FORMAT", "dump_blob", "key_id_for", "load_blob", "python_version"]
 
@@ -40,13 +40,17 @@ def key_id_for(key: bytes) -> str:
     return hashlib.sha256(b"registry/key-id/v1\0" + key).hexdigest()[:16]
 
 
-def _signed_message(
-    sha256: str, fmt: str, python: str, pickler: str, key_id: str
-) -> bytes:
+def _signed_message(sha256: str, fmt: str, python: str, pickler: str, key_id: str) -> bytes:
     # Blobs are content-addressed and shared between identifiers, so the signature binds the
     # content and the metadata the loader trusts (format, versions, key), not one identifier.
-    fields = (_SIGNATURE_DOMAIN, fmt.encode(), key_id.encode(), sha256.encode(),
-              python.encode(), pickler.encode())
+    fields = (
+        _SIGNATURE_DOMAIN,
+        fmt.encode(),
+        key_id.encode(),
+        sha256.encode(),
+        python.encode(),
+        pickler.encode(),
+    )
     return b"\0".join(fields)
 
 
@@ -77,10 +81,15 @@ def dump_blob(
     except Exception as exc:  # cloudpickle raises anything the object's reducers raise
         raise StoreError(
             f"Cannot pickle {identifier!r} for namespace {namespace!r}: {exc}",
-            suggestions=["Define it at module level in an importable module so it is stored "
-                         "by import path instead"],
-            context={"registry_name": namespace, "identifier": identifier,
-                     "cause": type(exc).__name__},
+            suggestions=[
+                "Define it at module level in an importable module so it is stored "
+                "by import path instead"
+            ],
+            context={
+                "registry_name": namespace,
+                "identifier": identifier,
+                "cause": type(exc).__name__,
+            },
         ) from exc
     sha256 = hashlib.sha256(data).hexdigest()
     python, pickler = python_version(), _cloudpickle_version()
@@ -100,29 +109,31 @@ def dump_blob(
 
 
 def load_blob(
-    record: BlobRecord,
+    blob: BlobRecord | None,
+    entry: EntryRecord | None = None,
     *,
     allow_pickle: bool | None = None,
     signing_key: bytes | None = None,
-    namespace: str = "",
-    identifier: str = "",
 ) -> Any:
-    """Check ``record`` against the pickle policy, then unpickle it.
+    """Check ``blob`` against the pickle policy, then unpickle it.
 
     Args:
-        record: the stored blob.
+        blob: the stored blob (``None``: the entry names a blob the store does not have).
+        entry: the entry that uses it (for error messages).
         allow_pickle: the opt-in; ``None`` falls back to ``registry.configure`` and
             ``REGISTRY_ALLOW_PICKLE``.
         signing_key: HMAC key; defaults to ``REGISTRY_SIGNING_KEY``.
-        namespace: where the blob is used (for error messages).
-        identifier: which identifier uses it (for error messages).
 
     Raises:
-        RestoreError: no opt-in; corrupted data; a key is configured and the signature is
-            missing or wrong; another Python or cloudpickle version wrote it; unpickling failed.
+        RestoreError: no opt-in; missing or corrupted data; a key is configured and the
+            signature is missing or wrong; another Python or cloudpickle version wrote it;
+            unpickling failed.
     """
-    context = {"registry_name": namespace, "identifier": identifier, "blob": record.sha256}
-    what = f"{identifier!r} in {namespace!r}" if identifier else f"blob {record.sha256[:12]}"
+    namespace = entry.namespace if entry is not None else ""
+    identifier = entry.identifier if entry is not None else ""
+    sha = blob.sha256 if blob is not None else (entry.blob_sha256 if entry else None) or "?"
+    context = {"registry_name": namespace, "identifier": identifier, "blob": sha}
+    what = f"{identifier!r} in {namespace!r}" if identifier else f"blob {sha[:12]}"
     if not settings.allow_pickle(allow_pickle):
         raise RestoreError(
             f"Refusing to unpickle {what}: loading a pickle runs arbitrary code",
@@ -134,6 +145,13 @@ def load_blob(
             ],
             context=context,
         )
+    if blob is None:
+        raise RestoreError(
+            f"Cannot restore {what}: its pickled blob {sha[:12]} is missing from the store",
+            suggestions=["Register the artifact again"],
+            context=context,
+        )
+    record = blob
     _check_integrity(record, what, context)
     _check_signature(record, signing_key, what, context)
     _check_versions(record, what, context)
@@ -151,8 +169,11 @@ def load_blob(
 
 def _check_integrity(record: BlobRecord, what: str, context: dict[str, Any]) -> None:
     if record.format != BLOB_FORMAT:
-        raise RestoreError(f"Cannot load {what}: unknown blob format {record.format!r}",
-                           suggestions=["Upgrade the registry package"], context=context)
+        raise RestoreError(
+            f"Cannot load {what}: unknown blob format {record.format!r}",
+            suggestions=["Upgrade the registry package"],
+            context=context,
+        )
     if hashlib.sha256(record.data).hexdigest() != record.sha256:
         raise RestoreError(
             f"Refusing to unpickle {what}: its content does not match its SHA-256 (corrupted)",
@@ -170,8 +191,10 @@ def _check_signature(
     if not record.signature or not record.key_id:
         raise RestoreError(
             f"Refusing to unpickle {what}: it is not signed and a signing key is configured",
-            suggestions=["Register the artifact again from a process that has "
-                         "REGISTRY_SIGNING_KEY set, so the blob gets signed"],
+            suggestions=[
+                "Register the artifact again from a process that has "
+                "REGISTRY_SIGNING_KEY set, so the blob gets signed"
+            ],
             context=context,
         )
     if record.key_id != key_id_for(key):
@@ -180,8 +203,9 @@ def _check_signature(
             suggestions=["Use the same REGISTRY_SIGNING_KEY as the writer, or register it again"],
             context={**context, "key_id": record.key_id},
         )
-    _, expected = _sign(key, record.sha256, record.format, record.python_version,
-                        record.pickler_version)
+    _, expected = _sign(
+        key, record.sha256, record.format, record.python_version, record.pickler_version
+    )
     if not hmac.compare_digest(expected, record.signature):
         raise RestoreError(
             f"Refusing to unpickle {what}: its signature is wrong (tampered with, or a "
@@ -198,16 +222,22 @@ def _check_versions(record: BlobRecord, what: str, context: dict[str, Any]) -> N
         raise RestoreError(
             f"Refusing to unpickle {what}: it was written by Python {record.python_version}, "
             f"this is Python {here_python}",
-            suggestions=[f"Load it with Python {record.python_version}, or register it again "
-                         "from this Python"],
+            suggestions=[
+                f"Load it with Python {record.python_version}, or register it again "
+                "from this Python"
+            ],
             context={**context, "blob_python": record.python_version, "python": here_python},
         )
     if record.pickler_version != here_pickler:
         raise RestoreError(
             f"Refusing to unpickle {what}: it was written by cloudpickle "
             f"{record.pickler_version}, this is cloudpickle {here_pickler}",
-            suggestions=[f"pip install cloudpickle=={record.pickler_version}, or register it "
-                         "again"],
-            context={**context, "blob_cloudpickle": record.pickler_version,
-                     "cloudpickle": here_pickler},
+            suggestions=[
+                f"pip install cloudpickle=={record.pickler_version}, or register it again"
+            ],
+            context={
+                **context,
+                "blob_cloudpickle": record.pickler_version,
+                "cloudpickle": here_pickler,
+            },
         )

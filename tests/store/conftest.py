@@ -33,8 +33,8 @@ def _pg_unavailable(reason: str) -> None:
 def _admin_conninfo() -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(pg_admin_url()).set(drivername="postgresql").render_as_string(
-        hide_password=False
+    return (
+        make_url(pg_admin_url()).set(drivername="postgresql").render_as_string(hide_password=False)
     )
 
 

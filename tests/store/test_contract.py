@@ -1,9 +1,9 @@
-"""The ``Store`` contract, run against every backend: memory, SQLite (raw and cached), PostgreSQL."""
+"""The ``Store`` contract against every backend: memory, SQLite (raw and cached), PostgreSQL."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -11,7 +11,9 @@ from registry.errors import RegistryError
 from registry.store.base import BlobDraft, EntryDraft, Outcome, Registration, Store
 
 
-def draft(identifier: str, origin: str | None = None, source: str = "v1", **extra: object) -> EntryDraft:
+def draft(
+    identifier: str, origin: str | None = None, source: str = "v1", **extra: object
+) -> EntryDraft:
     return EntryDraft(
         identifier=identifier,
         origin=origin or f"lab.mod:{identifier}",
@@ -45,9 +47,15 @@ def test_register_then_read_back(store: Store, namespace: str) -> None:
     store.ensure_namespace(namespace, "function")
     result = store.register(
         namespace,
-        draft("focal", scheme={"type": "object", "properties": {"gamma": {"type": "number"}}},
-              signature="(x, gamma=2.0)", doc="Focal loss.", python_version="3.11.7",
-              package="mylab", package_version="1.2"),
+        draft(
+            "focal",
+            scheme={"type": "object", "properties": {"gamma": {"type": "number"}}},
+            signature="(x, gamma=2.0)",
+            doc="Focal loss.",
+            python_version="3.11.7",
+            package="mylab",
+            package_version="1.2",
+        ),
     )
     assert result.outcome is Outcome.CREATED
     record = store.get_entry(namespace, "focal")
@@ -55,7 +63,12 @@ def test_register_then_read_back(store: Store, namespace: str) -> None:
     assert record == result.record or record.created_at is not None
     assert (record.identifier, record.version, record.origin) == ("focal", 1, "lab.mod:focal")
     assert record.scheme == {"type": "object", "properties": {"gamma": {"type": "number"}}}
-    assert (record.signature, record.doc, record.package) == ("(x, gamma=2.0)", "Focal loss.", "mylab")
+    assert (record.signature, record.doc, record.package) == (
+        "(x, gamma=2.0)",
+        "Focal loss.",
+        "mylab",
+    )
+    assert "@" in record.created_by
     assert isinstance(record.created_at, datetime) and record.created_at.tzinfo is not None
     assert store.get_entry(namespace, "missing") is None
     assert store.get_entry(namespace + ".missing", "focal") is None
@@ -200,8 +213,21 @@ def test_blobs_are_stored_once_by_content(store: Store, namespace: str) -> None:
     stored = store.get_blob(payload.sha256)
     assert stored is not None
     assert (stored.data, stored.python_version, stored.pickler_version) == (
-        payload.data, "3.11.7", "3.0.0")
+        payload.data,
+        "3.11.7",
+        "3.0.0",
+    )
     assert store.get_blob("0" * 64) is None
+
+
+def test_imported_provenance_is_kept(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    when = datetime(2024, 5, 17, 9, 30, tzinfo=timezone.utc)
+    result = store.register(namespace, draft("f", created_by="ada@lab-1", created_at=when))
+    stored = store.get_entry(namespace, "f")
+    assert stored is not None
+    assert (stored.created_by, stored.created_at) == ("ada@lab-1", when)
+    assert (result.record.created_by, result.record.created_at) == ("ada@lab-1", when)
 
 
 def test_two_lambdas_under_one_identifier_conflict(store: Store, namespace: str) -> None:

@@ -125,8 +125,14 @@ def test_importing_registry_loads_no_heavy_dependencies() -> None:
         " if m in sys.modules]\n"
         "print(heavy)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], env=subprocess_env(),
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
@@ -139,10 +145,16 @@ def test_pg_watcher_resyncs_after_its_connection_is_killed(pg_url: str) -> None:
     cached = CachedStore(SqlStore(pg_url))
     assert cached.get_entry("lab.resync", "f") is None
     with get_engine(pg_url).begin() as conn:
-        killed = conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name LIKE 'watch-registry@%' AND datname = current_database()"
-        )).scalars().all()
+        killed = (
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'watch-registry@%' AND datname = current_database()"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert killed and all(killed)
     writer.register("lab.resync", EntryDraft("f", "lab.mod:f"))  # may be sent while away
     deadline = time.monotonic() + 10

@@ -62,8 +62,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Scripts of a package one revision newer than this one."""
     scripts = tmp_path / "next_migrations"
-    shutil.copytree(migrate.script_location(), scripts,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        migrate.script_location(), scripts, ignore=shutil.ignore_patterns("__pycache__")
+    )
     (scripts / "versions" / "0002_test_next.py").write_text(NEXT_REVISION)
     monkeypatch.setattr(migrate, "script_location", lambda: scripts)
     return scripts
@@ -143,13 +144,13 @@ def test_postgres_ahead_is_refused_too(pg_url: str) -> None:
             SqlStore(pg_url)
     finally:
         with get_engine(pg_url).begin() as conn:
-            conn.execute(text("UPDATE registry_alembic_version SET version_num = :head"),
-                         {"head": migrate.head_revision()})
+            conn.execute(
+                text("UPDATE registry_alembic_version SET version_num = :head"),
+                {"head": migrate.head_revision()},
+            )
 
 
-def test_default_file_is_upgraded_after_a_backup(
-    sqlite_url: str, next_release: Path
-) -> None:
+def test_default_file_is_upgraded_after_a_backup(sqlite_url: str, next_release: Path) -> None:
     migrate.upgrade(sqlite_url, "0001_initial")
     store = SqlStore(sqlite_url, auto_upgrade=True)
     assert migrate.check(sqlite_url).revision == "0002_test_next"
@@ -195,7 +196,11 @@ def test_cli_db_commands(sqlite_url: str, capsys: pytest.CaptureFixture[str]) ->
 def test_python_dash_m_registry_db_history() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "registry", "db", "history"],
-        env=subprocess_env(), capture_output=True, text=True, timeout=60, check=False,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "0001_initial (head)" in done.stdout
@@ -207,34 +212,59 @@ def test_installed_wheel_creates_and_upgrades_a_database(tmp_path: Path) -> None
     wheels = tmp_path / "wheels"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(wheels)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("registry-*.whl")
     venv = tmp_path / "venv"
     # System site-packages provide SQLAlchemy/alembic offline; registry itself comes from the wheel.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q",
-         str(wheel)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            "-q",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert install.returncode == 0, install.stderr
     env = subprocess_env()
     env.pop("PYTHONPATH")
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     probe = subprocess.run(
-        [str(python), "-c",
-         "from registry.store import migrate; print(migrate.script_location())"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        [str(python), "-c", "from registry.store import migrate; print(migrate.script_location())"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert probe.returncode == 0, probe.stderr
     assert str(venv) in probe.stdout and "_migrations" in probe.stdout
     upgrade = subprocess.run(
         [str(venv / "bin" / "registry"), "db", "upgrade", "--url", url],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert upgrade.returncode == 0, upgrade.stderr
     assert migrate.check(url).status is migrate.SchemaStatus.CURRENT

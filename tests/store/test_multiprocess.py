@@ -32,7 +32,10 @@ STARTUP_S = 2.5
 def spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(WORKERS), *args],
-        env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -67,8 +70,10 @@ def test_eight_processes_race_for_one_identifier(empty_url: str) -> None:
     SqlStore(empty_url).ensure_namespace(namespace, "function")
     start = time.time() + STARTUP_S
     outcomes = results(
-        [spawn("race", empty_url, namespace, f"lab.worker{i}:fn", str(start), str(rounds))
-         for i in range(8)]
+        [
+            spawn("race", empty_url, namespace, f"lab.worker{i}:fn", str(start), str(rounds))
+            for i in range(8)
+        ]
     )
     store = SqlStore(empty_url)
     for round_number in range(rounds):
@@ -128,8 +133,10 @@ def test_another_processes_writes_reach_the_cache(
     # Timing is recorded, not asserted tightly (the bounds: 100 ms SQLite, 50 ms PG).
     record_property("register_latency_ms", round(latency * 1000, 2))
     record_property("unregister_latency_ms", round(unregister_latency * 1000, 2))
-    print(f"propagation {empty_url.split(':')[0]}: register {latency * 1000:.1f} ms, "
-          f"unregister {unregister_latency * 1000:.1f} ms")
+    print(
+        f"propagation {empty_url.split(':', maxsplit=1)[0]}: register {latency * 1000:.1f} ms, "
+        f"unregister {unregister_latency * 1000:.1f} ms"
+    )
     assert latency < 2.0 and unregister_latency < 2.0
 
 

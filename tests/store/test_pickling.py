@@ -9,7 +9,7 @@ import pytest
 from registry import settings
 from registry.errors import RestoreError
 from registry.pickling import dump_blob, key_id_for, load_blob
-from registry.store.base import BlobRecord
+from registry.store.base import BlobRecord, EntryRecord
 
 KEY = b"lab secret key"
 
@@ -43,8 +43,9 @@ def test_opt_in_from_env_and_configure(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_refused_without_opt_in() -> None:
     record = stored(lambda x: x)
+    entry = EntryRecord("lab.losses", "scaled", 1, "__main__:<lambda>", blob_sha256=record.sha256)
     with pytest.raises(RestoreError) as caught:
-        load_blob(record, namespace="lab.losses", identifier="scaled")
+        load_blob(record, entry)
     assert "runs arbitrary code" in caught.value.message
     assert any("REGISTRY_ALLOW_PICKLE=1" in hint for hint in caught.value.suggestions)
     assert caught.value.context["identifier"] == "scaled"
@@ -92,6 +93,12 @@ def test_swapped_payload_refused() -> None:
         load_blob(swapped, allow_pickle=True, signing_key=KEY)
 
 
+def test_missing_blob_refused_clearly() -> None:
+    entry = EntryRecord("lab.losses", "scaled", 1, "__main__:<lambda>", blob_sha256="ab" * 32)
+    with pytest.raises(RestoreError, match="missing from the store"):
+        load_blob(None, entry, allow_pickle=True)
+
+
 def test_other_python_version_refused() -> None:
     record = dataclasses.replace(stored(lambda x: x), python_version="3.7.17")
     with pytest.raises(RestoreError) as caught:
@@ -117,4 +124,4 @@ def test_blob_round_trip_through_a_sql_store(sqlite_url: str) -> None:
     assert entry is not None and entry.blob_sha256 == draft.sha256
     record = store.get_blob(draft.sha256)
     assert record is not None
-    assert load_blob(record, allow_pickle=True, signing_key=KEY)(4) == 40
+    assert load_blob(record, entry, allow_pickle=True, signing_key=KEY)(4) == 40

@@ -72,8 +72,9 @@ def batches_forever(url: str, namespace: str, size: str) -> dict[str, object]:
     store = open_store(url)
     count = int(size)
     for round_number in range(10**9):
-        drafts = [EntryDraft(f"b{round_number}_{i}", f"lab.mod:b{round_number}_{i}")
-                  for i in range(count)]
+        drafts = [
+            EntryDraft(f"b{round_number}_{i}", f"lab.mod:b{round_number}_{i}") for i in range(count)
+        ]
         store.register_batch(namespace, drafts)
         print(json.dumps({"batch": round_number}), flush=True)
     return {}

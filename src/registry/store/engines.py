@@ -186,9 +186,7 @@ def transaction(engine: Engine, mode: BeginMode = "DEFERRED") -> Iterator[Connec
             yield conn
 
 
-def run_transaction(
-    engine: Engine, work: Callable[[Connection], T], *, write: bool, url: str
-) -> T:
+def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: bool, url: str) -> T:
     """Run ``work`` in one transaction, replaying it after transient failures.
 
     Each attempt rolls back completely before the next, with capped exponential back-off and
@@ -267,9 +265,16 @@ def store_error(exc: BaseException, url: str) -> StoreError:
 
 def _looks_unreachable(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
-    markers = ("connection refused", "could not connect", "connection failed", "timeout expired",
-               "name or service not known", "password authentication failed", "does not exist",
-               "unable to open database file")
+    markers = (
+        "connection refused",
+        "could not connect",
+        "connection failed",
+        "timeout expired",
+        "name or service not known",
+        "password authentication failed",
+        "does not exist",
+        "unable to open database file",
+    )
     return any(marker in text for marker in markers)
 
 

@@ -220,9 +220,7 @@ def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool = False) -> Sc
     state = inspect_schema(engine, url)
     if state.status is SchemaStatus.CURRENT:
         return state
-    if state.status is SchemaStatus.EMPTY or (
-        state.status is SchemaStatus.BEHIND and auto_upgrade
-    ):
+    if state.status is SchemaStatus.EMPTY or (state.status is SchemaStatus.BEHIND and auto_upgrade):
         return _migrate_locked(engine, url, "head", upgrading=True, backup=True)
     raise version_error(state, url)
 

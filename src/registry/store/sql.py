@@ -8,9 +8,7 @@ namespace generation in that same transaction. Imports ``errors``, ``store.base`
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -32,6 +30,7 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    current_user_host,
     decide,
     kind_mismatch_error,
 )
@@ -78,12 +77,10 @@ _BLOB_COLUMNS = (
 )
 
 
-def _current_user() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"[:255]
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -110,7 +107,6 @@ class SqlStore(Store):
         self.url = url
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
-        self._created_by = _current_user()
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher: Any = None
         self._watcher_lock = threading.Lock()
@@ -332,11 +328,13 @@ class SqlStore(Store):
             taken = ", ".join(f"{e.identifier} -> {e.origin}" for e in existing if e is not None)
             raise RegistryError(
                 f"A concurrent writer registered the same identifiers in {namespace!r} "
-                f"({taken or 'unknown'}); cannot register "
-                + ", ".join(d.origin for d in drafts),
+                f"({taken or 'unknown'}); cannot register " + ", ".join(d.origin for d in drafts),
                 suggestions=["Retry: the database now holds the other writer's version"],
-                context={"registry_name": namespace, "existing": taken,
-                         "new_origins": [d.origin for d in drafts]},
+                context={
+                    "registry_name": namespace,
+                    "existing": taken,
+                    "new_origins": [d.origin for d in drafts],
+                },
             ) from exc
 
     def _insert(self, table: Any) -> Any:
@@ -388,7 +386,11 @@ class SqlStore(Store):
         return None if row is None else self._entry(namespace, row)
 
     def _register_one(
-        self, conn: Connection, namespace: str, namespace_id: int, generation: int,
+        self,
+        conn: Connection,
+        namespace: str,
+        namespace_id: int,
+        generation: int,
         draft: EntryDraft,
     ) -> tuple[Registration, bool]:
         current = self._head(conn, namespace, namespace_id, draft.identifier)
@@ -414,13 +416,18 @@ class SqlStore(Store):
             "python_version": draft.python_version,
             "package": draft.package,
             "package_version": draft.package_version,
-            "created_by": self._created_by,
+            # Imports from another store keep their provenance; new rows get ours.
+            "created_by": (draft.created_by or current_user_host())[:255],
         }
+        if draft.created_at is not None:
+            # SQLite keeps no offset: store every timestamp in UTC.
+            values["created_at"] = _as_utc(draft.created_at)
         entry_id, version, created_at = conn.execute(
             self._insert(EntryRow)
             .values(namespace_id=namespace_id, version=next_version, **values)
             .returning(EntryRow.id, EntryRow.version, EntryRow.created_at)
         ).one()
+        values.pop("created_at", None)
         # The head's primary key is the arbiter; a new version keeps the original position.
         conn.execute(
             self._insert(HeadRow)
@@ -472,8 +479,10 @@ class SqlStore(Store):
         if self._dialect == "postgresql":
             payload = json.dumps({"ns": namespace, "g": generation})
             # Delivered only if this transaction commits.
-            conn.execute(text("SELECT pg_notify(:channel, :payload)"),
-                         {"channel": NOTIFY_CHANNEL, "payload": payload})
+            conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": NOTIFY_CHANNEL, "payload": payload},
+            )
         return int(generation)
 
     @staticmethod

@@ -103,8 +103,9 @@ class Watcher(ABC):
                 self._watch(first)
                 return
             except Exception as exc:
-                logger.warning("registry watcher for %s lost its connection: %s",
-                               safe_url(self.url), exc)
+                logger.warning(
+                    "registry watcher for %s lost its connection: %s", safe_url(self.url), exc
+                )
                 self._ready.set()
             first = False
             self._stopped.wait(delay)
