@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -36,7 +36,7 @@ from registry.store.base import (
 )
 from registry.store.engines import get_engine, run_transaction, safe_url, sqlite_path
 from registry.store.migrate import ensure_schema
-from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow
+from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow, metadata
 
 __all__ = ["NOTIFY_CHANNEL", "SqlStore"]
 
@@ -90,6 +90,52 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment
 
 
+class _Statements:
+    """The write-path statements, built once per store (building them costs more than running)."""
+
+    def __init__(self, dialect: str) -> None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        entries, heads, blobs = (metadata.tables[name] for name in ("entries", "heads", "blobs"))
+        self.head = (
+            select(*_ENTRY_COLUMNS)
+            .join(HeadRow, HeadRow.entry_id == EntryRow.id)
+            .where(HeadRow.namespace_id == bindparam("ns_id"))
+            .where(HeadRow.identifier == bindparam("ident"))
+        )
+        # Numbered inside the insert, under the namespace lock; the UNIQUE constraint backs it.
+        next_version = (
+            select(func.coalesce(func.max(EntryRow.version), 0) + 1)
+            .where(EntryRow.namespace_id == bindparam("ns_id"))
+            .where(EntryRow.identifier == bindparam("ident"))
+            .scalar_subquery()
+        )
+        self.insert_entry = (
+            insert(entries)
+            .values(version=next_version)
+            .returning(EntryRow.id, EntryRow.version, EntryRow.created_at)
+        )
+        upsert = insert(heads)
+        self.upsert_head = upsert.on_conflict_do_update(
+            index_elements=[HeadRow.namespace_id, HeadRow.identifier],
+            set_={"entry_id": upsert.excluded.entry_id},
+        )
+        self.insert_blob = insert(blobs).on_conflict_do_nothing(index_elements=[BlobRow.sha256])
+        # FOR UPDATE serialises writers of one namespace on PostgreSQL; SQLite omits it and is
+        # serialised by BEGIN IMMEDIATE instead.
+        self.lock_namespace = (
+            select(NamespaceRow.id, NamespaceRow.generation)
+            .where(NamespaceRow.name == bindparam("name"))
+            .with_for_update()
+        )
+        self.bump = (
+            update(NamespaceRow)
+            .where(NamespaceRow.id == bindparam("ns_id"))
+            .values(generation=NamespaceRow.generation + bindparam("writes"))
+            .returning(NamespaceRow.generation)
+        )
+        self.notify = text("SELECT pg_notify(:channel, :payload)")
+
+
 class SqlStore(Store):
     """Records in a SQLite file or a PostgreSQL database shared by several machines.
 
@@ -107,6 +153,7 @@ class SqlStore(Store):
         self.url = url
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
+        self._sql = _Statements(self._dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher: Any = None
         self._watcher_lock = threading.Lock()
@@ -362,11 +409,7 @@ class SqlStore(Store):
 
     def _lock_namespace(self, conn: Connection, name: str) -> tuple[int, int]:
         """Lock the namespace row for this transaction; return its id and generation."""
-        row = conn.execute(
-            select(NamespaceRow.id, NamespaceRow.generation)
-            .where(NamespaceRow.name == name)
-            .with_for_update()
-        ).first()
+        row = conn.execute(self._sql.lock_namespace, {"name": name}).first()
         if row is None:
             raise RegistryError(
                 f"Namespace {name!r} does not exist",
@@ -378,11 +421,7 @@ class SqlStore(Store):
     def _head(
         self, conn: Connection, namespace: str, namespace_id: int, identifier: str
     ) -> EntryRecord | None:
-        row = conn.execute(
-            select(*_ENTRY_COLUMNS)
-            .join(HeadRow, HeadRow.entry_id == EntryRow.id)
-            .where(HeadRow.namespace_id == namespace_id, HeadRow.identifier == identifier)
-        ).first()
+        row = conn.execute(self._sql.head, {"ns_id": namespace_id, "ident": identifier}).first()
         return None if row is None else self._entry(namespace, row)
 
     def _register_one(
@@ -400,16 +439,10 @@ class SqlStore(Store):
             return Registration(current, outcome), False
         if draft.blob is not None:
             self._insert_blob(conn, draft.blob)
-        next_version = (
-            select(func.coalesce(func.max(EntryRow.version), 0) + 1)
-            .where(EntryRow.namespace_id == namespace_id, EntryRow.identifier == draft.identifier)
-            .scalar_subquery()
-        )
         values: dict[str, Any] = {
             "identifier": draft.identifier,
             "origin": draft.origin,
             "blob_sha256": draft.blob.sha256 if draft.blob is not None else None,
-            "scheme_json": None if draft.scheme is None else json.dumps(draft.scheme),
             "signature": draft.signature,
             "doc": draft.doc,
             "source_hash": draft.source_hash,
@@ -419,30 +452,27 @@ class SqlStore(Store):
             # Imports from another store keep their provenance; new rows get ours.
             "created_by": (draft.created_by or current_user_host())[:255],
         }
+        params = {
+            **values,
+            "namespace_id": namespace_id,
+            "scheme_json": None if draft.scheme is None else json.dumps(draft.scheme),
+            "ns_id": namespace_id,
+            "ident": draft.identifier,
+        }
         if draft.created_at is not None:
             # SQLite keeps no offset: store every timestamp in UTC.
-            values["created_at"] = _as_utc(draft.created_at)
-        entry_id, version, created_at = conn.execute(
-            self._insert(EntryRow)
-            .values(namespace_id=namespace_id, version=next_version, **values)
-            .returning(EntryRow.id, EntryRow.version, EntryRow.created_at)
-        ).one()
-        values.pop("created_at", None)
+            params["created_at"] = _as_utc(draft.created_at)
+        entry_id, version, created_at = conn.execute(self._sql.insert_entry, params).one()
         # The head's primary key is the arbiter; a new version keeps the original position.
         conn.execute(
-            self._insert(HeadRow)
-            .values(
-                namespace_id=namespace_id,
-                identifier=draft.identifier,
-                entry_id=entry_id,
-                position=generation + 1,
-            )
-            .on_conflict_do_update(
-                index_elements=[HeadRow.namespace_id, HeadRow.identifier],
-                set_={"entry_id": entry_id},
-            )
+            self._sql.upsert_head,
+            {
+                "namespace_id": namespace_id,
+                "identifier": draft.identifier,
+                "entry_id": entry_id,
+                "position": generation + 1,
+            },
         )
-        values.pop("scheme_json")
         record = EntryRecord(
             namespace=namespace,
             version=version,
@@ -454,35 +484,28 @@ class SqlStore(Store):
 
     def _insert_blob(self, conn: Connection, blob: BlobDraft) -> None:
         conn.execute(
-            self._insert(BlobRow)
-            .values(
-                sha256=blob.sha256,
-                format=blob.format,
-                python_version=blob.python_version,
-                pickler_version=blob.pickler_version,
-                size=len(blob.data),
-                data=blob.data,
-                key_id=blob.key_id,
-                signature=blob.signature,
-            )
-            .on_conflict_do_nothing(index_elements=[BlobRow.sha256])
+            self._sql.insert_blob,
+            {
+                "sha256": blob.sha256,
+                "format": blob.format,
+                "python_version": blob.python_version,
+                "pickler_version": blob.pickler_version,
+                "size": len(blob.data),
+                "data": blob.data,
+                "key_id": blob.key_id,
+                "signature": blob.signature,
+            },
         )
 
     def _bump(self, conn: Connection, namespace: str, namespace_id: int, writes: int) -> int:
         """Atomically add ``writes`` to the generation and announce it (PostgreSQL)."""
         generation = conn.execute(
-            update(NamespaceRow)
-            .where(NamespaceRow.id == namespace_id)
-            .values(generation=NamespaceRow.generation + writes)
-            .returning(NamespaceRow.generation)
+            self._sql.bump, {"ns_id": namespace_id, "writes": writes}
         ).scalar_one()
         if self._dialect == "postgresql":
             payload = json.dumps({"ns": namespace, "g": generation})
             # Delivered only if this transaction commits.
-            conn.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": NOTIFY_CHANNEL, "payload": payload},
-            )
+            conn.execute(self._sql.notify, {"channel": NOTIFY_CHANNEL, "payload": payload})
         return int(generation)
 
     @staticmethod
