@@ -72,3 +72,40 @@ def test_other_writers_invalidate_and_subscribers_hear_it(sqlite_url: str) -> No
     assert all(changed is None or "lab.b" not in changed for changed in heard)
     unsubscribe()
     cached.close()
+
+
+def _child_waits_for_entry(url: str, ready, go, result) -> None:  # type: ignore[no-untyped-def]
+    from registry.store import open_store
+
+    store = open_store(url)  # inherited from the parent through fork
+    result.put(store.get_entry("lab.fork", "late") is None)
+    ready.set()
+    go.wait(10)
+    deadline = time.monotonic() + 10
+    while store.get_entry("lab.fork", "late") is None:
+        if time.monotonic() > deadline:
+            result.put(False)
+            return
+        time.sleep(0.01)
+    result.put(True)
+
+
+def test_a_forked_child_keeps_receiving_changes(sqlite_url: str) -> None:
+    import multiprocessing
+
+    from registry.store import open_store
+
+    store = open_store(sqlite_url)
+    store.ensure_namespace("lab.fork", "function")
+    assert store.get_entry("lab.fork", "late") is None
+    context = multiprocessing.get_context("fork")
+    ready, go, result = context.Event(), context.Event(), context.Queue()
+    child = context.Process(target=_child_waits_for_entry, args=(sqlite_url, ready, go, result))
+    child.start()
+    assert ready.wait(10)
+    store.register("lab.fork", EntryDraft("late", "lab.mod:late"))
+    go.set()
+    child.join(20)
+    assert child.exitcode == 0
+    assert result.get(timeout=1) is True  # the child's cache was empty...
+    assert result.get(timeout=1) is True  # ...and the parent's write reached it

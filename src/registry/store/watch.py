@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -58,8 +60,24 @@ class Watcher(ABC):
 
     def start(self, wait_s: float = 5.0) -> None:
         """Start the thread and wait until it holds its baseline (so no change is missed)."""
+        _live_watchers.add(self)
         self._thread.start()
         self._ready.wait(wait_s)
+
+    def _respawn_in_child(self) -> None:
+        """Give a forked child its own thread (threads do not survive ``fork``)."""
+        if self._stopped.is_set():
+            return
+        # The parent's lock may have been held by a thread that does not exist here.
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run_forever, args=(False,), name=self._thread.name, daemon=True
+        )
+        # The parent's connection is left alone (closing it would end the parent's session);
+        # the new thread compares with the inherited generations, so no change is lost.
+        self._thread.start()
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
         """Add ``callback``; return a function that removes it."""
@@ -95,9 +113,8 @@ class Watcher(ABC):
         self._generations = generations
         self._emit(changed)
 
-    def _run_forever(self) -> None:
+    def _run_forever(self, first: bool = True) -> None:
         delay = 0.1
-        first = True
         while not self._stopped.is_set():
             try:
                 self._watch(first)
@@ -197,6 +214,17 @@ class PostgresWatcher(Watcher):
     def _read(conn: Any) -> dict[str, int]:
         rows = conn.execute("SELECT name, generation FROM namespaces").fetchall()
         return {str(name): int(generation) for name, generation in rows}
+
+
+_live_watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
+
+
+def _respawn_all_in_child() -> None:
+    for watcher in list(_live_watchers):
+        watcher._respawn_in_child()
+
+
+os.register_at_fork(after_in_child=_respawn_all_in_child)
 
 
 def start_watcher(url: str, engine: Engine) -> Watcher:
