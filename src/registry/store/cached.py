@@ -52,6 +52,10 @@ class CachedStore(Store):
     def __repr__(self) -> str:
         return f"CachedStore({self.inner!r})"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Locks and watcher threads stay behind; the other process gets a cold cache.
+        return (CachedStore, (self.inner,))
+
     # -- reads ---------------------------------------------------------------------------------
 
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
