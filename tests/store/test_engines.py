@@ -162,3 +162,8 @@ def test_pg_watcher_resyncs_after_its_connection_is_killed(pg_url: str) -> None:
         assert time.monotonic() < deadline, "the watcher never resynced"
         time.sleep(0.02)
     cached.close()
+
+
+def test_unknown_kind_is_refused_before_the_database(sqlite_url: str) -> None:
+    with pytest.raises(RegistryError, match="Unknown registry kind 'class'"):
+        SqlStore(sqlite_url).ensure_namespace("lab.bad", "class")  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,9 +34,25 @@ from registry.store.base import (
     decide,
     kind_mismatch_error,
 )
-from registry.store.engines import get_engine, run_transaction, safe_url, sqlite_path
+from registry.store.engines import (
+    get_engine,
+    run_transaction,
+    safe_url,
+    sqlite_path,
+    store_error,
+)
 from registry.store.migrate import ensure_schema
-from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow, metadata
+from registry.store.models import (
+    NAMESPACE_KINDS,
+    BlobRow,
+    EntryRow,
+    HeadRow,
+    NamespaceRow,
+    metadata,
+)
+
+if TYPE_CHECKING:
+    from registry.store.watch import Watcher
 
 __all__ = ["NOTIFY_CHANNEL", "SqlStore"]
 
@@ -155,7 +171,7 @@ class SqlStore(Store):
         self._dialect = self._engine.dialect.name
         self._sql = _Statements(self._dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
-        self._watcher: Any = None
+        self._watcher: Watcher | None = None
         self._watcher_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -168,6 +184,13 @@ class SqlStore(Store):
     # -- reads ---------------------------------------------------------------------------------
 
     def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
+        if kind not in NAMESPACE_KINDS:
+            raise RegistryError(
+                f"Unknown registry kind {kind!r} for namespace {name!r}",
+                suggestions=[f"Use one of {', '.join(NAMESPACE_KINDS)}"],
+                context={"registry_name": name, "kind": kind},
+            )
+
         def work(conn: Connection) -> NamespaceRecord:
             conn.execute(
                 self._insert(NamespaceRow)
@@ -346,7 +369,7 @@ class SqlStore(Store):
 
                 self._watcher = start_watcher(self.url, self._engine)
             watcher = self._watcher
-        return watcher.subscribe(callback)  # type: ignore[no-any-return]
+        return watcher.subscribe(callback)
 
     def close(self) -> None:
         with self._watcher_lock:
@@ -357,19 +380,22 @@ class SqlStore(Store):
     # -- helpers -------------------------------------------------------------------------------
 
     def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
-        return run_transaction(self._engine, work, write=write, url=self.url)
+        try:
+            return run_transaction(self._engine, work, write=write, url=self.url)
+        except IntegrityError as exc:  # a constraint we did not expect to hit: report it
+            raise store_error(exc, self.url) from exc
 
     def _run_register(
         self, work: Callable[[Connection], T], namespace: str, drafts: Sequence[EntryDraft]
     ) -> T:
         try:
-            return self._run(work, write=True)
+            return run_transaction(self._engine, work, write=True, url=self.url)
         except IntegrityError:
             # The namespace lock makes this unreachable in practice; if a writer that ignores
             # the lock got in first, re-run once so decide() sees its row and reports it.
             pass
         try:
-            return self._run(work, write=True)
+            return run_transaction(self._engine, work, write=True, url=self.url)
         except IntegrityError as exc:
             existing = [self.get_entry(namespace, d.identifier) for d in drafts]
             taken = ", ".join(f"{e.identifier} -> {e.origin}" for e in existing if e is not None)
