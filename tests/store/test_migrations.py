@@ -79,6 +79,31 @@ def test_exactly_one_head() -> None:
 
     scripts = ScriptDirectory.from_config(migrate.alembic_config())
     assert scripts.get_heads() == [migrate.head_revision()]
+    assert migrate._quick_head() == migrate.head_revision()
+
+
+def test_quick_head_agrees_with_alembic(next_release: Path) -> None:
+    assert migrate._quick_head() == migrate.head_revision() == "0002_test_next"
+
+
+def test_opening_a_current_database_does_not_import_alembic(sqlite_url: str) -> None:
+    migrate.upgrade(sqlite_url)
+    code = (
+        "import sys\n"
+        "from registry.store import open_store\n"
+        f"open_store({sqlite_url!r}).list_namespaces()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def test_revision_files_stand_alone() -> None:

@@ -9,18 +9,15 @@ one empty database at once all succeed. Imports ``errors``, ``store.engines``, `
 from __future__ import annotations
 
 import enum
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from registry.errors import SchemaVersionError, StoreError
 from registry.store.engines import get_engine, safe_url, sqlite_path, store_error
 from registry.store.models import MetaRow
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "VERSION_TABLE",
@@ -116,6 +117,8 @@ def script_location() -> Path:
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
     """Build the alembic ``Config`` in code (no ``alembic.ini`` is read)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(script_location()))
     if url is not None:
@@ -126,6 +129,8 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -145,6 +150,8 @@ def current_revision(source: Engine | Connection) -> str | None:
     if isinstance(source, Engine):
         with source.connect() as conn:
             return current_revision(conn)
+    from alembic.runtime.migration import MigrationContext
+
     heads = MigrationContext.configure(
         source, opts={"version_table": VERSION_TABLE}
     ).get_current_heads()
@@ -162,6 +169,8 @@ def _state(revision: str | None) -> SchemaState:
         return SchemaState(SchemaStatus.EMPTY, None, head)
     if revision == head:
         return SchemaState(SchemaStatus.CURRENT, revision, head)
+    from alembic.util.exc import CommandError
+
     try:
         known = _scripts().get_revision(revision) is not None
     except CommandError:
@@ -217,6 +226,11 @@ def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool = False) -> Sc
         SchemaVersionError: the database is behind (and not auto-upgraded) or ahead.
         StoreError: the database cannot be reached.
     """
+    with _translated(url), engine.connect() as conn:
+        stored = _stored_revision(conn)
+    quick_head = _quick_head()
+    if stored is not None and stored == quick_head:  # the common case: no alembic import
+        return SchemaState(SchemaStatus.CURRENT, stored, quick_head)
     state = inspect_schema(engine, url)
     if state.status is SchemaStatus.CURRENT:
         return state
@@ -225,9 +239,54 @@ def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool = False) -> Sc
     raise version_error(state, url)
 
 
+_REVISION_LINE = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=]+)?=\s*(?:\"([^\"]*)\"|'([^']*)'|(None))\s*$",
+    re.MULTILINE,
+)
+
+
+def _quick_head() -> str | None:
+    """Read the head from the revision files without importing alembic (``None``: not sure).
+
+    Understands only the plain ``revision = "..."`` / ``down_revision = "..." | None`` lines
+    our template writes; anything else (merge revisions, several heads) returns ``None`` and
+    the caller asks alembic.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (script_location() / "versions").glob("*.py"):
+        found = {m[0]: m[1] or m[2] or None for m in _REVISION_LINE.findall(path.read_text())}
+        if "revision" not in found or "down_revision" not in found or not found["revision"]:
+            if path.name != "__init__.py":
+                return None
+            continue
+        revisions.add(found["revision"])
+        if found["down_revision"]:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(conn: Connection) -> str | None:
+    """Read ``registry_alembic_version`` with plain SQL (``None``: missing, empty or several)."""
+    if conn.dialect.name == "sqlite":
+        exists = conn.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :table"),
+            {"table": VERSION_TABLE},
+        ).first()
+    else:
+        exists = conn.execute(text("SELECT to_regclass(:table)"), {"table": VERSION_TABLE}).scalar()
+    if not exists:
+        return None
+    rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None
+
+
 def _migrate_locked(
     engine: Engine, url: str, target: str, *, upgrading: bool, backup: bool
 ) -> SchemaState:
+    from alembic import command
+
     scripts = _scripts()
     wanted = scripts.get_current_head() if target == "head" else target
     with _translated(url), _schema_lock(engine) as conn:
