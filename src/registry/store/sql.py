@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, Text, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -143,13 +143,21 @@ class _Statements:
             .where(NamespaceRow.name == bindparam("name"))
             .with_for_update()
         )
-        self.bump = (
+        bump = (
             update(NamespaceRow)
             .where(NamespaceRow.id == bindparam("ns_id"))
             .values(generation=NamespaceRow.generation + bindparam("writes"))
-            .returning(NamespaceRow.generation)
         )
-        self.notify = text("SELECT pg_notify(:channel, :payload)")
+        if dialect == "postgresql":
+            # Announce in the same round trip; delivered only if the transaction commits.
+            payload = func.json_build_object(
+                "ns", NamespaceRow.name, "g", NamespaceRow.generation
+            ).cast(Text)
+            self.bump = bump.returning(
+                NamespaceRow.generation, func.pg_notify(NOTIFY_CHANNEL, payload)
+            )
+        else:
+            self.bump = bump.returning(NamespaceRow.generation)
 
 
 class SqlStore(Store):
@@ -294,7 +302,7 @@ class SqlStore(Store):
                 conn, namespace, namespace_id, generation, draft
             )
             if wrote:
-                self._bump(conn, namespace, namespace_id, 1)
+                self._bump(conn, namespace_id, 1)
             return registration
 
         return self._run_register(work, namespace, [draft])
@@ -319,7 +327,7 @@ class SqlStore(Store):
                 writes += wrote
                 results.append(registration)
             if writes:
-                self._bump(conn, namespace, namespace_id, writes)
+                self._bump(conn, namespace_id, writes)
             return results
 
         return self._run_register(work, namespace, drafts)
@@ -335,7 +343,7 @@ class SqlStore(Store):
                 )
             ).rowcount
             if removed:
-                self._bump(conn, namespace, namespace_id, 1)
+                self._bump(conn, namespace_id, 1)
             return bool(removed)
 
         return self._run(work, write=True)
@@ -349,7 +357,7 @@ class SqlStore(Store):
                 delete(HeadRow).where(HeadRow.namespace_id == namespace_id)
             ).rowcount
             if removed:
-                self._bump(conn, namespace, namespace_id, 1)
+                self._bump(conn, namespace_id, 1)
             return int(removed)
 
         return self._run(work, write=True)
@@ -523,16 +531,10 @@ class SqlStore(Store):
             },
         )
 
-    def _bump(self, conn: Connection, namespace: str, namespace_id: int, writes: int) -> int:
+    def _bump(self, conn: Connection, namespace_id: int, writes: int) -> int:
         """Atomically add ``writes`` to the generation and announce it (PostgreSQL)."""
-        generation = conn.execute(
-            self._sql.bump, {"ns_id": namespace_id, "writes": writes}
-        ).scalar_one()
-        if self._dialect == "postgresql":
-            payload = json.dumps({"ns": namespace, "g": generation})
-            # Delivered only if this transaction commits.
-            conn.execute(self._sql.notify, {"channel": NOTIFY_CHANNEL, "payload": payload})
-        return int(generation)
+        row = conn.execute(self._sql.bump, {"ns_id": namespace_id, "writes": writes}).one()
+        return int(row[0])
 
     @staticmethod
     def _entry(namespace: str, row: Any) -> EntryRecord:
