@@ -8,19 +8,16 @@ namespace generation in that same transaction. Imports ``errors``, ``store.base`
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Text, bindparam, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from registry.errors import RegistryError
 from registry.store.base import (
-    BlobDraft,
     BlobRecord,
     ChangeCallback,
     EntryDraft,
@@ -30,7 +27,6 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
-    current_user_host,
     decide,
     kind_mismatch_error,
 )
@@ -42,13 +38,16 @@ from registry.store.engines import (
     store_error,
 )
 from registry.store.migrate import ensure_schema
-from registry.store.models import (
-    NAMESPACE_KINDS,
-    BlobRow,
-    EntryRow,
-    HeadRow,
-    NamespaceRow,
-    metadata,
+from registry.store.models import NAMESPACE_KINDS, BlobRow, EntryRow, HeadRow, NamespaceRow
+from registry.store.sql_statements import (
+    BLOB_COLUMNS,
+    ENTRY_COLUMNS,
+    IN_CHUNK,
+    NOTIFY_CHANNEL,
+    Statements,
+    blob_params,
+    entry_params,
+    entry_record,
 )
 
 if TYPE_CHECKING:
@@ -57,107 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["NOTIFY_CHANNEL", "SqlStore"]
 
 T = TypeVar("T")
-
-#: PostgreSQL channel on which every write announces ``{"ns": name, "g": generation}``.
-NOTIFY_CHANNEL = "registry_changes"
-
-#: Longest ``IN (...)`` list sent at once (SQLite caps bound parameters; optuna#1457).
-IN_CHUNK = 500
-
-_ENTRY_COLUMNS = (
-    EntryRow.id,
-    EntryRow.identifier,
-    EntryRow.version,
-    EntryRow.origin,
-    EntryRow.source_hash,
-    EntryRow.signature,
-    EntryRow.scheme_json,
-    EntryRow.doc,
-    EntryRow.blob_sha256,
-    EntryRow.python_version,
-    EntryRow.package,
-    EntryRow.package_version,
-    EntryRow.created_at,
-    EntryRow.created_by,
-)
-
-
-_BLOB_COLUMNS = (
-    BlobRow.data,
-    BlobRow.sha256,
-    BlobRow.format,
-    BlobRow.python_version,
-    BlobRow.pickler_version,
-    BlobRow.key_id,
-    BlobRow.signature,
-)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; the server wrote them in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-class _Statements:
-    """The write-path statements, built once per store (building them costs more than running)."""
-
-    def __init__(self, dialect: str) -> None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        entries, heads, blobs = (metadata.tables[name] for name in ("entries", "heads", "blobs"))
-        self.head = (
-            select(*_ENTRY_COLUMNS)
-            .join(HeadRow, HeadRow.entry_id == EntryRow.id)
-            .where(HeadRow.namespace_id == bindparam("ns_id"))
-            .where(HeadRow.identifier == bindparam("ident"))
-        )
-        # Numbered inside the insert, under the namespace lock; the UNIQUE constraint backs it.
-        next_version = (
-            select(func.coalesce(func.max(EntryRow.version), 0) + 1)
-            .where(EntryRow.namespace_id == bindparam("ns_id"))
-            .where(EntryRow.identifier == bindparam("ident"))
-            .scalar_subquery()
-        )
-        self.insert_entry = (
-            insert(entries)
-            .values(version=next_version)
-            .returning(EntryRow.id, EntryRow.version, EntryRow.created_at)
-        )
-        upsert = insert(heads)
-        self.upsert_head = upsert.on_conflict_do_update(
-            index_elements=[HeadRow.namespace_id, HeadRow.identifier],
-            set_={"entry_id": upsert.excluded.entry_id},
-        )
-        self.insert_blob = insert(blobs).on_conflict_do_nothing(index_elements=[BlobRow.sha256])
-        # FOR UPDATE serialises writers of one namespace on PostgreSQL; SQLite omits it and is
-        # serialised by BEGIN IMMEDIATE instead.
-        self.lock_namespace = (
-            select(NamespaceRow.id, NamespaceRow.generation)
-            .where(NamespaceRow.name == bindparam("name"))
-            .with_for_update()
-        )
-        bump = (
-            update(NamespaceRow)
-            .where(NamespaceRow.id == bindparam("ns_id"))
-            .values(generation=NamespaceRow.generation + bindparam("writes"))
-        )
-        if dialect == "postgresql":
-            # Announce in the same round trip; delivered only if the transaction commits.
-            payload = func.json_build_object(
-                "ns", NamespaceRow.name, "g", NamespaceRow.generation
-            ).cast(Text)
-            self.bump = bump.returning(
-                NamespaceRow.generation, func.pg_notify(NOTIFY_CHANNEL, payload)
-            )
-        else:
-            self.bump = bump.returning(NamespaceRow.generation)
 
 
 class SqlStore(Store):
@@ -177,7 +75,7 @@ class SqlStore(Store):
         self.url = url
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
-        self._sql = _Statements(self._dialect)
+        self._sql = Statements(self._dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher: Watcher | None = None
         self._watcher_lock = threading.Lock()
@@ -235,13 +133,13 @@ class SqlStore(Store):
     def list_entries(self, namespace: str) -> list[EntryRecord]:
         def work(conn: Connection) -> list[EntryRecord]:
             rows = conn.execute(
-                select(*_ENTRY_COLUMNS)
+                select(*ENTRY_COLUMNS)
                 .join(HeadRow, HeadRow.entry_id == EntryRow.id)
                 .join(NamespaceRow, NamespaceRow.id == HeadRow.namespace_id)
                 .where(NamespaceRow.name == namespace)
                 .order_by(HeadRow.position)
             )
-            return [self._entry(namespace, row) for row in rows]
+            return [entry_record(namespace, row) for row in rows]
 
         return self._run(work, write=False)
 
@@ -257,12 +155,12 @@ class SqlStore(Store):
     def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
         def work(conn: Connection) -> list[EntryRecord]:
             rows = conn.execute(
-                select(*_ENTRY_COLUMNS)
+                select(*ENTRY_COLUMNS)
                 .join(NamespaceRow, NamespaceRow.id == EntryRow.namespace_id)
                 .where(NamespaceRow.name == namespace, EntryRow.identifier == identifier)
                 .order_by(EntryRow.version)
             )
-            return [self._entry(namespace, row) for row in rows]
+            return [entry_record(namespace, row) for row in rows]
 
         return self._run(work, write=False)
 
@@ -278,7 +176,7 @@ class SqlStore(Store):
             for start in range(0, len(unique), IN_CHUNK):
                 chunk = unique[start : start + IN_CHUNK]
                 rows = conn.execute(
-                    select(*_BLOB_COLUMNS).where(BlobRow.sha256.in_(chunk))
+                    select(*BLOB_COLUMNS).where(BlobRow.sha256.in_(chunk))
                 ).mappings()
                 for row in rows:
                     found[row["sha256"]] = BlobRecord(**{**row, "data": bytes(row["data"])})
@@ -456,7 +354,7 @@ class SqlStore(Store):
         self, conn: Connection, namespace: str, namespace_id: int, identifier: str
     ) -> EntryRecord | None:
         row = conn.execute(self._sql.head, {"ns_id": namespace_id, "ident": identifier}).first()
-        return None if row is None else self._entry(namespace, row)
+        return None if row is None else entry_record(namespace, row)
 
     def _register_one(
         self,
@@ -472,31 +370,17 @@ class SqlStore(Store):
             assert current is not None
             return Registration(current, outcome), False
         if draft.blob is not None:
-            self._insert_blob(conn, draft.blob)
-        values: dict[str, Any] = {
-            "identifier": draft.identifier,
-            "origin": draft.origin,
-            "blob_sha256": draft.blob.sha256 if draft.blob is not None else None,
-            "signature": draft.signature,
-            "doc": draft.doc,
-            "source_hash": draft.source_hash,
-            "python_version": draft.python_version,
-            "package": draft.package,
-            "package_version": draft.package_version,
-            # Imports from another store keep their provenance; new rows get ours.
-            "created_by": (draft.created_by or current_user_host())[:255],
-        }
-        params = {
-            **values,
-            "namespace_id": namespace_id,
-            "scheme_json": None if draft.scheme is None else json.dumps(draft.scheme),
-            "ns_id": namespace_id,
-            "ident": draft.identifier,
-        }
-        if draft.created_at is not None:
-            # SQLite keeps no offset: store every timestamp in UTC.
-            params["created_at"] = _as_utc(draft.created_at)
-        entry_id, version, created_at = conn.execute(self._sql.insert_entry, params).one()
+            conn.execute(self._sql.insert_blob, blob_params(draft.blob))
+        params = entry_params(draft)
+        entry_id, version, created_at = conn.execute(
+            self._sql.insert_entry,
+            {
+                **params,
+                "namespace_id": namespace_id,
+                "ns_id": namespace_id,
+                "ident": draft.identifier,
+            },
+        ).one()
         # The head's primary key is the arbiter; a new version keeps the original position.
         conn.execute(
             self._sql.upsert_head,
@@ -507,50 +391,10 @@ class SqlStore(Store):
                 "position": generation + 1,
             },
         )
-        record = EntryRecord(
-            namespace=namespace,
-            version=version,
-            scheme=draft.scheme,
-            created_at=_utc(created_at),
-            **values,
-        )
+        record = entry_record(namespace, {**params, "version": version, "created_at": created_at})
         return Registration(record, outcome), True
-
-    def _insert_blob(self, conn: Connection, blob: BlobDraft) -> None:
-        conn.execute(
-            self._sql.insert_blob,
-            {
-                "sha256": blob.sha256,
-                "format": blob.format,
-                "python_version": blob.python_version,
-                "pickler_version": blob.pickler_version,
-                "size": len(blob.data),
-                "data": blob.data,
-                "key_id": blob.key_id,
-                "signature": blob.signature,
-            },
-        )
 
     def _bump(self, conn: Connection, namespace_id: int, writes: int) -> int:
         """Atomically add ``writes`` to the generation and announce it (PostgreSQL)."""
         row = conn.execute(self._sql.bump, {"ns_id": namespace_id, "writes": writes}).one()
         return int(row[0])
-
-    @staticmethod
-    def _entry(namespace: str, row: Any) -> EntryRecord:
-        return EntryRecord(
-            namespace=namespace,
-            identifier=row.identifier,
-            version=row.version,
-            origin=row.origin,
-            source_hash=row.source_hash,
-            signature=row.signature,
-            scheme=None if row.scheme_json is None else json.loads(row.scheme_json),
-            doc=row.doc,
-            blob_sha256=row.blob_sha256,
-            python_version=row.python_version,
-            package=row.package,
-            package_version=row.package_version,
-            created_at=_utc(row.created_at),
-            created_by=row.created_by,
-        )
