@@ -15,7 +15,7 @@ from registry.errors import RegistryError, StoreError
 from registry.store.base import EntryDraft
 from registry.store.engines import get_engine, is_transient, run_transaction, safe_url
 from registry.store.sql import SqlStore
-from tests.store.conftest import subprocess_env
+from tests.conftest import subprocess_env
 
 
 def test_sqlite_connections_use_wal_and_enforce_foreign_keys(sqlite_url: str) -> None:

@@ -18,7 +18,7 @@ from registry.store import migrate
 from registry.store.engines import get_engine
 from registry.store.models import metadata
 from registry.store.sql import SqlStore
-from tests.store.conftest import subprocess_env
+from tests.conftest import subprocess_env
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_TABLES = {"registry_meta", "namespaces", "entries", "heads", "blobs"}

@@ -20,7 +20,7 @@ from registry.store.base import EntryDraft
 from registry.store.cached import CachedStore
 from registry.store.engines import get_engine
 from registry.store.sql import SqlStore
-from tests.store.conftest import subprocess_env
+from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.slow
 
