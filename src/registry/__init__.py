@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from registry.engines import ConfigFileEngine, SocketEngine, dump_config, load_config_file
 from registry.errors import (
     CoercionError,
     ConformanceError,
@@ -12,6 +13,7 @@ from registry.errors import (
     StoreError,
     ValidationError,
 )
+from registry.provenance import to_config
 from registry.registries import (
     FunctionalRegistry,
     SchemeRegistry,
@@ -22,6 +24,7 @@ from registry.registries import open_namespace as open
 
 __all__ = [
     "CoercionError",
+    "ConfigFileEngine",
     "ConformanceError",
     "FunctionalRegistry",
     "InheritanceError",
@@ -29,11 +32,15 @@ __all__ = [
     "RestoreError",
     "SchemaVersionError",
     "SchemeRegistry",
+    "SocketEngine",
     "StoreError",
     "TypeRegistry",
     "ValidationError",
+    "dump_config",
     "find_registry",
+    "load_config_file",
     "open",
+    "to_config",
 ]
 
 for _name in __all__:

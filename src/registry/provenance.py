@@ -1,0 +1,184 @@
+"""How factorized objects were built, and :func:`to_config`, which turns them back into configs.
+
+Every object the builder makes is remembered weakly (by ``id`` plus a weak reference, so
+unhashable objects such as dataclasses work too) together with the compiled node and the
+values it was called with. ``to_config`` reads that record; for instances of registered classes
+that were not factorized it falls back to reading the constructor's parameters back from
+same-named attributes. Objects that cannot take a weak reference (ints, dicts returned by a
+function) are not remembered. Imports only ``errors``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import inspect
+import pathlib
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import ValidationError
+
+if TYPE_CHECKING:
+    from registry.factorize import _Node
+
+__all__ = ["remember", "to_config"]
+
+_Record = tuple["weakref.ref[Any]", "_Node", dict[str, Any], "list[Any] | None"]
+_RECORDS: dict[int, _Record] = {}
+_SWEEP_LOCK = threading.Lock()
+_sweep_at = 1024
+_MAX_DEPTH = 200
+_KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime.time)
+
+#: Returns the qualified label (``Registry:name``) a class is registered under, or None.
+Namer = Callable[[type], "str | None"]
+
+
+def remember(obj: Any, node: _Node, kwargs: dict[str, Any], args: list[Any] | None) -> None:
+    """Record that ``obj`` was built by ``node`` with ``args`` and ``kwargs``."""
+    global _sweep_at
+    try:
+        ref = weakref.ref(obj)
+    except TypeError:
+        return  # ints, dicts, slotted objects: nothing to attach a record to
+    _RECORDS[id(obj)] = (ref, node, kwargs, args)
+    if len(_RECORDS) >= _sweep_at:
+        with _SWEEP_LOCK:
+            for key, record in list(_RECORDS.items()):
+                if record[0]() is None:
+                    _RECORDS.pop(key, None)
+            _sweep_at = max(1024, 2 * len(_RECORDS))
+
+
+def _record_of(obj: Any) -> _Record | None:
+    record = _RECORDS.get(id(obj))
+    if record is not None and record[0]() is obj:
+        return record
+    return None
+
+
+def to_config(obj: Any, *, relative_to: str | None = None, namer: Namer | None = None) -> Any:
+    """Return a config that factorizes into an object equal to ``obj``.
+
+    Args:
+        obj: an object built by factorization, a registered class's instance whose
+            constructor parameters are readable as same-named attributes, or plain data
+            (mappings, lists, tuples, scalars) holding such objects.
+        relative_to: a registry label; its artifacts are written as ``name`` instead of
+            ``Registry:name``.
+        namer: gives the label a class is registered under (for the attribute fallback).
+
+    Raises:
+        ValidationError: some part cannot be expressed as a config (its path is named).
+    """
+    return _config_of(obj, "", relative_to, namer, 0)
+
+
+def _config_of(
+    obj: Any, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> Any:
+    if isinstance(obj, _KEPT_AS_IS):
+        return obj
+    if depth > _MAX_DEPTH:
+        raise ValidationError(
+            f"Config nesting is deeper than {_MAX_DEPTH} at {path!r} (a cycle?)",
+            context={"path": path},
+        )
+    record = _record_of(obj)
+    if record is not None:
+        return _from_record(record, path, relative_to, namer, depth)
+    if isinstance(obj, enum.Enum):
+        return _config_of(obj.value, path, relative_to, namer, depth + 1)
+    if isinstance(obj, pathlib.PurePath):
+        return str(obj)
+    if isinstance(obj, Mapping):
+        return {
+            _key(key, path): _config_of(value, _join(path, key), relative_to, namer, depth + 1)
+            for key, value in obj.items()
+        }
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [
+            _config_of(value, _join(path, index), relative_to, namer, depth + 1)
+            for index, value in enumerate(obj)
+        ]
+    label = namer(type(obj)) if namer is not None else None
+    if label is None:
+        raise ValidationError(
+            f"Cannot express {type(obj).__qualname__} at {path or '<root>'!r} as a config",
+            suggestions=[
+                "Build it with factorize_artifact, or register its class so it can be named"
+            ],
+            context={"path": path, "got": type(obj).__qualname__},
+        )
+    return _from_attributes(
+        obj, _relative(label, relative_to), path, relative_to=relative_to, namer=namer, depth=depth
+    )
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _key(key: object, path: str) -> str:
+    if isinstance(key, str):
+        return key
+    raise ValidationError(
+        f"Config keys must be strings; {key!r} at {path or '<root>'!r} is {type(key).__name__}",
+        context={"path": path, "key": repr(key)},
+    )
+
+
+def _relative(label: str, relative_to: str | None) -> str:
+    if relative_to is not None and label.startswith(relative_to + ":"):
+        return label[len(relative_to) + 1 :]
+    return label
+
+
+def _from_record(
+    record: _Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    _, node, kwargs, args = record
+    config: dict[str, Any] = {}
+    if not node.annotated:
+        config["_type"] = _relative(node.plan.label, relative_to)
+    if args:
+        config["_args_"] = _config_of(
+            list(args), _join(path, "_args_"), relative_to, namer, depth + 1
+        )
+    for name, value in kwargs.items():
+        config[name] = _config_of(value, _join(path, name), relative_to, namer, depth + 1)
+    if node.partial:
+        config["_partial_"] = True
+    return config
+
+
+def _from_attributes(
+    obj: Any, label: str, path: str, *, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    """Read the constructor's parameters back from same-named attributes of ``obj``."""
+    config: dict[str, Any] = {"_type": label}
+    try:
+        parameters = inspect.signature(type(obj)).parameters.values()
+    except (TypeError, ValueError):
+        parameters = {}.values()
+    for param in parameters:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if hasattr(obj, param.name):
+            value = getattr(obj, param.name)
+            config[param.name] = _config_of(
+                value, _join(path, param.name), relative_to, namer, depth + 1
+            )
+        elif param.default is param.empty:
+            raise ValidationError(
+                f"Cannot read parameter {param.name!r} of {label!r} back from the object at "
+                f"{path or '<root>'!r}",
+                suggestions=[
+                    f"Keep it as self.{param.name}, or build the object with factorize_artifact"
+                ],
+                context={"type": label, "path": _join(path, param.name)},
+            )
+    return config
