@@ -10,45 +10,34 @@ and never imports ``registries``. Building has two phases:
    is given to. Nothing is called, so a bad leaf leaves no half-built objects behind.
 2. *build*: call the artifacts depth-first with the validated values.
 
-What can be worked out once per artifact (signature, validators derived from its scheme per
-config shape, parameter hints) is kept in an :class:`ArtifactPlan`, cached by the lookup and
-rebuilt when the name resolves to another object (re-registration). Objects built here are
-remembered weakly, so :func:`to_config` can turn them back into configs (see
-``registry.configs``). Directives: ``_type``, ``_args_`` (positional values) and
-``_partial_`` (return a ``functools.partial`` instead of calling).
+Per-artifact work is cached in :class:`~registry.plans.ArtifactPlan` objects. Whole compiled
+trees are cached too, keyed by ``marshal.dumps`` of the config: marshal accepts exact builtin
+types only (no subclasses, no arbitrary objects), so equal bytes mean an identical plain-data
+config. A cached tree is reused only after checking that every ``_type`` in it still names the
+same artifact, and only if its validated values are immutable scalars. Directives: ``_type``,
+``_args_`` (positional values), ``_partial_`` (return a ``functools.partial``).
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
+import marshal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
-from typing_extensions import NotRequired, Required, TypedDict
+from pydantic import BaseModel
 
 from registry import provenance, schemes
 from registry.errors import ValidationError, closest_names, did_you_mean
-from registry.hints import ANY_HINT, Hint, hint_for
+from registry.hints import ANY_HINT, Hint
+from registry.plans import ArtifactPlan, compile_plan, plan_for_class, shape_validator
 
-__all__ = [
-    "ARGS_KEY",
-    "PARTIAL_KEY",
-    "TYPE_KEY",
-    "ArtifactLookup",
-    "ArtifactPlan",
-    "compile_plan",
-    "factorize",
-    "plan_for_class",
-]
+__all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "factorize"]
 
 TYPE_KEY = "_type"
 ARGS_KEY = "_args_"
 PARTIAL_KEY = "_partial_"
-_DIRECTIVES = frozenset({TYPE_KEY, ARGS_KEY, PARTIAL_KEY})
 _UNSUPPORTED = {
     "_target_": "_target_ is an import path; name a registered artifact with _type instead",
     "_lazy_": "Use _partial_: true to get a callable that builds later",
@@ -56,14 +45,14 @@ _UNSUPPORTED = {
     "_convert_": "Values are converted by the artifact's scheme; there is nothing to choose",
 }
 _ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
-_PARTIAL_TYPE: Any = functools.partial
-_Validator = Any  # pydantic-core SchemaValidator; its stubs are not worth the import here
+_MAX_CACHED_TREES = 512
 
 
 class ArtifactLookup(Protocol):
-    """Resolves ``_type`` names for :func:`factorize` and owns its plan cache."""
+    """Resolves ``_type`` names for :func:`factorize` and owns its caches."""
 
     plans: dict[str, ArtifactPlan]
+    trees: dict[bytes, _Tree]
 
     def artifact(self, type_name: str) -> Callable[..., Any]:
         """Return the artifact ``type_name`` names; raise ValidationError if none."""
@@ -72,107 +61,11 @@ class ArtifactLookup(Protocol):
         """Return the qualified label (``Registry:name``) and the scheme of ``type_name``."""
 
 
-@dataclass(eq=False)
-class ArtifactPlan:
-    """What factorization needs to know about one artifact, worked out once."""
-
-    label: str
-    artifact: Callable[..., Any]
-    fields: dict[str, Hint]
-    annotations: dict[str, Any]
-    required: frozenset[str]
-    positional: tuple[str, ...]
-    positional_only: tuple[str, ...]
-    defaults: dict[str, Any]
-    var_args: Hint | None
-    accepts_extra: bool
-    produces: Any
-    shapes: dict[tuple[tuple[str, ...], bool], _Validator | None] = field(default_factory=dict)
-
-
-def compile_plan(label: str, artifact: Callable[..., Any], model: type[BaseModel]) -> ArtifactPlan:
-    """Work out the :class:`ArtifactPlan` of ``artifact`` from its scheme ``model``."""
-    try:
-        parameters = list(inspect.signature(artifact).parameters.values())
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(
-            f"Cannot read the signature of {label!r}: {exc}",
-            context={"type": label},
-        ) from exc
-    hints = schemes.resolved_hints(artifact)
-    kinds = inspect.Parameter
-    positional = [
-        p for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
-    ]
-    var_args = [p for p in parameters if p.kind is kinds.VAR_POSITIONAL]
-    infos = model.model_fields
-    return ArtifactPlan(
-        label=label,
-        artifact=artifact,
-        fields={name: hint_for(info.annotation) for name, info in infos.items()},
-        annotations={name: info.rebuild_annotation() for name, info in infos.items()},
-        required=frozenset(name for name, info in infos.items() if info.is_required()),
-        positional=tuple(p.name for p in positional),
-        positional_only=tuple(p.name for p in positional if p.kind is kinds.POSITIONAL_ONLY),
-        defaults={p.name: p.default for p in parameters if p.default is not p.empty},
-        var_args=hint_for(hints.get(var_args[0].name, Any)) if var_args else None,
-        accepts_extra=model.model_config.get("extra") == "allow",
-        produces=artifact if inspect.isclass(artifact) else hints.get("return"),
-    )
-
-
-_CLASS_PLANS: dict[type, ArtifactPlan] = {}
-
-
-def plan_for_class(klass: type) -> ArtifactPlan:
-    """Return the plan for building a parameter's annotation class from a plain mapping.
-
-    The class was chosen by the code's author (it is the annotation), not by the config, so
-    building it needs no registration.
-    """
-    plan = _CLASS_PLANS.get(klass)
-    if plan is None:
-        model = schemes.extract_model(klass.__name__, klass)
-        plan = _CLASS_PLANS[klass] = compile_plan(klass.__qualname__, klass, model)
-    return plan
-
-
-def _shape_validator(
-    plan: ArtifactPlan, nested: tuple[str, ...], partial: bool
-) -> _Validator | None:
-    """Return the validator of the literal fields when ``nested`` fields hold artifacts."""
-    key = (nested, partial)
-    try:
-        return plan.shapes[key]
-    except KeyError:
-        pass
-    fields: dict[str, Any] = {}
-    for name, annotation in plan.annotations.items():
-        if name not in nested:
-            required = name in plan.required and not partial
-            fields[name] = Required[annotation] if required else NotRequired[annotation]
-    validator = None
-    if fields or plan.accepts_extra:
-        make_typed_dict: Any = TypedDict  # a TypedDict whose fields are only known at run time
-        shape = make_typed_dict(f"{plan.label}Config", fields)
-        shape.__pydantic_config__ = ConfigDict(
-            arbitrary_types_allowed=True, extra="allow" if plan.accepts_extra else "forbid"
-        )
-        try:
-            validator = pydantic.TypeAdapter(shape).validator
-        except Exception as exc:  # pydantic raises several types for unsupported annotations
-            raise ValidationError(
-                f"Cannot build a validator for {plan.label!r}: {exc}", context={"type": plan.label}
-            ) from exc
-    plan.shapes[key] = validator
-    return validator
-
-
 # --------------------------------------------------------------------------- compiled steps
 
 
 class _Step:
-    """A part of the config that contains artifacts to build."""
+    """A part of the config that contains artifacts to build. Building never mutates it."""
 
     __slots__ = ()
 
@@ -192,7 +85,7 @@ class _Sequence(_Step):
         self.items = items
 
     def build(self) -> Any:
-        built = [_built(item) for item in self.items]
+        built = [item.build() if isinstance(item, _Step) else item for item in self.items]
         return built if self.kind is list else self.kind(built)
 
 
@@ -207,9 +100,22 @@ class _Mapping(_Step):
 
 
 class _Node(_Step):
-    """One artifact call: validated literal values plus nested steps."""
+    """One artifact call: validated literal values plus nested steps.
 
-    __slots__ = ("annotated", "check", "extra_args", "nested", "partial", "path", "plan", "values")
+    ``plain`` means a keyword-only call with nothing to check afterwards (the common case).
+    """
+
+    __slots__ = (
+        "annotated",
+        "check",
+        "extra_args",
+        "nested",
+        "partial",
+        "path",
+        "plain",
+        "plan",
+        "values",
+    )
 
     def __init__(self, plan: ArtifactPlan, path: str, annotated: bool) -> None:
         self.plan = plan
@@ -220,20 +126,41 @@ class _Node(_Step):
         self.extra_args: list[Any] | None = None
         self.partial = False
         self.check: Hint | None = None
+        self.plain = not plan.positional_only
 
     def build(self) -> Any:
         kwargs = self.values
         if self.nested is not None:
-            kwargs = dict(kwargs)
+            kwargs = kwargs.copy()
             for name, step in self.nested.items():
                 kwargs[name] = step.build()
-        args = None
-        if self.extra_args is not None or self.plan.positional_only:
-            args = self._positional(kwargs)
-        obj = self._call(args, kwargs)
+        if self.plain:
+            try:
+                obj = self.plan.artifact(**kwargs)
+            except ValidationError:
+                raise
+            except Exception as exc:
+                raise self._failed(exc) from exc
+            provenance.remember(obj, self, kwargs, None)
+            return obj
+        return self._build_special(kwargs)
+
+    def _build_special(self, kwargs: dict[str, Any]) -> Any:
+        """Build with positional values, as a partial, or with a check of the result."""
+        kwargs = dict(kwargs)
+        args = self._positional(kwargs)
+        try:
+            if self.partial:
+                obj = functools.partial(self.plan.artifact, *args, **kwargs)
+            else:
+                obj = self.plan.artifact(*args, **kwargs)
+        except ValidationError:
+            raise
+        except Exception as exc:
+            raise self._failed(exc) from exc
         if self.check is not None:
             self.check.verify(obj, self.path, self.plan.label)
-        provenance.remember(obj, self, kwargs, args)
+        provenance.remember(obj, self, kwargs, args or None)
         return obj
 
     def _positional(self, kwargs: dict[str, Any]) -> list[Any]:
@@ -247,21 +174,40 @@ class _Node(_Step):
         ]
         return args + [_built(item) for item in self.extra_args or ()]
 
-    def _call(self, args: list[Any] | None, kwargs: dict[str, Any]) -> Any:
-        artifact = self.plan.artifact
+    def _failed(self, exc: Exception) -> ValidationError:
+        where = f" at {self.path!r}" if self.path else ""
+        return ValidationError(
+            f"Building {self.plan.label!r}{where} raised {type(exc).__name__}: {exc}",
+            suggestions=["The config was valid; the artifact itself failed. See the cause."],
+            context={"type": self.plan.label, "path": self.path, "cause": repr(exc)},
+        )
+
+
+class _Tree:
+    """A compiled config and the ``_type`` names it resolved (to re-check on reuse)."""
+
+    __slots__ = ("resolved", "root")
+
+    def __init__(self, root: _Node, resolved: list[tuple[str, ArtifactPlan]]) -> None:
+        self.root = root
+        self.resolved = resolved
+
+    def is_current(self, lookup: ArtifactLookup) -> bool:
         try:
-            if self.partial:
-                return functools.partial(artifact, *(args or ()), **kwargs)
-            return artifact(*args, **kwargs) if args else artifact(**kwargs)
-        except ValidationError:
-            raise
-        except Exception as exc:
-            where = f" at {self.path!r}" if self.path else ""
-            raise ValidationError(
-                f"Building {self.plan.label!r}{where} raised {type(exc).__name__}: {exc}",
-                suggestions=["The config was valid; the artifact itself failed. See the cause."],
-                context={"type": self.plan.label, "path": self.path, "cause": repr(exc)},
-            ) from exc
+            return all(lookup.artifact(name) is plan.artifact for name, plan in self.resolved)
+        except ValidationError:  # unregistered since: compile again to report it properly
+            return False
+
+
+class _Compilation:
+    """State of one compile: the lookup, the names resolved, and whether the tree is reusable."""
+
+    __slots__ = ("lookup", "resolved", "reusable")
+
+    def __init__(self, lookup: ArtifactLookup) -> None:
+        self.lookup = lookup
+        self.resolved: list[tuple[str, ArtifactPlan]] = []
+        self.reusable = True
 
 
 # --------------------------------------------------------------------------- compilation
@@ -274,6 +220,14 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
         ValidationError: anywhere in the tree (nothing has been called then), or an artifact
             raised while building (the cause is chained).
     """
+    try:
+        key: bytes | None = marshal.dumps((type_name, config))  # type: ignore[arg-type]
+    except (ValueError, TypeError, RecursionError):  # not plain data: compile every time
+        key = None
+    if key is not None:
+        tree = lookup.trees.get(key)
+        if tree is not None and tree.is_current(lookup):
+            return tree.root.build()
     root_type = config.get(TYPE_KEY, type_name)
     if root_type != type_name:
         raise ValidationError(
@@ -281,11 +235,16 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
             suggestions=["Drop _type from the top level, or ask for the artifact it names"],
             context={"type": type_name, "path": TYPE_KEY},
         )
-    plan = _resolve(lookup, type_name, "")
-    return _compile_node(lookup, config, plan, "", annotated=False).build()
+    state = _Compilation(lookup)
+    root = _compile_node(state, config, _resolve(state, type_name, ""), "", False)
+    if key is not None and state.reusable:
+        if len(lookup.trees) >= _MAX_CACHED_TREES:
+            lookup.trees.clear()
+        lookup.trees[key] = _Tree(root, state.resolved)
+    return root.build()
 
 
-def _resolve(lookup: ArtifactLookup, type_name: object, path: str) -> ArtifactPlan:
+def _resolve(state: _Compilation, type_name: object, path: str) -> ArtifactPlan:
     if type_name.__class__ is not str:
         raise ValidationError(
             f"_type at {path or '<root>'!r} must be a registered name, got {type_name!r}",
@@ -293,6 +252,7 @@ def _resolve(lookup: ArtifactLookup, type_name: object, path: str) -> ArtifactPl
             context={"path": _join(path, TYPE_KEY), "type": repr(type_name)},
         )
     name: str = type_name
+    lookup = state.lookup
     try:
         artifact = lookup.artifact(name)
         plan = lookup.plans.get(name)
@@ -306,6 +266,7 @@ def _resolve(lookup: ArtifactLookup, type_name: object, path: str) -> ArtifactPl
             suggestions=error.suggestions,
             context={**error.context, "type": name, "path": _join(path, TYPE_KEY) if path else ""},
         ) from None
+    state.resolved.append((name, plan))
     return plan
 
 
@@ -314,32 +275,36 @@ def _join(path: str, key: object) -> str:
 
 
 def _compile_node(
-    lookup: ArtifactLookup,
-    config: Mapping[Any, Any],
-    plan: ArtifactPlan,
-    path: str,
-    annotated: bool,
+    state: _Compilation, config: Mapping[Any, Any], plan: ArtifactPlan, path: str, annotated: bool
 ) -> _Node:
     node = _Node(plan, path, annotated)
     literals: dict[str, Any] = {}
     nested: dict[str, _Step] = {}
+    positional: Any = None
     fields = plan.fields
     for key, value in config.items():
         hint = fields.get(key)
         if hint is None:
-            if key in _DIRECTIVES:
-                _directive(lookup, node, key, value, literals=literals, nested=nested)
+            if key == TYPE_KEY:
+                continue  # resolved by the caller
+            if key == ARGS_KEY:
+                positional = value  # spread after the named values, to catch duplicates
+                continue
+            if key == PARTIAL_KEY:
+                _set_partial(node, value)
                 continue
             hint = _unknown_key(plan, key, path)
         if value.__class__ in _ATOMIC:
             literals[key] = value
             continue
-        compiled = _compile_value(lookup, value, hint, _join(path, key), plan.label)
+        compiled = _compile_value(state, value, hint, _join(path, key), plan.label)
         if isinstance(compiled, _Step):
             nested[key] = compiled
         else:
             literals[key] = value
-    _validate_literals(node, literals, nested)
+    if positional is not None:
+        _positional_values(state, node, positional, literals, nested)
+    _validate_literals(state, node, literals, nested)
     return node
 
 
@@ -359,31 +324,19 @@ def _unknown_key(plan: ArtifactPlan, key: object, path: str) -> Hint:
     )
 
 
-def _directive(
-    lookup: ArtifactLookup,
-    node: _Node,
-    key: str,
-    value: Any,
-    *,
-    literals: dict[str, Any],
-    nested: dict[str, _Step],
-) -> None:
-    if key == TYPE_KEY:
-        return  # already resolved by the caller
-    path = _join(node.path, key)
-    if key == PARTIAL_KEY:
-        if value.__class__ is not bool:
-            raise ValidationError(
-                f"_partial_ at {path!r} must be true or false, got {value!r}",
-                context={"type": node.plan.label, "path": path},
-            )
-        node.partial = value
-        return
-    _positional_values(lookup, node, value, literals, nested)
+def _set_partial(node: _Node, value: Any) -> None:
+    if value.__class__ is not bool:
+        path = _join(node.path, PARTIAL_KEY)
+        raise ValidationError(
+            f"_partial_ at {path!r} must be true or false, got {value!r}",
+            context={"type": node.plan.label, "path": path},
+        )
+    node.partial = value
+    node.plain = node.plain and not value
 
 
 def _positional_values(
-    lookup: ArtifactLookup,
+    state: _Compilation,
     node: _Node,
     values: Any,
     literals: dict[str, Any],
@@ -405,11 +358,7 @@ def _positional_values(
     for index, value in enumerate(values):
         item_path = _join(path, index)
         if index >= len(plan.positional):
-            assert plan.var_args is not None
-            extra = _compile_value(lookup, value, plan.var_args, item_path, plan.label)
-            if not isinstance(extra, _Step):
-                extra = plan.var_args.verify(value, item_path, plan.label)
-            node.extra_args = [*(node.extra_args or ()), extra]
+            _extra_positional(state, node, value, item_path)
             continue
         name = plan.positional[index]
         if name in literals or name in nested:
@@ -417,23 +366,37 @@ def _positional_values(
                 f"{plan.label!r} got {name!r} twice: in _args_ and by name (at {item_path!r})",
                 context={"type": plan.label, "path": item_path},
             )
-        compiled = _compile_value(lookup, value, plan.fields[name], item_path, plan.label)
+        compiled = _compile_value(state, value, plan.fields[name], item_path, plan.label)
         if isinstance(compiled, _Step):
             nested[name] = compiled
         else:
             literals[name] = value
 
 
-def _validate_literals(node: _Node, literals: dict[str, Any], nested: dict[str, _Step]) -> None:
+def _extra_positional(state: _Compilation, node: _Node, value: Any, path: str) -> None:
+    """Add a value for ``*args``, validated against its annotation."""
+    hint = node.plan.var_args
+    assert hint is not None
+    extra = _compile_value(state, value, hint, path, node.plan.label)
+    if not isinstance(extra, _Step):
+        extra = hint.verify(value, path, node.plan.label)
+        state.reusable = state.reusable and extra.__class__ in _ATOMIC
+    node.extra_args = [*(node.extra_args or ()), extra]
+    node.plain = False
+
+
+def _validate_literals(
+    state: _Compilation, node: _Node, literals: dict[str, Any], nested: dict[str, _Step]
+) -> None:
     plan = node.plan
     names = tuple(nested)
-    validator = _shape_validator(plan, names, node.partial)
+    validator = shape_validator(plan, names, node.partial)
     if names:
         node.nested = nested
     if validator is None:
         return
     try:
-        node.values = validator.validate_python(literals)
+        node.values = values = validator.validate_python(literals)
     except pydantic.ValidationError as error:
         raise _invalid(plan.label, error, node.path) from None
     except Exception as exc:  # a user validator raising something pydantic does not wrap
@@ -441,6 +404,8 @@ def _validate_literals(node: _Node, literals: dict[str, Any], nested: dict[str, 
             f"Invalid config for {plan.label!r} at {node.path or '<root>'!r}: {exc}",
             context={"type": plan.label, "path": node.path},
         ) from exc
+    if state.reusable:  # a reused tree must not share mutable values between builds
+        state.reusable = all(value.__class__ in _ATOMIC for value in values.values())
 
 
 def _invalid(label: str, error: pydantic.ValidationError, path: str) -> ValidationError:
@@ -454,42 +419,56 @@ def _invalid(label: str, error: pydantic.ValidationError, path: str) -> Validati
     )
 
 
-def _compile_value(lookup: ArtifactLookup, value: Any, hint: Hint, path: str, owner: str) -> Any:
+def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner: str) -> Any:
     """Return a :class:`_Step` if ``value`` holds artifacts to build, else ``value`` itself."""
     if value.__class__ in _ATOMIC:
         return value
-    if isinstance(value, Mapping):
+    if value.__class__ is dict or isinstance(value, Mapping):
         if TYPE_KEY in value:
-            plan = _resolve(lookup, value[TYPE_KEY], path)
-            return _fit(_compile_node(lookup, value, plan, path, False), hint, path, owner)
+            node = _compile_node(state, value, _resolve(state, value[TYPE_KEY], path), path, False)
+            return node if hint.is_any else _fit(node, hint, path, owner)
         if hint.build_class is not None:
             plan = plan_for_class(hint.build_class)
-            return _compile_node(lookup, value, plan, path, annotated=True)
-        items = {
-            k: _compile_value(lookup, v, hint.value, _join(path, k), owner)
-            for k, v in value.items()
-        }
-        if not any(isinstance(item, _Step) for item in items.values()):
+            return _compile_node(state, value, plan, path, True)
+        return _compile_mapping(state, value, hint, path, owner)
+    if value.__class__ is list or value.__class__ is tuple:
+        items: list[Any] = []
+        has_steps = False
+        item_hint = hint.item
+        for index, item in enumerate(value):
+            compiled = _compile_value(state, item, item_hint, _join(path, index), owner)
+            has_steps = has_steps or isinstance(compiled, _Step)
+            items.append(compiled)
+        if not has_steps:
             return value
-        hint.expect_container(dict, path, owner)
-        return _Mapping(items)
-    if value.__class__ in (list, tuple):
-        items_list = [
-            _compile_value(lookup, v, hint.item, _join(path, i), owner) for i, v in enumerate(value)
-        ]
-        if not any(isinstance(item, _Step) for item in items_list):
-            return value
-        return _Sequence(hint.expect_container(list, path, owner), items_list)
+        state.reusable = state.reusable and all(
+            isinstance(item, _Step) or item.__class__ in _ATOMIC for item in items
+        )
+        return _Sequence(hint.expect_container(value.__class__, path, owner), items)
     return value
+
+
+def _compile_mapping(
+    state: _Compilation, value: Mapping[Any, Any], hint: Hint, path: str, owner: str
+) -> Any:
+    items = {
+        k: _compile_value(state, v, hint.value, _join(path, k), owner) for k, v in value.items()
+    }
+    if not any(isinstance(item, _Step) for item in items.values()):
+        return value
+    state.reusable = state.reusable and all(
+        isinstance(item, _Step) or item.__class__ in _ATOMIC for item in items.values()
+    )
+    hint.expect_container(dict, path, owner)
+    return _Mapping(items)
 
 
 def _fit(node: _Node, hint: Hint, path: str, owner: str) -> _Node:
     """Check before anything runs that what ``node`` builds may be given where it stands."""
-    produces = _PARTIAL_TYPE if node.partial else node.plan.produces
-    if hint.is_any:
-        return node
+    produces = functools.partial if node.partial else node.plan.produces
     if produces is None:
         node.check = hint  # a function without a return annotation: check what it returns
+        node.plain = False
         return node
     if not hint.accepts_type(produces):
         raise ValidationError(

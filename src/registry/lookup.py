@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from registry import factorize, provenance
 from registry.errors import RegistryError, ValidationError
+from registry.plans import ArtifactPlan
 from registry.registries import _Registry, find_registry, open_namespace
 
 __all__ = ["RegistryLookup", "factorize_in", "label_of", "lookup_for", "to_config_in"]
@@ -42,12 +43,14 @@ def _registry_named(name: str) -> type[_Registry]:
 class RegistryLookup:
     """Resolves ``_type`` names for one root registry and keeps its compiled plans."""
 
-    __slots__ = ("__weakref__", "label", "plans", "root")
+    __slots__ = ("__weakref__", "_loaded", "label", "plans", "root", "trees")
 
     def __init__(self, root: type[_Registry]) -> None:
         self.root = root
         self.label = label_of(root)
-        self.plans: dict[str, factorize.ArtifactPlan] = {}
+        self.plans: dict[str, ArtifactPlan] = {}
+        self.trees: dict[bytes, Any] = {}
+        self._loaded = root._artifacts  # the root's live artifact dict: one lookup on a hit
 
     def _split(self, type_name: str) -> tuple[type[_Registry], str]:
         if ":" not in type_name:
@@ -57,6 +60,9 @@ class RegistryLookup:
 
     def artifact(self, type_name: str) -> Callable[..., Any]:
         """Return the registered artifact ``type_name`` names (never imports by path)."""
+        found = self._loaded.get(type_name)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
         registry, identifier = self._split(type_name)
         artifact: Callable[..., Any] = registry.get_artifact(identifier)
         return artifact

@@ -14,7 +14,6 @@ import datetime
 import enum
 import inspect
 import pathlib
-import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,10 +25,24 @@ if TYPE_CHECKING:
 
 __all__ = ["remember", "to_config"]
 
-_Record = tuple["weakref.ref[Any]", "_Node", dict[str, Any], "list[Any] | None"]
+
+class _Record(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a built object that also carries how it was built."""
+
+    __slots__ = ("args", "key", "kwargs", "node")
+    key: int
+    node: _Node
+    kwargs: dict[str, Any]
+    args: list[Any] | None
+
+
+def _drop(record: _Record) -> None:
+    # Runs while the object is being freed, before its id can be reused by another object.
+    if _RECORDS.get(record.key) is record:
+        del _RECORDS[record.key]
+
+
 _RECORDS: dict[int, _Record] = {}
-_SWEEP_LOCK = threading.Lock()
-_sweep_at = 1024
 _MAX_DEPTH = 200
 _KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime.time)
 
@@ -38,24 +51,22 @@ Namer = Callable[[type], "str | None"]
 
 
 def remember(obj: Any, node: _Node, kwargs: dict[str, Any], args: list[Any] | None) -> None:
-    """Record that ``obj`` was built by ``node`` with ``args`` and ``kwargs``."""
-    global _sweep_at
+    """Record that ``obj`` was built by ``node`` with ``args`` and ``kwargs`` (for as long as
+    ``obj`` lives)."""
     try:
-        ref = weakref.ref(obj)
+        record = _Record(obj, _drop)
     except TypeError:
         return  # ints, dicts, slotted objects: nothing to attach a record to
-    _RECORDS[id(obj)] = (ref, node, kwargs, args)
-    if len(_RECORDS) >= _sweep_at:
-        with _SWEEP_LOCK:
-            for key, record in list(_RECORDS.items()):
-                if record[0]() is None:
-                    _RECORDS.pop(key, None)
-            _sweep_at = max(1024, 2 * len(_RECORDS))
+    record.key = key = id(obj)
+    record.node = node
+    record.kwargs = kwargs
+    record.args = args
+    _RECORDS[key] = record
 
 
 def _record_of(obj: Any) -> _Record | None:
     record = _RECORDS.get(id(obj))
-    if record is not None and record[0]() is obj:
+    if record is not None and record() is obj:
         return record
     return None
 
@@ -140,7 +151,7 @@ def _relative(label: str, relative_to: str | None) -> str:
 def _from_record(
     record: _Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
 ) -> dict[str, Any]:
-    _, node, kwargs, args = record
+    node, kwargs, args = record.node, record.kwargs, record.args
     config: dict[str, Any] = {}
     if not node.annotated:
         config["_type"] = _relative(node.plan.label, relative_to)
