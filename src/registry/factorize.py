@@ -411,7 +411,10 @@ def _validate_literals(
 def _invalid(label: str, error: pydantic.ValidationError, path: str) -> ValidationError:
     translated = schemes.validation_error(label, error, path=path)
     problems = translated.context.get("errors", [])
-    full_path = problems[0]["field"] if problems else path
+    full_path = path
+    if problems:  # without pydantic's union member tags such as "is-instance[Head]"
+        parts = str(problems[0]["field"]).split(".")
+        full_path = ".".join(part for part in parts if "[" not in part)
     return ValidationError(
         translated.message,
         suggestions=[f"Fix the value at {full_path!r} to match the parameters of {label!r}"],
@@ -441,10 +444,8 @@ def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner
             items.append(compiled)
         if not has_steps:
             return value
-        state.reusable = state.reusable and all(
-            isinstance(item, _Step) or item.__class__ in _ATOMIC for item in items
-        )
-        return _Sequence(hint.expect_container(value.__class__, path, owner), items)
+        kind = hint.expect_container(value.__class__, path, owner)
+        return _Sequence(kind, _literals_checked(state, items, item_hint, path, owner))
     return value
 
 
@@ -456,11 +457,36 @@ def _compile_mapping(
     }
     if not any(isinstance(item, _Step) for item in items.values()):
         return value
-    state.reusable = state.reusable and all(
-        isinstance(item, _Step) or item.__class__ in _ATOMIC for item in items.values()
-    )
     hint.expect_container(dict, path, owner)
-    return _Mapping(items)
+    keys = list(items)
+    checked = _literals_checked(state, list(items.values()), hint.value, path, owner, keys=keys)
+    return _Mapping(dict(zip(keys, checked, strict=True)))
+
+
+def _literals_checked(
+    state: _Compilation,
+    items: list[Any],
+    hint: Hint,
+    path: str,
+    owner: str,
+    *,
+    keys: list[Any] | None = None,
+) -> list[Any]:
+    """Validate the plain items of a container that also holds artifacts.
+
+    The scheme cannot validate such a container as a whole before its artifacts are built,
+    so its plain items are validated against the item annotation here.
+    """
+    checked = []
+    for index, item in enumerate(items):
+        if isinstance(item, _Step):
+            checked.append(item)
+            continue
+        where = _join(path, keys[index] if keys is not None else index)
+        valid = hint.verify(item, where, owner)
+        state.reusable = state.reusable and valid.__class__ in _ATOMIC
+        checked.append(valid)
+    return checked
 
 
 def _fit(node: _Node, hint: Hint, path: str, owner: str) -> _Node:
