@@ -139,7 +139,9 @@ def report(rows: list[tuple[str, float]], markdown: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=20_000, help="calls per timing run")
-    parser.add_argument("--markdown", action="store_true", help="print a docs/benchmarks.md section")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print a docs/benchmarks.md section"
+    )
     args = parser.parse_args()
     assert vars(factorized().children[1].leaf) == vars(hand_written().children[1].leaf)
     print(report(measure(args.number), args.markdown))
