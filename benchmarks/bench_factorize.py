@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from registry import SchemeRegistry  # noqa: E402
+from registry import SchemeRegistry
 
 
 class Leaf:

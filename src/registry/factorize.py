@@ -184,19 +184,22 @@ class _Node(_Step):
 
 
 class _Tree:
-    """A compiled config and the ``_type`` names it resolved (to re-check on reuse)."""
+    """A compiled config and the artifacts its ``_type`` names resolved to (checked on reuse)."""
 
     __slots__ = ("resolved", "root")
 
     def __init__(self, root: _Node, resolved: list[tuple[str, ArtifactPlan]]) -> None:
         self.root = root
-        self.resolved = resolved
+        self.resolved = [(name, plan.artifact) for name, plan in dict(resolved).items()]
 
     def is_current(self, lookup: ArtifactLookup) -> bool:
         try:
-            return all(lookup.artifact(name) is plan.artifact for name, plan in self.resolved)
+            for name, artifact in self.resolved:
+                if lookup.artifact(name) is not artifact:
+                    return False
         except ValidationError:  # unregistered since: compile again to report it properly
             return False
+        return True
 
 
 class _Compilation:
