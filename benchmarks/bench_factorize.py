@@ -2,7 +2,9 @@
 graph, ``Outer(children=[Mid(leaf=Leaf(v=1)), Mid(leaf=Leaf(v=2))])`` (5 objects, 3 levels),
 measured side by side in one run.
 
-Run with ``python benchmarks/bench_factorize.py`` (``--markdown`` prints a docs section).
+Run with ``python benchmarks/bench_factorize.py``; ``--write`` also replaces the
+``factorize`` section of docs/benchmarks.md (``<!-- section:factorize -->`` markers, so other
+benchmarks' sections stay untouched).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import re
+import subprocess
 import sys
 import timeit
 from pathlib import Path
@@ -66,9 +70,14 @@ def factorized_annotated() -> Any:
     return Bench.factorize_artifact("Outer", **ANNOTATED_CONFIG)
 
 
-def best_ns(func: Any, number: int, repeat: int = 7) -> float:
-    """Best of ``repeat`` runs of ``number`` calls, in ns per call."""
-    return min(timeit.repeat(func, number=number, repeat=repeat)) / number * 1e9
+def interleaved_best_ns(cases: list[Any], number: int, repeat: int = 9) -> list[float]:
+    """Best of ``repeat`` rounds of ``number`` calls per case, in ns per call. Rounds alternate
+    between the cases so that a noisy neighbour slows them alike."""
+    best = [float("inf")] * len(cases)
+    for _ in range(repeat):
+        for index, func in enumerate(cases):
+            best[index] = min(best[index], timeit.timeit(func, number=number) / number * 1e9)
+    return best
 
 
 def first_build_ns() -> float:
@@ -88,14 +97,23 @@ def first_build_ns() -> float:
     return min(timings)
 
 
+def uncached() -> Any:
+    """A build whose compiled tree is not reused (plans, validators and hints stay warm)."""
+    from registry import lookup
+
+    lookup.lookup_for(Bench).trees.clear()
+    return factorized()
+
+
 def measure(number: int) -> list[tuple[str, float]]:
     first = first_build_ns()
-    hand = best_ns(hand_written, number)
-    typed = best_ns(factorized, number)
-    annotated = best_ns(factorized_annotated, number)
+    hand, typed, annotated, compiled = interleaved_best_ns(
+        [hand_written, factorized, factorized_annotated, uncached], number
+    )
     return [
         ("hand-written constructors", hand),
-        ("factorize, first build (cold caches)", first),
+        ("factorize, first build (every cache cold)", first),
+        ("factorize, new config (plans warm, compile + build)", compiled),
         ("factorize, repeated build (_type everywhere)", typed),
         ("factorize, repeated build (class-typed Leaf, '1' -> 1)", annotated),
     ]
@@ -111,21 +129,42 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def report(rows: list[tuple[str, float]], markdown: bool) -> str:
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+HEADER = """# Benchmarks
+
+Every number here was produced by a script under `benchmarks/` (run `make bench`, or one script
+with `python benchmarks/<name>.py`). Each section records its machine and date. Compare ratios
+measured side by side in one run, not absolute numbers across runs: these machines are noisy.
+"""
+
+
+def uname() -> str:
+    try:
+        return subprocess.run(
+            ["uname", "-a"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return " ".join(platform.uname())
+
+
+def table(rows: list[tuple[str, float]]) -> str:
     hand = rows[0][1]
-    if not markdown:
-        lines = [f"{'case':<58} {'ns/op':>12} {'x hand':>8}"]
-        lines += [f"{name:<58} {ns:>12,.0f} {ns / hand:>8.1f}" for name, ns in rows]
-        return "\n".join(lines)
+    lines = [f"{'case':<58} {'ns/op':>12} {'x hand':>8}"]
+    lines += [f"{name:<58} {ns:>12,.0f} {ns / hand:>8.1f}" for name, ns in rows]
+    return "\n".join(lines)
+
+
+def section(rows: list[tuple[str, float]]) -> str:
+    hand = rows[0][1]
     lines = [
         "## Factorization (`benchmarks/bench_factorize.py`)",
         "",
         "Building `Outer(children=[Mid(leaf=Leaf(v=1)), Mid(leaf=Leaf(v=2))])` (5 objects, 3 levels)",
         "from a config with full validation, side by side with the hand-written constructor calls.",
-        "Best of 7 runs; the first build is the best of 5 builds with every cache cleared.",
+        "Best of 9 interleaved rounds; the first build is the best of 5 builds with every cache cleared.",
         "",
-        f"- Date: {datetime.date.today().isoformat()}",
-        f"- Machine: `{' '.join(platform.uname())}`",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: `{uname()}`",
         f"- CPU: {cpu_model()}",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
         "",
@@ -133,18 +172,43 @@ def report(rows: list[tuple[str, float]], markdown: bool) -> str:
         "|---|---:|---:|",
     ]
     lines += [f"| {name} | {ns:,.0f} | {ns / hand:.1f} |" for name, ns in rows]
+    lines += [
+        "",
+        "Target (issue 4): within 10x of hand-written. Repeated builds of a plain-data config reuse",
+        "its compiled tree (keyed by `marshal.dumps` of the config, after checking every `_type`",
+        "still names the same artifact); the first build compiles plans, pydantic validators and",
+        "hints for each artifact. For reference, `hydra.utils.instantiate` was reported at about",
+        "2,700 us for the same graph (Hydra is not installed here, so it is not measured).",
+    ]
     return "\n".join(lines)
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section ``name`` of docs/benchmarks.md."""
+    text = DOC.read_text() if DOC.exists() else HEADER
+    block = f"<!-- section:{name} -->\n{body.strip()}\n<!-- /section:{name} -->"
+    pattern = re.compile(
+        rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->", re.S
+    )
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=20_000, help="calls per timing run")
-    parser.add_argument(
-        "--markdown", action="store_true", help="print a docs/benchmarks.md section"
-    )
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
     assert vars(factorized().children[1].leaf) == vars(hand_written().children[1].leaf)
-    print(report(measure(args.number), args.markdown))
+    rows = measure(args.number)
+    print(table(rows))
+    if args.write:
+        write_section("factorize", section(rows))
+        print(f"wrote the factorize section of {DOC}")
 
 
 if __name__ == "__main__":
