@@ -114,11 +114,11 @@ for _artifact in (
     Exp.register_artifact(_artifact)
 
 
-class Optimizers(FunctionalRegistry):
-    """A second registry, referenced as ``Optimizers:name``."""
+class FactorizeOptimizers(FunctionalRegistry):
+    """A second registry, referenced as ``FactorizeOptimizers:name``."""
 
 
-@Optimizers.register_artifact
+@FactorizeOptimizers.register_artifact
 def adam(learning_rate: float = 1e-3) -> dict[str, float]:
     return {"adam_lr": learning_rate}
 
@@ -182,10 +182,10 @@ def test_other_registry_by_class_name() -> None:
     run = Exp.factorize_artifact(
         "make_run",
         model={"_type": "Encoder", "hidden_dim": 1},
-        optimizer={"_type": "Optimizers:adam", "learning_rate": "0.5"},
+        optimizer={"_type": "FactorizeOptimizers:adam", "learning_rate": "0.5"},
     )
     assert run["optimizer"] == {"adam_lr": 0.5}
-    assert find_registry("Optimizers") is Optimizers
+    assert find_registry("FactorizeOptimizers") is FactorizeOptimizers
 
 
 def test_persistent_namespace_reference() -> None:
@@ -412,7 +412,7 @@ def test_to_config_round_trip() -> None:
     run = Exp.factorize_artifact(
         "make_run",
         model={"_type": "Head", "encoder": {"_type": "Encoder", "hidden_dim": "16"}},
-        optimizer={"_type": "Optimizers:adam"},
+        optimizer={"_type": "FactorizeOptimizers:adam"},
         epochs=2,
     )
     head = run["model"]
