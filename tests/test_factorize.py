@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pytest
+from pydantic import BaseModel
 
 import registry
 from registry import (
@@ -478,3 +479,77 @@ def test_local_class_annotation_naming_itself_resolves() -> None:
     Trees.register_artifact(Node)
     tree = Trees.factorize_artifact("Node", value="1", child={"value": 2, "child": {"value": 3}})
     assert (tree.value, tree.child.value, tree.child.child.value) == (1, 2, 3)
+
+
+# --------------------------------------------------------------------------- other artifact kinds
+
+
+class TrainConfig(BaseModel):
+    lr: float
+    steps: int = 3
+
+
+@dataclass
+class Trainer:  # module level: string annotations of function-local classes cannot be resolved
+    name: str
+    config: TrainConfig
+
+
+def test_pydantic_model_artifact_is_validated_before_building() -> None:
+    class Kinds(SchemeRegistry):
+        pass
+
+    Kinds.register_artifact(TrainConfig)
+    Kinds.register_artifact(Trainer)
+    assert Kinds.get_model("TrainConfig").model_fields["lr"].annotation is float
+    with pytest.raises(ValidationError) as caught:
+        Kinds.factorize_artifact("Trainer", name="t", config={"_type": "TrainConfig", "lr": "x"})
+    assert caught.value.context["path"] == "config.lr"
+    trainer = Kinds.factorize_artifact(
+        "Trainer", name="t", config={"_type": "TrainConfig", "lr": "1"}
+    )
+    assert trainer == Trainer(name="t", config=TrainConfig(lr=1.0))
+    assert Kinds.factorize_artifact("Trainer", name="t", config={"lr": 2}).config.lr == 2.0
+
+
+def test_var_positional_and_var_keyword_artifacts() -> None:
+    class Stack:
+        def __init__(self, *layers: int, **options: Any) -> None:
+            self.layers = layers
+            self.options = options
+
+    class Stacks(SchemeRegistry):
+        pass
+
+    Stacks.register_artifact(Stack)
+    stack = Stacks.factorize_artifact("Stack", _args_=["1", 2], name="x")
+    assert (stack.layers, stack.options) == ((1, 2), {"name": "x"})
+    assert Stacks.to_config(stack) == {"_type": "Stack", "_args_": [1, 2], "name": "x"}
+    with pytest.raises(ValidationError) as caught:
+        Stacks.factorize_artifact("Stack", _args_=[1, "a"])
+    assert caught.value.context["path"] == "_args_.1"
+
+
+def test_concurrent_builds() -> None:
+    import threading
+
+    failures: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for index in range(200):
+                value = offset * 1000 + index
+                head = Exp.factorize_artifact(
+                    "Head", encoder={"_type": "Encoder", "hidden_dim": value}
+                )
+                assert head.encoder.hidden_dim == value
+                assert Exp.to_config(head)["encoder"]["hidden_dim"] == value
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -66,6 +66,14 @@ def resolved_hints(obj: Callable[..., Any]) -> dict[str, Any]:
     return hints
 
 
+def _signature_annotation(param: inspect.Parameter) -> Any:
+    """Return the annotation a signature shows but ``__init__`` does not declare (pydantic
+    models and other classes with a synthesized ``__signature__``), else ``Any``."""
+    if param.annotation is param.empty or isinstance(param.annotation, str):
+        return Any
+    return param.annotation
+
+
 def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
     """Build the pydantic model ``<name>Config`` describing how to call ``obj``.
 
@@ -90,7 +98,7 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
             continue
         if param.kind is param.VAR_POSITIONAL:
             continue
-        annotation = hints.get(param.name, Any)
+        annotation = hints.get(param.name, _signature_annotation(param))
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (annotation, default)
     config = ConfigDict(
