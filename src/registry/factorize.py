@@ -28,10 +28,11 @@ from typing import Any, Protocol
 import pydantic
 from pydantic import BaseModel
 
-from registry import provenance, schemes
+from registry import schemes
 from registry.errors import ValidationError, closest_names, did_you_mean
 from registry.hints import ANY_HINT, Hint
 from registry.plans import ArtifactPlan, compile_plan, plan_for_class, shape_validator
+from registry.steps import MappingStep, Node, SequenceStep, Step
 
 __all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "factorize"]
 
@@ -61,134 +62,12 @@ class ArtifactLookup(Protocol):
         """Return the qualified label (``Registry:name``) and the scheme of ``type_name``."""
 
 
-# --------------------------------------------------------------------------- compiled steps
-
-
-class _Step:
-    """A part of the config that contains artifacts to build. Building never mutates it."""
-
-    __slots__ = ()
-
-    def build(self) -> Any:
-        raise NotImplementedError
-
-
-def _built(value: Any) -> Any:
-    return value.build() if isinstance(value, _Step) else value
-
-
-class _Sequence(_Step):
-    __slots__ = ("items", "kind")
-
-    def __init__(self, kind: type, items: list[Any]) -> None:
-        self.kind = kind
-        self.items = items
-
-    def build(self) -> Any:
-        built = [item.build() if isinstance(item, _Step) else item for item in self.items]
-        return built if self.kind is list else self.kind(built)
-
-
-class _Mapping(_Step):
-    __slots__ = ("items",)
-
-    def __init__(self, items: dict[Any, Any]) -> None:
-        self.items = items
-
-    def build(self) -> Any:
-        return {key: _built(value) for key, value in self.items.items()}
-
-
-class _Node(_Step):
-    """One artifact call: validated literal values plus nested steps.
-
-    ``plain`` means a keyword-only call with nothing to check afterwards (the common case).
-    """
-
-    __slots__ = (
-        "annotated",
-        "check",
-        "extra_args",
-        "nested",
-        "partial",
-        "path",
-        "plain",
-        "plan",
-        "values",
-    )
-
-    def __init__(self, plan: ArtifactPlan, path: str, annotated: bool) -> None:
-        self.plan = plan
-        self.path = path
-        self.annotated = annotated
-        self.values: dict[str, Any] = {}
-        self.nested: dict[str, _Step] | None = None
-        self.extra_args: list[Any] | None = None
-        self.partial = False
-        self.check: Hint | None = None
-        self.plain = not plan.positional_only
-
-    def build(self) -> Any:
-        kwargs = self.values
-        if self.nested is not None:
-            kwargs = kwargs.copy()
-            for name, step in self.nested.items():
-                kwargs[name] = step.build()
-        if self.plain:
-            try:
-                obj = self.plan.artifact(**kwargs)
-            except ValidationError:
-                raise
-            except Exception as exc:
-                raise self._failed(exc) from exc
-            provenance.remember(obj, self, kwargs, None)
-            return obj
-        return self._build_special(kwargs)
-
-    def _build_special(self, kwargs: dict[str, Any]) -> Any:
-        """Build with positional values, as a partial, or with a check of the result."""
-        kwargs = dict(kwargs)
-        args = self._positional(kwargs)
-        try:
-            if self.partial:
-                obj = functools.partial(self.plan.artifact, *args, **kwargs)
-            else:
-                obj = self.plan.artifact(*args, **kwargs)
-        except ValidationError:
-            raise
-        except Exception as exc:
-            raise self._failed(exc) from exc
-        if self.check is not None:
-            self.check.verify(obj, self.path, self.plan.label)
-        provenance.remember(obj, self, kwargs, args or None)
-        return obj
-
-    def _positional(self, kwargs: dict[str, Any]) -> list[Any]:
-        """Move the values that must be passed positionally out of ``kwargs``."""
-        plan = self.plan
-        names = plan.positional if self.extra_args is not None else plan.positional_only
-        given = [i for i, name in enumerate(names) if name in kwargs]
-        args = [
-            kwargs.pop(name) if name in kwargs else plan.defaults[name]
-            for name in names[: given[-1] + 1 if given else 0]
-        ]
-        return args + [_built(item) for item in self.extra_args or ()]
-
-    def _failed(self, exc: Exception) -> ValidationError:
-        where = f" at {self.path!r}" if self.path else ""
-        return ValidationError(
-            f"Building {self.plan.label!r}{where} raised {type(exc).__name__}: {exc}",
-            suggestions=["The config was valid; the artifact itself failed. See the cause."],
-            context={"type": self.plan.label, "path": self.path, "cause": repr(exc)},
-        )
-
-
 class _Tree:
     """A compiled config and the artifacts its ``_type`` names resolved to (checked on reuse)."""
 
     __slots__ = ("resolved", "root")
 
-    def __init__(self, root: _Node, resolved: list[tuple[str, ArtifactPlan]]) -> None:
+    def __init__(self, root: Node, resolved: list[tuple[str, ArtifactPlan]]) -> None:
         self.root = root
         self.resolved = [(name, plan.artifact) for name, plan in dict(resolved).items()]
 
@@ -279,10 +158,10 @@ def _join(path: str, key: object) -> str:
 
 def _compile_node(
     state: _Compilation, config: Mapping[Any, Any], plan: ArtifactPlan, path: str, annotated: bool
-) -> _Node:
-    node = _Node(plan, path, annotated)
+) -> Node:
+    node = Node(plan, path, annotated)
     literals: dict[str, Any] = {}
-    nested: dict[str, _Step] = {}
+    nested: dict[str, Step] = {}
     positional: Any = None
     fields = plan.fields
     for key, value in config.items():
@@ -301,7 +180,7 @@ def _compile_node(
             literals[key] = value
             continue
         compiled = _compile_value(state, value, hint, _join(path, key), plan.label)
-        if isinstance(compiled, _Step):
+        if isinstance(compiled, Step):
             nested[key] = compiled
         else:
             literals[key] = value
@@ -327,7 +206,7 @@ def _unknown_key(plan: ArtifactPlan, key: object, path: str) -> Hint:
     )
 
 
-def _set_partial(node: _Node, value: Any) -> None:
+def _set_partial(node: Node, value: Any) -> None:
     if value.__class__ is not bool:
         path = _join(node.path, PARTIAL_KEY)
         raise ValidationError(
@@ -340,10 +219,10 @@ def _set_partial(node: _Node, value: Any) -> None:
 
 def _positional_values(
     state: _Compilation,
-    node: _Node,
+    node: Node,
     values: Any,
     literals: dict[str, Any],
-    nested: dict[str, _Step],
+    nested: dict[str, Step],
 ) -> None:
     """Spread ``_args_`` over the positional parameters (extra ones go to ``*args``)."""
     plan = node.plan
@@ -370,18 +249,18 @@ def _positional_values(
                 context={"type": plan.label, "path": item_path},
             )
         compiled = _compile_value(state, value, plan.fields[name], item_path, plan.label)
-        if isinstance(compiled, _Step):
+        if isinstance(compiled, Step):
             nested[name] = compiled
         else:
             literals[name] = value
 
 
-def _extra_positional(state: _Compilation, node: _Node, value: Any, path: str) -> None:
+def _extra_positional(state: _Compilation, node: Node, value: Any, path: str) -> None:
     """Add a value for ``*args``, validated against its annotation."""
     hint = node.plan.var_args
     assert hint is not None
     extra = _compile_value(state, value, hint, path, node.plan.label)
-    if not isinstance(extra, _Step):
+    if not isinstance(extra, Step):
         extra = hint.verify(value, path, node.plan.label)
         state.reusable = state.reusable and extra.__class__ in _ATOMIC
     node.extra_args = [*(node.extra_args or ()), extra]
@@ -389,7 +268,7 @@ def _extra_positional(state: _Compilation, node: _Node, value: Any, path: str) -
 
 
 def _validate_literals(
-    state: _Compilation, node: _Node, literals: dict[str, Any], nested: dict[str, _Step]
+    state: _Compilation, node: Node, literals: dict[str, Any], nested: dict[str, Step]
 ) -> None:
     plan = node.plan
     names = tuple(nested)
@@ -426,7 +305,7 @@ def _invalid(label: str, error: pydantic.ValidationError, path: str) -> Validati
 
 
 def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner: str) -> Any:
-    """Return a :class:`_Step` if ``value`` holds artifacts to build, else ``value`` itself."""
+    """Return a :class:`Step` if ``value`` holds artifacts to build, else ``value`` itself."""
     if value.__class__ in _ATOMIC:
         return value
     if value.__class__ is dict or isinstance(value, Mapping):
@@ -443,12 +322,12 @@ def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner
         item_hint = hint.item
         for index, item in enumerate(value):
             compiled = _compile_value(state, item, item_hint, _join(path, index), owner)
-            has_steps = has_steps or isinstance(compiled, _Step)
+            has_steps = has_steps or isinstance(compiled, Step)
             items.append(compiled)
         if not has_steps:
             return value
         kind = hint.expect_container(value.__class__, path, owner)
-        return _Sequence(kind, _literals_checked(state, items, item_hint, path, owner))
+        return SequenceStep(kind, _literals_checked(state, items, item_hint, path, owner))
     return value
 
 
@@ -458,12 +337,12 @@ def _compile_mapping(
     items = {
         k: _compile_value(state, v, hint.value, _join(path, k), owner) for k, v in value.items()
     }
-    if not any(isinstance(item, _Step) for item in items.values()):
+    if not any(isinstance(item, Step) for item in items.values()):
         return value
     hint.expect_container(dict, path, owner)
     keys = list(items)
     checked = _literals_checked(state, list(items.values()), hint.value, path, owner, keys=keys)
-    return _Mapping(dict(zip(keys, checked, strict=True)))
+    return MappingStep(dict(zip(keys, checked, strict=True)))
 
 
 def _literals_checked(
@@ -482,7 +361,7 @@ def _literals_checked(
     """
     checked = []
     for index, item in enumerate(items):
-        if isinstance(item, _Step):
+        if isinstance(item, Step):
             checked.append(item)
             continue
         where = _join(path, keys[index] if keys is not None else index)
@@ -492,7 +371,7 @@ def _literals_checked(
     return checked
 
 
-def _fit(node: _Node, hint: Hint, path: str, owner: str) -> _Node:
+def _fit(node: Node, hint: Hint, path: str, owner: str) -> Node:
     """Check before anything runs that what ``node`` builds may be given where it stands."""
     produces = functools.partial if node.partial else node.plan.produces
     if produces is None:

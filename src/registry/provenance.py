@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import ValidationError
 
 if TYPE_CHECKING:
-    from registry.factorize import _Node
+    from registry.steps import Node
 
 __all__ = ["remember", "to_config"]
 
@@ -31,7 +31,7 @@ class _Record(weakref.ref):  # type: ignore[type-arg]
 
     __slots__ = ("args", "key", "kwargs", "node")
     key: int
-    node: _Node
+    node: Node
     kwargs: dict[str, Any]
     args: list[Any] | None
 
@@ -50,7 +50,7 @@ _KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime
 Namer = Callable[[type], "str | None"]
 
 
-def remember(obj: Any, node: _Node, kwargs: dict[str, Any], args: list[Any] | None) -> None:
+def remember(obj: Any, node: Node, kwargs: dict[str, Any], args: list[Any] | None) -> None:
     """Record that ``obj`` was built by ``node`` with ``args`` and ``kwargs`` (for as long as
     ``obj`` lives)."""
     try:
