@@ -98,10 +98,7 @@ class Hint:
         if self.is_any:
             return value
         if self._adapter is None:
-            try:
-                self._adapter = pydantic.TypeAdapter(self.annotation, config=_ARBITRARY)
-            except pydantic.PydanticUserError:  # types that carry their own config
-                self._adapter = pydantic.TypeAdapter(self.annotation)
+            self._adapter = self._make_adapter(path, owner)
         try:
             return self._adapter.validate_python(value)
         except pydantic.ValidationError as error:
@@ -111,6 +108,24 @@ class Hint:
                 suggestions=translated.suggestions,
                 context={"type": owner, "path": path, "errors": translated.context["errors"]},
             ) from None
+        except Exception as exc:  # a custom validator raising something pydantic does not wrap
+            raise ValidationError(
+                f"Invalid value for {owner!r} at {path!r}: {type(exc).__name__}: {exc}",
+                context={"type": owner, "path": path},
+            ) from exc
+
+    def _make_adapter(self, path: str, owner: str) -> pydantic.TypeAdapter[Any]:
+        try:
+            try:
+                return pydantic.TypeAdapter(self.annotation, config=_ARBITRARY)
+            except pydantic.PydanticUserError:  # types that carry their own config
+                return pydantic.TypeAdapter(self.annotation)
+        except Exception as exc:  # annotations pydantic cannot validate at all
+            raise ValidationError(
+                f"{owner!r} annotates {path!r} as {self.describe()}, which cannot be validated: {exc}",
+                suggestions=["Annotate the parameter with a type pydantic understands, or Any"],
+                context={"type": owner, "path": path},
+            ) from exc
 
     def describe(self) -> str:
         """Return the annotation as people write it."""
