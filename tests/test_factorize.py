@@ -553,3 +553,24 @@ def test_concurrent_builds() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_compiled_trees_are_reused_for_equal_plain_configs() -> None:
+    from registry import lookup
+
+    trees = lookup.lookup_for(Exp).trees
+    trees.clear()
+    config = {"encoder": {"_type": "Encoder", "hidden_dim": 3}}
+    first = Exp.factorize_artifact("Head", **config)
+    copied = {"encoder": dict(config["encoder"])}  # equal, but other objects
+    second = Exp.factorize_artifact("Head", **copied)
+    third = Exp.factorize_artifact("Head", **copied)
+    assert len(trees) == 1
+    assert first == second == third
+    assert first.encoder is not second.encoder is not third.encoder
+    # True == 1 in Python, but not for the cache: the value is validated again
+    Exp.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": True})
+    assert len(trees) == 2
+    # configs holding objects are never cached
+    Exp.factorize_artifact("Head", encoder=Encoder(1))
+    assert len(trees) == 2

@@ -11,7 +11,7 @@ and never imports ``registries``. Building has two phases:
 2. *build*: call the artifacts depth-first with the validated values.
 
 Per-artifact work is cached in :class:`~registry.plans.ArtifactPlan` objects. Whole compiled
-trees are cached too, keyed by ``marshal.dumps`` of the config: marshal accepts exact builtin
+trees are cached too, keyed by ``marshal.dumps(config, 2)``: marshal accepts exact builtin
 types only (no subclasses, no arbitrary objects), so equal bytes mean an identical plain-data
 config. A cached tree is reused only after checking that every ``_type`` in it still names the
 same artifact, and only if its validated values are immutable scalars. Directives: ``_type``,
@@ -32,7 +32,7 @@ from registry import schemes
 from registry.errors import ValidationError, closest_names, did_you_mean
 from registry.hints import ANY_HINT, Hint
 from registry.plans import ArtifactPlan, compile_plan, plan_for_class, shape_validator
-from registry.steps import MappingStep, Node, SequenceStep, Step
+from registry.steps import Builder, MappingStep, Node, SequenceStep, Step, builder
 
 __all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "factorize"]
 
@@ -47,6 +47,9 @@ _UNSUPPORTED = {
 }
 _ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
 _MAX_CACHED_TREES = 512
+# Version 2 writes no back-references, so equal configs give equal bytes whatever the reference
+# counts and string interning of their parts (later versions encode both).
+_MARSHAL_VERSION = 2
 
 
 class ArtifactLookup(Protocol):
@@ -63,13 +66,21 @@ class ArtifactLookup(Protocol):
 
 
 class _Tree:
-    """A compiled config and the artifacts its ``_type`` names resolved to (checked on reuse)."""
+    """A compiled config and the artifacts its ``_type`` names resolved to (checked again
+    before each reuse). It is turned into closures when it is first reused, not before: a
+    config built once should not pay for them."""
 
-    __slots__ = ("resolved", "root")
+    __slots__ = ("_build", "resolved", "root")
 
     def __init__(self, root: Node, resolved: list[tuple[str, ArtifactPlan]]) -> None:
         self.root = root
         self.resolved = [(name, plan.artifact) for name, plan in dict(resolved).items()]
+        self._build: Builder | None = None
+
+    def build(self) -> Any:
+        if self._build is None:
+            self._build = builder(self.root)
+        return self._build()
 
     def is_current(self, lookup: ArtifactLookup) -> bool:
         try:
@@ -103,13 +114,13 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
             raised while building (the cause is chained).
     """
     try:
-        key: bytes | None = marshal.dumps((type_name, config))  # type: ignore[arg-type]
+        key: bytes | None = marshal.dumps((type_name, config), _MARSHAL_VERSION)  # type: ignore[arg-type]
     except (ValueError, TypeError, RecursionError):  # not plain data: compile every time
         key = None
     if key is not None:
         tree = lookup.trees.get(key)
         if tree is not None and tree.is_current(lookup):
-            return tree.root.build()
+            return tree.build()
     root_type = config.get(TYPE_KEY, type_name)
     if root_type != type_name:
         raise ValidationError(
@@ -119,10 +130,11 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
         )
     state = _Compilation(lookup)
     root = _compile_node(state, config, _resolve(state, type_name, ""), "", False)
-    if key is not None and state.reusable:
-        if len(lookup.trees) >= _MAX_CACHED_TREES:
-            lookup.trees.clear()
-        lookup.trees[key] = _Tree(root, state.resolved)
+    if key is None or not state.reusable:
+        return root.build()
+    if len(lookup.trees) >= _MAX_CACHED_TREES:
+        lookup.trees.clear()
+    lookup.trees[key] = _Tree(root, state.resolved)
     return root.build()
 
 
