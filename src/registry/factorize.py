@@ -299,7 +299,10 @@ def _validate_literals(
             context={"type": plan.label, "path": node.path},
         ) from exc
     if state.reusable:  # a reused tree must not share mutable values between builds
-        state.reusable = all(value.__class__ in _ATOMIC for value in values.values())
+        for value in values.values():
+            if value.__class__ not in _ATOMIC:
+                state.reusable = False
+                break
 
 
 def _invalid(label: str, error: pydantic.ValidationError, path: str) -> ValidationError:
@@ -318,9 +321,12 @@ def _invalid(label: str, error: pydantic.ValidationError, path: str) -> Validati
 
 def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner: str) -> Any:
     """Return a :class:`Step` if ``value`` holds artifacts to build, else ``value`` itself."""
-    if value.__class__ in _ATOMIC:
+    cls = value.__class__
+    if cls in _ATOMIC:
         return value
-    if value.__class__ is dict or isinstance(value, Mapping):
+    if cls is list or cls is tuple:  # before isinstance(Mapping), an abstract-class check
+        return _compile_sequence(state, value, hint, path, owner)
+    if cls is dict or isinstance(value, Mapping):
         if TYPE_KEY in value:
             node = _compile_node(state, value, _resolve(state, value[TYPE_KEY], path), path, False)
             return node if hint.is_any else _fit(node, hint, path, owner)
@@ -328,19 +334,27 @@ def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner
             plan = plan_for_class(hint.build_class)
             return _compile_node(state, value, plan, path, True)
         return _compile_mapping(state, value, hint, path, owner)
-    if value.__class__ is list or value.__class__ is tuple:
-        items: list[Any] = []
-        has_steps = False
-        item_hint = hint.item
-        for index, item in enumerate(value):
-            compiled = _compile_value(state, item, item_hint, _join(path, index), owner)
-            has_steps = has_steps or isinstance(compiled, Step)
-            items.append(compiled)
-        if not has_steps:
-            return value
-        kind = hint.expect_container(value.__class__, path, owner)
-        return SequenceStep(kind, _literals_checked(state, items, item_hint, path, owner))
     return value
+
+
+def _compile_sequence(
+    state: _Compilation, value: list[Any] | tuple[Any, ...], hint: Hint, path: str, owner: str
+) -> Any:
+    items: list[Any] = []
+    has_steps = False
+    item_hint = hint.item
+    prefix = f"{path}." if path else ""
+    for index, item in enumerate(value):
+        if item.__class__ in _ATOMIC:
+            items.append(item)
+            continue
+        compiled = _compile_value(state, item, item_hint, f"{prefix}{index}", owner)
+        has_steps = has_steps or isinstance(compiled, Step)
+        items.append(compiled)
+    if not has_steps:
+        return value
+    kind = hint.expect_container(value.__class__, path, owner)
+    return SequenceStep(kind, _literals_checked(state, items, item_hint, path, owner))
 
 
 def _compile_mapping(
