@@ -154,14 +154,19 @@ def _resolve(state: _Compilation, type_name: object, path: str) -> ArtifactPlan:
             label, model = lookup.describe(name)
             plan = lookup.plans[name] = compile_plan(label, artifact, model)
     except ValidationError as error:
-        where = f" (at {path!r})" if path else ""
-        raise type(error)(
-            error.message + where,
-            suggestions=error.suggestions,
-            context={**error.context, "type": name, "path": _join(path, TYPE_KEY) if path else ""},
-        ) from None
+        raise _located(error, name, _join(path, TYPE_KEY) if path else "") from None
     state.resolved.append((name, plan))
     return plan
+
+
+def _located(error: ValidationError, type_name: str, path: str) -> ValidationError:
+    """Return ``error`` (same class) saying where in the config it happened."""
+    where = f" (at {path!r})" if path else ""
+    return type(error)(
+        error.message + where,
+        suggestions=error.suggestions,
+        context={**error.context, "type": type_name, "path": path},
+    )
 
 
 def _join(path: str, key: object) -> str:
@@ -331,7 +336,10 @@ def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner
             node = _compile_node(state, value, _resolve(state, value[TYPE_KEY], path), path, False)
             return node if hint.is_any else _fit(node, hint, path, owner)
         if hint.build_class is not None:
-            plan = plan_for_class(hint.build_class)
+            try:
+                plan = plan_for_class(hint.build_class)
+            except ValidationError as error:
+                raise _located(error, hint.describe(), path) from None
             return _compile_node(state, value, plan, path, True)
         return _compile_mapping(state, value, hint, path, owner)
     return value
