@@ -574,3 +574,60 @@ def test_compiled_trees_are_reused_for_equal_plain_configs() -> None:
     # configs holding objects are never cached
     Exp.factorize_artifact("Head", encoder=Encoder(1))
     assert len(trees) == 2
+
+
+def test_partial_cannot_skip_a_positional_only_parameter() -> None:
+    def scaled(base: int, offset: int, /, factor: int = 1) -> int:
+        return (base + offset) * factor
+
+    class Partials(SchemeRegistry):
+        pass
+
+    Partials.register_artifact(scaled)
+    later = Partials.factorize_artifact("scaled", _partial_=True, base="1")
+    assert later(2) == 3
+    with pytest.raises(ValidationError) as caught:
+        Partials.factorize_artifact("scaled", _partial_=True, offset=2)
+    assert caught.value.context["path"] == "base"
+
+
+@dataclass
+class Point:  # not registered anywhere: built by pydantic from Segment's annotation
+    x: int
+    y: int = 0
+
+
+class Weights(BaseModel):  # not registered either
+    scale: float
+    bias: float = 0.0
+
+
+def segment(start: Point, end: Point, weights: Weights | None = None) -> Segment:
+    return Segment(start, end, weights)
+
+
+@dataclass
+class Segment:
+    start: Point
+    end: Point
+    weights: Weights | None = None
+
+
+Exp.register_artifact(segment)
+
+
+def test_to_config_writes_back_unregistered_dataclasses_and_models() -> None:
+    built = Exp.factorize_artifact(
+        "segment", start={"x": "1"}, end={"x": 2, "y": 3}, weights={"scale": "0.5"}
+    )
+    config = Exp.to_config(built)
+    assert config == {
+        "_type": "segment",
+        "start": {"x": 1, "y": 0},
+        "end": {"x": 2, "y": 3},
+        "weights": {"scale": 0.5},
+    }
+    assert (
+        Exp.factorize_artifact("segment", **{k: v for k, v in config.items() if k != "_type"})
+        == built
+    )

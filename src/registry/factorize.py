@@ -203,8 +203,26 @@ def _compile_node(
             literals[key] = value
     if positional is not None:
         _positional_values(state, node, positional, literals, nested)
+    if node.partial and plan.positional_only:
+        _check_positional_gap(node, literals.keys() | nested.keys())
     _validate_literals(state, node, literals, nested)
     return node
+
+
+def _check_positional_gap(node: Node, given: set[str]) -> None:
+    """A partial may leave parameters out, but not a positional-only one before a given one:
+    the later value could not be passed positionally."""
+    names = node.plan.positional_only
+    last = max((i for i, name in enumerate(names) if name in given), default=-1)
+    missing = [n for n in names[:last] if n not in given and n not in node.plan.defaults]
+    if missing:
+        path = _join(node.path, missing[0])
+        raise ValidationError(
+            f"{node.plan.label!r} needs {missing[0]!r} (at {path!r}): it is positional-only and "
+            f"comes before {names[last]!r}",
+            suggestions=[f"Give {missing[0]!r} too, or leave out the values after it"],
+            context={"type": node.plan.label, "path": path},
+        )
 
 
 def _unknown_key(plan: ArtifactPlan, key: object, path: str) -> Hint:

@@ -10,6 +10,7 @@ function) are not remembered. Imports only ``errors``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 import inspect
@@ -117,6 +118,14 @@ def _config_of(
         ]
     label = namer(type(obj)) if namer is not None else None
     if label is None:
+        fields = _data_fields(obj)
+        if fields is not None:  # built by pydantic from a plain mapping: write one back
+            return {
+                name: _config_of(
+                    getattr(obj, name), _join(path, name), relative_to, namer, depth + 1
+                )
+                for name in fields
+            }
         raise ValidationError(
             f"Cannot express {type(obj).__qualname__} at {path or '<root>'!r} as a config",
             suggestions=[
@@ -127,6 +136,16 @@ def _config_of(
     return _from_attributes(
         obj, _relative(label, relative_to), path, relative_to=relative_to, namer=namer, depth=depth
     )
+
+
+def _data_fields(obj: Any) -> list[str] | None:
+    """Return the fields to write back for a dataclass or pydantic model instance, else None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [f.name for f in dataclasses.fields(obj) if f.init]
+    fields_set = getattr(obj, "model_fields_set", None)  # pydantic models: the values given
+    if isinstance(fields_set, set) and hasattr(type(obj), "model_fields"):
+        return [name for name in type(obj).model_fields if name in fields_set]
+    return None
 
 
 def _join(path: str, key: object) -> str:
