@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from registry import (
     ConfigFileEngine,
@@ -270,7 +272,13 @@ class _ConfigHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
-        if parts.path == "/bad-json":
+        if parts.path in ("/to-file", "/to-cfg"):
+            target = "file:///etc/passwd" if parts.path == "/to-file" else "/cfg?type=level1"
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif parts.path == "/bad-json":
             self._send(200, b'{"seed": 1,\n "body": oops}')
         elif parts.path == "/huge":
             self._send(200, b"[" + b"1," * 5000 + b"1]")
@@ -355,6 +363,14 @@ def test_http_refuses_other_schemes(url: str) -> None:
         Lab.factorize_from_socket("level1", {"url": url})
 
 
+def test_http_redirects_only_to_http(server_url: str) -> None:
+    assert Lab.factorize_from_socket("level1", {"url": f"{server_url}/to-cfg"}) == (
+        expected_five_levels()
+    )
+    with pytest.raises(ValidationError, match="not (http|allowed)"):
+        Lab.factorize_from_socket("level1", {"url": f"{server_url}/to-file"})
+
+
 def test_http_source_is_validated() -> None:
     with pytest.raises(ValidationError):
         Lab.factorize_from_socket("level1", {"url": "http://127.0.0.1:1/", "timeout": -1})
@@ -380,3 +396,43 @@ def test_users_add_a_socket_engine() -> None:
         assert Lab.factorize_from_socket("Level5", source, protocol="static") == Level5(3.0)
     finally:
         SocketEngine.unregister_identifier("static")
+
+
+# --------------------------------------------------------------------------- properties
+
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+PLAIN = st.recursive(
+    JSON_LEAVES,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(min_size=1, max_size=6), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value if v is not None]
+    return value
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(config=st.dictionaries(st.text(min_size=1, max_size=6), PLAIN, max_size=4))
+def test_dumped_configs_load_back_equal(tmp_path: Path, config: dict[str, Any]) -> None:
+    for suffix in ("json", "yaml"):
+        path = dump_config(config, tmp_path / f"c.{suffix}")
+        assert load_config_file(path) == config
+    toml_config = _without_none(config)  # TOML has no null
+    path = dump_config(toml_config, tmp_path / "c.toml")
+    assert load_config_file(path) == toml_config

@@ -199,7 +199,10 @@ def _render(config: Any, engine: str) -> str:
     if engine == "json":
         return json.dumps(data, indent=2) + "\n"
     if engine in ("yaml", "yml"):
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        if yaml.safe_load(text) != data:  # PyYAML writes some line breaks (U+0085) raw
+            text = yaml.safe_dump(data, sort_keys=False)  # escaped, ASCII only
+        return text
     if not isinstance(data, dict):
         raise ValidationError(
             "A TOML document must be a table (a mapping) at the top level",
