@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -135,3 +137,24 @@ def test_built_objects_round_trip_through_to_config(
     if branch.right is not None:
         assert vars(again.right) == vars(branch.right)
     assert again.weight == branch.weight
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    root=st.sampled_from(["Leaf", "Branch", "forest", "anything"]),
+    config=st.dictionaries(KEYS | st.integers(-2, 2) | st.none(), CONFIGS, max_size=4),
+)
+def test_random_yaml_files_build_or_raise_validation_error(
+    tmp_path: Path, root: str, config: dict[Any, Any]
+) -> None:
+    path = tmp_path / "config.yaml"
+    try:
+        path.write_text(yaml.safe_dump(config))
+    except yaml.YAMLError:
+        return  # not representable in YAML (tuples are fine, as lists)
+    try:
+        Props.factorize_from_file(root, path)
+    except ValidationError:
+        pass
