@@ -116,16 +116,25 @@ def _config_of(
             _config_of(value, _join(path, index), relative_to, namer, depth + 1)
             for index, value in enumerate(obj)
         ]
+    return _object_config(obj, path, relative_to, namer, depth)
+
+
+def _object_config(
+    obj: Any, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    """Return the config of an object that was not built by factorization."""
     label = namer(type(obj)) if namer is not None else None
-    if label is None:
-        fields = _data_fields(obj)
-        if fields is not None:  # built by pydantic from a plain mapping: write one back
-            return {
-                name: _config_of(
-                    getattr(obj, name), _join(path, name), relative_to, namer, depth + 1
-                )
-                for name in fields
-            }
+    if label is not None:
+        return _from_attributes(
+            obj,
+            _relative(label, relative_to),
+            path,
+            relative_to=relative_to,
+            namer=namer,
+            depth=depth,
+        )
+    fields = _data_fields(obj)
+    if fields is None:
         raise ValidationError(
             f"Cannot express {type(obj).__qualname__} at {path or '<root>'!r} as a config",
             suggestions=[
@@ -133,9 +142,11 @@ def _config_of(
             ],
             context={"path": path, "got": type(obj).__qualname__},
         )
-    return _from_attributes(
-        obj, _relative(label, relative_to), path, relative_to=relative_to, namer=namer, depth=depth
-    )
+    # A dataclass or pydantic model pydantic built from a plain mapping: write one back.
+    return {
+        name: _config_of(getattr(obj, name), _join(path, name), relative_to, namer, depth + 1)
+        for name in fields
+    }
 
 
 def _data_fields(obj: Any) -> list[str] | None:
