@@ -436,3 +436,26 @@ def test_dumped_configs_load_back_equal(tmp_path: Path, config: dict[str, Any]) 
     toml_config = _without_none(config)  # TOML has no null
     path = dump_config(toml_config, tmp_path / "c.toml")
     assert load_config_file(path) == toml_config
+
+
+def test_import_registry_does_not_load_engine_dependencies() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, registry\n"
+        "print([m for m in ('yaml', 'tomli_w', 'urllib.request', 'registry.http_source',"
+        " 'registry.factorize') if m in sys.modules])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

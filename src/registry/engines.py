@@ -3,8 +3,8 @@
 ``ConfigFileEngine`` is a FunctionalRegistry of file loaders keyed by suffix (``json``,
 ``yaml``/``yml`` via ``yaml.safe_load`` only, ``toml`` built in); a loader takes a ``Path`` and
 returns the parsed config. ``SocketEngine`` is a FunctionalRegistry of network sources keyed by
-protocol (``http`` built in, stdlib ``urllib`` only); a source takes the source description and
-the identifier asked for. :func:`dump_config` writes configs as JSON, YAML or TOML.
+protocol (``http`` built in, see ``registry.http_source``); a source takes the source
+description and the identifier asked for. :func:`dump_config` writes configs as JSON, YAML or TOML.
 Every failure is a ``registry.ValidationError`` naming the file or URL (and line, when the
 parser gives one).
 """
@@ -16,26 +16,15 @@ import json
 import os
 import re
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import pydantic
-import tomli_w
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
-
-from registry import schemes
 from registry.errors import ValidationError, closest_names, did_you_mean
 from registry.registries import FunctionalRegistry
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+# yaml, tomllib/tomli, tomli_w and urllib are imported where they are used, so that
+# ``import registry`` stays light.
 
 __all__ = ["ConfigFileEngine", "SocketEngine", "dump_config", "fetch_config", "load_config_file"]
 
@@ -87,6 +76,8 @@ def load_json(filepath: Path) -> Any:
 
 def load_yaml(filepath: Path) -> Any:
     """Load a YAML config file with ``yaml.safe_load`` (no Python tags, nothing executed)."""
+    import yaml
+
     try:
         return yaml.safe_load(_read_text(filepath))
     except yaml.YAMLError as exc:
@@ -102,6 +93,11 @@ _TOML_POSITION = re.compile(r"line (\d+), column (\d+)")
 
 def load_toml(filepath: Path) -> Any:
     """Load a TOML config file."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
     try:
         return tomllib.loads(_read_text(filepath))
     except tomllib.TOMLDecodeError as exc:
@@ -199,6 +195,8 @@ def _render(config: Any, engine: str) -> str:
     if engine == "json":
         return json.dumps(data, indent=2) + "\n"
     if engine in ("yaml", "yml"):
+        import yaml
+
         text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         if yaml.safe_load(text) != data:  # PyYAML writes some line breaks (U+0085) raw
             text = yaml.safe_dump(data, sort_keys=False)  # escaped, ASCII only
@@ -208,6 +206,8 @@ def _render(config: Any, engine: str) -> str:
             "A TOML document must be a table (a mapping) at the top level",
             context={"format": engine, "got": type(data).__name__},
         )
+    import tomli_w
+
     return tomli_w.dumps(data)
 
 
@@ -238,100 +238,13 @@ def dump_config(config: Any, path: PathLike, engine: str | None = None) -> Path:
 # --------------------------------------------------------------------------- network
 
 
-class HttpSource(BaseModel):
-    """How to fetch a config over HTTP(S)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str
-    method: Literal["GET", "POST"] = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = Field(default=10.0, gt=0)
-    max_bytes: int = Field(default=1_048_576, gt=0)
-    body: dict[str, Any] | None = None
-
-
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects to http(s) URLs only (urllib alone would also follow ftp)."""
-
-    def redirect_request(  # noqa: PLR0917 - urllib's signature
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
-            raise ValidationError(
-                f"{req.full_url} redirects to {newurl}, which is not http(s)",
-                context={"url": req.full_url, "redirect": newurl},
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
-
-
-def _http_request(spec: HttpSource, identifier: str) -> urllib.request.Request:
-    parts = urllib.parse.urlsplit(spec.url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationError(
-            f"Only http:// and https:// URLs can be fetched, got {spec.url!r}",
-            context={"url": spec.url},
-        )
-    headers = {"Accept": "application/json", **spec.headers}
-    if spec.method == "POST":
-        headers.setdefault("Content-Type", "application/json")
-        body = json.dumps(spec.body if spec.body is not None else {"type": identifier})
-        return urllib.request.Request(spec.url, body.encode(), headers, method="POST")
-    query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), ("type", identifier)])
-    return urllib.request.Request(parts._replace(query=query).geturl(), None, headers, method="GET")
-
-
-def _http_payload(request: urllib.request.Request, spec: HttpSource) -> bytes:
-    url = request.full_url
-    try:
-        with _OPENER.open(request, timeout=spec.timeout) as response:
-            payload: bytes = response.read(spec.max_bytes + 1)
-    except urllib.error.HTTPError as exc:
-        raise ValidationError(
-            f"{url} answered HTTP {exc.code} {exc.reason}", context={"url": url, "status": exc.code}
-        ) from None
-    except urllib.error.URLError as exc:
-        raise ValidationError(
-            f"Cannot reach {url}: {exc.reason}",
-            suggestions=["Check the host and port, and that the server is running"],
-            context={"url": url, "cause": repr(exc.reason)},
-        ) from None
-    except (OSError, ValueError) as exc:  # timeouts, resets, malformed responses
-        raise ValidationError(
-            f"Fetching {url} failed: {type(exc).__name__}: {exc}", context={"url": url}
-        ) from None
-    if len(payload) > spec.max_bytes:
-        raise ValidationError(
-            f"{url} sent more than max_bytes={spec.max_bytes} bytes",
-            suggestions=["Raise max_bytes in the source if the config really is that large"],
-            context={"url": url, "max_bytes": spec.max_bytes},
-        )
-    return payload
-
-
 def fetch_http(source: Mapping[str, Any], identifier: str) -> Any:
-    """Fetch a JSON config: GET ``url?type=<identifier>``, or POST ``body`` (default
-    ``{"type": identifier}``). ``source`` keys: url, method, headers, timeout, max_bytes, body."""
-    try:
-        spec = HttpSource.model_validate(dict(source))
-    except pydantic.ValidationError as error:
-        raise schemes.validation_error("SocketEngine:http", error) from None
-    request = _http_request(spec, identifier)
-    payload = _http_payload(request, spec)
-    try:
-        return json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValidationError(
-            f"{request.full_url} did not send UTF-8: {exc}", context={"url": request.full_url}
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"{request.full_url} did not send valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}",
-            context={"url": request.full_url, "line": exc.lineno, "column": exc.colno},
-        ) from None
+    """Fetch a JSON config over HTTP(S): GET ``url?type=<identifier>``, or POST ``body``
+    (default ``{"type": identifier}``). ``source`` keys: url, method, headers, timeout,
+    max_bytes, body (see ``registry.http_source``)."""
+    from registry import http_source
+
+    return http_source.fetch(source, identifier)
 
 
 SocketEngine.register_artifact("http", fetch_http)
