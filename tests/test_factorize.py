@@ -203,19 +203,19 @@ def test_persistent_namespace_reference() -> None:
 
 
 def test_type_and_functional_registries_factorize_too() -> None:
-    class Models(TypeRegistry[object]):
+    class FactorizeModels(TypeRegistry[object]):
         pass
 
-    class Steps(FunctionalRegistry):
+    class FactorizeSteps(FunctionalRegistry):
         pass
 
-    Models.register_artifact(Encoder)
-    Models.register_artifact(Head)
-    Steps.register_artifact(make_sgd)
-    assert Models.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": 5}) == Head(
+    FactorizeModels.register_artifact(Encoder)
+    FactorizeModels.register_artifact(Head)
+    FactorizeSteps.register_artifact(make_sgd)
+    assert FactorizeModels.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": 5}) == Head(
         Encoder(5)
     )
-    assert Steps.factorize_artifact("make_sgd", learning_rate="0.1") == {"lr": 0.1, "momentum": 0.9}
+    assert FactorizeSteps.factorize_artifact("make_sgd", learning_rate="0.1") == {"lr": 0.1, "momentum": 0.9}
 
 
 # --------------------------------------------------------------------------- directives
