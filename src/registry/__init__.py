@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from registry.engines import ConfigFileEngine, SocketEngine, dump_config, load_config_file
 from registry.errors import (
     CoercionError,
     ConformanceError,
@@ -13,7 +12,6 @@ from registry.errors import (
     StoreError,
     ValidationError,
 )
-from registry.provenance import to_config
 from registry.registries import (
     FunctionalRegistry,
     SchemeRegistry,
@@ -21,6 +19,11 @@ from registry.registries import (
     find_registry,
 )
 from registry.registries import open_namespace as open
+
+# isort: split
+# Factorization: the engines are registries themselves, so they come after registries.
+from registry.engines import ConfigFileEngine, SocketEngine, dump_config, load_config_file
+from registry.provenance import to_config
 
 __all__ = [
     "CoercionError",
