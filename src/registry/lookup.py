@@ -43,14 +43,13 @@ def _registry_named(name: str) -> type[_Registry]:
 class RegistryLookup:
     """Resolves ``_type`` names for one root registry and keeps its compiled plans."""
 
-    __slots__ = ("__weakref__", "_loaded", "label", "plans", "root", "trees")
+    __slots__ = ("__weakref__", "label", "plans", "root", "trees")
 
     def __init__(self, root: type[_Registry]) -> None:
         self.root = root
         self.label = label_of(root)
         self.plans: dict[str, ArtifactPlan] = {}
         self.trees: dict[bytes, Any] = {}
-        self._loaded = root._artifacts  # the root's live artifact dict: one lookup on a hit
 
     def _split(self, type_name: str) -> tuple[type[_Registry], str]:
         if ":" not in type_name:
@@ -60,7 +59,7 @@ class RegistryLookup:
 
     def artifact(self, type_name: str) -> Callable[..., Any]:
         """Return the registered artifact ``type_name`` names (never imports by path)."""
-        found = self._loaded.get(type_name)
+        found = self.root._artifacts.get(type_name)  # a hit: what get_artifact would return
         if found is not None:
             return found  # type: ignore[no-any-return]
         registry, identifier = self._split(type_name)
