@@ -212,10 +212,13 @@ def test_type_and_functional_registries_factorize_too() -> None:
     FactorizeModels.register_artifact(Encoder)
     FactorizeModels.register_artifact(Head)
     FactorizeSteps.register_artifact(make_sgd)
-    assert FactorizeModels.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": 5}) == Head(
-        Encoder(5)
-    )
-    assert FactorizeSteps.factorize_artifact("make_sgd", learning_rate="0.1") == {"lr": 0.1, "momentum": 0.9}
+    assert FactorizeModels.factorize_artifact(
+        "Head", encoder={"_type": "Encoder", "hidden_dim": 5}
+    ) == Head(Encoder(5))
+    assert FactorizeSteps.factorize_artifact("make_sgd", learning_rate="0.1") == {
+        "lr": 0.1,
+        "momentum": 0.9,
+    }
 
 
 # --------------------------------------------------------------------------- directives
@@ -358,6 +361,9 @@ def test_type_never_imports_by_path(bad: dict[str, Any]) -> None:
 
 def test_root_type_must_match_the_identifier() -> None:
     assert Exp.factorize_artifact("Encoder", _type="Encoder", hidden_dim=1) == Encoder(1)
+    qualified = registry.to_config(Exp.factorize_artifact("Encoder", hidden_dim=2))
+    assert qualified["_type"] == "Exp:Encoder"
+    assert Exp.factorize_artifact("Encoder", **qualified) == Encoder(2)
     with pytest.raises(ValidationError):
         Exp.factorize_artifact("Encoder", _type="Head", hidden_dim=1)
 

@@ -122,7 +122,7 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
         if tree is not None and tree.is_current(lookup):
             return tree.build()
     root_type = config.get(TYPE_KEY, type_name)
-    if root_type != type_name:
+    if root_type != type_name and not _same_artifact(lookup, root_type, type_name):
         raise ValidationError(
             f"The config names _type {root_type!r} but {type_name!r} was asked for",
             suggestions=["Drop _type from the top level, or ask for the artifact it names"],
@@ -136,6 +136,16 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
         lookup.trees.clear()
     lookup.trees[key] = _Tree(root, state.resolved)
     return root.build()
+
+
+def _same_artifact(lookup: ArtifactLookup, first: object, second: str) -> bool:
+    """Return whether two names (``Encoder``, ``Exp:Encoder``) resolve to the same artifact."""
+    if not isinstance(first, str):
+        return False
+    try:
+        return lookup.artifact(first) is lookup.artifact(second)
+    except ValidationError:
+        return False
 
 
 def _resolve(state: _Compilation, type_name: object, path: str) -> ArtifactPlan:
