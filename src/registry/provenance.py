@@ -1,8 +1,9 @@
 """How factorized objects were built, and :func:`to_config`, which turns them back into configs.
 
 Every object the builder makes is remembered weakly (by ``id`` plus a weak reference, so
-unhashable objects such as dataclasses work too) together with the compiled node and the
-values it was called with. ``to_config`` reads that record; for instances of registered classes
+unhashable objects such as dataclasses work too) together with the compiled node that built
+it; building is deterministic, so the node's values and nested steps are the config.
+``to_config`` reads that record; for instances of registered classes
 that were not factorized it falls back to reading the constructor's parameters back from
 same-named attributes. Objects that cannot take a weak reference (ints, dicts returned by a
 function) are not remembered. Imports only ``errors``.
@@ -15,6 +16,7 @@ import datetime
 import enum
 import inspect
 import pathlib
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,23 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["remember", "to_config"]
 
 
-class _Record(weakref.ref):  # type: ignore[type-arg]
-    """A weak reference to a built object that also carries how it was built."""
-
-    __slots__ = ("args", "key", "kwargs", "node")
-    key: int
-    node: Node
-    kwargs: dict[str, Any]
-    args: list[Any] | None
-
-
-def _drop(record: _Record) -> None:
-    # Runs while the object is being freed, before its id can be reused by another object.
-    if _RECORDS.get(record.key) is record:
-        del _RECORDS[record.key]
-
-
+_Record = tuple["weakref.ref[Any]", "Node"]
 _RECORDS: dict[int, _Record] = {}
+_SWEEP_LOCK = threading.Lock()
+_sweep_at = 4096
 _MAX_DEPTH = 200
 _KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime.time)
 
@@ -51,23 +40,35 @@ _KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime
 Namer = Callable[[type], "str | None"]
 
 
-def remember(obj: Any, node: Node, kwargs: dict[str, Any], args: list[Any] | None) -> None:
-    """Record that ``obj`` was built by ``node`` with ``args`` and ``kwargs`` (for as long as
-    ``obj`` lives)."""
+def remember(obj: Any, node: Node) -> None:
+    """Record that ``obj`` was built by ``node``.
+
+    A record is a plain weak reference (no callback, so cheap to make and to drop) and the
+    node, which holds no built object. Records of dead objects are swept out in batches.
+    """
     try:
-        record = _Record(obj, _drop)
+        ref = weakref.ref(obj)
     except TypeError:
         return  # ints, dicts, slotted objects: nothing to attach a record to
-    record.key = key = id(obj)
-    record.node = node
-    record.kwargs = kwargs
-    record.args = args
-    _RECORDS[key] = record
+    _RECORDS[id(obj)] = (ref, node)
+    if len(_RECORDS) >= _sweep_at:
+        _sweep()
+
+
+def _sweep() -> None:
+    global _sweep_at
+    with _SWEEP_LOCK:
+        for key, record in list(_RECORDS.items()):
+            # A builder in another thread may just have recorded a new object under a reused
+            # id; then the record differs and stays.
+            if record[0]() is None and _RECORDS.get(key) is record:
+                _RECORDS.pop(key, None)
+        _sweep_at = max(4096, 2 * len(_RECORDS))
 
 
 def _record_of(obj: Any) -> _Record | None:
     record = _RECORDS.get(id(obj))
-    if record is not None and record() is obj:
+    if record is not None and record[0]() is obj:
         return record
     return None
 
@@ -181,19 +182,47 @@ def _relative(label: str, relative_to: str | None) -> str:
 def _from_record(
     record: _Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
 ) -> dict[str, Any]:
-    node, kwargs, args = record.node, record.kwargs, record.args
+    return _node_config(record[1], path, relative_to, namer, depth)
+
+
+def _node_config(
+    node: Node, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    """Return the config a compiled node was built from (building is deterministic)."""
     config: dict[str, Any] = {}
     if not node.annotated:
         config["_type"] = _relative(node.plan.label, relative_to)
-    if args:
-        config["_args_"] = _config_of(
-            list(args), _join(path, "_args_"), relative_to, namer, depth + 1
-        )
-    for name, value in kwargs.items():
-        config[name] = _config_of(value, _join(path, name), relative_to, namer, depth + 1)
+    given = {**node.values, **(node.nested or {})}
+    if node.extra_args is not None:  # every positional value, then the *args ones, by position
+        positional = [given.pop(name) for name in node.plan.positional if name in given]
+        given["_args_"] = [*positional, *node.extra_args]
+    for name, value in given.items():
+        config[name] = _step_config(value, _join(path, name), relative_to, namer, depth + 1)
     if node.partial:
         config["_partial_"] = True
     return config
+
+
+def _step_config(
+    value: Any, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> Any:
+    from registry import steps
+
+    if isinstance(value, steps.Node):
+        return _node_config(value, path, relative_to, namer, depth)
+    if isinstance(value, steps.SequenceStep):
+        value = value.items
+    elif isinstance(value, steps.MappingStep):
+        return {
+            _key(key, path): _step_config(item, _join(path, key), relative_to, namer, depth + 1)
+            for key, item in value.items.items()
+        }
+    if isinstance(value, list) and any(isinstance(item, steps.Step) for item in value):
+        return [
+            _step_config(item, _join(path, index), relative_to, namer, depth + 1)
+            for index, item in enumerate(value)
+        ]
+    return _config_of(value, path, relative_to, namer, depth)
 
 
 def _from_attributes(

@@ -99,7 +99,7 @@ class Node(Step):
                 raise
             except Exception as exc:
                 raise self._failed(exc) from exc
-            remember(obj, self, kwargs, None)
+            remember(obj, self)
             return obj
         return self._build_special(kwargs)
 
@@ -118,7 +118,7 @@ class Node(Step):
             raise self._failed(exc) from exc
         if self.check is not None:
             self.check.verify(obj, self.path, self.plan.label)
-        remember(obj, self, kwargs, args or None)
+        remember(obj, self)
         return obj
 
     def _positional(self, kwargs: dict[str, Any]) -> list[Any]:
@@ -186,7 +186,7 @@ def _node_builder(node: Node) -> Builder:
             raise
         except Exception as exc:
             raise failed(exc) from exc
-        remember(obj, node, kwargs, None)
+        remember(obj, node)
         return obj
 
     return build_node
