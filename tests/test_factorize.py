@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -637,3 +639,33 @@ def test_to_config_writes_back_unregistered_dataclasses_and_models() -> None:
         Exp.factorize_artifact("segment", **{k: v for k, v in config.items() if k != "_type"})
         == built
     )
+
+
+LIVE_TRACKED: weakref.WeakSet[Tracked] = weakref.WeakSet()
+
+
+class Tracked:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        LIVE_TRACKED.add(self)
+
+
+class Summary:
+    def __init__(self, part: Tracked) -> None:
+        self.size = part.size  # keeps a number, not the part
+
+
+def test_provenance_keeps_no_built_object_alive() -> None:
+    class Summaries(SchemeRegistry):
+        pass
+
+    Summaries.register_artifact(Tracked)
+    Summaries.register_artifact(Summary)
+    summary = Summaries.factorize_artifact("Summary", part={"_type": "Tracked", "size": 3})
+    gc.collect()
+    assert len(LIVE_TRACKED) == 0
+    # the config is still known: it comes from the compiled tree, not from the objects
+    assert Summaries.to_config(summary) == {
+        "_type": "Summary",
+        "part": {"_type": "Tracked", "size": 3},
+    }
