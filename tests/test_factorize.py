@@ -669,3 +669,11 @@ def test_provenance_keeps_no_built_object_alive() -> None:
         "_type": "Summary",
         "part": {"_type": "Tracked", "size": 3},
     }
+
+
+def test_records_of_dead_objects_are_swept() -> None:
+    from registry import provenance
+
+    for size in range(10_000):
+        Exp.factorize_artifact("Encoder", hidden_dim=size)
+    assert len(provenance._RECORDS) <= 2 * 4096 + 100
