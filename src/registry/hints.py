@@ -18,6 +18,7 @@ import typing
 from typing import Any
 
 import pydantic
+import typing_extensions
 from pydantic import BaseModel, ConfigDict
 
 from registry import schemes
@@ -218,7 +219,7 @@ def _takes_mapping(annotation: Any) -> bool:
     return (
         issubclass(origin, BaseModel)
         or dataclasses.is_dataclass(origin)
-        or typing.is_typeddict(origin)
+        or typing_extensions.is_typeddict(origin)
     )
 
 
