@@ -19,8 +19,14 @@ from registry.registries import (
 from registry.registries import open_namespace as open
 from registry.settings import configure
 
+# isort: split
+# Factorization: the engines are registries themselves, so they come after registries.
+from registry.engines import ConfigFileEngine, SocketEngine, dump_config, load_config_file
+from registry.provenance import to_config
+
 __all__ = [
     "CoercionError",
+    "ConfigFileEngine",
     "ConformanceError",
     "FunctionalRegistry",
     "InheritanceError",
@@ -28,12 +34,16 @@ __all__ = [
     "RestoreError",
     "SchemaVersionError",
     "SchemeRegistry",
+    "SocketEngine",
     "StoreError",
     "TypeRegistry",
     "ValidationError",
     "configure",
+    "dump_config",
     "find_registry",
+    "load_config_file",
     "open",
+    "to_config",
 ]
 
 for _name in __all__:

@@ -11,6 +11,7 @@ miss.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import sys
 import threading
@@ -630,6 +631,53 @@ class _Registry:
 
             return schemes.extract_model(identifier, artifact)  # raises the explanatory error
         return model
+
+    # ------------------------------------------------------------------ factorization
+
+    @classmethod
+    def factorize_artifact(cls, identifier: str, /, **config: Any) -> Any:
+        """Build ``identifier`` from ``config``; nested ``{"_type": name, ...}`` mappings are
+        built first. The whole tree is validated and coerced before anything is called.
+
+        ``_type`` names an artifact of this registry, or ``"Registry:name"`` of another (class
+        name or logic namespace); never an import path. See docs/factorization.md.
+
+        Raises:
+            ValidationError: with the failing ``_type`` and dotted ``path`` in its context.
+        """
+        import registry.lookup as lookup  # noqa: PLR0402 - about 0.2 us cheaper per call than from-import
+
+        return lookup.factorize_in(cls, identifier, config)
+
+    @classmethod
+    def factorize_from_file(
+        cls, identifier: str, path: str | os.PathLike[str], engine: str | None = None
+    ) -> Any:
+        """Build ``identifier`` from the config file ``path``, read by the ``ConfigFileEngine``
+        loader for its suffix (or ``engine``)."""
+        from registry import engines, lookup
+
+        return lookup.factorize_in(cls, identifier, engines.load_config_file(path, engine))
+
+    @classmethod
+    def factorize_from_socket(
+        cls, identifier: str, source: Mapping[str, Any], protocol: str = "http"
+    ) -> Any:
+        """Build ``identifier`` from a config fetched by the ``SocketEngine`` source
+        ``protocol`` (``http``: ``{"url": ..., "timeout": 5, "headers": {...}}``)."""
+        from registry import engines, lookup
+
+        return lookup.factorize_in(
+            cls, identifier, engines.fetch_config(identifier, source, protocol)
+        )
+
+    @classmethod
+    def to_config(cls, obj: Any) -> Any:
+        """Return a config that rebuilds ``obj`` with :meth:`factorize_artifact`; this
+        registry's artifacts are named without the ``Registry:`` prefix."""
+        from registry import lookup
+
+        return lookup.to_config_in(cls, obj)
 
 
 _KINDS = ("FunctionalRegistry", "TypeRegistry", "SchemeRegistry")

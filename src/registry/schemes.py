@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict
 
 from registry.errors import ValidationError
 
-__all__ = ["call_with_config", "extract_model", "scheme_json", "validate_config"]
+__all__ = [
+    "call_with_config",
+    "extract_model",
+    "resolved_hints",
+    "scheme_json",
+    "validate_config",
+]
 
 
 def _annotated_function(obj: Callable[..., Any]) -> Callable[..., Any]:
@@ -28,18 +34,44 @@ def _annotated_function(obj: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _resolved_hints(func: Callable[..., Any], owner: object) -> dict[str, Any]:
-    """Resolve annotations, string ones included; names that cannot be resolved become ``Any``."""
+    """Resolve annotations, string ones included; names that cannot be resolved become ``Any``.
+
+    A class's own name is visible to its annotations (``parent: Node | None``) even when the
+    class is defined inside a function, where ``typing.get_type_hints`` cannot see it.
+    """
+    local: dict[str, Any] = {}
+    if inspect.isclass(owner):
+        local[owner.__name__] = owner
     try:
-        return typing.get_type_hints(func, include_extras=True)
+        return typing.get_type_hints(func, localns=local or None, include_extras=True)
     except Exception:
         namespace = dict(getattr(inspect.getmodule(owner), "__dict__", {}))
+        namespace.update(getattr(func, "__globals__", {}))
+        namespace.update(local)
         hints: dict[str, Any] = {}
         for name, raw in getattr(func, "__annotations__", {}).items():
             try:
                 hints[name] = eval(raw, namespace) if isinstance(raw, str) else raw
-            except Exception:
+            except Exception:  # an unknown name (a class local to some function): accept anything
                 hints[name] = Any
         return hints
+
+
+def resolved_hints(obj: Callable[..., Any]) -> dict[str, Any]:
+    """Return the resolved annotations of how ``obj`` is called (a class's ``__init__``),
+    including ``return``; for a class, ``return`` is the class itself."""
+    hints = dict(_resolved_hints(_annotated_function(obj), obj))
+    if inspect.isclass(obj):
+        hints["return"] = obj
+    return hints
+
+
+def _signature_annotation(param: inspect.Parameter) -> Any:
+    """Return the annotation a signature shows but ``__init__`` does not declare (pydantic
+    models and other classes with a synthesized ``__signature__``), else ``Any``."""
+    if param.annotation is param.empty or isinstance(param.annotation, str):
+        return Any
+    return param.annotation
 
 
 def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
@@ -66,7 +98,7 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
             continue
         if param.kind is param.VAR_POSITIONAL:
             continue
-        annotation = hints.get(param.name, Any)
+        annotation = hints.get(param.name, _signature_annotation(param))
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (annotation, default)
     config = ConfigDict(

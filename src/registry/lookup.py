@@ -1,0 +1,108 @@
+"""Factorization seen from a registry: how ``_type`` names resolve, and the entry points the
+registries' ``factorize_*``/``to_config`` classmethods delegate to.
+
+``_type: name`` resolves in the registry factorization was started on; ``_type:
+"Other:name"`` resolves ``Other`` with :func:`registry.find_registry` (a class name or a
+``logic_namespace``; a stored namespace without a live class is opened with
+:func:`registry.open`). Nothing is ever imported from a path written in a config.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from registry import factorize, provenance
+from registry.errors import RegistryError, ValidationError
+from registry.plans import ArtifactPlan
+from registry.registries import _Registry, find_registry, open_namespace
+
+__all__ = ["RegistryLookup", "factorize_in", "label_of", "lookup_for", "to_config_in"]
+
+
+def label_of(registry: type[_Registry]) -> str:
+    """Return how configs name ``registry``: its logic namespace if persistent, else its class name."""
+    return registry._namespace if registry._persistent else registry.__name__
+
+
+def _registry_named(name: str) -> type[_Registry]:
+    try:
+        return find_registry(name)
+    except RegistryError as missing:
+        if "." not in name:
+            raise
+        try:
+            return open_namespace(name)
+        except ValidationError:
+            raise missing from None
+
+
+class RegistryLookup:
+    """Resolves ``_type`` names for one root registry and keeps its compiled plans."""
+
+    __slots__ = ("__weakref__", "label", "plans", "root", "trees")
+
+    def __init__(self, root: type[_Registry]) -> None:
+        self.root = root
+        self.label = label_of(root)
+        self.plans: dict[str, ArtifactPlan] = {}
+        self.trees: dict[bytes, Any] = {}
+
+    def _split(self, type_name: str) -> tuple[type[_Registry], str]:
+        if ":" not in type_name:
+            return self.root, type_name
+        registry_name, _, identifier = type_name.partition(":")
+        return _registry_named(registry_name), identifier
+
+    def artifact(self, type_name: str) -> Callable[..., Any]:
+        """Return the registered artifact ``type_name`` names (never imports by path)."""
+        found = self.root._artifacts.get(type_name)  # a hit: what get_artifact would return
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        registry, identifier = self._split(type_name)
+        artifact: Callable[..., Any] = registry.get_artifact(identifier)
+        return artifact
+
+    def describe(self, type_name: str) -> tuple[str, type[BaseModel]]:
+        """Return ``Registry:name`` and the scheme of ``type_name``."""
+        registry, identifier = self._split(type_name)
+        return f"{label_of(registry)}:{identifier}", registry._scheme(identifier)
+
+    def name_class(self, klass: type) -> str | None:
+        """Return ``Registry:name`` of a class registered in the root registry, else None."""
+        identifiers = self.root._identifiers_of(klass)
+        return f"{self.label}:{identifiers[0]}" if identifiers else None
+
+
+_LOOKUPS: dict[int, tuple[weakref.ref[type[_Registry]], RegistryLookup]] = {}
+
+
+def lookup_for(registry: type[_Registry]) -> RegistryLookup:
+    """Return the lookup (and plan cache) of ``registry``, made on first use."""
+    entry = _LOOKUPS.get(id(registry))
+    if entry is not None and entry[0]() is registry:
+        return entry[1]
+    lookup = RegistryLookup(registry)
+    key = id(registry)
+    _LOOKUPS[key] = (weakref.ref(registry, lambda _: _LOOKUPS.pop(key, None)), lookup)
+    return lookup
+
+
+def factorize_in(registry: type[_Registry], identifier: str, config: Any) -> Any:
+    """Validate ``config`` as a whole for ``identifier`` of ``registry`` and build it."""
+    if not isinstance(config, Mapping):
+        raise ValidationError(
+            f"A config for {identifier!r} must be a mapping, got {type(config).__name__}",
+            suggestions=["Write the parameters as key: value pairs at the top level"],
+            context={"type": identifier, "path": "", "got": type(config).__name__},
+        )
+    return factorize.factorize(lookup_for(registry), identifier, config)
+
+
+def to_config_in(registry: type[_Registry], obj: Any) -> Any:
+    """Return the config of ``obj`` with ``registry``'s own artifacts named without prefix."""
+    lookup = lookup_for(registry)
+    return provenance.to_config(obj, relative_to=lookup.label, namer=lookup.name_class)

@@ -1,0 +1,254 @@
+"""How factorized objects were built, and :func:`to_config`, which turns them back into configs.
+
+Every object the builder makes is remembered weakly (by ``id`` plus a weak reference, so
+unhashable objects such as dataclasses work too) together with the compiled node that built
+it; building is deterministic, so the node's values and nested steps are the config.
+``to_config`` reads that record; for instances of registered classes
+that were not factorized it falls back to reading the constructor's parameters back from
+same-named attributes. Objects that cannot take a weak reference (ints, dicts returned by a
+function) are not remembered. Imports only ``errors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import inspect
+import pathlib
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import ValidationError
+
+if TYPE_CHECKING:
+    from registry.steps import Node
+
+__all__ = ["remember", "to_config"]
+
+
+_Record = tuple["weakref.ref[Any]", "Node"]
+_RECORDS: dict[int, _Record] = {}
+_SWEEP_LOCK = threading.Lock()
+_sweep_at = 4096
+_MAX_DEPTH = 200
+_KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime.time)
+
+#: Returns the qualified label (``Registry:name``) a class is registered under, or None.
+Namer = Callable[[type], "str | None"]
+
+
+def remember(obj: Any, node: Node) -> None:
+    """Record that ``obj`` was built by ``node``.
+
+    A record is a plain weak reference (no callback, so cheap to make and to drop) and the
+    node, which holds no built object. Records of dead objects are swept out in batches.
+    """
+    try:
+        ref = weakref.ref(obj)
+    except TypeError:
+        return  # ints, dicts, slotted objects: nothing to attach a record to
+    _RECORDS[id(obj)] = (ref, node)
+    if len(_RECORDS) >= _sweep_at:
+        _sweep()
+
+
+def _sweep() -> None:
+    global _sweep_at
+    with _SWEEP_LOCK:
+        for key, record in list(_RECORDS.items()):
+            # A builder in another thread may just have recorded a new object under a reused
+            # id; then the record differs and stays.
+            if record[0]() is None and _RECORDS.get(key) is record:
+                _RECORDS.pop(key, None)
+        _sweep_at = max(4096, 2 * len(_RECORDS))
+
+
+def _record_of(obj: Any) -> _Record | None:
+    record = _RECORDS.get(id(obj))
+    if record is not None and record[0]() is obj:
+        return record
+    return None
+
+
+def to_config(obj: Any, *, relative_to: str | None = None, namer: Namer | None = None) -> Any:
+    """Return a config that factorizes into an object equal to ``obj``.
+
+    Args:
+        obj: an object built by factorization, a registered class's instance whose
+            constructor parameters are readable as same-named attributes, or plain data
+            (mappings, lists, tuples, scalars) holding such objects.
+        relative_to: a registry label; its artifacts are written as ``name`` instead of
+            ``Registry:name``.
+        namer: gives the label a class is registered under (for the attribute fallback).
+
+    Raises:
+        ValidationError: some part cannot be expressed as a config (its path is named).
+    """
+    return _config_of(obj, "", relative_to, namer, 0)
+
+
+def _config_of(
+    obj: Any, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> Any:
+    if isinstance(obj, _KEPT_AS_IS):
+        return obj
+    if depth > _MAX_DEPTH:
+        raise ValidationError(
+            f"Config nesting is deeper than {_MAX_DEPTH} at {path!r} (a cycle?)",
+            context={"path": path},
+        )
+    record = _record_of(obj)
+    if record is not None:
+        return _from_record(record, path, relative_to, namer, depth)
+    if isinstance(obj, enum.Enum):
+        return _config_of(obj.value, path, relative_to, namer, depth + 1)
+    if isinstance(obj, pathlib.PurePath):
+        return str(obj)
+    if isinstance(obj, Mapping):
+        return {
+            _key(key, path): _config_of(value, _join(path, key), relative_to, namer, depth + 1)
+            for key, value in obj.items()
+        }
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [
+            _config_of(value, _join(path, index), relative_to, namer, depth + 1)
+            for index, value in enumerate(obj)
+        ]
+    return _object_config(obj, path, relative_to, namer, depth)
+
+
+def _object_config(
+    obj: Any, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    """Return the config of an object that was not built by factorization."""
+    label = namer(type(obj)) if namer is not None else None
+    if label is not None:
+        return _from_attributes(
+            obj,
+            _relative(label, relative_to),
+            path,
+            relative_to=relative_to,
+            namer=namer,
+            depth=depth,
+        )
+    fields = _data_fields(obj)
+    if fields is None:
+        raise ValidationError(
+            f"Cannot express {type(obj).__qualname__} at {path or '<root>'!r} as a config",
+            suggestions=[
+                "Build it with factorize_artifact, or register its class so it can be named"
+            ],
+            context={"path": path, "got": type(obj).__qualname__},
+        )
+    # A dataclass or pydantic model pydantic built from a plain mapping: write one back.
+    return {
+        name: _config_of(getattr(obj, name), _join(path, name), relative_to, namer, depth + 1)
+        for name in fields
+    }
+
+
+def _data_fields(obj: Any) -> list[str] | None:
+    """Return the fields to write back for a dataclass or pydantic model instance, else None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [f.name for f in dataclasses.fields(obj) if f.init]
+    fields_set = getattr(obj, "model_fields_set", None)  # pydantic models: the values given
+    if isinstance(fields_set, set) and hasattr(type(obj), "model_fields"):
+        return [name for name in type(obj).model_fields if name in fields_set]
+    return None
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _key(key: object, path: str) -> str:
+    if isinstance(key, str):
+        return key
+    raise ValidationError(
+        f"Config keys must be strings; {key!r} at {path or '<root>'!r} is {type(key).__name__}",
+        context={"path": path, "key": repr(key)},
+    )
+
+
+def _relative(label: str, relative_to: str | None) -> str:
+    if relative_to is not None and label.startswith(relative_to + ":"):
+        return label[len(relative_to) + 1 :]
+    return label
+
+
+def _from_record(
+    record: _Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    return _node_config(record[1], path, relative_to, namer, depth)
+
+
+def _node_config(
+    node: Node, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    """Return the config a compiled node was built from (building is deterministic)."""
+    config: dict[str, Any] = {}
+    if not node.annotated:
+        config["_type"] = _relative(node.plan.label, relative_to)
+    given = {**node.values, **(node.nested or {})}
+    if node.extra_args is not None:  # every positional value, then the *args ones, by position
+        positional = [given.pop(name) for name in node.plan.positional if name in given]
+        given["_args_"] = [*positional, *node.extra_args]
+    for name, value in given.items():
+        config[name] = _step_config(value, _join(path, name), relative_to, namer, depth + 1)
+    if node.partial:
+        config["_partial_"] = True
+    return config
+
+
+def _step_config(
+    value: Any, path: str, relative_to: str | None, namer: Namer | None, depth: int
+) -> Any:
+    from registry import steps
+
+    if isinstance(value, steps.Node):
+        return _node_config(value, path, relative_to, namer, depth)
+    if isinstance(value, steps.SequenceStep):
+        value = value.items
+    elif isinstance(value, steps.MappingStep):
+        return {
+            _key(key, path): _step_config(item, _join(path, key), relative_to, namer, depth + 1)
+            for key, item in value.items.items()
+        }
+    if isinstance(value, list) and any(isinstance(item, steps.Step) for item in value):
+        return [
+            _step_config(item, _join(path, index), relative_to, namer, depth + 1)
+            for index, item in enumerate(value)
+        ]
+    return _config_of(value, path, relative_to, namer, depth)
+
+
+def _from_attributes(
+    obj: Any, label: str, path: str, *, relative_to: str | None, namer: Namer | None, depth: int
+) -> dict[str, Any]:
+    """Read the constructor's parameters back from same-named attributes of ``obj``."""
+    config: dict[str, Any] = {"_type": label}
+    try:
+        parameters = inspect.signature(type(obj)).parameters.values()
+    except (TypeError, ValueError):
+        parameters = {}.values()
+    for param in parameters:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if hasattr(obj, param.name):
+            value = getattr(obj, param.name)
+            config[param.name] = _config_of(
+                value, _join(path, param.name), relative_to, namer, depth + 1
+            )
+        elif param.default is param.empty:
+            raise ValidationError(
+                f"Cannot read parameter {param.name!r} of {label!r} back from the object at "
+                f"{path or '<root>'!r}",
+                suggestions=[
+                    f"Keep it as self.{param.name}, or build the object with factorize_artifact"
+                ],
+                context={"type": label, "path": _join(path, param.name)},
+            )
+    return config
