@@ -21,6 +21,11 @@ def open_store(url: str | None = None) -> Store:
     with _LOCK:
         store = _STORES.get(resolved)
         if store is None:
+            if resolved.startswith(("http://", "https://")):
+                from registry.store.http import HttpStore
+
+                store = _STORES[resolved] = HttpStore.from_url(resolved)
+                return store
             if not resolved.startswith("memory://"):
                 raise StoreError(f"Unsupported store URL {resolved!r}", context={"url": resolved})
             store = _STORES[resolved] = MemoryStore(resolved)

@@ -1,0 +1,424 @@
+"""``HttpStore``: the ``Store`` contract over HTTP to a registry server (``registry.server``).
+
+Standard library only (``http.client``): one keep-alive connection per thread, one round trip
+per operation, and a long-poll thread for :meth:`HttpStore.watch`. This module is the one
+boundary where HTTP and socket failures become registry errors. Imports ``errors``,
+``store.base`` and ``store.wire``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import ssl
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from registry.errors import (
+    PermissionDeniedError,
+    RegistryError,
+    StoreError,
+    ValidationError,
+    error_from_dict,
+)
+from registry.store.base import (
+    BlobRecord,
+    ChangeCallback,
+    EntryDraft,
+    EntryRecord,
+    NamespaceKind,
+    NamespaceRecord,
+    Registration,
+    Store,
+)
+from registry.store.wire import (
+    blob_from_json,
+    draft_to_json,
+    entry_from_json,
+    namespace_from_json,
+    registration_from_json,
+    result_from_json,
+)
+
+__all__ = ["TOKEN_ENV", "HttpStore"]
+
+#: Environment variable holding the bearer token clients send.
+TOKEN_ENV = "REGISTRY_TOKEN"
+
+#: Errors of a kept-alive connection the server closed while idle: safe to retry once on a
+#: fresh connection, because the request never reached the application.
+_STALE_CONNECTION_ERRORS = (
+    http.client.RemoteDisconnected,
+    http.client.CannotSendRequest,
+    BrokenPipeError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+)
+
+
+class HttpStore(Store):
+    """A store that forwards every operation to a registry server in one HTTP round trip.
+
+    Args:
+        url: ``http://host:port`` or ``https://host:port``, optionally with a path prefix when
+            the server sits behind a reverse proxy under a sub-path.
+        token: bearer token; defaults to the ``REGISTRY_TOKEN`` environment variable.
+        timeout: seconds to wait for connecting and for each response.
+        watch_timeout: seconds one change long-poll may wait on the server.
+        ssl_context: for ``https`` URLs; defaults to the system trust store.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 10.0,
+        watch_timeout: float = 20.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StoreError(
+                f"Not a registry server URL: {url!r}",
+                suggestions=["Use http://host:port or https://host:port"],
+                context={"url": url},
+            )
+        self.url = url
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._prefix = parts.path.rstrip("/")
+        self._address = f"{parts.scheme}://{parts.netloc}"
+        self._timeout = timeout
+        self._watch_timeout = watch_timeout
+        self._ssl_context = ssl_context
+        token = os.environ.get(TOKEN_ENV) if token is None else token
+        self._headers = {"Accept": "application/json", "User-Agent": "registry-httpstore/1"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._local = threading.local()
+        self._connections: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        self._watcher: _ChangeWatcher | None = None
+        self._watcher_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> HttpStore:
+        """Return a store for ``url`` with settings from the environment (``open_store`` hook).
+
+        ``REGISTRY_TOKEN`` is the token, ``REGISTRY_TIMEOUT`` the timeout in seconds.
+        """
+        timeout = os.environ.get("REGISTRY_TIMEOUT")
+        try:
+            seconds = float(timeout) if timeout else 10.0
+        except ValueError as exc:
+            raise StoreError(
+                f"REGISTRY_TIMEOUT={timeout!r} is not a number of seconds",
+                context={"REGISTRY_TIMEOUT": timeout},
+            ) from exc
+        return cls(url, timeout=seconds)
+
+    # ------------------------------------------------------------------ Store contract
+
+    def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
+        data = self._call("PUT", f"/namespaces/{_seg(name)}", {"kind": kind})
+        return namespace_from_json(data["namespace"])
+
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        data = self._call("GET", f"/namespaces/{_seg(name)}")
+        return None if data["namespace"] is None else namespace_from_json(data["namespace"])
+
+    def list_namespaces(self) -> list[NamespaceRecord]:
+        data = self._call("GET", "/namespaces")
+        return [namespace_from_json(item) for item in data["namespaces"]]
+
+    def list_entries(self, namespace: str) -> list[EntryRecord]:
+        data = self._call("GET", f"/namespaces/{_seg(namespace)}/entries")
+        return [entry_from_json(item) for item in data["entries"]]
+
+    def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
+        data = self._call("GET", f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}")
+        return None if data["entry"] is None else entry_from_json(data["entry"])
+
+    def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
+        path = f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}/history"
+        return [entry_from_json(item) for item in self._call("GET", path)["entries"]]
+
+    def register(self, namespace: str, draft: EntryDraft) -> Registration:
+        data = self._call("POST", f"/namespaces/{_seg(namespace)}/entries", draft_to_json(draft))
+        return registration_from_json(data)
+
+    def register_batch(
+        self, namespace: str, drafts: Sequence[EntryDraft]
+    ) -> list[Registration | RegistryError]:
+        body = {"drafts": [draft_to_json(draft) for draft in drafts]}
+        data = self._call("POST", f"/namespaces/{_seg(namespace)}/batch", body)
+        return [result_from_json(item) for item in data["results"]]
+
+    def unregister(self, namespace: str, identifier: str) -> bool:
+        path = f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}"
+        return bool(self._call("DELETE", path)["removed"])
+
+    def clear(self, namespace: str) -> int:
+        return int(self._call("DELETE", f"/namespaces/{_seg(namespace)}/entries")["removed"])
+
+    def get_blob(self, sha256: str) -> BlobRecord | None:
+        data = self._call("GET", f"/blobs/{_seg(sha256)}")
+        return None if data["blob"] is None else blob_from_json(data["blob"])
+
+    def generations(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self._call("GET", "/generations")["generations"].items()}
+
+    def watch(self, callback: ChangeCallback) -> Callable[[], None]:
+        with self._watcher_lock:
+            if self._watcher is None:
+                self._watcher = _ChangeWatcher(self)
+            return self._watcher.subscribe(callback)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._watcher_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+
+    # ------------------------------------------------------------------ HTTP plumbing
+
+    def health(self) -> dict[str, Any]:
+        """Return the server's ``GET /health`` answer (raises when it cannot be reached)."""
+        return self._call("GET", "/health")
+
+    def stats(self) -> dict[str, Any]:
+        """Return the server's ``GET /stats`` answer: namespaces, entries, per-namespace sizes."""
+        return self._call("GET", "/stats")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        connection: http.client.HTTPConnection | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return its JSON body; raise the registry error it carries."""
+        if self._closed:
+            raise StoreError(f"This HttpStore for {self._address} is closed")
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = dict(self._headers)
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        owned = connection is None
+        conn = self._connection() if connection is None else connection
+        is_reused = getattr(conn, "sock", None) is not None
+        try:
+            status, raw = self._round_trip(conn, method, self._prefix + path, payload, headers)
+        except _STALE_CONNECTION_ERRORS as exc:
+            conn.close()
+            if not (owned and is_reused):
+                raise self._unreachable(exc) from exc
+            try:  # the server closed an idle keep-alive connection: one fresh attempt
+                status, raw = self._round_trip(conn, method, self._prefix + path, payload, headers)
+            except (OSError, http.client.HTTPException) as retry_exc:
+                conn.close()
+                raise self._unreachable(retry_exc) from retry_exc
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self._unreachable(exc, timeout or self._timeout) from exc
+        return self._decode(status, raw, method, path)
+
+    @staticmethod
+    def _round_trip(
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes]:
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        if response.will_close:
+            conn.close()
+        return response.status, raw
+
+    def _decode(self, status: int, raw: bytes, method: str, path: str) -> dict[str, Any]:
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise StoreError(
+                f"The registry server at {self._address} answered {method} {path} with "
+                f"status {status} and a body that is not a JSON object",
+                suggestions=[
+                    "Check that REGISTRY_URL points to a registry server, not a proxy page"
+                ],
+                context={"url": self._address, "status": status},
+            )
+        if 200 <= status < 300:
+            return data
+        error = data.get("error")
+        if status in (401, 403):
+            message = error.get("message") if isinstance(error, dict) else None
+            raise PermissionDeniedError(
+                f"The registry server at {self._address} refused {method} {path}: "
+                f"{message or 'permission denied'}",
+                suggestions=[
+                    "Set REGISTRY_TOKEN to a token the server accepts"
+                    if status == 401
+                    else "Use a token with scope 'write' for writes"
+                ],
+                context={"url": self._address, "status": status},
+            )
+        if isinstance(error, dict):
+            raise error_from_dict(error)
+        raise StoreError(
+            f"The registry server at {self._address} answered {method} {path} with status {status}",
+            context={"url": self._address, "status": status},
+        )
+
+    def _unreachable(self, exc: BaseException, timeout: float | None = None) -> StoreError:
+        if isinstance(exc, (TimeoutError, socket.timeout)):
+            return StoreError(
+                f"The registry server at {self._address} did not answer within {timeout or self._timeout} s",
+                suggestions=["Raise REGISTRY_TIMEOUT, or check the server's load and logs"],
+                context={"url": self._address},
+            )
+        return StoreError(
+            f"Cannot connect to the registry server at {self._address}: {exc}",
+            suggestions=[
+                "Start it with `registry serve` (or `python -m registry`) on that machine",
+                "Check REGISTRY_URL, the host name, the port and any firewall in between",
+            ],
+            context={"url": self._address, "cause": type(exc).__name__},
+        )
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if conn is None:
+            conn = self._new_connection(self._timeout)
+            self._local.connection = conn
+        return conn
+
+    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
+        if self._https:
+            context = self._ssl_context or ssl.create_default_context()
+            conn = http.client.HTTPSConnection(
+                self._host, self._port, timeout=timeout, context=context
+            )
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        with self._connections_lock:
+            self._connections.add(conn)
+        return conn
+
+
+def _seg(value: str) -> str:
+    """Quote one path segment (identifiers may hold '%', '?', '#', ...)."""
+    return quote(value, safe="")
+
+
+class _ChangeWatcher:
+    """Long-polls ``GET /changes`` on a thread of its own and fans changes out to callbacks.
+
+    After a failed poll it retries with back-off; the first answer after a reconnect is
+    compared with the last generations seen, so changes made meanwhile are still reported.
+    """
+
+    def __init__(self, store: HttpStore) -> None:
+        self._store = store
+        self._callbacks: dict[int, ChangeCallback] = {}
+        self._next_id = 0
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._connection = store._new_connection(store._watch_timeout + store._timeout)
+        self._generations: dict[str, int] | None = None
+        self._token: str | None = None
+        # Take the baseline before returning, so a change made right after watch() counts; if
+        # the server is unreachable now, the first answer later resyncs everything instead.
+        with contextlib.suppress(ValidationError):
+            self._poll_once(is_first=True)
+        self._thread = threading.Thread(target=self._run, name="registry-http-watch", daemon=True)
+        self._thread.start()
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        with self._lock:
+            key = self._next_id
+            self._next_id += 1
+            self._callbacks[key] = callback
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._callbacks.pop(key, None)
+
+        return unsubscribe
+
+    def stop(self) -> None:
+        self._stopped.set()
+        sock = self._connection.sock
+        if sock is not None:
+            # Unblock a long-poll waiting in recv(); close() alone does not wake it.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._connection.close()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._stopped.is_set():
+            try:
+                self._poll_once()
+                backoff = 0.05
+            except ValidationError:
+                if self._stopped.wait(backoff):
+                    return
+                backoff = min(backoff * 2, 2.0)
+
+    def _poll_once(self, is_first: bool = False) -> None:
+        store = self._store
+        query = f"?timeout={0 if is_first else store._watch_timeout:g}"
+        if self._token is not None:
+            query += f"&since={self._token}"
+        data = store._call(
+            "GET",
+            "/changes" + query,
+            timeout=store._watch_timeout + store._timeout,
+            connection=self._connection,
+        )
+        token = str(data["token"])
+        current = {str(k): int(v) for k, v in data["generations"].items()}
+        previous, self._generations, self._token = self._generations, current, token
+        if previous is None:
+            if not is_first:
+                self._dispatch(None)  # no baseline to compare with: everything may have changed
+            return
+        changed = frozenset(
+            name
+            for name in current.keys() | previous.keys()
+            if current.get(name) != previous.get(name)
+        )
+        if changed:
+            self._dispatch(changed)
+
+    def _dispatch(self, changed: frozenset[str] | None) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks.values())
+        for callback in callbacks:
+            try:
+                callback(changed)
+            except Exception:  # one failing listener must not stop the others or the watcher
+                continue
