@@ -1,7 +1,5 @@
 """registry: persistent, validated registries of functions, classes and schemes."""
 
-from __future__ import annotations
-
 from registry.errors import (
     CoercionError,
     ConformanceError,

