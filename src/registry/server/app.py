@@ -6,6 +6,7 @@ or servers can run behind one database. Imports ``errors``, ``store`` and ``serv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -190,13 +191,27 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
 
     @app.get("/changes", tags=["read"], dependencies=[read])
     async def changes(
+        request: Request,
         since: Annotated[str | None, Query(max_length=64)] = None,
         timeout: Annotated[float, Query(ge=0, le=MAX_CHANGE_WAIT)] = 20.0,
     ) -> Response:
         """Long-poll: answers once the change token differs from ``since`` (or at timeout)
         with the new token and every namespace generation."""
-        token, current = await hub.wait(since, timeout)
+        waiting = asyncio.ensure_future(hub.wait(since, timeout))
+        # A client that hangs up should not hold its poll open until the timeout.
+        hangup = asyncio.ensure_future(_disconnected(request))
+        await asyncio.wait({waiting, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        hangup.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            return Response(status_code=204)
+        token, current = waiting.result()
         return _json({"token": token, "generations": current})
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) -> None:

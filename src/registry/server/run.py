@@ -38,6 +38,9 @@ HOST_ENV = "REGISTRY_SERVER_HOST"
 PORT_ENV = "REGISTRY_SERVER_PORT"
 #: How ``serve`` hands its settings to worker processes, which uvicorn starts by import path.
 _CONFIG_ENV = "REGISTRY_SERVER_CONFIG"
+#: Seconds a stopping server waits for requests in flight; change long-polls would otherwise
+#: hold it up to their full timeout. Clients reconnect and resync on their own.
+GRACEFUL_SHUTDOWN = 2
 
 
 def is_loopback(host: str) -> bool:
@@ -131,6 +134,7 @@ def serve(
             port=port,
             log_level=log_level,
             timeout_keep_alive=keep_alive,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         )
         return
     if (url or "").startswith("memory://"):
@@ -150,6 +154,7 @@ def serve(
         port=port,
         log_level=log_level,
         timeout_keep_alive=keep_alive,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
 
 

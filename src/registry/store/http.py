@@ -383,7 +383,9 @@ class _ChangeWatcher:
             try:
                 self._poll_once()
                 backoff = 0.05
-            except ValidationError:
+            except (ValidationError, KeyError, TypeError, ValueError):
+                # Unreachable server or an answer of the wrong shape (a proxy page, a server
+                # mid-restart): back off and poll again; the next answer resyncs.
                 if self._stopped.wait(backoff):
                     return
                 backoff = min(backoff * 2, 2.0)
