@@ -145,16 +145,20 @@ def serve(
         )
     # Workers are fresh processes importing the app by path; they read the settings from the
     # environment this process hands down.
+    from registry.server.workers import NoDelayConfig, run_workers
+
     os.environ[_CONFIG_ENV] = json.dumps(config)
-    uvicorn.run(
-        "registry.server.run:app_from_environment",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_keep_alive=keep_alive,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+    run_workers(
+        NoDelayConfig(
+            "registry.server.run:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            timeout_keep_alive=keep_alive,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        )
     )
 
 
