@@ -211,3 +211,33 @@ def test_closed_store_refuses_calls(server: LiveServer) -> None:
 def test_bad_urls_are_refused() -> None:
     with pytest.raises(StoreError, match="Not a registry server URL"):
         HttpStore("ftp://example.invalid")
+
+
+def test_pickles_without_its_token_or_connections(server: LiveServer, monkeypatch) -> None:
+    import pickle
+
+    client = HttpStore(server.url, token=WRITE_TOKEN, timeout=3)
+    client.list_namespaces()
+    data = pickle.dumps(client)
+    assert WRITE_TOKEN.encode() not in data
+    monkeypatch.setenv("REGISTRY_TOKEN", READ_TOKEN)
+    copy = pickle.loads(data)
+    assert copy.url == server.url
+    assert isinstance(copy.list_namespaces(), list)
+    client.close()
+    copy.close()
+
+
+def test_server_url_from_seed_variables() -> None:
+    from registry.store.http import server_url_from_environment
+
+    assert server_url_from_environment({}) is None
+    assert server_url_from_environment({"REGISTRY_SERVER_HOST": "lab"}) == "http://lab:8001"
+    assert (
+        server_url_from_environment({"REGISTRY_SERVER_HOST": "::1", "REGISTRY_SERVER_PORT": "9"})
+        == "http://[::1]:9"
+    )
+    assert (
+        server_url_from_environment({"REGISTRY_SERVER_HOST": "lab", "REGISTRY_URL": "sqlite://"})
+        is None
+    )

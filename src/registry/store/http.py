@@ -46,7 +46,7 @@ from registry.store.wire import (
     result_from_json,
 )
 
-__all__ = ["TOKEN_ENV", "HttpStore"]
+__all__ = ["TOKEN_ENV", "HttpStore", "server_url_from_environment"]
 
 #: Environment variable holding the bearer token clients send.
 TOKEN_ENV = "REGISTRY_TOKEN"
@@ -109,6 +109,11 @@ class HttpStore(Store):
         self._closed = False
         self._watcher: _ChangeWatcher | None = None
         self._watcher_lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Connections, threads and locks stay behind; the token too: the receiving process
+        # reads its own REGISTRY_TOKEN rather than finding a secret inside a pickle.
+        return (_rebuild, (self.url, self._timeout, self._watch_timeout))
 
     @classmethod
     def from_url(cls, url: str) -> HttpStore:
@@ -324,6 +329,26 @@ class HttpStore(Store):
         with self._connections_lock:
             self._connections.add(conn)
         return conn
+
+
+def _rebuild(url: str, timeout: float, watch_timeout: float) -> HttpStore:
+    return HttpStore(url, timeout=timeout, watch_timeout=watch_timeout)
+
+
+def server_url_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """Return ``http://HOST:PORT`` from the seed's ``REGISTRY_SERVER_HOST`` and
+    ``REGISTRY_SERVER_PORT`` when ``REGISTRY_URL`` is not set, else ``None``.
+
+    For ``registry.settings``: the seed's clients found their server through these variables.
+    """
+    environ = os.environ if environ is None else environ
+    host = environ.get("REGISTRY_SERVER_HOST")
+    if environ.get("REGISTRY_URL") or not host:
+        return None
+    port = environ.get("REGISTRY_SERVER_PORT") or "8001"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}"
 
 
 def _seg(value: str) -> str:
