@@ -66,7 +66,8 @@ def start_server(store_url: str, workers: int) -> tuple[subprocess.Popen[bytes],
         )
         command = [sys.executable, "-c", launcher]
     else:
-        command = [sys.executable, "-m", "registry", "--host", "127.0.0.1", "--port", str(port)]
+        command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
+        command += ["--port", str(port)]
         command += ["--url", store_url, "--workers", str(workers), "--log-level", "warning"]
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"

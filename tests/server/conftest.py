@@ -54,7 +54,7 @@ class LiveServer:
         extra = {}
         if self.tokens:
             extra["REGISTRY_SERVER_TOKENS"] = ",".join(f"{t}:{s}" for t, s in self.tokens.items())
-        command = [sys.executable, "-m", "registry", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--url", self.store_url, "--log-level", "warning"]
         self.process = subprocess.Popen(command + self.args, env=child_env(extra))
         deadline = time.monotonic() + 20

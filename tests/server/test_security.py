@@ -192,7 +192,15 @@ def test_refuses_exposed_host_without_tokens() -> None:
 
 def test_command_line_refuses_exposed_host_without_tokens() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "registry", "--host", "0.0.0.0", "--port", str(free_port())],
+        [
+            sys.executable,
+            "-m",
+            "registry.server.run",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+        ],
         env=child_env(),
         capture_output=True,
         text=True,

@@ -1,5 +1,5 @@
 """Running the registry server on uvicorn: ``serve(...)`` for Python and CLIs, ``main(argv)``
-for ``python -m registry``.
+for ``python -m registry`` and ``python -m registry.server.run``.
 
 Only the pieces that need FastAPI or uvicorn import them, inside the functions, so
 ``python -m registry --help`` works without the ``registry[server]`` extra.
@@ -75,10 +75,10 @@ def check_listen_address(host: str, tokens: Mapping[str, Scope], insecure: bool)
 
 def _open_backing_store(url: str | None) -> Store:
     from registry.store import open_store
-    from registry.store.http import HttpStore
 
     store = open_store(url)
-    if isinstance(store, HttpStore):
+    # By URL, not by class: open_store may wrap an HttpStore in the caching store.
+    if store.url.startswith(("http://", "https://")):
         raise ValidationError(
             f"The registry server needs a database store, not another server ({store.url})",
             suggestions=["Pass --url sqlite:///path.db or --url postgresql+psycopg://host/db"],
@@ -213,3 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"registry server: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
