@@ -96,6 +96,10 @@ class ChangeHub:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(state.refresh_requested.wait(), timeout)
             state.refresh_requested.clear()
+            if not self._waiting:
+                # Nobody to wake: skip the store read. The next waiter triggers a refresh
+                # before it waits, so a skipped change is still seen.
+                continue
             try:
                 await self._refresh(state)
             except Exception:  # a store hiccup must not end the channel; retry next round
