@@ -243,3 +243,28 @@ def test_server_url_from_seed_variables() -> None:
         server_url_from_environment({"REGISTRY_SERVER_HOST": "lab", "REGISTRY_URL": "sqlite://"})
         is None
     )
+
+
+def test_silent_server_times_out_with_a_clear_error() -> None:
+    import socket as socket_module
+
+    listener = socket_module.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts connections, never answers
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        client = HttpStore(address, timeout=0.3)
+        started = time.perf_counter()
+        with pytest.raises(StoreError, match="did not answer within 0.3 s"):
+            client.list_namespaces()
+        assert time.perf_counter() - started < 3
+    finally:
+        listener.close()
+
+
+def test_timeout_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_TIMEOUT", "2.5")
+    assert HttpStore.from_url("http://127.0.0.1:1")._timeout == 2.5
+    monkeypatch.setenv("REGISTRY_TIMEOUT", "soon")
+    with pytest.raises(StoreError, match="REGISTRY_TIMEOUT"):
+        HttpStore.from_url("http://127.0.0.1:1")
