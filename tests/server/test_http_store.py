@@ -268,3 +268,39 @@ def test_timeout_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGISTRY_TIMEOUT", "soon")
     with pytest.raises(StoreError, match="REGISTRY_TIMEOUT"):
         HttpStore.from_url("http://127.0.0.1:1")
+
+
+def test_dot_identifiers_survive_the_path(store: HttpStore, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    for identifier in (".", ".."):
+        store.register(namespace, EntryDraft(identifier, f"pkg.mod:dots{len(identifier)}"))
+        assert store.get_entry(namespace, identifier).identifier == identifier  # type: ignore[union-attr]
+        assert store.unregister(namespace, identifier) is True
+
+
+def test_answer_of_the_wrong_shape_is_a_store_error() -> None:
+    import http.server
+    import threading as threading_module
+
+    class NotARegistry(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"hello": "world"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotARegistry)
+    thread = threading_module.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = HttpStore(f"http://127.0.0.1:{other.server_address[1]}", timeout=3)
+        with pytest.raises(StoreError, match="unexpected answer"):
+            client.get_entry("lab.x", "f")
+    finally:
+        other.shutdown()
+        other.server_close()

@@ -17,7 +17,7 @@ import ssl
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from registry.errors import (
@@ -47,6 +47,8 @@ from registry.store.wire import (
 )
 
 __all__ = ["TOKEN_ENV", "HttpStore", "server_url_from_environment"]
+
+T = TypeVar("T")
 
 #: Environment variable holding the bearer token clients send.
 TOKEN_ENV = "REGISTRY_TOKEN"
@@ -134,53 +136,83 @@ class HttpStore(Store):
     # ------------------------------------------------------------------ Store contract
 
     def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
-        data = self._call("PUT", f"/namespaces/{_seg(name)}", {"kind": kind})
-        return namespace_from_json(data["namespace"])
+        return self._request(
+            "PUT",
+            f"/namespaces/{_seg(name)}",
+            lambda data: namespace_from_json(data["namespace"]),
+            {"kind": kind},
+        )
 
     def get_namespace(self, name: str) -> NamespaceRecord | None:
-        data = self._call("GET", f"/namespaces/{_seg(name)}")
-        return None if data["namespace"] is None else namespace_from_json(data["namespace"])
+        return self._request(
+            "GET",
+            f"/namespaces/{_seg(name)}",
+            lambda data: _optional(data["namespace"], namespace_from_json),
+        )
 
     def list_namespaces(self) -> list[NamespaceRecord]:
-        data = self._call("GET", "/namespaces")
-        return [namespace_from_json(item) for item in data["namespaces"]]
+        return self._request(
+            "GET", "/namespaces", lambda data: [namespace_from_json(n) for n in data["namespaces"]]
+        )
 
     def list_entries(self, namespace: str) -> list[EntryRecord]:
-        data = self._call("GET", f"/namespaces/{_seg(namespace)}/entries")
-        return [entry_from_json(item) for item in data["entries"]]
+        return self._request(
+            "GET",
+            f"/namespaces/{_seg(namespace)}/entries",
+            lambda data: [entry_from_json(item) for item in data["entries"]],
+        )
 
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
-        data = self._call("GET", f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}")
-        return None if data["entry"] is None else entry_from_json(data["entry"])
+        return self._request(
+            "GET",
+            f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}",
+            lambda data: _optional(data["entry"], entry_from_json),
+        )
 
     def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
-        path = f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}/history"
-        return [entry_from_json(item) for item in self._call("GET", path)["entries"]]
+        return self._request(
+            "GET",
+            f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}/history",
+            lambda data: [entry_from_json(item) for item in data["entries"]],
+        )
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
-        data = self._call("POST", f"/namespaces/{_seg(namespace)}/entries", draft_to_json(draft))
-        return registration_from_json(data)
+        return self._request(
+            "POST",
+            f"/namespaces/{_seg(namespace)}/entries",
+            registration_from_json,
+            draft_to_json(draft),
+        )
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
     ) -> list[Registration | RegistryError]:
-        body = {"drafts": [draft_to_json(draft) for draft in drafts]}
-        data = self._call("POST", f"/namespaces/{_seg(namespace)}/batch", body)
-        return [result_from_json(item) for item in data["results"]]
+        return self._request(
+            "POST",
+            f"/namespaces/{_seg(namespace)}/batch",
+            lambda data: [result_from_json(item) for item in data["results"]],
+            {"drafts": [draft_to_json(draft) for draft in drafts]},
+        )
 
     def unregister(self, namespace: str, identifier: str) -> bool:
-        path = f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}"
-        return bool(self._call("DELETE", path)["removed"])
+        return self._request(
+            "DELETE",
+            f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}",
+            lambda data: bool(data["removed"]),
+        )
 
     def clear(self, namespace: str) -> int:
-        return int(self._call("DELETE", f"/namespaces/{_seg(namespace)}/entries")["removed"])
+        return self._request(
+            "DELETE", f"/namespaces/{_seg(namespace)}/entries", lambda data: int(data["removed"])
+        )
 
     def get_blob(self, sha256: str) -> BlobRecord | None:
-        data = self._call("GET", f"/blobs/{_seg(sha256)}")
-        return None if data["blob"] is None else blob_from_json(data["blob"])
+        return self._request(
+            "GET", f"/blobs/{_seg(sha256)}", lambda data: _optional(data["blob"], blob_from_json)
+        )
 
     def generations(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in self._call("GET", "/generations")["generations"].items()}
+        return self._request("GET", "/generations", lambda data: _generations(data["generations"]))
 
     def watch(self, callback: ChangeCallback) -> Callable[[], None]:
         with self._watcher_lock:
@@ -209,12 +241,31 @@ class HttpStore(Store):
         """Return the server's ``GET /stats`` answer: namespaces, entries, per-namespace sizes."""
         return self._call("GET", "/stats")
 
+    def _request(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[dict[str, Any]], T],
+        body: Mapping[str, Any] | None = None,
+    ) -> T:
+        """One round trip, then ``parse`` on the answer; an answer of the wrong shape (another
+        service on that port, an incompatible server version) is a ``StoreError``."""
+        data = self._call(method, path, body)
+        try:
+            return parse(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StoreError(
+                f"The registry server at {self._address} gave an unexpected answer to "
+                f"{method} {path}: {type(exc).__name__}: {exc}",
+                suggestions=["Check that client and server run compatible registry versions"],
+                context={"url": self._address},
+            ) from exc
+
     def _call(
         self,
         method: str,
         path: str,
         body: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
         connection: http.client.HTTPConnection | None = None,
     ) -> dict[str, Any]:
         """Send one request and return its JSON body; raise the registry error it carries."""
@@ -232,15 +283,15 @@ class HttpStore(Store):
         except _STALE_CONNECTION_ERRORS as exc:
             conn.close()
             if not (owned and is_reused):
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc, conn.timeout) from exc
             try:  # the server closed an idle keep-alive connection: one fresh attempt
                 status, raw = self._round_trip(conn, method, self._prefix + path, payload, headers)
             except (OSError, http.client.HTTPException) as retry_exc:
                 conn.close()
-                raise self._unreachable(retry_exc) from retry_exc
+                raise self._unreachable(retry_exc, conn.timeout) from retry_exc
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise self._unreachable(exc, timeout or self._timeout) from exc
+            raise self._unreachable(exc, conn.timeout) from exc
         return self._decode(status, raw, method, path)
 
     @staticmethod
@@ -297,7 +348,7 @@ class HttpStore(Store):
     def _unreachable(self, exc: BaseException, timeout: float | None = None) -> StoreError:
         if isinstance(exc, (TimeoutError, socket.timeout)):
             return StoreError(
-                f"The registry server at {self._address} did not answer within {timeout or self._timeout} s",
+                f"The registry server at {self._address} did not answer within {timeout} s",
                 suggestions=["Raise REGISTRY_TIMEOUT, or check the server's load and logs"],
                 context={"url": self._address},
             )
@@ -352,8 +403,22 @@ def server_url_from_environment(environ: Mapping[str, str] | None = None) -> str
 
 
 def _seg(value: str) -> str:
-    """Quote one path segment (identifiers may hold '%', '?', '#', ...)."""
+    """Quote one path segment (identifiers may hold '%', '?', '#', ...).
+
+    ``.`` and ``..`` are valid identifiers, but proxies resolve them as relative paths, so
+    their dots are percent-encoded too.
+    """
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
     return quote(value, safe="")
+
+
+def _optional(data: Any, parse: Callable[[Any], T]) -> T | None:
+    return None if data is None else parse(data)
+
+
+def _generations(data: Mapping[str, Any]) -> dict[str, int]:
+    return {str(name): int(generation) for name, generation in data.items()}
 
 
 class _ChangeWatcher:
@@ -420,14 +485,9 @@ class _ChangeWatcher:
         query = f"?timeout={0 if is_first else store._watch_timeout:g}"
         if self._token is not None:
             query += f"&since={self._token}"
-        data = store._call(
-            "GET",
-            "/changes" + query,
-            timeout=store._watch_timeout + store._timeout,
-            connection=self._connection,
-        )
+        data = store._call("GET", "/changes" + query, connection=self._connection)
         token = str(data["token"])
-        current = {str(k): int(v) for k, v in data["generations"].items()}
+        current = _generations(data["generations"])
         previous, self._generations, self._token = self._generations, current, token
         if previous is None:
             if not is_first:
