@@ -173,3 +173,28 @@ def test_server_restart_keeps_everything(tmp_path, store_url: str) -> None:
         assert output.strip() == "['add'] 3"
     finally:
         live.stop()
+
+
+def test_schemes_and_batches_cross_processes(server: LiveServer, namespace: str) -> None:
+    run_client(
+        f"""
+        from registry import SchemeRegistry
+        from tests.samples import mathfuncs
+        class Steps(SchemeRegistry, logic_namespace={namespace!r}, url=URL): ...
+        report = Steps.safe_register_batch({{"add": mathfuncs.add, "scale": mathfuncs.scale}})
+        assert report["successful"] == ["add", "scale"], report
+        """,
+        server,
+    )
+    output = run_client(
+        f"""
+        from registry import SchemeRegistry
+        class Steps(SchemeRegistry, logic_namespace={namespace!r}, url=URL): ...
+        print(Steps.execute("scale", {{"x": "3"}}), Steps.build_config("add", a=1, b=2))
+        print([r.scheme is not None for r in Steps._store.list_entries({namespace!r})])
+        """,
+        server,
+    )
+    first, second = output.strip().splitlines()
+    assert first == "6.0 a=1 b=2"
+    assert second == "[True, True]"
