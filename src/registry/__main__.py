@@ -1,10 +1,10 @@
-"""``python -m registry``: runs the registry server (the seed's entry point)."""
+"""``python -m registry``: the command line (``python -m registry --host H --port P`` serves)."""
 
 from __future__ import annotations
 
 import sys
 
-from registry.server.run import main
+from registry.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

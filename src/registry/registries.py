@@ -413,6 +413,7 @@ class _Registry:
         with cls._write_lock:
             registration = cls._store.register(cls._namespace, draft)
             cls._remember(draft.identifier, artifact, registration.record.version)
+        cls._sync_siblings()
         return draft.identifier
 
     @classmethod
@@ -479,6 +480,7 @@ class _Registry:
         with cls._write_lock:
             removed = cls._store.unregister(cls._namespace, identifier)
             cls._forget(identifier)
+        cls._sync_siblings()
         if not removed:
             raise cls._missing_error(identifier)
 
@@ -488,6 +490,25 @@ class _Registry:
             cls._artifacts.pop(identifier, None)
             cls._versions.pop(identifier, None)
             cls._schemes.pop(identifier, None)
+
+    @classmethod
+    def _sync_with_store(cls) -> None:
+        """Drop cached objects whose stored version moved (changed elsewhere)."""
+        current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
+        with cls._lock:
+            for identifier, version in list(cls._versions.items()):
+                if current.get(identifier) != version:
+                    cls._forget(identifier)
+
+    @classmethod
+    def _sync_siblings(cls) -> None:
+        """Tell other live classes of this process on the same namespace about our write."""
+        if not cls._persistent:
+            return
+        for ref in cls._directory.get(cls._namespace, ()):
+            other = ref()
+            if other is not None and other is not cls and other._store is cls._store:
+                other._sync_with_store()
 
     @classmethod
     def unregister_artifact(cls, artifact: Any) -> None:
@@ -507,6 +528,7 @@ class _Registry:
             with cls._write_lock:
                 cls._store.unregister(cls._namespace, identifier)
                 cls._forget(identifier)
+        cls._sync_siblings()
 
     @classmethod
     def clear_artifacts(cls) -> None:
@@ -517,6 +539,7 @@ class _Registry:
                 cls._artifacts.clear()
                 cls._versions.clear()
                 cls._schemes.clear()
+        cls._sync_siblings()
 
     @classmethod
     def safe_register_batch(
@@ -556,6 +579,7 @@ class _Registry:
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
+        cls._sync_siblings()
         return report
 
     @classmethod
@@ -642,15 +666,8 @@ class _ChangeListener:
 
     def __call__(self, namespaces: frozenset[str] | None) -> None:
         cls = self._registry()
-        if cls is None or (namespaces is not None and cls._namespace not in namespaces):
-            return
-        current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
-        with cls._lock:
-            for identifier, version in list(cls._versions.items()):
-                if current.get(identifier) != version:
-                    cls._artifacts.pop(identifier, None)
-                    cls._versions.pop(identifier, None)
-                    cls._schemes.pop(identifier, None)
+        if cls is not None and (namespaces is None or cls._namespace in namespaces):
+            cls._sync_with_store()
 
 
 class FunctionalRegistry(_Registry, Generic[P, R]):
