@@ -304,3 +304,18 @@ def test_answer_of_the_wrong_shape_is_a_store_error() -> None:
     finally:
         other.shutdown()
         other.server_close()
+
+
+def test_provenance_is_the_clients_or_kept(store: HttpStore, namespace: str) -> None:
+    from datetime import datetime, timezone
+
+    from registry.store.base import current_user_host
+
+    store.ensure_namespace(namespace, "function")
+    fresh = store.register(namespace, EntryDraft("f", "pkg.mod:f")).record
+    assert fresh.created_by == current_user_host()
+    assert fresh.created_at is not None
+    when = datetime(2024, 5, 17, 9, 30, tzinfo=timezone.utc)
+    draft = EntryDraft("g", "pkg.mod:g", created_by="ada@lab-1", created_at=when)
+    kept = store.register_batch(namespace, [draft])[0]
+    assert (kept.record.created_by, kept.record.created_at) == ("ada@lab-1", when)  # type: ignore[union-attr]

@@ -226,7 +226,7 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
     def register(name: NamespaceName, body: DraftBody) -> Response:
         """Register one artifact; 409 when another artifact holds the identifier."""
         try:
-            registration = store.register(name, draft_from_json(body.model_dump()))
+            registration = store.register(name, draft_from_json(body.model_dump(mode="json")))
         finally:
             hub.notify()
         return _json(registration_to_json(registration))
@@ -234,7 +234,7 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
     @app.post("/namespaces/{name}/batch", tags=["write"], dependencies=[write])
     def register_batch(name: NamespaceName, body: BatchBody) -> Response:
         """Register many artifacts in one store transaction, with a result per draft."""
-        drafts = [draft_from_json(draft.model_dump()) for draft in body.drafts]
+        drafts = [draft_from_json(draft.model_dump(mode="json")) for draft in body.drafts]
         try:
             results = store.register_batch(name, drafts)
         finally:

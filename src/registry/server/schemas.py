@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,6 +74,10 @@ class DraftBody(_Body):
     python_version: str = Field(default="", max_length=100)
     package: str | None = Field(default=None, max_length=300)
     package_version: str | None = Field(default=None, max_length=100)
+    created_by: str | None = Field(default=None, max_length=300)
+    """``user@host`` of the client; kept as given (provenance, not authentication)."""
+    created_at: datetime | None = None
+    """Kept when given (imports from another store); otherwise the server's clock."""
 
 
 class BatchBody(_Body):

@@ -36,6 +36,7 @@ from registry.store.base import (
     NamespaceRecord,
     Registration,
     Store,
+    current_user_host,
 )
 from registry.store.wire import (
     blob_from_json,
@@ -181,7 +182,7 @@ class HttpStore(Store):
             "POST",
             f"/namespaces/{_seg(namespace)}/entries",
             registration_from_json,
-            draft_to_json(draft),
+            _draft_json(draft),
         )
 
     def register_batch(
@@ -191,7 +192,7 @@ class HttpStore(Store):
             "POST",
             f"/namespaces/{_seg(namespace)}/batch",
             lambda data: [result_from_json(item) for item in data["results"]],
-            {"drafts": [draft_to_json(draft) for draft in drafts]},
+            {"drafts": [_draft_json(draft) for draft in drafts]},
         )
 
     def unregister(self, namespace: str, identifier: str) -> bool:
@@ -411,6 +412,13 @@ def _seg(value: str) -> str:
     if value in (".", ".."):
         return value.replace(".", "%2E")
     return quote(value, safe="")
+
+
+def _draft_json(draft: EntryDraft) -> dict[str, Any]:
+    data = draft_to_json(draft)
+    # Provenance names the client's user and machine; the server would otherwise put its own.
+    data["created_by"] = draft.created_by or current_user_host()
+    return data
 
 
 def _optional(data: Any, parse: Callable[[Any], T]) -> T | None:

@@ -127,6 +127,8 @@ def draft_to_json(draft: EntryDraft) -> dict[str, Any]:
         "python_version": draft.python_version,
         "package": draft.package,
         "package_version": draft.package_version,
+        "created_by": draft.created_by,
+        "created_at": _iso(draft.created_at),
     }
 
 
@@ -144,6 +146,8 @@ def draft_from_json(data: Mapping[str, Any]) -> EntryDraft:
         python_version=str(data.get("python_version") or ""),
         package=data.get("package"),
         package_version=data.get("package_version"),
+        created_by=data.get("created_by"),
+        created_at=_datetime(data.get("created_at")),
     )
 
 
@@ -162,7 +166,7 @@ def entry_to_json(record: EntryRecord) -> dict[str, Any]:
         "python_version": record.python_version,
         "package": record.package,
         "package_version": record.package_version,
-        "created_at": None if record.created_at is None else record.created_at.isoformat(),
+        "created_at": _iso(record.created_at),
         "created_by": record.created_by,
         "extra": record.extra,
     }
@@ -170,7 +174,6 @@ def entry_to_json(record: EntryRecord) -> dict[str, Any]:
 
 def entry_from_json(data: Mapping[str, Any]) -> EntryRecord:
     """Rebuild an entry record from :func:`entry_to_json` output."""
-    created_at = data.get("created_at")
     return EntryRecord(
         namespace=str(data["namespace"]),
         identifier=str(data["identifier"]),
@@ -184,10 +187,24 @@ def entry_from_json(data: Mapping[str, Any]) -> EntryRecord:
         python_version=str(data.get("python_version") or ""),
         package=data.get("package"),
         package_version=data.get("package_version"),
-        created_at=None if created_at is None else datetime.fromisoformat(created_at),
+        created_at=_datetime(data.get("created_at")),
         created_by=str(data.get("created_by") or ""),
         extra=dict(data.get("extra") or {}),
     )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _datetime(text: Any) -> datetime | None:
+    if text is None:
+        return None
+    value = str(text)
+    # pydantic writes UTC as "Z", which datetime.fromisoformat accepts only from Python 3.11.
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    return datetime.fromisoformat(value)
 
 
 def registration_to_json(registration: Registration) -> dict[str, Any]:
