@@ -81,3 +81,18 @@ def test_importing_registry_or_the_client_loads_no_server_dependency(python) -> 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_server_options_parse_without_fastapi(python) -> None:
+    result = python(
+        "import sys\n"
+        "from registry.server.run import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print([m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules])"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "--token-file" in result.stdout
