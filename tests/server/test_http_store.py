@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 
@@ -319,3 +320,34 @@ def test_provenance_is_the_clients_or_kept(store: HttpStore, namespace: str) -> 
     draft = EntryDraft("g", "pkg.mod:g", created_by="ada@lab-1", created_at=when)
     kept = store.register_batch(namespace, [draft])[0]
     assert (kept.record.created_by, kept.record.created_at) == ("ada@lab-1", when)  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_its_own_connection_and_watcher(
+    server: LiveServer, store: HttpStore, namespace: str
+) -> None:
+    import multiprocessing
+
+    store.ensure_namespace(namespace, "function")
+    watcher = HttpStore(server.url, token=READ_TOKEN)
+    watcher.watch(lambda names: None)  # the parent's watcher thread, inherited by the child
+    watcher.list_namespaces()  # the parent's keep-alive connection, copied into the child
+
+    def child(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+        seen = threading.Event()
+        watcher.watch(lambda names: seen.set() if names and namespace in names else None)
+        results = [len(watcher.list_namespaces()) > 0 for _ in range(50)]
+        writer = HttpStore(server.url, token=WRITE_TOKEN)
+        writer.register(namespace, EntryDraft("from-child", "pkg.mod:child"))
+        queue.put((all(results), seen.wait(5)))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    for _ in range(50):  # the parent keeps using its connection meanwhile
+        assert isinstance(watcher.list_namespaces(), list)
+    assert queue.get(timeout=20) == (True, True)
+    process.join(10)
+    assert process.exitcode == 0
+    watcher.close()

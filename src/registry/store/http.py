@@ -106,11 +106,19 @@ class HttpStore(Store):
         self._headers = {"Accept": "application/json", "User-Agent": "registry-httpstore/1"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        self._closed = False
+        self._watcher: _ChangeWatcher | None = None
+        self._reset_process_state()
+        if hasattr(os, "register_at_fork"):
+            # A forked child must not share the parent's sockets (two processes reading one
+            # response stream), and its watcher thread did not survive the fork.
+            this = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _after_fork(this))
+
+    def _reset_process_state(self) -> None:
         self._local = threading.local()
         self._connections: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._connections_lock = threading.Lock()
-        self._closed = False
-        self._watcher: _ChangeWatcher | None = None
         self._watcher_lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -219,7 +227,15 @@ class HttpStore(Store):
         with self._watcher_lock:
             if self._watcher is None:
                 self._watcher = _ChangeWatcher(self)
-            return self._watcher.subscribe(callback)
+            key = self._watcher.subscribe(callback)
+
+        def unsubscribe() -> None:
+            # Through the store, not the watcher: after a fork the watcher is a new one.
+            with self._watcher_lock:
+                if self._watcher is not None:
+                    self._watcher.unsubscribe(key)
+
+        return unsubscribe
 
     def close(self) -> None:
         self._closed = True
@@ -421,6 +437,15 @@ def _draft_json(draft: EntryDraft) -> dict[str, Any]:
     return data
 
 
+def _after_fork(ref: weakref.ref[HttpStore]) -> None:
+    store = ref()
+    if store is None or store._closed:
+        return
+    inherited = store._watcher
+    store._reset_process_state()
+    store._watcher = None if inherited is None else _ChangeWatcher(store, inherited)
+
+
 def _optional(data: Any, parse: Callable[[Any], T]) -> T | None:
     return None if data is None else parse(data)
 
@@ -436,33 +461,39 @@ class _ChangeWatcher:
     compared with the last generations seen, so changes made meanwhile are still reported.
     """
 
-    def __init__(self, store: HttpStore) -> None:
+    def __init__(self, store: HttpStore, inherited: _ChangeWatcher | None = None) -> None:
         self._store = store
-        self._callbacks: dict[int, ChangeCallback] = {}
-        self._next_id = 0
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._connection = store._new_connection(store._watch_timeout + store._timeout)
+        self._callbacks: dict[int, ChangeCallback] = {}
+        self._next_id = 0
         self._generations: dict[str, int] | None = None
         self._token: str | None = None
-        # Take the baseline before returning, so a change made right after watch() counts; if
-        # the server is unreachable now, the first answer later resyncs everything instead.
-        with contextlib.suppress(ValidationError):
-            self._poll_once(is_first=True)
+        if inherited is not None:
+            # After a fork: same subscribers, and the parent's last view as the baseline.
+            self._callbacks.update(inherited._callbacks)
+            self._next_id = inherited._next_id
+            self._generations = inherited._generations
+            self._token = inherited._token
+        else:
+            # Take the baseline before returning, so a change made right after watch() counts;
+            # if the server is unreachable now, the first answer later resyncs everything.
+            with contextlib.suppress(ValidationError):
+                self._poll_once(is_first=True)
         self._thread = threading.Thread(target=self._run, name="registry-http-watch", daemon=True)
         self._thread.start()
 
-    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+    def subscribe(self, callback: ChangeCallback) -> int:
         with self._lock:
             key = self._next_id
             self._next_id += 1
             self._callbacks[key] = callback
+        return key
 
-        def unsubscribe() -> None:
-            with self._lock:
-                self._callbacks.pop(key, None)
-
-        return unsubscribe
+    def unsubscribe(self, key: int) -> None:
+        with self._lock:
+            self._callbacks.pop(key, None)
 
     def stop(self) -> None:
         self._stopped.set()
