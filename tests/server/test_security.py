@@ -5,12 +5,14 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+import time
 
 import pytest
 
-from registry.errors import ValidationError
+from registry.errors import StoreError, ValidationError
 from registry.server.auth import TokenTable, load_tokens, parse_token_lines
 from registry.server.run import check_listen_address, is_loopback
+from registry.store.http import HttpStore
 
 from .conftest import READ_TOKEN, WRITE_TOKEN, LiveServer, child_env, free_port, request
 
@@ -240,3 +242,45 @@ def test_token_table_scopes() -> None:
     with pytest.raises(ValidationError):
         table.check(None, "read")
     TokenTable().check(None, "write")  # no tokens configured: everything allowed
+
+
+def test_host_and_port_from_environment() -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "registry.server.run", "--url", "memory://"],
+        env=child_env({"REGISTRY_SERVER_HOST": "0.0.0.0"}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "Refusing to listen on 0.0.0.0" in refused.stderr
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "registry.server.run",
+            "--url",
+            "memory://",
+            "--log-level",
+            "warning",
+        ],
+        env=child_env({"REGISTRY_SERVER_HOST": "127.0.0.1", "REGISTRY_SERVER_PORT": str(port)}),
+    )
+    try:
+        client = HttpStore(f"http://127.0.0.1:{port}", timeout=2)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert client.health()["status"] == "healthy"
+                break
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        client.close()
+    finally:
+        process.terminate()
+        process.wait(15)
