@@ -284,3 +284,17 @@ def test_host_and_port_from_environment() -> None:
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_port_in_use_is_a_clear_error(open_server: LiveServer) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "registry.server.run", "--url", "memory://"]
+        + ["--port", str(open_server.port), "--log-level", "critical"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"could not listen on 127.0.0.1:{open_server.port}" in result.stderr

@@ -8,6 +8,7 @@ Only the pieces that need FastAPI or uvicorn import them, inside the functions, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -38,9 +39,6 @@ HOST_ENV = "REGISTRY_SERVER_HOST"
 PORT_ENV = "REGISTRY_SERVER_PORT"
 #: How ``serve`` hands its settings to worker processes, which uvicorn starts by import path.
 _CONFIG_ENV = "REGISTRY_SERVER_CONFIG"
-#: Seconds a stopping server waits for requests in flight; change long-polls would otherwise
-#: hold it up to their full timeout. Clients reconnect and resync on their own.
-GRACEFUL_SHUTDOWN = 2
 
 
 def is_loopback(host: str) -> bool:
@@ -98,6 +96,9 @@ def serve(
     insecure: bool = False,
     max_body_bytes: int | None = None,
     log_level: str = "info",
+    access_log: bool = True,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
 ) -> None:
     """Run the registry server until interrupted.
 
@@ -109,33 +110,39 @@ def serve(
         workers: uvicorn worker processes; more than one needs a shared database store.
         tokens: bearer token -> ``"read"``/``"write"``, merged with ``token_file`` and the
             ``REGISTRY_SERVER_TOKENS`` variable.
+        token_file: file of ``token:scope`` lines.
         insecure: allow a non-loopback ``host`` without tokens.
         max_body_bytes: request body limit (413 above it).
         log_level: uvicorn's log level.
+        access_log: log one line per request (off for benchmarks and busy servers).
+        ssl_certfile: serve HTTPS with this certificate (PEM) instead of behind a TLS proxy.
+        ssl_keyfile: the certificate's private key (PEM).
 
     Raises:
-        ValidationError: exposed host without tokens, bad token file, or several workers over
-            an in-process store.
+        ValidationError: exposed host without tokens, bad token file, several workers over an
+            in-process store, or the address cannot be bound.
     """
-    import uvicorn
-
     host = host or os.environ.get(HOST_ENV) or DEFAULT_HOST
     port = port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
-    all_tokens: dict[str, Scope] = {**load_tokens(token_file), **(tokens or {})}
-    check_listen_address(host, all_tokens, insecure)
-    config: dict[str, Any] = {"url": url, "tokens": all_tokens, "max_body_bytes": max_body_bytes}
-    # Keep-alive beyond uvicorn's 5 s default, so pooled client connections stay open between
-    # bursts of registry calls.
-    keep_alive = 60
+    check_listen_address(host, {**load_tokens(token_file), **(tokens or {})}, insecure)
+    # Workers load the token file themselves, so only tokens given in code travel through the
+    # environment handed to them.
+    config: dict[str, Any] = {
+        "url": url,
+        "tokens": dict(tokens or {}),
+        "token_file": None if token_file is None else os.fspath(token_file),
+        "max_body_bytes": max_body_bytes,
+    }
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "ssl_certfile": ssl_certfile,
+        "ssl_keyfile": ssl_keyfile,
+    }
     if workers <= 1:
-        uvicorn.run(
-            _build_app(config),
-            host=host,
-            port=port,
-            log_level=log_level,
-            timeout_keep_alive=keep_alive,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-        )
+        _run_single(_build_app(config), options)
         return
     if (url or "").startswith("memory://"):
         raise ValidationError(
@@ -143,23 +150,33 @@ def serve(
             suggestions=["Use --workers 1, or a sqlite:/// or postgresql+psycopg:// store"],
             context={"url": url, "workers": workers},
         )
+    from registry.server.workers import run_workers, uvicorn_config
+
     # Workers are fresh processes importing the app by path; they read the settings from the
     # environment this process hands down.
-    from registry.server.workers import NoDelayConfig, run_workers
-
     os.environ[_CONFIG_ENV] = json.dumps(config)
     run_workers(
-        NoDelayConfig(
-            "registry.server.run:app_from_environment",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level=log_level,
-            timeout_keep_alive=keep_alive,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        uvicorn_config(
+            "registry.server.run:app_from_environment", factory=True, workers=workers, **options
         )
     )
+
+
+def _run_single(app: FastAPI, options: Mapping[str, Any]) -> None:
+    import uvicorn
+
+    from registry.server.workers import uvicorn_config
+
+    server = uvicorn.Server(uvicorn_config(app, **options))
+    # uvicorn exits the process when it cannot bind; a caller of serve() gets an error instead.
+    with contextlib.suppress(SystemExit):
+        server.run()
+    if not server.started:
+        raise ValidationError(
+            f"The registry server could not listen on {options['host']}:{options['port']}",
+            suggestions=["Is another process using that port? Pick another with --port"],
+            context={"host": options["host"], "port": options["port"]},
+        )
 
 
 def app_from_environment() -> FastAPI:
@@ -171,9 +188,10 @@ def _build_app(config: Mapping[str, Any]) -> FastAPI:
     from registry.server.app import DEFAULT_MAX_BODY_BYTES, create_app
 
     store = _open_backing_store(config.get("url"))
+    tokens = {**load_tokens(config.get("token_file")), **(config.get("tokens") or {})}
     return create_app(
         store,
-        config.get("tokens") or {},
+        tokens,
         max_body_bytes=config.get("max_body_bytes") or DEFAULT_MAX_BODY_BYTES,
     )
 
@@ -192,6 +210,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-body-bytes", type=int, help="request body limit in bytes")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument(
+        "--no-access-log", action="store_true", help="do not log one line per request"
+    )
+    parser.add_argument("--ssl-certfile", help="serve HTTPS with this PEM certificate")
+    parser.add_argument("--ssl-keyfile", help="the certificate's PEM private key")
     return parser
 
 
@@ -208,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             insecure=args.insecure,
             max_body_bytes=args.max_body_bytes,
             log_level=args.log_level,
+            access_log=not args.no_access_log,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
         )
     except ValidationError as error:
         print(f"registry server: {error}", file=sys.stderr)

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-__all__ = ["NoDelayConfig", "run_workers"]
+__all__ = ["GRACEFUL_SHUTDOWN", "KEEP_ALIVE", "NoDelayConfig", "run_workers", "uvicorn_config"]
+
+#: Keep-alive beyond uvicorn's 5 s default, so pooled client connections stay open between
+#: bursts of registry calls.
+KEEP_ALIVE = 60
+#: Seconds a stopping server waits for requests in flight; change long-polls would otherwise
+#: hold it up to their full timeout. Clients reconnect and resync on their own.
+GRACEFUL_SHUTDOWN = 2
 
 
 class NoDelayConfig(uvicorn.Config):
@@ -27,6 +35,17 @@ class NoDelayConfig(uvicorn.Config):
         fixed = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
         fixed.set_inheritable(True)
         return fixed
+
+
+def uvicorn_config(app: Any, **options: Any) -> NoDelayConfig:
+    """Return the uvicorn settings of the registry server for ``app`` (object or import path)."""
+    return NoDelayConfig(
+        app,
+        timeout_keep_alive=KEEP_ALIVE,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+        server_header=False,
+        **options,
+    )
 
 
 def run_workers(config: NoDelayConfig) -> None:
