@@ -42,12 +42,15 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class LiveServer:
     """A registry server in a subprocess; ``restart()`` keeps its port and store URL."""
 
-    def __init__(self, store_url: str, tokens: dict[str, str] | None, args: list[str]) -> None:
+    def __init__(
+        self, store_url: str, tokens: dict[str, str] | None, args: list[str], tls: bool = False
+    ) -> None:
         self.store_url = store_url
         self.tokens = tokens
         self.args = args
+        self.tls = tls
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -62,6 +65,9 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
             try:
+                if self.tls:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return
                 status, body = request(self, "GET", "/health")
                 if status == 200 and body.get("status") == "healthy":
                     return
