@@ -198,3 +198,26 @@ def test_schemes_and_batches_cross_processes(server: LiveServer, namespace: str)
     first, second = output.strip().splitlines()
     assert first == "6.0 a=1 b=2"
     assert second == "[True, True]"
+
+
+def test_command_line_lists_through_the_server(server: LiveServer, namespace: str) -> None:
+    run_client(
+        f"""
+        from registry.store.http import HttpStore
+        from registry.store.base import EntryDraft
+        store = HttpStore(URL)
+        store.ensure_namespace({namespace!r}, "function")
+        store.register({namespace!r}, EntryDraft("add", "tests.samples.mathfuncs:add"))
+        """,
+        server,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "registry", "ls", namespace, "--url", server.url],
+        env=child_env({"REGISTRY_TOKEN": WRITE_TOKEN}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tests.samples.mathfuncs:add" in result.stdout
