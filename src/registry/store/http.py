@@ -54,8 +54,9 @@ T = TypeVar("T")
 #: Environment variable holding the bearer token clients send.
 TOKEN_ENV = "REGISTRY_TOKEN"
 
-#: Errors of a kept-alive connection the server closed while idle: safe to retry once on a
-#: fresh connection, because the request never reached the application.
+#: Errors of a kept-alive connection the server closed while idle. Retried once on a fresh
+#: connection: the request almost always never reached the application, and when it did, the
+#: repeat is harmless (registering the same draft again is UNCHANGED; reads change nothing).
 _STALE_CONNECTION_ERRORS = (
     http.client.RemoteDisconnected,
     http.client.CannotSendRequest,
