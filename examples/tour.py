@@ -134,3 +134,43 @@ section("batches")
 report = Losses.safe_register_batch({"huber": lambda a, b: abs(a - b), "bad": 3})
 print("successful:", report["successful"], "failed:", report["failed"])
 print("error for 'bad':", report["errors"][0]["error"])
+
+
+# --------------------------------------------------------------------------- persistence
+section("persistence (logic_namespace=, embedded SQLite by default)")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import labcode  # noqa: E402
+
+from registry.settings import resolve_url  # noqa: E402
+
+
+class LabLosses(FunctionalRegistry, logic_namespace="tour.losses"):
+    """Shared with every process (and, with PostgreSQL, every machine) of the lab."""
+
+
+LabLosses.register_artifact(labcode.focal)  # running the tour again is a no-op
+LabLosses.register_artifact(labcode.hinge)
+print("store:", resolve_url())
+print("stored:", list(LabLosses.iter_identifiers()))
+
+# A brand-new process sees the names without importing labcode, and imports it on first use.
+child = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import registry
+Losses = registry.open("tour.losses")
+print("  new process lists:", list(Losses.iter_identifiers()), "| labcode imported:", "labcode" in sys.modules)
+print("  focal(1, 0) =", Losses.get_artifact("focal")(1.0, 0.0), "| labcode imported:", "labcode" in sys.modules)
+"""
+print(
+    subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, check=True
+    ).stdout,
+    end="",
+)
+print("history of focal:", [(r.version, r.created_by) for r in LabLosses.history("focal")])

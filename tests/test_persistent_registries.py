@@ -19,9 +19,11 @@ from registry.store.base import EntryDraft
 from tests.samples import mathfuncs
 
 
-@pytest.fixture(params=["memory://persistent-tests"])
+@pytest.fixture(params=["memory", "sqlite", "pg"])
 def url(request):
-    return request.param
+    if request.param == "memory":
+        return "memory://persistent-tests"
+    return request.getfixturevalue(f"{request.param}_url")
 
 
 @pytest.fixture

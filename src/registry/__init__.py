@@ -18,6 +18,7 @@ from registry.registries import (
     find_registry,
 )
 from registry.registries import open_namespace as open
+from registry.settings import configure
 
 __all__ = [
     "CoercionError",
@@ -32,6 +33,7 @@ __all__ = [
     "StoreError",
     "TypeRegistry",
     "ValidationError",
+    "configure",
     "find_registry",
     "open",
 ]

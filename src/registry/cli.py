@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from registry.db_commands import db
 from registry.errors import RegistryError, StoreError, ValidationError
 from registry.store.base import EntryRecord, NamespaceRecord, Store
 
@@ -389,6 +390,9 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
             )
     if report["problems"]:
         ctx.exit(EXIT_PROBLEMS)
+
+
+cli.add_command(db)
 
 
 def _progress(items: Sequence[Any], label: str) -> Iterable[Any]:
