@@ -9,7 +9,8 @@ Every error the public API raises is a :class:`ValidationError`::
     ├── RegistryError               a missing, duplicate or conflicting identifier
     └── StoreError                  the persistent store: unreachable, wrong schema revision, restore
         ├── SchemaVersionError      the database is behind or ahead of this package
-        └── RestoreError            an artifact cannot be imported or unpickled
+        ├── RestoreError            an artifact cannot be imported or unpickled
+        └── PermissionDeniedError   the registry server refused the token (missing, unknown, read-only)
 
 Errors carry ``message``, ``suggestions`` (list of str) and ``context`` (a dict that
 ``json.dumps`` can always serialise), pickle cleanly, and round-trip through
@@ -28,6 +29,7 @@ __all__ = [
     "CoercionError",
     "ConformanceError",
     "InheritanceError",
+    "PermissionDeniedError",
     "RegistryError",
     "RestoreError",
     "SchemaVersionError",
@@ -128,6 +130,11 @@ class RestoreError(StoreError):
     """Raised when a stored artifact cannot be imported or unpickled."""
 
 
+class PermissionDeniedError(StoreError):
+    """Raised when the registry server refuses a request: no token, unknown token, or a
+    read-only token used for a write."""
+
+
 _ERROR_TYPES: dict[str, type[ValidationError]] = {
     cls.__name__: cls
     for cls in (
@@ -139,6 +146,7 @@ _ERROR_TYPES: dict[str, type[ValidationError]] = {
         StoreError,
         SchemaVersionError,
         RestoreError,
+        PermissionDeniedError,
     )
 }
 

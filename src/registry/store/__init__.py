@@ -26,7 +26,8 @@ def open_store(url: str | None = None) -> Store:
 
     ``memory://...`` gives a :class:`MemoryStore`; ``sqlite:///...`` and
     ``postgresql+psycopg://...`` give a :class:`~registry.store.cached.CachedStore` over a
-    :class:`~registry.store.sql.SqlStore`. Each URL is opened once per process.
+    :class:`~registry.store.sql.SqlStore`, ``http(s)://...`` one over an
+    :class:`~registry.store.http.HttpStore`. Each URL is opened once per process.
 
     Raises:
         StoreError: the URL is unsupported or the database cannot be reached.
@@ -46,13 +47,10 @@ def _create(url: str) -> Store:
     if url.startswith("memory://"):
         return MemoryStore(url)
     if url.startswith(("http://", "https://")):
-        from registry.errors import StoreError
+        from registry.store.cached import CachedStore
+        from registry.store.http import HttpStore
 
-        raise StoreError(
-            f"HTTP stores are not available yet: {url}",
-            suggestions=["Use a sqlite:/// or postgresql+psycopg:// URL"],
-            context={"url": url},
-        )
+        return CachedStore(HttpStore.from_url(url))
     return _sql_store(url)
 
 

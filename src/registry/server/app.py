@@ -1,0 +1,291 @@
+"""The registry server's ASGI app: HTTP routes to ``Store`` calls, errors to JSON bodies.
+
+Stateless: every route is one call on the ``Store`` it was created with, so several workers
+or servers can run behind one database. Imports ``errors``, ``store`` and ``server.*``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from registry.errors import (
+    PermissionDeniedError,
+    RegistryError,
+    StoreError,
+    ValidationError,
+    jsonable,
+)
+from registry.server.auth import Scope, TokenTable
+from registry.server.changes import ChangeHub
+from registry.server.middleware import BodyLimitMiddleware, error_body
+from registry.server.schemas import (
+    IDENTIFIER_PATTERN,
+    NAMESPACE_PATTERN,
+    SHA256_PATTERN,
+    BatchBody,
+    DraftBody,
+    NamespaceBody,
+)
+from registry.store.base import Store
+from registry.store.wire import (
+    blob_to_json,
+    draft_from_json,
+    entry_to_json,
+    namespace_to_json,
+    registration_to_json,
+    result_to_json,
+)
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVICE_NAME", "create_app"]
+
+SERVICE_NAME = "registry-server"
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Longest long-poll a client may ask for; proxies often cut idle requests at 60 s.
+MAX_CHANGE_WAIT = 55.0
+
+_log = logging.getLogger("registry.server")
+
+NamespaceName = Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="logic_namespace")]
+Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="artifact identifier")]
+BearerCredentials = Annotated[
+    HTTPAuthorizationCredentials | None,
+    Depends(HTTPBearer(auto_error=False, description="the client's REGISTRY_TOKEN")),
+]
+
+
+def _json(data: Any, status_code: int = 200) -> Response:
+    # json.dumps straight to bytes: the records are plain JSON already, so FastAPI's encoder
+    # would only add a second walk over them.
+    return Response(
+        json.dumps(data, separators=(",", ":")), status_code, media_type="application/json"
+    )
+
+
+def _status_of(error: ValidationError) -> int:
+    if isinstance(error, PermissionDeniedError):
+        status = error.context.get("status")
+        return status if status in (401, 403) else 403
+    if isinstance(error, RegistryError):
+        return 409
+    if isinstance(error, StoreError):
+        return 503
+    return 422
+
+
+def create_app(
+    store: Store,
+    tokens: Mapping[str, Scope] | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    change_poll_interval: float = 0.05,
+) -> FastAPI:
+    """Return the ASGI app serving ``store``.
+
+    Args:
+        store: any backend; the app keeps no state of its own.
+        tokens: bearer token -> ``"read"`` or ``"write"``; none means every request is allowed.
+        max_body_bytes: larger request bodies are refused with 413.
+        change_poll_interval: seconds between generation polls while change requests wait.
+    """
+    table = TokenTable(tokens)
+    hub = ChangeHub(store, change_poll_interval)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="registry server",
+        summary="Namespaces of registered artifacts, shared over HTTP",
+        version="1",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    read, write = _scope_dependencies(table)
+    _add_service_routes(app, store, read)
+    _add_read_routes(app, store, hub, read)
+    _add_write_routes(app, store, hub, write)
+    return app
+
+
+def _scope_dependencies(table: TokenTable) -> tuple[Any, Any]:
+    def dependency(
+        needed: Scope,
+    ) -> Callable[[HTTPAuthorizationCredentials | None], Awaitable[None]]:
+        async def check(credentials: BearerCredentials) -> None:
+            table.check(None if credentials is None else credentials.credentials, needed)
+
+        return check
+
+    return Depends(dependency("read")), Depends(dependency("write"))
+
+
+def _add_service_routes(app: FastAPI, store: Store, read: Any) -> None:
+    @app.get("/health", tags=["service"])
+    async def health() -> dict[str, str]:
+        """Liveness probe; needs no token."""
+        return {"status": "healthy", "service": SERVICE_NAME}
+
+    @app.get("/stats", tags=["service"], dependencies=[read])
+    def stats() -> Response:
+        """Namespaces, entries and per-namespace sizes."""
+        spaces = store.list_namespaces()
+        return _json(
+            {
+                "namespaces": len(spaces),
+                "entries": sum(space.size for space in spaces),
+                "sizes": {space.name: space.size for space in spaces},
+            }
+        )
+
+
+def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> None:
+    @app.get("/namespaces", tags=["read"], dependencies=[read])
+    def list_namespaces() -> Response:
+        return _json({"namespaces": [namespace_to_json(r) for r in store.list_namespaces()]})
+
+    @app.get("/namespaces/{name}", tags=["read"], dependencies=[read])
+    def get_namespace(name: NamespaceName) -> Response:
+        """The namespace, or ``null``; a read never creates it."""
+        record = store.get_namespace(name)
+        return _json({"namespace": None if record is None else namespace_to_json(record)})
+
+    @app.get("/namespaces/{name}/entries", tags=["read"], dependencies=[read])
+    def list_entries(name: NamespaceName) -> Response:
+        return _json({"entries": [entry_to_json(r) for r in store.list_entries(name)]})
+
+    @app.get("/namespaces/{name}/entries/{identifier}", tags=["read"], dependencies=[read])
+    def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
+        record = store.get_entry(name, identifier)
+        return _json({"entry": None if record is None else entry_to_json(record)})
+
+    @app.get("/namespaces/{name}/entries/{identifier}/history", tags=["read"], dependencies=[read])
+    def history(name: NamespaceName, identifier: Identifier) -> Response:
+        return _json({"entries": [entry_to_json(r) for r in store.history(name, identifier)]})
+
+    @app.get("/blobs/{sha256}", tags=["read"], dependencies=[read])
+    def get_blob(sha256: Annotated[str, Path(pattern=SHA256_PATTERN)]) -> Response:
+        """A pickled payload as opaque base64 bytes, or ``null``."""
+        blob = store.get_blob(sha256)
+        return _json({"blob": None if blob is None else blob_to_json(blob)})
+
+    @app.get("/generations", tags=["read"], dependencies=[read])
+    def generations() -> Response:
+        return _json({"generations": store.generations()})
+
+    @app.get("/changes", tags=["read"], dependencies=[read])
+    async def changes(
+        request: Request,
+        since: Annotated[str | None, Query(max_length=64)] = None,
+        timeout: Annotated[float, Query(ge=0, le=MAX_CHANGE_WAIT)] = 20.0,
+    ) -> Response:
+        """Long-poll: answers once the change token differs from ``since`` (or at timeout)
+        with the new token and every namespace generation."""
+        waiting = asyncio.ensure_future(hub.wait(since, timeout))
+        # A client that hangs up should not hold its poll open until the timeout.
+        hangup = asyncio.ensure_future(_disconnected(request))
+        await asyncio.wait({waiting, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        hangup.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            return Response(status_code=204)
+        token, current = waiting.result()
+        return _json({"token": token, "generations": current})
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) -> None:
+    @app.put("/namespaces/{name}", tags=["write"], dependencies=[write])
+    def ensure_namespace(name: NamespaceName, body: NamespaceBody) -> Response:
+        """Create the namespace with ``kind`` if missing (409 if it holds another kind)."""
+        record = store.ensure_namespace(name, body.kind)
+        hub.notify()
+        return _json({"namespace": namespace_to_json(record)})
+
+    @app.post("/namespaces/{name}/entries", tags=["write"], dependencies=[write])
+    def register(name: NamespaceName, body: DraftBody) -> Response:
+        """Register one artifact; 409 when another artifact holds the identifier."""
+        try:
+            registration = store.register(name, draft_from_json(body.model_dump(mode="json")))
+        finally:
+            hub.notify()
+        return _json(registration_to_json(registration))
+
+    @app.post("/namespaces/{name}/batch", tags=["write"], dependencies=[write])
+    def register_batch(name: NamespaceName, body: BatchBody) -> Response:
+        """Register many artifacts in one store transaction, with a result per draft."""
+        drafts = [draft_from_json(draft.model_dump(mode="json")) for draft in body.drafts]
+        try:
+            results = store.register_batch(name, drafts)
+        finally:
+            hub.notify()
+        return _json({"results": [result_to_json(r) for r in results]})
+
+    @app.delete("/namespaces/{name}/entries/{identifier}", tags=["write"], dependencies=[write])
+    def unregister(name: NamespaceName, identifier: Identifier) -> Response:
+        removed = store.unregister(name, identifier)
+        hub.notify()
+        return _json({"removed": removed})
+
+    @app.delete("/namespaces/{name}/entries", tags=["write"], dependencies=[write])
+    def clear(name: NamespaceName) -> Response:
+        removed = store.clear(name)
+        hub.notify()
+        return _json({"removed": removed})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def registry_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ValidationError)
+        headers = {"WWW-Authenticate": "Bearer"} if _status_of(exc) == 401 else None
+        response = _json({"error": exc.to_dict()}, _status_of(exc))
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    async def invalid_request(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        if any(p["type"] == "json_invalid" for p in problems):
+            return _json(error_body("ValidationError", "Malformed JSON body", errors=problems), 400)
+        first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
+        where = ".".join(first["loc"])
+        message = f"Invalid request: {where}: {first['msg']}" if where else "Invalid request"
+        return _json(error_body("ValidationError", message, errors=jsonable(problems)), 422)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return _json(error_body("ValidationError", str(exc.detail)), exc.status_code)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Log the traceback here; the client gets a JSON body without internals.
+        _log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _json(error_body("StoreError", "Internal server error"), 500)
+
+    app.add_exception_handler(ValidationError, registry_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

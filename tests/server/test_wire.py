@@ -1,0 +1,98 @@
+"""The JSON form of store records, and what the server package may import."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from registry import registries, validation
+from registry.errors import RegistryError
+from registry.server.schemas import IDENTIFIER_PATTERN, NAMESPACE_PATTERN
+from registry.store import wire
+from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Outcome, Registration
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    identifier=st.text(min_size=1, max_size=30),
+    doc=st.text(max_size=50),
+    scheme=st.none() | st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    data=st.binary(max_size=64),
+)
+def test_draft_round_trip(identifier: str, doc: str, scheme, data: bytes) -> None:
+    blob = BlobDraft(data, hashlib.sha256(data).hexdigest(), "cloudpickle", "3.11", "3.0", "k", "s")
+    draft = EntryDraft(identifier, "pkg.mod:f", "h", "(x)", scheme, doc, blob, "3.11", "pkg", "1")
+    through_json = json.loads(json.dumps(wire.draft_to_json(draft)))
+    assert wire.draft_from_json(through_json) == draft
+
+
+def test_entry_and_registration_round_trip() -> None:
+    record = EntryRecord(
+        "lab.x",
+        "f",
+        3,
+        "pkg.mod:f",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        created_by="me@host",
+        extra={"k": [1, 2]},
+    )
+    registration = Registration(record, Outcome.NEW_VERSION)
+    data = json.loads(json.dumps(wire.registration_to_json(registration)))
+    assert wire.registration_from_json(data) == registration
+
+
+def test_batch_results_keep_errors() -> None:
+    error = RegistryError("taken", ["rename"], {"identifier": "f"})
+    back = wire.result_from_json(json.loads(json.dumps(wire.result_to_json(error))))
+    assert isinstance(back, RegistryError)
+    assert (back.message, back.suggestions, back.context) == (
+        "taken",
+        ["rename"],
+        {"identifier": "f"},
+    )
+
+
+def test_change_token_depends_only_on_generations() -> None:
+    assert wire.change_token({"a": 1, "b": 2}) == wire.change_token({"b": 2, "a": 1})
+    assert wire.change_token({"a": 1}) != wire.change_token({"a": 2})
+    assert wire.change_token({}) != wire.change_token({"a": 0})
+
+
+def test_server_patterns_match_the_registry_rules() -> None:
+    assert IDENTIFIER_PATTERN == f"^{validation._IDENTIFIER.pattern}$"
+    assert NAMESPACE_PATTERN == f"^{registries._NAMESPACE.pattern}$"
+
+
+def test_importing_registry_or_the_client_loads_no_server_dependency(python) -> None:
+    result = python(
+        "import sys, registry, registry.store.http\n"
+        "print([m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules])"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_server_options_parse_without_fastapi(python) -> None:
+    result = python(
+        "import sys\n"
+        "from registry.server.run import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print([m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules])"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "--token-file" in result.stdout
