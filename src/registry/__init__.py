@@ -1,7 +1,5 @@
 """registry: persistent, validated registries of functions, classes and schemes."""
 
-from __future__ import annotations
-
 from registry.errors import (
     CoercionError,
     ConformanceError,
@@ -19,6 +17,7 @@ from registry.registries import (
     find_registry,
 )
 from registry.registries import open_namespace as open
+from registry.settings import configure
 
 # isort: split
 # Factorization: the engines are registries themselves, so they come after registries.
@@ -39,6 +38,7 @@ __all__ = [
     "StoreError",
     "TypeRegistry",
     "ValidationError",
+    "configure",
     "dump_config",
     "find_registry",
     "load_config_file",

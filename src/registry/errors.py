@@ -19,6 +19,7 @@ re-raise the same class. This module imports nothing else from ``registry``.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -152,9 +153,10 @@ def error_from_dict(data: Mapping[str, Any]) -> ValidationError:
     )
 
 
-def _bigrams(word: str) -> set[str]:
+@functools.lru_cache(maxsize=65536)
+def _bigrams(word: str) -> frozenset[str]:
     padded = f" {word.lower()} "
-    return {padded[i : i + 2] for i in range(len(padded) - 1)}
+    return frozenset(padded[i : i + 2] for i in range(len(padded) - 1))
 
 
 def closest_names(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:

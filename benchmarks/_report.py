@@ -1,0 +1,79 @@
+"""Shared helpers for the benchmarks: machine description, timing, and writing one section of
+docs/benchmarks.md without touching the others."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import statistics
+import sys
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+HEADER = """# Benchmarks
+
+Every number here was produced by a script under `benchmarks/` (run `make bench`, or one script
+with `python benchmarks/<name>.py`). Each section records its machine and date. Compare ratios
+measured side by side in one run, not absolute numbers across runs: these machines are noisy.
+"""
+
+
+def machine() -> str:
+    """Return a one-line description of this machine and interpreter."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()} ({sys.implementation.name})"
+    )
+
+
+def today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ns_per_call(func: Callable[[], object], number: int, repeat: int = 5) -> float:
+    """Return the best of ``repeat`` runs, in nanoseconds per call."""
+    return min(timeit.repeat(func, number=number, repeat=repeat)) / number * 1e9
+
+
+def ns_per_statement(
+    stmt: str, namespace: dict[str, object], number: int, repeat: int = 5
+) -> float:
+    """Like :func:`ns_per_call` for a statement string (no extra call frame in the loop)."""
+    return min(timeit.repeat(stmt, globals=namespace, number=number, repeat=repeat)) / number * 1e9
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section ``name`` of docs/benchmarks.md."""
+    text = DOC.read_text() if DOC.exists() else HEADER
+    block = f"<!-- section:{name} -->\n{body.strip()}\n<!-- /section:{name} -->"
+    pattern = re.compile(
+        rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->", re.S
+    )
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block + "\n"
+    )
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(text)

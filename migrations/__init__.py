@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the registry store (installed as ``registry._migrations``)."""

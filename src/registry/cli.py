@@ -1,0 +1,440 @@
+"""The ``registry`` command line (also ``python -m registry``).
+
+Thin by design: each command maps its arguments to public API or ``Store`` calls and maps
+errors to one line on stderr plus an exit code. click is imported only here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from registry.db_commands import db
+from registry.errors import RegistryError, StoreError, ValidationError
+from registry.store.base import EntryRecord, NamespaceRecord, Store
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_STORE = 4
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _store(ctx: click.Context) -> Store:
+    from registry.store import open_store
+
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "store" not in obj:
+        obj["store"] = open_store(obj.get("url"))
+    store: Store = obj["store"]
+    return store
+
+
+def url_option(func: F) -> F:
+    """``--url`` on a subcommand, overriding the group's ``--url`` and ``REGISTRY_URL``."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(dict)["url"] = value
+
+    return click.option(
+        "--url",
+        help="Store URL (default: $REGISTRY_URL, then the local SQLite file).",
+        expose_value=False,
+        is_eager=True,
+        callback=remember,
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print an aligned table; the header is bold on a terminal (click strips it when piped)."""
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    header = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))
+    click.echo(click.style(header.rstrip(), bold=True))
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _namespace(store: Store, name: str) -> NamespaceRecord:
+    record = store.get_namespace(name)
+    if record is None:
+        from registry.errors import closest_names, did_you_mean
+
+        known = [n.name for n in store.list_namespaces()]
+        close = closest_names(name, known)
+        raise RegistryError(
+            f"Namespace {name!r} does not exist in {store.url}",
+            suggestions=[did_you_mean(close)] if close else ["List namespaces with: registry ls"],
+            context={"registry_name": name},
+        )
+    return record
+
+
+def _entry(store: Store, namespace: str, identifier: str) -> EntryRecord:
+    _namespace(store, namespace)
+    record = store.get_entry(namespace, identifier)
+    if record is None:
+        from registry.errors import closest_names, did_you_mean
+
+        names = [e.identifier for e in store.list_entries(namespace)]
+        close = closest_names(identifier, names)
+        raise RegistryError(
+            f"{identifier!r} is not registered in {namespace!r}",
+            suggestions=[did_you_mean(close)]
+            if close
+            else [f"List them with: registry ls {namespace}"],
+            context={"registry_name": namespace, "identifier": identifier},
+        )
+    return record
+
+
+def _entry_json(record: EntryRecord) -> dict[str, Any]:
+    return {
+        "identifier": record.identifier,
+        "version": record.version,
+        "import_path": record.origin,
+        "stored_as": "pickle" if record.blob_sha256 else "import path",
+        "signature": record.signature,
+        "doc": record.doc,
+        "source_hash": record.source_hash,
+        "python_version": record.python_version,
+        "package": record.package,
+        "package_version": record.package_version,
+        "created_at": record.created_at.isoformat() if record.created_at else None,
+        "created_by": record.created_by,
+    }
+
+
+def _when(record: EntryRecord) -> str:
+    return record.created_at.strftime("%Y-%m-%d %H:%M") if record.created_at else ""
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--url",
+    envvar="REGISTRY_URL",
+    help="Store URL (default: $REGISTRY_URL, then the local SQLite file).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, url: str | None, debug: bool) -> None:
+    """Browse, inspect and maintain registry stores."""
+    obj = ctx.ensure_object(dict)
+    obj.setdefault("url", url)
+    obj["debug"] = debug
+
+
+@cli.command("ls")
+@click.argument("namespace", required=False)
+@json_option
+@url_option
+@click.pass_context
+def list_command(ctx: click.Context, namespace: str | None, as_json: bool) -> None:
+    """List namespaces, or the artifacts of NAMESPACE."""
+    store = _store(ctx)
+    if namespace is None:
+        spaces = store.list_namespaces()
+        if as_json:
+            _echo_json([{"name": n.name, "kind": n.kind, "size": n.size} for n in spaces])
+        else:
+            _table(["namespace", "kind", "size"], [(n.name, n.kind, n.size) for n in spaces])
+        return
+    space = _namespace(store, namespace)
+    entries = store.list_entries(namespace)
+    if as_json:
+        _echo_json([{**_entry_json(e), "kind": space.kind} for e in entries])
+        return
+    _table(
+        ["identifier", "kind", "import path", "version", "registered by", "registered at"],
+        [(e.identifier, space.kind, e.origin, e.version, e.created_by, _when(e)) for e in entries],
+    )
+
+
+def _scheme_rows(scheme: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    if not scheme:
+        return []
+    required = set(scheme.get("required", ()))
+    rows = []
+    for name, spec in scheme.get("properties", {}).items():
+        default = "" if name in required else json.dumps(spec.get("default"))
+        rows.append((name, _type_label(spec), default, "yes" if name in required else "no"))
+    return rows
+
+
+def _type_label(spec: dict[str, Any]) -> str:
+    if "type" in spec:
+        return str(spec["type"])
+    if "$ref" in spec:
+        return str(spec["$ref"]).rpartition("/")[2]
+    options = spec.get("anyOf") or spec.get("oneOf")
+    if options:
+        return " | ".join(_type_label(o) for o in options)
+    return "any"
+
+
+@cli.command("show")
+@click.argument("namespace")
+@click.argument("name")
+@json_option
+@url_option
+@click.pass_context
+def show_command(ctx: click.Context, namespace: str, name: str, as_json: bool) -> None:
+    """Show one artifact: signature, scheme, import path, versions, drift. Imports nothing."""
+    from registry.refs import drift_state
+
+    store = _store(ctx)
+    record = _entry(store, namespace, name)
+    history = store.history(namespace, name)
+    drift = drift_state(record)
+    if as_json:
+        _echo_json(
+            {
+                **_entry_json(record),
+                "scheme": record.scheme,
+                "drift": drift,
+                "versions": [_entry_json(v) for v in history],
+            }
+        )
+        return
+    click.echo(click.style(f"{namespace}:{name}", bold=True) + f"  (version {record.version})")
+    click.echo(f"import path: {record.origin}")
+    click.echo(f"signature:   {name}{record.signature}")
+    if record.doc:
+        click.echo(f"doc:         {record.doc}")
+    click.echo(f"drift:       {drift}")
+    rows = _scheme_rows(record.scheme)
+    if rows:
+        click.echo("")
+        _table(["field", "type", "default", "required"], rows)
+    click.echo("")
+    _table(
+        ["version", "registered at", "registered by", "python", "package"],
+        [
+            (
+                v.version,
+                _when(v),
+                v.created_by,
+                v.python_version,
+                f"{v.package or ''} {v.package_version or ''}".strip(),
+            )
+            for v in history
+        ],
+    )
+
+
+@cli.command("search")
+@click.argument("text")
+@json_option
+@url_option
+@click.pass_context
+def search_command(ctx: click.Context, text: str, as_json: bool) -> None:
+    """Search every namespace by identifier, import path and docstring."""
+    store = _store(ctx)
+    needle = text.lower()
+    hits = [
+        (space.name, entry)
+        for space in store.list_namespaces()
+        for entry in store.list_entries(space.name)
+        if needle in f"{entry.identifier}\n{entry.origin}\n{entry.doc}".lower()
+    ]
+    if as_json:
+        _echo_json([{"namespace": ns, **_entry_json(e)} for ns, e in hits])
+        return
+    _table(
+        ["namespace", "identifier", "import path", "doc"],
+        [(ns, e.identifier, e.origin, e.doc) for ns, e in hits],
+    )
+
+
+@cli.command("schema")
+@click.argument("namespace")
+@click.argument("name", required=False)
+@click.option(
+    "--all", "all_", is_flag=True, help="One schema for every artifact, discriminated by _type."
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
+)
+@url_option
+@click.pass_context
+def schema_command(
+    ctx: click.Context, namespace: str, name: str | None, all_: bool, output: Path | None
+) -> None:
+    """Print the JSON Schema of an artifact's config (or of every artifact with --all)."""
+    from registry.schema_export import combined_schema, entry_schema
+
+    store = _store(ctx)
+    if all_ == (name is not None):
+        raise click.UsageError("give either NAME or --all")
+    if name is not None:
+        schema = entry_schema(_entry(store, namespace, name))
+    else:
+        _namespace(store, namespace)
+        schema = combined_schema(namespace, store.list_entries(namespace))
+    text = json.dumps(schema, indent=2, sort_keys=True)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n")
+        click.echo(f"wrote {output}", err=True)
+
+
+@cli.command("export")
+@click.argument("namespace")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to a file (default: stdout).",
+)
+@url_option
+@click.pass_context
+def export_command(ctx: click.Context, namespace: str, output: Path | None) -> None:
+    """Export NAMESPACE (every version and blob) as YAML."""
+    import yaml
+
+    from registry.transfer import export_namespace
+
+    store = _store(ctx)
+    _namespace(store, namespace)
+    document = export_namespace(store, namespace, progress=_progress)
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(
+            f"exported {len(document['entries'])} versions of {namespace!r} to {output}", err=True
+        )
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@url_option
+@click.pass_context
+def import_command(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Import a namespace exported with `registry export` (one transaction; conflicts reported)."""
+    import yaml
+
+    from registry.transfer import import_namespace
+
+    store = _store(ctx)
+    try:
+        document = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ValidationError(
+            f"{file} is not valid YAML: {exc}", context={"file": str(file)}
+        ) from exc
+    report = import_namespace(store, document, source=str(file))
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(
+            f"imported {len(report['imported'])} versions into {report['namespace']!r}, "
+            f"{len(report['unchanged'])} already present, {len(report['conflicts'])} conflicts"
+        )
+        for conflict in report["conflicts"]:
+            click.echo(f"conflict: {conflict['identifier']}: {conflict['error']}", err=True)
+    if report["conflicts"]:
+        ctx.exit(EXIT_PROBLEMS)
+
+
+@cli.command("doctor")
+@click.argument("namespace", required=False)
+@json_option
+@url_option
+@click.pass_context
+def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> None:
+    """Check the store and import every artifact; exit 1 when something is wrong."""
+    from registry.doctor import diagnose
+
+    store = _store(ctx)
+    report = diagnose(store, namespace, progress=_progress)
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(f"store:        {report['store']}")
+        click.echo(f"schema:       {report['schema']}")
+        click.echo(f"pickle:       {report['pickle_policy']}")
+        click.echo(
+            f"artifacts:    {report['checked']} checked, {len(report['problems'])} with problems"
+        )
+        if report["problems"]:
+            _table(
+                ["namespace", "identifier", "problem"],
+                [(p["namespace"], p["identifier"], p["problem"]) for p in report["problems"]],
+            )
+    if report["problems"]:
+        ctx.exit(EXIT_PROBLEMS)
+
+
+cli.add_command(db)
+
+
+def _progress(items: Sequence[Any], label: str) -> Iterable[Any]:
+    """A progress bar on a terminal; the plain items when piped."""
+    if not sys.stderr.isatty():
+        return items
+    return click.progressbar(items, label=label, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _exit_code(error: ValidationError) -> int:
+    if isinstance(error, StoreError):
+        return EXIT_STORE
+    if isinstance(error, RegistryError) and "not" in error.message:
+        return EXIT_NOT_FOUND
+    return EXIT_PROBLEMS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (errors: one line on stderr)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="registry", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as usage:
+        usage.show()
+        return usage.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_PROBLEMS
+    except ValidationError as error:
+        if "--debug" in args:
+            raise
+        click.echo(f"error: {error.message}", err=True)
+        for hint in error.suggestions:
+            click.echo(f"  hint: {hint}", err=True)
+        return _exit_code(error)
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""``registry doctor``: check a store and every artifact it references, and say what is wrong.
+
+Imports artifacts by path (that runs their modules' code, which is the point: it shows whether
+this machine can use them). Pickled artifacts are not loaded; their policy state is reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from registry import refs
+from registry.errors import ValidationError
+from registry.store.base import EntryRecord, Store
+
+__all__ = ["diagnose"]
+
+Progress = Callable[[Sequence[Any], str], Iterable[Any]]
+
+
+def _no_progress(items: Sequence[Any], _label: str) -> Iterable[Any]:
+    return items
+
+
+def pickle_policy() -> str:
+    """Describe the pickle policy in force for this process."""
+    allowed = os.environ.get("REGISTRY_ALLOW_PICKLE", "") == "1"
+    signed = bool(os.environ.get("REGISTRY_SIGNING_KEY"))
+    loading = (
+        "allowed (REGISTRY_ALLOW_PICKLE=1)"
+        if allowed
+        else "refused (set REGISTRY_ALLOW_PICKLE=1 to allow)"
+    )
+    signing = "signatures required (REGISTRY_SIGNING_KEY set)" if signed else "no signing key"
+    return f"loading {loading}; {signing}"
+
+
+def _check_entry(namespace: str, record: EntryRecord) -> dict[str, str] | None:
+    if record.blob_sha256:
+        return None  # never unpickled here; the policy line covers it
+    try:
+        artifact = refs.import_object(record.origin)
+    except ValidationError as error:
+        return {"namespace": namespace, "identifier": record.identifier, "problem": error.message}
+    current = refs.source_hash(artifact)
+    if record.source_hash and current and current != record.source_hash:
+        return {
+            "namespace": namespace,
+            "identifier": record.identifier,
+            "problem": f"source drifted since version {record.version} (register it again to record it)",
+        }
+    return None
+
+
+def schema_state(store: Store) -> str:
+    """Describe the store's schema revision, for backends that have one."""
+    check = getattr(store, "schema_status", None)
+    return str(check()) if callable(check) else "not versioned (in-memory store)"
+
+
+def diagnose(
+    store: Store, namespace: str | None = None, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """Check connectivity, schema and every artifact of ``namespace`` (or of every namespace)."""
+    spaces = [namespace] if namespace else [n.name for n in store.list_namespaces()]
+    work = [(name, record) for name in spaces for record in store.list_entries(name)]
+    problems = []
+    for name, record in progress(work, "importing artifacts"):
+        problem = _check_entry(name, record)
+        if problem is not None:
+            problems.append(problem)
+    return {
+        "store": store.url,
+        "schema": schema_state(store),
+        "pickle_policy": pickle_policy(),
+        "checked": len(work),
+        "problems": problems,
+    }

@@ -1,0 +1,291 @@
+"""One SQLAlchemy engine per URL per process, with the SQLite pragmas and PostgreSQL settings.
+
+Also the one boundary where SQLAlchemy and driver exceptions become :class:`StoreError`, and the
+transaction helper (``BEGIN IMMEDIATE`` for SQLite writes). Used by ``sql.py``, ``migrate.py``
+and ``watch.py``; imports only ``errors`` and SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from registry.errors import StoreError
+
+__all__ = [
+    "BeginMode",
+    "get_engine",
+    "is_transient",
+    "run_transaction",
+    "safe_url",
+    "sqlite_path",
+    "store_error",
+    "transaction",
+]
+
+T = TypeVar("T")
+
+#: How the SQLite begin event opens a transaction: reads take no lock, writes take the write
+#: lock up front (a deferred transaction that upgrades to a write gets SQLITE_BUSY at once),
+#: schema changes take it exclusively.
+BeginMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
+_BEGIN_OPTION = "registry_begin"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MAX_ATTEMPTS = 6
+BACKOFF_START_S = 0.05
+BACKOFF_CAP_S = 2.0
+#: PostgreSQL SQLSTATEs worth replaying the whole transaction for.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def safe_url(url: str | URL) -> str:
+    """Return ``url`` with its password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable store URL>"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """Return the file of a SQLite URL, or ``None`` for other backends and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def get_engine(url: str) -> Engine:
+    """Return this process's engine for ``url``, creating it on first use.
+
+    Raises:
+        StoreError: the URL is malformed or names an unsupported backend.
+    """
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _create_engine(url)
+        return engine
+
+
+def dispose_engine(url: str) -> None:
+    """Close and forget the engine of ``url`` (tests, ``SqlStore.close``)."""
+    with _engines_lock:
+        engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"Cannot parse the store URL {url!r}",
+            suggestions=["Use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"],
+            context={"url": safe_url(url)},
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return _postgres_engine(parsed)
+    raise StoreError(
+        f"Unsupported store backend {backend!r} in {safe_url(parsed)}",
+        suggestions=["Use a sqlite:/// or postgresql+psycopg:// URL, or memory://"],
+        context={"url": safe_url(parsed)},
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    path = sqlite_path(url)
+    options: dict[str, Any] = {
+        "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    }
+    if path is None:
+        # An in-memory database lives in one connection: share it.
+        options["poolclass"] = StaticPool
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Autocommit at the driver level; the "begin" listener below emits BEGIN itself, so
+        # reads, writes and DDL get exactly the transaction we ask for.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if path is not None:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=2,
+        max_overflow=3,
+        pool_recycle=1800,
+        pool_timeout=30,
+        connect_args=postgres_connect_args(),
+    )
+
+
+def postgres_connect_args() -> dict[str, Any]:
+    """libpq options: timeouts, keepalives and an application name that finds us in pg_stat."""
+    return {
+        "application_name": f"registry@{socket.gethostname()}:{os.getpid()}"[:63],
+        "connect_timeout": 10,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "options": "-c lock_timeout=10s -c statement_timeout=60s "
+        "-c idle_in_transaction_session_timeout=60s",
+    }
+
+
+@contextmanager
+def transaction(engine: Engine, mode: BeginMode = "DEFERRED") -> Iterator[Connection]:
+    """Open one connection and one transaction (``mode`` picks the SQLite BEGIN flavour)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execution_options(**{_BEGIN_OPTION: mode})
+        with conn.begin():
+            yield conn
+
+
+def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: bool, url: str) -> T:
+    """Run ``work`` in one transaction, replaying it after transient failures.
+
+    Each attempt rolls back completely before the next, with capped exponential back-off and
+    jitter. Errors raised by ``work`` itself (e.g. ``RegistryError``) pass through untouched.
+
+    Raises:
+        StoreError: a non-transient database failure, or transient ones that outlived the retries.
+    """
+    mode: BeginMode = "IMMEDIATE" if write else "DEFERRED"
+    delay = BACKOFF_START_S
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with transaction(engine, mode) as conn:
+                return work(conn)
+        except IntegrityError:
+            raise  # callers turn these into domain errors; never retried blindly
+        except SQLAlchemyError as exc:
+            if attempt == MAX_ATTEMPTS or not is_transient(exc):
+                raise store_error(exc, url) from exc
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, BACKOFF_CAP_S)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return whether replaying the transaction may succeed (lock, deadlock, dropped link)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        original = exc.orig
+        if isinstance(original, sqlite3.OperationalError):
+            text = str(original).lower()
+            return "locked" in text or "busy" in text
+        sqlstate = getattr(original, "sqlstate", None)
+        if sqlstate is not None:
+            return str(sqlstate) in _TRANSIENT_SQLSTATES
+        return _is_dropped_connection(original)
+    return False
+
+
+def _is_dropped_connection(original: BaseException | None) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(original, psycopg.OperationalError) and "connect" not in str(original)
+
+
+def store_error(exc: BaseException, url: str) -> StoreError:
+    """Translate a SQLAlchemy/driver exception into a :class:`StoreError` naming the URL."""
+    shown = safe_url(url)
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc).__name__
+    context = {"url": shown, "cause": type(exc).__name__}
+    if isinstance(exc, DBAPIError) and _looks_unreachable(exc):
+        return StoreError(
+            f"Cannot reach the store at {shown}: {reason}",
+            suggestions=[
+                "Check that the database server is running and reachable from this machine",
+                "Check the URL (REGISTRY_URL, registry.configure(url=...)) and the credentials",
+            ],
+            context=context,
+        )
+    if isinstance(exc, DBAPIError) and is_transient(exc):
+        return StoreError(
+            f"The store at {shown} stayed busy after {MAX_ATTEMPTS} attempts: {reason}",
+            suggestions=["Retry later; another process holds a long write transaction"],
+            context=context,
+        )
+    return StoreError(
+        f"The store at {shown} failed: {reason}",
+        suggestions=["Run `registry db check` to verify the schema of this database"],
+        context=context,
+    )
+
+
+def _looks_unreachable(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    markers = (
+        "connection refused",
+        "could not connect",
+        "connection failed",
+        "timeout expired",
+        "name or service not known",
+        "password authentication failed",
+        "does not exist",
+        "unable to open database file",
+    )
+    return any(marker in text for marker in markers)
+
+
+def _dispose_all(close: bool) -> None:
+    with _engines_lock:
+        engines = list(_engines.values())
+    for engine in engines:
+        engine.dispose(close=close)
+
+
+# A forked child must not reuse the parent's sockets: drop the pooled connections without
+# closing them (they still belong to the parent).
+os.register_at_fork(after_in_child=lambda: _dispose_all(close=False))
+atexit.register(_dispose_all, True)

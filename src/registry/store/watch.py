@@ -1,0 +1,235 @@
+"""Change signals from other processes: which namespaces moved, as soon as they move.
+
+SQLite: a daemon thread polls ``PRAGMA data_version`` (a few microseconds) on its own raw
+connection and reads the generations when it changes. PostgreSQL: a daemon thread holds an
+autocommit psycopg connection that ``LISTEN``s on ``registry_changes``, resyncs the generations
+after every (re)connect and every few seconds (the polling fallback for lost notifications).
+Imports only ``store.base``, ``store.engines`` and the database drivers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from registry.store.base import ChangeCallback
+from registry.store.engines import postgres_connect_args, safe_url, sqlite_path
+
+__all__ = ["PostgresWatcher", "SqliteWatcher", "Watcher", "start_watcher"]
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "registry_changes"
+SQLITE_POLL_S = 0.01
+PG_WAIT_S = 0.25
+PG_RESYNC_S = 2.0
+RECONNECT_CAP_S = 5.0
+
+
+def _moved(before: dict[str, int], after: dict[str, int]) -> frozenset[str]:
+    """Namespaces whose generation changed, appeared or disappeared."""
+    return frozenset(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+
+
+class Watcher(ABC):
+    """A daemon thread that calls subscribers with the namespaces that changed."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._callbacks: list[ChangeCallback] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._ready = threading.Event()
+        self._generations: dict[str, int] = {}
+        self._thread = threading.Thread(
+            target=self._run_forever, name=f"registry-watch {safe_url(url)}", daemon=True
+        )
+
+    def start(self, wait_s: float = 5.0) -> None:
+        """Start the thread and wait until it holds its baseline (so no change is missed)."""
+        _live_watchers.add(self)
+        self._thread.start()
+        self._ready.wait(wait_s)
+
+    def _respawn_in_child(self) -> None:
+        """Give a forked child its own thread (threads do not survive ``fork``)."""
+        if self._stopped.is_set():
+            return
+        # The parent's lock may have been held by a thread that does not exist here.
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run_forever, args=(False,), name=self._thread.name, daemon=True
+        )
+        # The parent's connection is left alone (closing it would end the parent's session);
+        # the new thread compares with the inherited generations, so no change is lost.
+        self._thread.start()
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Add ``callback``; return a function that removes it."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def stop(self) -> None:
+        """Stop the thread (it exits within one poll interval)."""
+        self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+
+    def _emit(self, changed: frozenset[str] | None) -> None:
+        if changed is not None and not changed:
+            return
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(changed)
+            except Exception:  # a subscriber's bug must not kill the watcher
+                logger.exception("registry change callback %r failed", callback)
+
+    def _apply(self, generations: dict[str, int]) -> None:
+        changed = _moved(self._generations, generations)
+        self._generations = generations
+        self._emit(changed)
+
+    def _run_forever(self, first: bool = True) -> None:
+        delay = 0.1
+        while not self._stopped.is_set():
+            try:
+                self._watch(first)
+                return
+            except Exception as exc:
+                logger.warning(
+                    "registry watcher for %s lost its connection: %s", safe_url(self.url), exc
+                )
+                self._ready.set()
+            first = False
+            self._stopped.wait(delay)
+            delay = min(delay * 2, RECONNECT_CAP_S)
+
+    @abstractmethod
+    def _watch(self, first: bool) -> None:
+        """Connect, take a baseline (set ``_ready``), then report changes until stopped."""
+
+
+class SqliteWatcher(Watcher):
+    """Polls ``PRAGMA data_version`` on a dedicated connection (changes on others' commits)."""
+
+    def __init__(self, url: str, interval_s: float = SQLITE_POLL_S) -> None:
+        super().__init__(url)
+        path = sqlite_path(url)
+        if path is None:
+            raise ValueError(f"not a SQLite file URL: {safe_url(url)}")
+        self._path = path
+        self._interval_s = interval_s
+
+    def _watch(self, first: bool) -> None:
+        # Autocommit, so no read transaction freezes data_version.
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            generations = self._read(conn)
+            if first:
+                self._generations = generations
+            else:
+                self._apply(generations)
+            self._ready.set()
+            while not self._stopped.wait(self._interval_s):
+                now = conn.execute("PRAGMA data_version").fetchone()[0]
+                if now != version:
+                    version = now
+                    self._apply(self._read(conn))
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _read(conn: sqlite3.Connection) -> dict[str, int]:
+        return dict(conn.execute("SELECT name, generation FROM namespaces").fetchall())
+
+
+class PostgresWatcher(Watcher):
+    """``LISTEN registry_changes`` on a dedicated autocommit psycopg connection."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        parsed = make_url(url).set(drivername="postgresql")
+        self._conninfo = parsed.render_as_string(hide_password=False)
+
+    def _watch(self, first: bool) -> None:
+        import psycopg
+
+        args = postgres_connect_args()
+        args["application_name"] = ("watch-" + args["application_name"])[:63]
+        with psycopg.connect(self._conninfo, autocommit=True, **args) as conn:
+            # LISTEN first, then read: a change between the two shows up twice, never zero times.
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            generations = self._read(conn)
+            if first:
+                self._generations = generations
+            else:
+                self._apply(generations)  # notifications sent while we were away are lost
+            self._ready.set()
+            last_resync = time.monotonic()
+            while not self._stopped.is_set():
+                for notice in conn.notifies(timeout=PG_WAIT_S):
+                    self._on_notice(notice.payload)
+                if time.monotonic() - last_resync > PG_RESYNC_S:
+                    self._apply(self._read(conn))
+                    last_resync = time.monotonic()
+
+    def _on_notice(self, payload: str) -> None:
+        try:
+            message: dict[str, Any] = json.loads(payload)
+            name, generation = str(message["ns"]), int(message["g"])
+        except (ValueError, KeyError, TypeError):
+            self._emit(None)  # unknown payload: let subscribers resync everything
+            return
+        if self._generations.get(name, -1) < generation:
+            self._generations = {**self._generations, name: generation}
+            self._emit(frozenset({name}))
+
+    @staticmethod
+    def _read(conn: Any) -> dict[str, int]:
+        rows = conn.execute("SELECT name, generation FROM namespaces").fetchall()
+        return {str(name): int(generation) for name, generation in rows}
+
+
+_live_watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
+
+
+def _respawn_all_in_child() -> None:
+    for watcher in list(_live_watchers):
+        watcher._respawn_in_child()
+
+
+os.register_at_fork(after_in_child=_respawn_all_in_child)
+
+
+def start_watcher(url: str, engine: Engine) -> Watcher:
+    """Start the watcher that fits ``engine``'s dialect and return it once it has a baseline."""
+    watcher: Watcher
+    watcher = PostgresWatcher(url) if engine.dialect.name == "postgresql" else SqliteWatcher(url)
+    watcher.start()
+    return watcher

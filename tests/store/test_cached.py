@@ -1,0 +1,111 @@
+"""``CachedStore``: hits without I/O, own writes applied at once, invalidation by the watcher."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from registry.store.base import EntryDraft
+from registry.store.cached import CachedStore
+from registry.store.sql import SqlStore
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
+
+
+def test_hits_are_served_without_the_database(sqlite_url: str) -> None:
+    inner = SqlStore(sqlite_url)
+    cached = CachedStore(inner)
+    cached.ensure_namespace("lab.a", "function")
+    cached.register("lab.a", EntryDraft("f", "lab.mod:f"))
+    assert cached.get_entry("lab.a", "f") is not None
+    inner.close()
+    from registry.store.engines import dispose_engine
+
+    dispose_engine(sqlite_url)  # any I/O now would open a new engine; cached reads must not
+    before = time.perf_counter()
+    for _ in range(10_000):
+        cached.get_entry("lab.a", "f")
+    per_hit = (time.perf_counter() - before) / 10_000
+    assert per_hit < 20e-6  # a dict lookup, not a query (~100 us)
+
+
+def test_own_writes_update_the_cache_at_once(sqlite_url: str) -> None:
+    cached = CachedStore(SqlStore(sqlite_url))
+    cached.ensure_namespace("lab.a", "function")
+    assert cached.list_entries("lab.a") == []
+    cached.register("lab.a", EntryDraft("f", "lab.mod:f"))
+    cached.register_batch("lab.a", [EntryDraft("g", "lab.mod:g")])
+    assert [e.identifier for e in cached.list_entries("lab.a")] == ["f", "g"]
+    cached.unregister("lab.a", "f")
+    assert [e.identifier for e in cached.list_entries("lab.a")] == ["g"]
+    cached.clear("lab.a")
+    assert cached.list_entries("lab.a") == []
+    cached.close()
+
+
+def test_other_writers_invalidate_and_subscribers_hear_it(sqlite_url: str) -> None:
+    # Another store object stands in for another process (test_multiprocess does it for real):
+    # its writes go through other pooled connections, which the watcher's connection sees.
+    other = SqlStore(sqlite_url)
+    other.ensure_namespace("lab.a", "function")
+    other.ensure_namespace("lab.b", "function")
+    cached = CachedStore(SqlStore(sqlite_url))
+    assert cached.get_entry("lab.a", "f") is None
+    assert cached.get_entry("lab.b", "f") is None
+    heard: list[frozenset[str] | None] = []
+    got = threading.Event()
+
+    def subscriber(changed: frozenset[str] | None) -> None:
+        heard.append(changed)
+        got.set()
+
+    unsubscribe = cached.watch(subscriber)
+    other.register("lab.a", EntryDraft("f", "lab.mod:f"))
+    wait_for(lambda: cached.get_entry("lab.a", "f") is not None)
+    assert got.wait(5)
+    assert any(changed is not None and "lab.a" in changed for changed in heard)
+    assert all(changed is None or "lab.b" not in changed for changed in heard)
+    unsubscribe()
+    cached.close()
+
+
+def _child_waits_for_entry(url: str, ready, go, result) -> None:  # type: ignore[no-untyped-def]
+    from registry.store import open_store
+
+    store = open_store(url)  # inherited from the parent through fork
+    result.put(store.get_entry("lab.fork", "late") is None)
+    ready.set()
+    go.wait(10)
+    deadline = time.monotonic() + 10
+    while store.get_entry("lab.fork", "late") is None:
+        if time.monotonic() > deadline:
+            result.put(False)
+            return
+        time.sleep(0.01)
+    result.put(True)
+
+
+def test_a_forked_child_keeps_receiving_changes(sqlite_url: str) -> None:
+    import multiprocessing
+
+    from registry.store import open_store
+
+    store = open_store(sqlite_url)
+    store.ensure_namespace("lab.fork", "function")
+    assert store.get_entry("lab.fork", "late") is None
+    context = multiprocessing.get_context("fork")
+    ready, go, result = context.Event(), context.Event(), context.Queue()
+    child = context.Process(target=_child_waits_for_entry, args=(sqlite_url, ready, go, result))
+    child.start()
+    assert ready.wait(10)
+    store.register("lab.fork", EntryDraft("late", "lab.mod:late"))
+    go.set()
+    child.join(20)
+    assert child.exitcode == 0
+    assert result.get(timeout=1) is True  # the child's cache was empty...
+    assert result.get(timeout=1) is True  # ...and the parent's write reached it

@@ -1,0 +1,169 @@
+"""Engine settings, transient-failure retries and the translation of driver errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from registry.errors import RegistryError, StoreError
+from registry.store.base import EntryDraft
+from registry.store.engines import get_engine, is_transient, run_transaction, safe_url
+from registry.store.sql import SqlStore
+from tests.conftest import subprocess_env
+
+
+def test_sqlite_connections_use_wal_and_enforce_foreign_keys(sqlite_url: str) -> None:
+    SqlStore(sqlite_url)
+    with get_engine(sqlite_url).connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_transient_failures_are_replayed_after_a_rollback(sqlite_url: str) -> None:
+    store = SqlStore(sqlite_url)
+    store.ensure_namespace("lab.retry", "function")
+    engine = get_engine(sqlite_url)
+    attempts = []
+
+    def work(conn):  # type: ignore[no-untyped-def]
+        conn.execute(text("UPDATE namespaces SET generation = generation + 1"))
+        attempts.append(1)
+        if len(attempts) < 3:  # what SQLite raises when the busy timeout runs out
+            raise OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))
+        return "done"
+
+    assert run_transaction(engine, work, write=True, url=sqlite_url) == "done"
+    assert len(attempts) == 3
+    assert store.generations() == {"lab.retry": 1}  # the two failed attempts left nothing
+
+
+def test_integrity_errors_are_never_swallowed(sqlite_url: str) -> None:
+    SqlStore(sqlite_url).ensure_namespace("lab.dup", "function")
+    engine = get_engine(sqlite_url)
+
+    def duplicate(conn):  # type: ignore[no-untyped-def]
+        conn.execute(text("INSERT INTO namespaces (name, kind) VALUES ('lab.dup', 'function')"))
+
+    with pytest.raises(IntegrityError):
+        run_transaction(engine, duplicate, write=True, url=sqlite_url)
+
+
+def test_unreachable_server_names_the_url_without_password() -> None:
+    url = "postgresql+psycopg://lab:hunter2@127.0.0.1:1/registry"
+    with pytest.raises(StoreError) as caught:
+        SqlStore(url)
+    assert "Cannot reach the store at postgresql+psycopg://lab:***@127.0.0.1:1/registry" in str(
+        caught.value
+    )
+    assert "hunter2" not in str(caught.value) and "hunter2" not in str(caught.value.context)
+    assert caught.value.suggestions
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("nonsense", "Cannot parse"), ("mysql://u@h/db", "Unsupported store backend")],
+)
+def test_bad_urls_raise_store_errors(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        SqlStore(url)
+
+
+def test_transient_classification() -> None:
+    def wrapped(original: BaseException) -> OperationalError:
+        return OperationalError("SELECT 1", {}, original)
+
+    assert is_transient(wrapped(sqlite3.OperationalError("database is locked")))
+    assert is_transient(wrapped(sqlite3.OperationalError("database table is busy")))
+    assert not is_transient(wrapped(sqlite3.OperationalError("no such table: x")))
+
+    import psycopg.errors
+
+    assert is_transient(wrapped(psycopg.errors.SerializationFailure("40001")))
+    assert is_transient(wrapped(psycopg.errors.DeadlockDetected("40P01")))
+    assert not is_transient(wrapped(psycopg.errors.UndefinedTable("42P01")))
+    assert safe_url("postgresql://a:b@h/d") == "postgresql://a:***@h/d"
+
+
+def test_postgres_write_waits_for_a_locked_namespace(pg_url: str) -> None:
+    """A writer holding the namespace row delays, and does not break, another writer."""
+    store = SqlStore(pg_url)
+    store.ensure_namespace("lab.locked", "function")
+    engine = get_engine(pg_url)
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM namespaces WHERE name = 'lab.locked' FOR UPDATE"))
+        release_at = time.monotonic() + 0.3
+
+        def release() -> None:
+            time.sleep(max(0.0, release_at - time.monotonic()))
+            holder.rollback()
+
+        import threading
+
+        thread = threading.Thread(target=release)
+        thread.start()
+        store.register("lab.locked", EntryDraft("f", "lab.mod:f"))
+        assert time.monotonic() >= release_at - 0.01
+        thread.join()
+    with pytest.raises(RegistryError):
+        store.register("lab.locked", EntryDraft("f", "lab.other:f"))
+
+
+def test_importing_registry_loads_no_heavy_dependencies() -> None:
+    code = (
+        "import sys, registry, registry.store, registry.settings, registry.errors\n"
+        "from registry.store import open_store, MemoryStore\n"
+        "open_store('memory://x')\n"
+        "heavy = [m for m in ('sqlalchemy', 'alembic', 'psycopg', 'cloudpickle', 'yaml', 'click')"
+        " if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_pg_watcher_resyncs_after_its_connection_is_killed(pg_url: str) -> None:
+    from registry.store.cached import CachedStore
+
+    writer = SqlStore(pg_url)
+    writer.ensure_namespace("lab.resync", "function")
+    cached = CachedStore(SqlStore(pg_url))
+    assert cached.get_entry("lab.resync", "f") is None
+    with get_engine(pg_url).begin() as conn:
+        killed = (
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'watch-registry@%' AND datname = current_database()"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert killed and all(killed)
+    writer.register("lab.resync", EntryDraft("f", "lab.mod:f"))  # may be sent while away
+    deadline = time.monotonic() + 10
+    while cached.get_entry("lab.resync", "f") is None:
+        assert time.monotonic() < deadline, "the watcher never resynced"
+        time.sleep(0.02)
+    cached.close()
+
+
+def test_unknown_kind_is_refused_before_the_database(sqlite_url: str) -> None:
+    with pytest.raises(RegistryError, match="Unknown registry kind 'class'"):
+        SqlStore(sqlite_url).ensure_namespace("lab.bad", "class")  # type: ignore[arg-type]

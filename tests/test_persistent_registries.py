@@ -1,0 +1,145 @@
+"""Registries declared with logic_namespace=: shared records, lazy restore by import path.
+
+Parametrized over store URLs; every backend must behave the same.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+import warnings
+
+import pytest
+
+import registry
+from registry import FunctionalRegistry, RegistryError, RestoreError, SchemeRegistry, TypeRegistry
+from registry.store import open_store
+from registry.store.base import EntryDraft
+from tests.samples import mathfuncs
+
+
+@pytest.fixture(params=["memory", "sqlite", "pg"])
+def url(request):
+    if request.param == "memory":
+        return "memory://persistent-tests"
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def namespace():
+    return f"test.{uuid.uuid4().hex[:12]}"
+
+
+def _new(kind, namespace, url, name):
+    import types
+
+    return types.new_class(name, (kind,), {"logic_namespace": namespace, "url": url})
+
+
+def test_a_second_class_sees_the_records_and_restores_by_import_path(url, namespace):
+    first = _new(FunctionalRegistry, namespace, url, "First")
+    first.register_artifact(mathfuncs.add)
+    first.register_artifact(mathfuncs.scale)
+    second = _new(FunctionalRegistry, namespace, url, "Second")
+    assert list(second.iter_identifiers()) == ["add", "scale"]
+    assert second.has_identifier("add")
+    assert "add" not in second._artifacts  # listing needs no import
+    assert second.get_artifact("add") is mathfuncs.add
+    assert second.get_artifact("add") is mathfuncs.add  # cached
+
+
+def test_open_reads_the_kind_from_the_store(url, namespace):
+    types_ = _new(TypeRegistry, namespace, url, "Shapes")
+    types_.register_artifact(mathfuncs.Point)
+    opened = registry.open(namespace, url=url)
+    assert issubclass(opened, TypeRegistry)
+    assert opened.get_artifact("Point") is mathfuncs.Point
+    assert registry.open(namespace, url=url) is opened
+    with pytest.raises(RegistryError, match="does not exist"):
+        registry.open(namespace + ".missing", url=url)
+
+
+def test_kind_mismatch_is_refused(url, namespace):
+    _new(FunctionalRegistry, namespace, url, "Funcs")
+    with pytest.raises(RegistryError, match="holds function artifacts"):
+        _new(SchemeRegistry, namespace, url, "Schemes")
+
+
+def test_conflicts_are_decided_by_the_store(url, namespace):
+    first = _new(FunctionalRegistry, namespace, url, "A")
+    second = _new(FunctionalRegistry, namespace, url, "B")
+    first.register_artifact("op", mathfuncs.add)
+    with pytest.raises(RegistryError) as info:
+        second.register_artifact("op", mathfuncs.scale)
+    assert "tests.samples.mathfuncs:add" in info.value.message
+    assert "tests.samples.mathfuncs:scale" in info.value.message
+    second.register_artifact("op", mathfuncs.add)  # the same definition: idempotent
+    assert [r.version for r in second.history("op")] == [1]
+
+
+def test_unregister_in_one_class_reaches_the_others(url, namespace):
+    first = _new(FunctionalRegistry, namespace, url, "A")
+    second = _new(FunctionalRegistry, namespace, url, "B")
+    first.register_artifact(mathfuncs.add)
+    assert second.get_artifact("add") is mathfuncs.add
+    first.unregister_identifier("add")
+    with pytest.raises(RegistryError):
+        second.get_artifact("add")
+    first.register_artifact(mathfuncs.scale)
+    first.clear_artifacts()
+    assert list(second.iter_identifiers()) == []
+
+
+def test_an_unimportable_entry_fails_alone_with_a_clear_error(url, namespace):
+    good = _new(FunctionalRegistry, namespace, url, "Good")
+    good.register_artifact(mathfuncs.add)
+    open_store(url).register(
+        namespace, EntryDraft(identifier="ghost", origin="no_such_module_xyz:ghost")
+    )
+    reader = _new(FunctionalRegistry, namespace, url, "Reader")
+    with pytest.raises(RestoreError) as info:
+        reader.get_artifact("ghost")
+    assert "no_such_module_xyz" in info.value.message
+    assert info.value.context["import_path"] == "no_such_module_xyz:ghost"
+    assert reader.get_artifact("add") is mathfuncs.add
+
+
+def test_changed_source_records_a_new_version_and_drift_warns(
+    url, namespace, tmp_path, monkeypatch
+):
+    module_name = f"drift_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{module_name}.py"
+    path.write_text("def loss(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(module_name)
+    writer = _new(FunctionalRegistry, namespace, url, "Writer")
+    writer.register_artifact(module.loss)
+    path.write_text("def loss(x):\n    return 2 * x\n")
+    reader = _new(FunctionalRegistry, namespace, url, "Reader")
+    with pytest.warns(RuntimeWarning, match="changed since it was registered"):
+        reader.get_artifact("loss")
+    importlib.invalidate_caches()
+    module = importlib.reload(module)
+    writer.register_artifact(module.loss)
+    history = writer.history("loss")
+    assert [r.version for r in history] == [1, 2]
+    assert history[0].source_hash != history[1].source_hash
+    assert all(r.origin == f"{module_name}:loss" for r in history)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh = _new(FunctionalRegistry, namespace, url, "Fresh")
+        assert fresh.get_artifact("loss")(3) == 6
+    sys.modules.pop(module_name, None)
+
+
+def test_scheme_json_and_provenance_are_stored(url, namespace):
+    schemes = _new(SchemeRegistry, namespace, url, "Cfg")
+    schemes.register_artifact(mathfuncs.scale)
+    [record] = open_store(url).list_entries(namespace)
+    assert record.origin == "tests.samples.mathfuncs:scale"
+    assert record.scheme is not None
+    assert set(record.scheme["properties"]) == {"x", "factor"}
+    assert record.signature == "(x: float, factor: float = 2.0) -> float"
+    assert record.python_version.count(".") == 2
+    assert record.package == "tests"

@@ -1,0 +1,490 @@
+"""The public API of the three registry kinds, in-process."""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from abc import ABC, abstractmethod
+
+import pytest
+
+from registry import (
+    CoercionError,
+    FunctionalRegistry,
+    InheritanceError,
+    RegistryError,
+    SchemeRegistry,
+    TypeRegistry,
+    ValidationError,
+)
+from tests.samples import mathfuncs, nomodall
+
+
+def mse(y_true, y_pred):
+    return ((y_true - y_pred) ** 2).mean()
+
+
+def mae(y_true, y_pred):
+    return abs(y_true - y_pred).mean()
+
+
+class Losses(FunctionalRegistry):
+    """Registry of loss functions."""
+
+
+@pytest.fixture(autouse=True)
+def _empty_losses():
+    Losses.clear_artifacts()
+    yield
+    Losses.clear_artifacts()
+
+
+def test_decorator_and_call_forms_return_the_artifact_and_keep_order():
+    assert Losses.register_artifact(mse) is mse
+    assert Losses.register_artifact(mae) is mae
+    assert Losses.get_artifact("mse") is mse
+    assert list(Losses.iter_identifiers()) == ["mse", "mae"]
+
+
+def test_decorator_form_returns_function_unchanged():
+    class Local(FunctionalRegistry):
+        pass
+
+    @Local.register_artifact
+    def huber(x):
+        return x
+
+    assert Local.get_artifact("huber") is huber
+    assert huber(3) == 3
+
+
+def test_explicit_key_wins_and_key_decorator_form():
+    Losses.register_artifact("squared", mse)
+    assert Losses.get_artifact("squared") is mse
+    assert not Losses.has_identifier("mse")
+
+    @Losses.register_artifact("absolute")
+    def l1(a, b):
+        return a
+
+    assert Losses.get_artifact("absolute") is l1
+
+
+def test_registries_never_share_storage():
+    class A(FunctionalRegistry):
+        pass
+
+    class B(FunctionalRegistry):
+        pass
+
+    class C(A):
+        pass
+
+    A.register_artifact(mse)
+    assert A.has_identifier("mse")
+    assert not B.has_identifier("mse")
+    assert not C.has_identifier("mse")
+    assert list(B.iter_identifiers()) == []
+
+
+def test_functools_wraps_chain_is_unwrapped_for_the_identifier():
+    def deco(func):
+        @functools.wraps(func)
+        def wrapper(*args):
+            return func(*args)
+
+        wrapper.__name__ = "renamed_by_decorator"
+        return wrapper
+
+    def focal(x):
+        return x
+
+    wrapped = deco(deco(focal))
+    Losses.register_artifact(wrapped)
+    assert Losses.get_artifact("focal") is wrapped
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        int,
+        functools.partial(mse, 1),
+        object(),
+        42,
+        "text-is-a-key-not-an-artifact-but-form-needs-obj",
+    ],
+)
+def test_functional_registry_refuses_non_functions(bad):
+    with pytest.raises(ValidationError) as info:
+        Losses.register_artifact("k", bad)
+    assert "accepts functions only" in info.value.message
+    assert info.value.suggestions
+    assert not Losses.has_identifier("k")
+
+
+def test_type_registry_accepts_classes_only():
+    class Things(TypeRegistry[object]):
+        pass
+
+    class Thing:
+        pass
+
+    Things.register_artifact(Thing)
+    assert Things.get_artifact("Thing") is Thing
+    with pytest.raises(ValidationError, match="accepts classes only"):
+        Things.register_artifact("inst", Thing())
+    with pytest.raises(ValidationError, match="accepts classes only"):
+        Things.register_artifact(mse)
+
+
+def test_scheme_registry_accepts_callables_with_a_signature():
+    class Anything(SchemeRegistry):
+        pass
+
+    class Callable_:
+        def __call__(self, x: int) -> int:
+            return x
+
+    Anything.register_artifact("instance", Callable_())
+    Anything.register_artifact("partial", functools.partial(mathfuncs.add, 1))
+    assert Anything.execute("partial", {"b": 2}) == 3
+    with pytest.raises(ValidationError, match="callables only"):
+        Anything.register_artifact("x", 3)
+    with pytest.raises(ValidationError, match="no __name__"):
+        Anything.register_artifact(functools.partial(mathfuncs.add, 1))
+
+
+# ------------------------------------------------------------------ duplicates
+
+
+def test_same_object_twice_is_a_no_op():
+    Losses.register_artifact(mse)
+    Losses.register_artifact(mse)
+    assert list(Losses.iter_identifiers()) == ["mse"]
+
+
+def test_a_different_object_under_a_taken_identifier_names_both_origins():
+    Losses.register_artifact(mse)
+
+    def impostor(a, b):
+        return 0
+
+    with pytest.raises(RegistryError) as info:
+        Losses.register_artifact("mse", impostor)
+    message = info.value.message
+    assert f"{__name__}:mse" in message
+    assert (
+        f"{__name__}:test_a_different_object_under_a_taken_identifier_names_both_origins.<locals>.impostor"
+        in message
+    )
+    assert Losses.get_artifact("mse") is mse  # nothing lost
+
+
+def test_rerunning_the_same_definition_replaces_quietly():
+    """A module reload or notebook cell run again: same module:qualname, new object."""
+    namespace: dict[str, object] = {"__name__": "notebook_cell"}
+    source = "def metric(x):\n    return x\n"
+    exec(source, namespace)
+    first = namespace["metric"]
+    Losses.register_artifact(first)
+    exec(source.replace("return x", "return x + 1"), namespace)
+    second = namespace["metric"]
+    assert second is not first
+    Losses.register_artifact(second)
+    assert Losses.get_artifact("metric") is second
+
+
+def test_two_different_lambdas_conflict_but_the_same_lambda_does_not():
+    square = lambda x: x * x  # noqa: E731
+    cube = lambda x: x * x * x  # noqa: E731
+    Losses.register_artifact("power", square)
+    Losses.register_artifact("power", square)
+    with pytest.raises(RegistryError):
+        Losses.register_artifact("power", cube)
+    assert Losses.get_artifact("power") is square
+
+
+def test_eight_threads_racing_on_one_name_have_exactly_one_winner():
+    for round_ in range(200):
+
+        class Race(FunctionalRegistry):
+            pass
+
+        candidates = []
+        for index in range(8):
+            namespace: dict[str, object] = {"__name__": f"racer{round_}_{index}"}
+            exec("def shared(x):\n    return x\n", namespace)
+            candidates.append(namespace["shared"])
+        barrier = threading.Barrier(8)
+        wins: list[object] = []
+        losses: list[RegistryError] = []
+
+        def attempt(func, barrier=barrier, wins=wins, losses=losses, Race=Race):
+            barrier.wait()
+            try:
+                Race.register_artifact(func)
+                wins.append(func)
+            except RegistryError as error:
+                losses.append(error)
+
+        threads = [threading.Thread(target=attempt, args=(c,)) for c in candidates]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(wins) == 1, f"round {round_}: {len(wins)} winners"
+        assert len(losses) == 7
+        assert Race.get_artifact("shared") is wins[0]
+
+
+# ------------------------------------------------------------------ lookups and misses
+
+
+def test_missing_identifier_suggests_close_names_with_serialisable_context():
+    Losses.register_artifact(mse)
+    Losses.register_artifact(mae)
+    with pytest.raises(RegistryError) as info:
+        Losses.get_artifact("msee")
+    error = info.value
+    assert "'msee' is not registered in Losses" in error.message
+    assert any("'mse'" in s for s in error.suggestions)
+    assert error.context["registry_name"] == "Losses"
+    assert error.context["registry_size"] == 2
+    assert error.context["available_keys"] == ["mse", "mae"]
+    json.dumps(error.context)
+    assert "Did you mean" in str(error)
+
+
+def test_available_keys_are_capped():
+    class Big(FunctionalRegistry):
+        pass
+
+    for index in range(120):
+        namespace: dict[str, object] = {"__name__": "big"}
+        exec(f"def f{index}(x):\n    return x\n", namespace)
+        Big.register_artifact(namespace[f"f{index}"])
+    with pytest.raises(RegistryError) as info:
+        Big.get_artifact("nope")
+    assert info.value.context["registry_size"] == 120
+    assert len(info.value.context["available_keys"]) == 50
+
+
+@pytest.mark.parametrize("key", [["a"], {"a": 1}, {1}])
+def test_unhashable_keys_give_coercion_errors(key):
+    with pytest.raises(CoercionError):
+        Losses.get_artifact(key)
+    with pytest.raises(CoercionError):
+        Losses.has_identifier(key)
+    with pytest.raises(CoercionError):
+        Losses.register_artifact(key, mse)
+
+
+def test_non_string_and_malformed_identifiers_are_refused():
+    with pytest.raises(CoercionError):
+        Losses.register_artifact(5, mse)
+    for bad in ["", "has space", "a:b", "x@1", "a/b", "x" * 256]:
+        with pytest.raises(ValidationError):
+            Losses.register_artifact(bad, mse)
+    assert list(Losses.iter_identifiers()) == []
+
+
+def test_has_identifier_and_has_artifact():
+    Losses.register_artifact(mse)
+    assert Losses.has_identifier("mse")
+    assert not Losses.has_identifier("mae")
+    assert Losses.has_artifact(mse)
+    assert not Losses.has_artifact(mae)
+
+
+def test_iteration_is_a_snapshot():
+    Losses.register_artifact(mse)
+    iterator = Losses.iter_identifiers()
+    Losses.register_artifact(mae)
+    assert list(iterator) == ["mse"]
+
+
+# ------------------------------------------------------------------ removal
+
+
+def test_unregister_identifier_and_artifact():
+    Losses.register_artifact(mse)
+    Losses.register_artifact("alias", mse)
+    Losses.register_artifact(mae)
+    Losses.unregister_identifier("mae")
+    assert not Losses.has_identifier("mae")
+    with pytest.raises(RegistryError):
+        Losses.get_artifact("mae")
+    Losses.unregister_artifact(mse)
+    assert list(Losses.iter_identifiers()) == []
+    with pytest.raises(RegistryError):
+        Losses.unregister_identifier("mse")
+    with pytest.raises(RegistryError):
+        Losses.unregister_artifact(mse)
+
+
+def test_unregister_then_register_a_different_artifact():
+    Losses.register_artifact("loss", mse)
+    Losses.unregister_identifier("loss")
+    Losses.register_artifact("loss", mae)
+    assert Losses.get_artifact("loss") is mae
+
+
+def test_clear_artifacts():
+    Losses.register_artifact(mse)
+    Losses.register_artifact(mae)
+    Losses.clear_artifacts()
+    assert list(Losses.iter_identifiers()) == []
+    assert not Losses.has_identifier("mse")
+
+
+# ------------------------------------------------------------------ batches
+
+
+def test_validate_artifact_stores_nothing():
+    assert Losses.validate_artifact(mse) is mse
+    assert not Losses.has_identifier("mse")
+    with pytest.raises(ValidationError):
+        Losses.validate_artifact(int)
+
+
+def test_batch_validate_reports_per_key():
+    results = Losses.batch_validate({"mse": mse, "cls": int, "bad key": mae})
+    assert results["mse"] is True
+    assert isinstance(results["cls"], ValidationError)
+    assert isinstance(results["bad key"], ValidationError)
+    assert list(Losses.iter_identifiers()) == []
+
+
+def test_safe_register_batch_captures_errors():
+    report = Losses.safe_register_batch({"mse": mse, "cls": int, "mae": mae})
+    assert report["successful"] == ["mse", "mae"]
+    assert report["failed"] == ["cls"]
+    assert report["total"] == 3
+    [error] = report["errors"]
+    assert error["key"] == "cls"
+    assert "functions only" in error["error"]
+    assert error["suggestions"]
+    json.dumps(report["errors"])
+    assert list(Losses.iter_identifiers()) == ["mse", "mae"]
+
+
+def test_safe_register_batch_reports_conflicts_per_item():
+    Losses.register_artifact(mse)
+    report = Losses.safe_register_batch({"mse": mae, "mae": mae})
+    assert report["successful"] == ["mae"]
+    assert report["failed"] == ["mse"]
+    assert "already taken" in report["errors"][0]["error"]
+
+
+def test_safe_register_batch_without_skip_raises_first_error_keeping_earlier_items():
+    with pytest.raises(ValidationError):
+        Losses.safe_register_batch({"mse": mse, "cls": int, "mae": mae}, skip_invalid=False)
+    assert list(Losses.iter_identifiers()) == ["mse"]
+
+
+def test_validate_registry_state():
+    class Typed(FunctionalRegistry):
+        pass
+
+    Typed.register_artifact(mse)
+    report = Typed.validate_registry_state()
+    assert report["ok"] is True
+    assert report["valid"] == ["mse"]
+    Typed._strict = True  # the rules tightened after registration
+    report = Typed.validate_registry_state()
+    assert report["ok"] is False
+    assert "mse" in report["invalid"]
+    json.dumps(report)
+
+
+# ------------------------------------------------------------------ modules
+
+
+def test_register_module_functions_honours_all():
+    class Funcs(FunctionalRegistry):
+        pass
+
+    assert Funcs.register_module_functions(mathfuncs) == ["add", "scale"]
+    assert not Funcs.has_identifier("not_exported")
+
+
+def test_register_module_functions_without_all_skips_imports():
+    class Funcs(FunctionalRegistry):
+        pass
+
+    assert Funcs.register_module_functions(nomodall) == ["first", "second"]
+
+
+def test_register_module_subclasses():
+    class Shapes(TypeRegistry[nomodall.Shape], abstract=True):
+        pass
+
+    assert Shapes.register_module_subclasses(nomodall) == ["Square"]
+
+    class AnyClass(TypeRegistry):
+        pass
+
+    assert AnyClass.register_module_subclasses(mathfuncs) == ["Point"]
+
+
+def test_register_module_callables_and_raise_error():
+    class Calls(SchemeRegistry):
+        pass
+
+    assert Calls.register_module_callables(mathfuncs) == ["add", "Point", "scale"]
+
+    class StrictInts(FunctionalRegistry[[int], int], strict=True):
+        pass
+
+    with pytest.raises(ValidationError):
+        StrictInts.register_module_functions(mathfuncs)
+    assert StrictInts.register_module_functions(mathfuncs, raise_error=False) == []
+    assert StrictInts.register_module_functions(nomodall, raise_error=False) == ["first", "second"]
+
+
+# ------------------------------------------------------------------ abstract
+
+
+class ModelInterface(ABC):
+    @abstractmethod
+    def forward(self, x): ...
+
+
+class Models(TypeRegistry[ModelInterface], abstract=True):
+    pass
+
+
+def test_abstract_requires_the_base():
+    class ConvNet(ModelInterface):
+        def forward(self, x):
+            return x
+
+    class Stranger:
+        def forward(self, x):
+            return x
+
+    Models.register_artifact(ConvNet)
+    with pytest.raises(InheritanceError) as info:
+        Models.register_artifact(Stranger)
+    assert "Inherit from ModelInterface" in info.value.suggestions[0]
+    assert not Models.has_identifier("Stranger")
+
+
+def test_abstract_without_a_base_is_refused_at_class_creation():
+    with pytest.raises(ValidationError, match="names no base"):
+
+        class Broken(TypeRegistry, abstract=True):
+            pass
+
+
+def test_persistent_keywords_are_validated():
+    with pytest.raises(ValidationError, match="logic_namespace"):
+
+        class Bad(FunctionalRegistry, logic_namespace="has space"):
+            pass
+
+    with pytest.raises(ValidationError, match="url= without logic_namespace"):
+
+        class AlsoBad(FunctionalRegistry, url="memory://"):
+            pass
