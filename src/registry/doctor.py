@@ -53,10 +53,24 @@ def _check_entry(namespace: str, record: EntryRecord) -> dict[str, str] | None:
     return None
 
 
-def schema_state(store: Store) -> str:
-    """Describe the store's schema revision, for backends that have one."""
-    check = getattr(store, "schema_status", None)
-    return str(check()) if callable(check) else "not versioned (in-memory store)"
+def schema_state(store: Store) -> tuple[str, bool]:
+    """Describe the store's schema revision; the flag is False when it needs attention."""
+    if not store.url.startswith(("sqlite", "postgresql")):
+        return "not versioned by this client", True
+    from registry.store.migrate import SchemaStatus, check
+
+    state = check(store.url)
+    healthy = state.status is SchemaStatus.CURRENT
+    advice = "" if healthy else " (run: registry db upgrade)" if state.status is SchemaStatus.BEHIND else ""
+    return f"{state.status.value}: revision {state.revision}, package head {state.head}{advice}", healthy
+
+
+def _shown(url: str) -> str:
+    if url.startswith(("sqlite", "postgresql")):
+        from registry.store.engines import safe_url
+
+        return safe_url(url)
+    return url
 
 
 def diagnose(
@@ -70,9 +84,12 @@ def diagnose(
         problem = _check_entry(name, record)
         if problem is not None:
             problems.append(problem)
+    schema, schema_ok = schema_state(store)
+    if not schema_ok:
+        problems.append({"namespace": "", "identifier": "", "problem": f"schema {schema}"})
     return {
-        "store": store.url,
-        "schema": schema_state(store),
+        "store": _shown(store.url),
+        "schema": schema,
         "pickle_policy": pickle_policy(),
         "checked": len(work),
         "problems": problems,

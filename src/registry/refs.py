@@ -53,9 +53,12 @@ def source_hash(obj: Any) -> str | None:
 def signature_text(obj: Any) -> str:
     """Return ``name(params) -> ret`` as text, or ``""`` when it cannot be read."""
     try:
-        return str(inspect.signature(obj))
-    except (TypeError, ValueError):
-        return ""
+        return str(inspect.signature(obj, eval_str=True))
+    except Exception:  # an annotation that cannot be evaluated: show it as written
+        try:
+            return str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            return ""
 
 
 def doc_summary(obj: Any) -> str:
