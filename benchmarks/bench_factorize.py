@@ -10,16 +10,17 @@ benchmarks' sections stay untouched).
 from __future__ import annotations
 
 import argparse
-import datetime
 import platform
-import re
 import subprocess
 import sys
 import timeit
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from _report import DOC, machine, today, write_section
 
 from registry import SchemeRegistry
 
@@ -119,30 +120,10 @@ def measure(number: int) -> list[tuple[str, float]]:
     ]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADER = """# Benchmarks
-
-Every number here was produced by a script under `benchmarks/` (run `make bench`, or one script
-with `python benchmarks/<name>.py`). Each section records its machine and date. Compare ratios
-measured side by side in one run, not absolute numbers across runs: these machines are noisy.
-"""
-
-
 def uname() -> str:
     try:
-        return subprocess.run(
-            ["uname", "-a"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        done = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return " ".join(platform.uname())
 
@@ -163,10 +144,8 @@ def section(rows: list[tuple[str, float]]) -> str:
         "from a config with full validation, side by side with the hand-written constructor calls.",
         "Best of 9 interleaved rounds; the first build is the best of 5 builds with every cache cleared.",
         "",
-        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- Machine: `{uname()}`",
-        f"- CPU: {cpu_model()}",
-        f"- Python: {platform.python_version()} ({platform.python_implementation()})",
+        f"Machine: {machine()}. Date: {today()}.",
+        f"`uname -a`: `{uname()}`",
         "",
         "| case | ns/op | x hand-written |",
         "|---|---:|---:|",
@@ -187,21 +166,6 @@ def section(rows: list[tuple[str, float]]) -> str:
         "installed here, so it is not measured).",
     ]
     return "\n".join(lines)
-
-
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) the section ``name`` of docs/benchmarks.md."""
-    text = DOC.read_text() if DOC.exists() else HEADER
-    block = f"<!-- section:{name} -->\n{body.strip()}\n<!-- /section:{name} -->"
-    pattern = re.compile(
-        rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->", re.S
-    )
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
 
 
 def main() -> None:

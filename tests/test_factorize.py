@@ -191,8 +191,8 @@ def test_other_registry_by_class_name() -> None:
     assert find_registry("FactorizeOptimizers") is FactorizeOptimizers
 
 
-def test_persistent_namespace_reference() -> None:
-    class Shared(SchemeRegistry, logic_namespace="lab.factorize_tests"):
+def test_persistent_namespace_reference(sqlite_url: str) -> None:
+    class Shared(SchemeRegistry, logic_namespace="lab.factorize_tests", url=sqlite_url):
         pass
 
     Shared.register_artifact("double", expects_int)
