@@ -8,6 +8,7 @@ server is unreachable, PostgreSQL tests fail under ``CI=true`` and are skipped o
 from __future__ import annotations
 
 import os
+import tempfile
 import subprocess
 import sys
 import uuid
@@ -17,6 +18,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# No test may touch the user's real default store (~/.local/share/registry): point the data
+# directory, which subprocesses inherit too, at a throw-away folder.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="registry-tests-data-")
+os.environ.pop("REGISTRY_URL", None)
 
 
 def run_python(

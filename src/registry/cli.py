@@ -392,6 +392,51 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
         ctx.exit(EXIT_PROBLEMS)
 
 
+@cli.command("serve")
+@click.option("--host", help="Interface (default $REGISTRY_SERVER_HOST or 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default $REGISTRY_SERVER_PORT or 8001).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="File of 'token:read' / 'token:write' lines.",
+)
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback host without tokens.")
+@click.option("--max-body-bytes", type=int, help="Request body limit in bytes.")
+@click.option("--ssl-certfile", help="Serve HTTPS with this PEM certificate.")
+@click.option("--ssl-keyfile", help="The certificate's PEM private key.")
+@click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
+@url_option
+@click.pass_context
+def serve_command(  # noqa: PLR0917  (click passes options positionally)
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    token_file: str | None,
+    insecure: bool,
+    max_body_bytes: int | None,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    no_access_log: bool,
+) -> None:
+    """Run the registry server over the store (see docs/server.md)."""
+    from registry.server.run import serve
+
+    serve(
+        ctx.ensure_object(dict).get("url"),
+        host,
+        port,
+        workers=workers,
+        token_file=token_file,
+        insecure=insecure,
+        max_body_bytes=max_body_bytes,
+        access_log=not no_access_log,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+    )
+
+
 cli.add_command(db)
 
 
@@ -416,6 +461,11 @@ def _exit_code(error: ValidationError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (errors: one line on stderr)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0].split("=")[0] in ("--host", "--port"):
+        # The seed's form, ``python -m registry --host H --port P``, starts the server.
+        from registry.server.run import main as serve_main
+
+        return serve_main(args)
     try:
         result = cli.main(args=args, prog_name="registry", standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -61,8 +61,17 @@ def schema_state(store: Store) -> tuple[str, bool]:
 
     state = check(store.url)
     healthy = state.status is SchemaStatus.CURRENT
-    advice = "" if healthy else " (run: registry db upgrade)" if state.status is SchemaStatus.BEHIND else ""
-    return f"{state.status.value}: revision {state.revision}, package head {state.head}{advice}", healthy
+    advice = (
+        ""
+        if healthy
+        else " (run: registry db upgrade)"
+        if state.status is SchemaStatus.BEHIND
+        else ""
+    )
+    return (
+        f"{state.status.value}: revision {state.revision}, package head {state.head}{advice}",
+        healthy,
+    )
 
 
 def _shown(url: str) -> str:
