@@ -245,6 +245,13 @@ def main() -> None:
     write_report(store_url, latency, cached_remote, cached_local, propagation, rps_1, rps_4)
 
 
+def _load() -> str:
+    try:
+        return " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def write_report(
     store_url: str,
     latency: dict[str, list[float]],
@@ -267,8 +274,9 @@ def write_report(
     body = f"""
 ## Registry server (`benchmarks/bench_server.py`)
 
-Machine: {machine()}. Date: {today()}. Server: uvicorn (h11), one process per worker, store
-`{backend}://`, over loopback; clients use `HttpStore` (stdlib `http.client`, keep-alive).
+Machine: {machine()}. Date: {today()}. Load average at the end: {_load()}. Server: uvicorn
+(h11), one process per worker, store `{backend}://`, over loopback; clients use `HttpStore`
+(stdlib `http.client`, keep-alive).
 
 | operation | result | target |
 | --- | --- | --- |

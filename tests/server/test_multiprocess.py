@@ -91,6 +91,21 @@ def test_registry_cache_sees_remote_unregister(
 
 
 def test_eight_clients_racing_on_one_identifier(server: LiveServer, namespace: str) -> None:
+    race_eight_clients(server, namespace)
+
+
+@pytest.mark.skipif(not HAS_SQL_STORE, reason="needs SqlStore")
+def test_eight_clients_racing_across_two_workers(tmp_path, namespace: str) -> None:
+    live = LiveServer(f"sqlite:///{tmp_path}/race.db", {WRITE_TOKEN: "write"}, ["--workers", "2"])
+    live.start()
+    try:
+        race_eight_clients(live, namespace)
+    finally:
+        live.stop()
+
+
+def race_eight_clients(server: LiveServer, namespace: str) -> None:
+    """Eight processes register different artifacts under one identifier at the same instant."""
     setup = run_client(
         f"""
         from registry.store.http import HttpStore
@@ -221,3 +236,35 @@ def test_command_line_lists_through_the_server(server: LiveServer, namespace: st
     )
     assert result.returncode == 0, result.stderr
     assert "tests.samples.mathfuncs:add" in result.stdout
+
+
+@pytest.mark.skipif(not HAS_SQL_STORE, reason="needs SqlStore")
+def test_two_workers_over_one_sqlite_file(tmp_path) -> None:
+    import threading
+
+    from registry.store.base import EntryDraft
+    from registry.store.http import HttpStore
+
+    live = LiveServer(f"sqlite:///{tmp_path}/shared.db", None, ["--workers", "2"])
+    live.start()
+    try:
+        # Several connections so both workers take requests; writes through any of them must be
+        # seen by watchers whichever worker holds their long-poll.
+        watchers = [HttpStore(live.url, watch_timeout=5) for _ in range(4)]
+        seen = [threading.Event() for _ in watchers]
+        writer = HttpStore(live.url)
+        writer.ensure_namespace("lab.workers", "function")
+        for watcher, event in zip(watchers, seen):
+            watcher.watch(
+                lambda names, event=event: (
+                    event.set() if names is None or "lab.workers" in names else None
+                )
+            )
+        writer.register("lab.workers", EntryDraft("f", "pkg.mod:f"))
+        assert all(event.wait(5) for event in seen)
+        for watcher in watchers:
+            assert watcher.get_entry("lab.workers", "f") is not None
+            watcher.close()
+        writer.close()
+    finally:
+        live.stop()

@@ -11,7 +11,18 @@ import pytest
 from registry.store.base import Store
 
 
-@pytest.fixture(params=["memory", "sqlite", "cached-sqlite", "postgres"])
+@pytest.fixture(scope="session")
+def http_server_url() -> Iterator[str]:
+    """A registry server process over a memory store, for the HTTP backends of the contract."""
+    from tests.server.conftest import LiveServer
+
+    live = LiveServer("memory://", None, [])
+    live.start()
+    yield live.url
+    live.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", "cached-sqlite", "postgres", "http", "cached-http"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """Every backend the ``Store`` contract must hold for."""
     from registry.store.memory import MemoryStore
@@ -19,6 +30,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     kind = request.param
     if kind == "memory":
         yield MemoryStore()
+        return
+    if kind in ("http", "cached-http"):
+        from registry.store.cached import CachedStore
+        from registry.store.http import HttpStore
+
+        client = HttpStore(request.getfixturevalue("http_server_url"))
+        yield CachedStore(client) if kind == "cached-http" else client
+        client.close()
         return
     from registry.store.cached import CachedStore
     from registry.store.engines import dispose_engine
