@@ -8,9 +8,9 @@ server is unreachable, PostgreSQL tests fail under ``CI=true`` and are skipped o
 from __future__ import annotations
 
 import os
-import tempfile
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

@@ -160,5 +160,91 @@ def test_unreachable_store_and_bad_arguments():
 
 def test_help_lists_every_command():
     result = run("--help")
-    for command in ("ls", "show", "search", "schema", "export", "import", "doctor", "db"):
+    for command in (
+        "ls",
+        "show",
+        "search",
+        "schema",
+        "export",
+        "import",
+        "doctor",
+        "build",
+        "serve",
+        "db",
+    ):
         assert f"  {command}" in result.stdout
+
+
+LAB_MODULE = """
+from registry import SchemeRegistry
+
+class Encoder:
+    def __init__(self, hidden_dim: int, num_layers: int = 3) -> None:
+        self.hidden_dim, self.num_layers = hidden_dim, num_layers
+
+    def __repr__(self) -> str:
+        return f"Encoder({self.hidden_dim}, {self.num_layers})"
+
+def make_run(model: Encoder, epochs: int = 1) -> dict:
+    with open("side-effect.txt", "a") as handle:
+        handle.write("built\\n")
+    return {"model": model, "epochs": epochs}
+
+class CliExp(SchemeRegistry):
+    pass
+
+CliExp.register_artifact(Encoder)
+CliExp.register_artifact(make_run)
+"""
+
+
+def run_in(directory, *args):
+    env = subprocess_env()
+    env["PYTHONPATH"] = f"{directory}{__import__('os').pathsep}{env['PYTHONPATH']}"
+    return subprocess.run(
+        [sys.executable, "-m", "registry", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=directory,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_build_dry_run_and_errors(tmp_path):
+    (tmp_path / "cli_lab.py").write_text(LAB_MODULE)
+    (tmp_path / "run.yaml").write_text(
+        '_type: "CliExp:make_run"\nmodel: {_type: Encoder, hidden_dim: "256"}\nepochs: 3\n'
+    )
+    (tmp_path / "bad.yaml").write_text(
+        '_type: "CliExp:make_run"\nmodel: {_type: Encodr, hidden_dim: 1}\n'
+    )
+    (tmp_path / "rootless.yaml").write_text("epochs: 3\n")
+    built = run_in(tmp_path, "build", "run.yaml", "--import", "cli_lab")
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip() == "{'model': Encoder(256, 3), 'epochs': 3}"
+    assert (tmp_path / "side-effect.txt").read_text() == "built\n"
+    dry = run_in(tmp_path, "build", "run.yaml", "--import", "cli_lab", "--dry-run")
+    assert dry.returncode == 0 and "valid config" in dry.stdout
+    bad = run_in(tmp_path, "build", "bad.yaml", "--import", "cli_lab")
+    assert bad.returncode == 3
+    assert "'Encodr' is not registered in CliExp (at 'model._type')" in bad.stderr
+    assert "Did you mean 'Encoder'?" in bad.stderr
+    assert (tmp_path / "side-effect.txt").read_text() == "built\n"  # nothing ran for the bad config
+    rootless = run_in(tmp_path, "build", "rootless.yaml")
+    assert rootless.returncode == 1 and "top-level _type" in rootless.stderr
+    saved = run_in(tmp_path, "build", "run.yaml", "--import", "cli_lab", "-o", "out.json")
+    assert saved.returncode == 0, saved.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["model"] == {
+        "_type": "CliExp:Encoder",
+        "hidden_dim": 256,
+    }
+
+
+def test_seed_server_form_and_serve_refuse_exposed_host_without_tokens():
+    exposed = run("--host", "0.0.0.0", "--port", "1")
+    assert exposed.returncode == 2
+    assert "token" in exposed.stderr.lower()
+    via_command = run("serve", "--host", "0.0.0.0", "--port", "1")
+    assert via_command.returncode != 0 and "token" in via_command.stderr.lower()

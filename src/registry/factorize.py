@@ -106,13 +106,19 @@ class _Compilation:
 # --------------------------------------------------------------------------- compilation
 
 
-def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any]) -> Any:
-    """Validate the whole ``config`` tree for the artifact ``type_name``, then build it.
+def factorize(
+    lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any], *, build: bool = True
+) -> Any:
+    """Validate the whole ``config`` tree for the artifact ``type_name``, then build it
+    (with ``build=False``: validate only, call nothing and return ``None``).
 
     Raises:
         ValidationError: anywhere in the tree (nothing has been called then), or an artifact
             raised while building (the cause is chained).
     """
+    if not build:
+        _compile_root(lookup, type_name, config)
+        return None
     try:
         key: bytes | None = marshal.dumps((type_name, config), _MARSHAL_VERSION)  # type: ignore[arg-type]
     except (ValueError, TypeError, RecursionError):  # not plain data: compile every time
@@ -121,6 +127,18 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
         tree = lookup.trees.get(key)
         if tree is not None and tree.is_current(lookup):
             return tree.build()
+    root, state = _compile_root(lookup, type_name, config)
+    if key is None or not state.reusable:
+        return root.build()
+    if len(lookup.trees) >= _MAX_CACHED_TREES:
+        lookup.trees.clear()
+    lookup.trees[key] = _Tree(root, state.resolved)
+    return root.build()
+
+
+def _compile_root(
+    lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any]
+) -> tuple[Node, _Compilation]:
     root_type = config.get(TYPE_KEY, type_name)
     if root_type != type_name and not _same_artifact(lookup, root_type, type_name):
         raise ValidationError(
@@ -129,13 +147,7 @@ def factorize(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any])
             context={"type": type_name, "path": TYPE_KEY},
         )
     state = _Compilation(lookup)
-    root = _compile_node(state, config, _resolve(state, type_name, ""), "", False)
-    if key is None or not state.reusable:
-        return root.build()
-    if len(lookup.trees) >= _MAX_CACHED_TREES:
-        lookup.trees.clear()
-    lookup.trees[key] = _Tree(root, state.resolved)
-    return root.build()
+    return _compile_node(state, config, _resolve(state, type_name, ""), "", False), state
 
 
 def _same_artifact(lookup: ArtifactLookup, first: object, second: str) -> bool:

@@ -20,7 +20,14 @@ from registry.errors import RegistryError, ValidationError
 from registry.plans import ArtifactPlan
 from registry.registries import _Registry, find_registry, open_namespace
 
-__all__ = ["RegistryLookup", "factorize_in", "label_of", "lookup_for", "to_config_in"]
+__all__ = [
+    "RegistryLookup",
+    "factorize_in",
+    "label_of",
+    "lookup_for",
+    "registry_named",
+    "to_config_in",
+]
 
 
 def label_of(registry: type[_Registry]) -> str:
@@ -28,7 +35,8 @@ def label_of(registry: type[_Registry]) -> str:
     return registry._namespace if registry._persistent else registry.__name__
 
 
-def _registry_named(name: str) -> type[_Registry]:
+def registry_named(name: str) -> type[_Registry]:
+    """Return the registry a config calls ``name``: a live class, else a stored namespace."""
     try:
         return find_registry(name)
     except RegistryError as missing:
@@ -55,7 +63,7 @@ class RegistryLookup:
         if ":" not in type_name:
             return self.root, type_name
         registry_name, _, identifier = type_name.partition(":")
-        return _registry_named(registry_name), identifier
+        return registry_named(registry_name), identifier
 
     def artifact(self, type_name: str) -> Callable[..., Any]:
         """Return the registered artifact ``type_name`` names (never imports by path)."""
@@ -91,15 +99,18 @@ def lookup_for(registry: type[_Registry]) -> RegistryLookup:
     return lookup
 
 
-def factorize_in(registry: type[_Registry], identifier: str, config: Any) -> Any:
-    """Validate ``config`` as a whole for ``identifier`` of ``registry`` and build it."""
+def factorize_in(
+    registry: type[_Registry], identifier: str, config: Any, *, build: bool = True
+) -> Any:
+    """Validate ``config`` as a whole for ``identifier`` of ``registry`` and build it
+    (``build=False``: validate only)."""
     if not isinstance(config, Mapping):
         raise ValidationError(
             f"A config for {identifier!r} must be a mapping, got {type(config).__name__}",
             suggestions=["Write the parameters as key: value pairs at the top level"],
             context={"type": identifier, "path": "", "got": type(config).__name__},
         )
-    return factorize.factorize(lookup_for(registry), identifier, config)
+    return factorize.factorize(lookup_for(registry), identifier, config, build=build)
 
 
 def to_config_in(registry: type[_Registry], obj: Any) -> Any:

@@ -650,6 +650,17 @@ class _Registry:
         return lookup.factorize_in(cls, identifier, config)
 
     @classmethod
+    def check_config(cls, identifier: str, /, **config: Any) -> None:
+        """Validate a whole config tree as :meth:`factorize_artifact` would, calling nothing.
+
+        Raises:
+            ValidationError: with the failing ``_type`` and dotted ``path`` in its context.
+        """
+        from registry import lookup
+
+        lookup.factorize_in(cls, identifier, config, build=False)
+
+    @classmethod
     def factorize_from_file(
         cls, identifier: str, path: str | os.PathLike[str], engine: str | None = None
     ) -> Any:
