@@ -17,16 +17,19 @@ tour: $(STAMP)
 	$(BIN)/python examples/tour.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples migrations
+	$(BIN)/ruff format --check src tests benchmarks examples migrations
 	$(BIN)/mypy
 
 test: $(STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) lint
+	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_factorize.py --write
+	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
 
 clean:
