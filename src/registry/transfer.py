@@ -1,19 +1,18 @@
 """Export a namespace to a plain document and import it into another store.
 
 The document (``format: registry-export/1``) holds every version of every current identifier
-with its provenance, and the blobs they use (base64), so a round trip reproduces the listing.
-Imports only ``errors`` and ``store.base``.
+with its provenance, and the blobs they use (base64), in the same JSON form the registry server
+uses (``store.wire``), so a round trip reproduces the listing.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from registry.errors import RegistryError, ValidationError
-from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Outcome, Store
+from registry.store import wire
+from registry.store.base import EntryDraft, Outcome, Store
 
 __all__ = ["FORMAT", "export_namespace", "import_namespace"]
 
@@ -26,28 +25,10 @@ def _no_progress(items: Sequence[Any], _label: str) -> Iterable[Any]:
     return items
 
 
-def _entry_document(record: EntryRecord) -> dict[str, Any]:
-    return {
-        "identifier": record.identifier,
-        "version": record.version,
-        "origin": record.origin,
-        "source_hash": record.source_hash,
-        "signature": record.signature,
-        "doc": record.doc,
-        "scheme": record.scheme,
-        "blob_sha256": record.blob_sha256,
-        "python_version": record.python_version,
-        "package": record.package,
-        "package_version": record.package_version,
-        "created_at": record.created_at.isoformat() if record.created_at else None,
-        "created_by": record.created_by,
-    }
-
-
 def export_namespace(
     store: Store, namespace: str, progress: Progress = _no_progress
 ) -> dict[str, Any]:
-    """Return the export document of ``namespace``.
+    """Return the export document of ``namespace`` (entries and blobs in their wire JSON form).
 
     Raises:
         RegistryError: the namespace does not exist.
@@ -61,18 +42,11 @@ def export_namespace(
     blobs: dict[str, Any] = {}
     for current in progress(store.list_entries(namespace), f"exporting {namespace}"):
         for record in store.history(namespace, current.identifier):
-            entries.append(_entry_document(record))
+            entries.append(wire.entry_to_json(record))
             if record.blob_sha256 and record.blob_sha256 not in blobs:
                 blob = store.get_blob(record.blob_sha256)
                 if blob is not None:
-                    blobs[blob.sha256] = {
-                        "data": base64.b64encode(blob.data).decode("ascii"),
-                        "format": blob.format,
-                        "python_version": blob.python_version,
-                        "pickler_version": blob.pickler_version,
-                        "key_id": blob.key_id,
-                        "signature": blob.signature,
-                    }
+                    blobs[blob.sha256] = wire.blob_to_json(blob)
     return {
         "format": FORMAT,
         "namespace": namespace,
@@ -83,38 +57,12 @@ def export_namespace(
 
 
 def _draft(item: dict[str, Any], blobs: dict[str, Any]) -> EntryDraft:
-    blob = None
     sha = item.get("blob_sha256")
-    if sha:
-        raw = blobs.get(sha)
-        if raw is None:
-            raise ValidationError(
-                f"Entry {item['identifier']!r} refers to blob {sha} missing from the file"
-            )
-        blob = BlobDraft(
-            data=base64.b64decode(raw["data"]),
-            sha256=sha,
-            format=raw["format"],
-            python_version=raw["python_version"],
-            pickler_version=raw["pickler_version"],
-            key_id=raw.get("key_id"),
-            signature=raw.get("signature"),
+    if sha and sha not in blobs:
+        raise ValidationError(
+            f"Entry {item['identifier']!r} refers to blob {sha} missing from the file"
         )
-    created_at = item.get("created_at")
-    return EntryDraft(
-        identifier=str(item["identifier"]),
-        origin=str(item["origin"]),
-        source_hash=item.get("source_hash"),
-        signature=item.get("signature") or "",
-        scheme=item.get("scheme"),
-        doc=item.get("doc") or "",
-        blob=blob,
-        python_version=item.get("python_version") or "",
-        package=item.get("package"),
-        package_version=item.get("package_version"),
-        created_by=item.get("created_by"),
-        created_at=datetime.fromisoformat(created_at) if created_at else None,
-    )
+    return wire.draft_from_json({**item, "blob": blobs.get(sha) if sha else None})
 
 
 def import_namespace(store: Store, document: Any, *, source: str = "<document>") -> dict[str, Any]:
