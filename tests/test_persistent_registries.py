@@ -143,3 +143,26 @@ def test_scheme_json_and_provenance_are_stored(url, namespace):
     assert record.signature == "(x: float, factor: float = 2.0) -> float"
     assert record.python_version.count(".") == 2
     assert record.package == "tests"
+
+
+def test_artifacts_without_import_path_are_pickled_and_load_only_with_opt_in(
+    url, namespace, monkeypatch
+):
+    from registry import settings
+
+    monkeypatch.delenv("REGISTRY_ALLOW_PICKLE", raising=False)
+    monkeypatch.delenv("REGISTRY_SIGNING_KEY", raising=False)
+    writer = _new(FunctionalRegistry, namespace, url, "Writer")
+    offset = 3
+    writer.register_artifact("shift", lambda x: x + offset)
+    assert writer.get_artifact("shift")(1) == 4  # the writer keeps its live object
+    [record] = open_store(url).list_entries(namespace)
+    assert record.blob_sha256 is not None and "<lambda>" in record.origin
+    reader = _new(FunctionalRegistry, namespace, url, "Reader")
+    with pytest.raises(RestoreError, match="Refusing to unpickle"):
+        reader.get_artifact("shift")
+    try:
+        settings.configure(allow_pickle=True)
+        assert reader.get_artifact("shift")(1) == 4
+    finally:
+        settings.reset()
