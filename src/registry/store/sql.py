@@ -39,6 +39,7 @@ from registry.store.engines import (
 )
 from registry.store.migrate import ensure_schema
 from registry.store.models import NAMESPACE_KINDS, BlobRow, EntryRow, HeadRow, NamespaceRow
+from registry.store.sql_batch import register_many
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
@@ -210,25 +211,51 @@ class SqlStore(Store):
     ) -> list[Registration | RegistryError]:
         def work(conn: Connection) -> list[Registration | RegistryError]:
             namespace_id, generation = self._lock_namespace(conn, namespace)
-            results: list[Registration | RegistryError] = []
-            writes = 0
-            for draft in drafts:
-                # decide() runs before anything is written for this draft, so a conflict
-                # leaves no partial rows and the other drafts go on.
-                try:
-                    registration, wrote = self._register_one(
-                        conn, namespace, namespace_id, generation + writes, draft
-                    )
-                except RegistryError as error:
-                    results.append(error)
-                    continue
-                writes += wrote
-                results.append(registration)
+            if bulk:
+                results, writes = register_many(
+                    conn,
+                    self._sql,
+                    namespace=namespace,
+                    namespace_id=namespace_id,
+                    generation=generation,
+                    drafts=drafts,
+                )
+            else:
+                results, writes = self._register_each(
+                    conn, namespace, namespace_id, generation, drafts
+                )
             if writes:
                 self._bump(conn, namespace_id, writes)
             return results
 
+        # Rows of one bulk statement must share their columns: drafts that bring their own
+        # created_at (imports) take the one-by-one path.
+        bulk = all(draft.created_at is None for draft in drafts) and len(drafts) > 1
         return self._run_register(work, namespace, drafts)
+
+    def _register_each(
+        self,
+        conn: Connection,
+        namespace: str,
+        namespace_id: int,
+        generation: int,
+        drafts: Sequence[EntryDraft],
+    ) -> tuple[list[Registration | RegistryError], int]:
+        results: list[Registration | RegistryError] = []
+        writes = 0
+        for draft in drafts:
+            # decide() runs before anything is written for this draft, so a conflict
+            # leaves no partial rows and the other drafts go on.
+            try:
+                registration, wrote = self._register_one(
+                    conn, namespace, namespace_id, generation + writes, draft
+                )
+            except RegistryError as error:
+                results.append(error)
+                continue
+            writes += wrote
+            results.append(registration)
+        return results, writes
 
     def unregister(self, namespace: str, identifier: str) -> bool:
         def work(conn: Connection) -> bool:
