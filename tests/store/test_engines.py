@@ -167,3 +167,21 @@ def test_pg_watcher_resyncs_after_its_connection_is_killed(pg_url: str) -> None:
 def test_unknown_kind_is_refused_before_the_database(sqlite_url: str) -> None:
     with pytest.raises(RegistryError, match="Unknown registry kind 'class'"):
         SqlStore(sqlite_url).ensure_namespace("lab.bad", "class")  # type: ignore[arg-type]
+
+
+def test_network_file_systems_are_recognised(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from registry.store.engines import NETWORK_FILESYSTEMS, filesystem_type
+
+    mounts = (
+        "/dev/vda1 / ext4 rw 0 0\n"
+        "server:/export /mnt/lab nfs4 rw 0 0\n"
+        "//nas/share /mnt/lab/smb cifs rw 0 0\n"
+    )
+    assert filesystem_type(Path("/home/me/registry.db"), mounts) == "ext4"
+    assert filesystem_type(Path("/mnt/lab/registry.db"), mounts) == "nfs4"
+    assert filesystem_type(Path("/mnt/lab/smb/x/registry.db"), mounts) == "cifs"
+    assert filesystem_type(Path("/mnt/labx/registry.db"), mounts) == "ext4"
+    assert {"nfs4", "cifs"} <= NETWORK_FILESYSTEMS
+    assert filesystem_type(tmp_path) is not None  # this machine's /proc/mounts is readable
