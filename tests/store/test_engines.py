@@ -185,3 +185,29 @@ def test_network_file_systems_are_recognised(tmp_path) -> None:  # type: ignore[
     assert filesystem_type(Path("/mnt/labx/registry.db"), mounts) == "ext4"
     assert {"nfs4", "cifs"} <= NETWORK_FILESYSTEMS
     assert filesystem_type(tmp_path) is not None  # this machine's /proc/mounts is readable
+
+
+def test_postgres_store_survives_its_connections_being_killed(pg_url: str) -> None:
+    store = SqlStore(pg_url)
+    store.ensure_namespace("lab.dropped", "function")
+    store.register("lab.dropped", EntryDraft("before", "lab.mod:before"))
+    with get_engine(pg_url).connect() as conn:
+        own = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'registry@%' AND datname = current_database() "
+                "AND pid <> :own"
+            ),
+            {"own": own},
+        )
+        conn.commit()
+    # The connection used above returns to the pool alive; kill it from outside as well.
+    import psycopg
+
+    from tests.store.conftest import _admin_conninfo
+
+    with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (own,))
+    store.register("lab.dropped", EntryDraft("after", "lab.mod:after"))
+    assert [e.identifier for e in store.list_entries("lab.dropped")] == ["before", "after"]

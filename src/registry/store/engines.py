@@ -272,19 +272,10 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(original, sqlite3.OperationalError):
             text = str(original).lower()
             return "locked" in text or "busy" in text
+        # SQLAlchemy marks dropped connections as invalidated (above); the rest is by SQLSTATE.
         sqlstate = getattr(original, "sqlstate", None)
-        if sqlstate is not None:
-            return str(sqlstate) in _TRANSIENT_SQLSTATES
-        return _is_dropped_connection(original)
+        return sqlstate is not None and str(sqlstate) in _TRANSIENT_SQLSTATES
     return False
-
-
-def _is_dropped_connection(original: BaseException | None) -> bool:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return False
-    return isinstance(original, psycopg.OperationalError) and "connect" not in str(original)
 
 
 def store_error(exc: BaseException, url: str) -> StoreError:
