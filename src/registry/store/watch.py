@@ -54,6 +54,9 @@ class Watcher(ABC):
         self._stopped = threading.Event()
         self._ready = threading.Event()
         self._generations: dict[str, int] = {}
+        # namespace -> {generation before: (generation after, sender backend pid or None)} of
+        # this process's own writes, so the watcher does not echo them back.
+        self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
         self._thread = threading.Thread(
             target=self._run_forever, name=f"registry-watch {safe_url(url)}", daemon=True
         )
@@ -97,6 +100,44 @@ class Watcher(ABC):
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
 
+    def note_own_write(
+        self, namespace: str, before: int, after: int, pid: int | None = None
+    ) -> None:
+        """Record that this process moves ``namespace`` from ``before`` to ``after``.
+
+        ``pid`` is the PostgreSQL backend that runs the (not yet committed) transaction: its
+        notification must come from that backend to count as ours.
+        """
+        with self._lock:
+            if self._generations.get(namespace, -1) >= after:
+                return  # already seen (and reported): nothing left to skip
+            moves = self._own_moves.setdefault(namespace, {})
+            if len(moves) > 256:  # moves the watcher never saw; keep memory bounded
+                moves.clear()
+            moves[before] = (after, pid)
+
+    def retract_own_write(self, namespace: str, before: int) -> None:
+        """Forget a recorded move whose transaction did not commit."""
+        with self._lock:
+            self._own_moves.get(namespace, {}).pop(before, None)
+
+    def _is_foreign(
+        self, namespace: str, before: int | None, after: int | None, pid: int | None = None
+    ) -> bool:
+        """Whether the move ``before -> after`` includes a write that was not ours."""
+        if before is None or after is None:
+            return True
+        with self._lock:
+            moves = self._own_moves.get(namespace, {})
+            generation = before
+            while generation != after and generation in moves:
+                target, sender = moves[generation]
+                if pid is not None and sender is not None and sender != pid:
+                    break
+                del moves[generation]
+                generation = target
+        return generation != after
+
     def _emit(self, changed: frozenset[str] | None) -> None:
         if changed is not None and not changed:
             return
@@ -109,7 +150,12 @@ class Watcher(ABC):
                 logger.exception("registry change callback %r failed", callback)
 
     def _apply(self, generations: dict[str, int]) -> None:
-        changed = _moved(self._generations, generations)
+        before = self._generations
+        changed = frozenset(
+            name
+            for name in _moved(before, generations)
+            if self._is_foreign(name, before.get(name), generations.get(name))
+        )
         self._generations = generations
         self._emit(changed)
 
@@ -194,21 +240,23 @@ class PostgresWatcher(Watcher):
             last_resync = time.monotonic()
             while not self._stopped.is_set():
                 for notice in conn.notifies(timeout=PG_WAIT_S):
-                    self._on_notice(notice.payload)
+                    self._on_notice(notice.payload, notice.pid)
                 if time.monotonic() - last_resync > PG_RESYNC_S:
                     self._apply(self._read(conn))
                     last_resync = time.monotonic()
 
-    def _on_notice(self, payload: str) -> None:
+    def _on_notice(self, payload: str, pid: int) -> None:
         try:
             message: dict[str, Any] = json.loads(payload)
             name, generation = str(message["ns"]), int(message["g"])
         except (ValueError, KeyError, TypeError):
             self._emit(None)  # unknown payload: let subscribers resync everything
             return
-        if self._generations.get(name, -1) < generation:
+        known = self._generations.get(name)
+        if known is None or known < generation:
             self._generations = {**self._generations, name: generation}
-            self._emit(frozenset({name}))
+            if self._is_foreign(name, known, generation, pid):
+                self._emit(frozenset({name}))
 
     @staticmethod
     def _read(conn: Any) -> dict[str, int]:
