@@ -90,7 +90,7 @@ class SqlStore(Store):
         # Engines and threads do not cross processes; the URL does.
         return (SqlStore, (self.url,))
 
-    # -- reads ---------------------------------------------------------------------------------
+    # -- namespaces and reads ------------------------------------------------------------------
 
     def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
         if kind not in NAMESPACE_KINDS:
