@@ -54,6 +54,7 @@ class Watcher(ABC):
         self._stopped = threading.Event()
         self._ready = threading.Event()
         self._generations: dict[str, int] = {}
+        self._connected = False
         # namespace -> {generation before: (generation after, sender backend pid or None)} of
         # this process's own writes, so the watcher does not echo them back.
         self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
@@ -169,6 +170,9 @@ class Watcher(ABC):
                 logger.warning(
                     "registry watcher for %s lost its connection: %s", safe_url(self.url), exc
                 )
+                if self._connected:
+                    delay = 0.1  # it had been connected: start backing off afresh
+                self._connected = False
                 self._ready.set()
             first = False
             self._stopped.wait(delay)
@@ -201,6 +205,7 @@ class SqliteWatcher(Watcher):
                 self._generations = generations
             else:
                 self._apply(generations)
+            self._connected = True
             self._ready.set()
             while not self._stopped.wait(self._interval_s):
                 now = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -236,6 +241,7 @@ class PostgresWatcher(Watcher):
                 self._generations = generations
             else:
                 self._apply(generations)  # notifications sent while we were away are lost
+            self._connected = True
             self._ready.set()
             last_resync = time.monotonic()
             while not self._stopped.is_set():
