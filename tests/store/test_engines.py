@@ -204,10 +204,10 @@ def test_postgres_store_survives_its_connections_being_killed(pg_url: str) -> No
         conn.commit()
     # The connection used above returns to the pool alive; kill it from outside as well.
     import psycopg
+    from sqlalchemy.engine import make_url
 
-    from tests.store.conftest import _admin_conninfo
-
-    with psycopg.connect(_admin_conninfo(), autocommit=True) as admin:
+    outside = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(outside, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (own,))
     store.register("lab.dropped", EntryDraft("after", "lab.mod:after"))
     assert [e.identifier for e in store.list_entries("lab.dropped")] == ["before", "after"]
