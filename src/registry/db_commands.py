@@ -74,6 +74,10 @@ def upgrade(url: str | None, revision: str, no_backup: bool) -> None:
 
     resolved = _resolve(url)
     before = migrate.check(resolved)
+    if before.status is migrate.SchemaStatus.BEHIND and resolved.startswith("postgresql"):
+        click.echo(
+            "note: back up PostgreSQL with pg_dump before upgrading a shared store", err=True
+        )
     state = migrate.upgrade(resolved, revision, backup=not no_backup)
     click.echo(f"upgraded {_shown(resolved)}: {before.revision or '(empty)'} -> {state.revision}")
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+
+import pytest
 
 from registry.store.base import EntryDraft
 from registry.store.cached import CachedStore
@@ -109,3 +112,51 @@ def test_a_forked_child_keeps_receiving_changes(sqlite_url: str) -> None:
     assert child.exitcode == 0
     assert result.get(timeout=1) is True  # the child's cache was empty...
     assert result.get(timeout=1) is True  # ...and the parent's write reached it
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("sqlite_url"))
+
+
+def test_own_writes_are_not_echoed_but_others_are(any_url: str) -> None:
+    namespace = f"lab.echo_{uuid.uuid4().hex[:6]}"
+    other = SqlStore(any_url)
+    other.ensure_namespace(namespace, "function")
+    cached = CachedStore(SqlStore(any_url))
+    heard: list[frozenset[str] | None] = []
+    cached.watch(heard.append)
+
+    cached.register(namespace, EntryDraft("mine", "lab.mod:mine"))
+    cached.register_batch(namespace, [EntryDraft("mine2", "lab.mod:mine2")])
+    cached.unregister(namespace, "mine2")
+    time.sleep(0.3)  # many poll intervals / notification round trips
+    assert not [h for h in heard if h is None or namespace in h]
+    assert cached.get_entry(namespace, "mine") is not None
+
+    other.register(namespace, EntryDraft("theirs", "lab.mod:theirs"))
+    wait_for(lambda: any(h is None or namespace in h for h in heard))
+    wait_for(lambda: cached.get_entry(namespace, "theirs") is not None)
+    cached.close()
+    other.close()
+
+
+def test_only_exactly_our_moves_are_skipped(sqlite_url: str) -> None:
+    from registry.store.watch import SqliteWatcher
+
+    SqlStore(sqlite_url)  # creates the file and schema
+    watcher = SqliteWatcher(sqlite_url)  # not started: exercise the bookkeeping only
+    watcher.note_own_write("ns", 0, 1)
+    assert not watcher._is_foreign("ns", 0, 1)  # ours
+    assert watcher._is_foreign("ns", 0, 1)  # consumed: the same move again is someone else's
+    watcher.note_own_write("ns", 1, 2)
+    assert watcher._is_foreign("ns", 1, 3)  # ours was 1->2, someone else made 2->3
+    watcher.note_own_write("ns", 5, 6, pid=111)
+    assert watcher._is_foreign("ns", 5, 6, pid=222)  # same numbers, another backend
+    assert not watcher._is_foreign("ns", 5, 6, pid=111)
+    watcher.note_own_write("ns", 7, 8, pid=111)
+    watcher.retract_own_write("ns", 7)  # rolled back
+    assert watcher._is_foreign("ns", 7, 8, pid=111)
+    assert watcher._is_foreign("other", None, 1)

@@ -165,6 +165,42 @@ def test_batch_reports_per_item_results(store: Store, namespace: str) -> None:
         store.register_batch(namespace + ".missing", [draft("z")])
 
 
+def test_batch_versions_repeats_and_blobs(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register(namespace, draft("old", source="v1"))
+    store.register(namespace, draft("gone"))
+    store.unregister(namespace, "gone")
+    payload = blob(b"batch blob")
+    results = store.register_batch(
+        namespace,
+        [
+            draft("new", source="v1"),
+            draft("old", source="v2"),
+            draft("new", source="v2"),
+            draft("new", source="v2"),
+            draft("gone"),
+            draft("lam", origin="__main__:<lambda>", blob=payload),
+        ],
+    )
+    outcomes = [r.outcome if isinstance(r, Registration) else r for r in results]
+    assert outcomes == [
+        Outcome.CREATED,
+        Outcome.NEW_VERSION,
+        Outcome.NEW_VERSION,
+        Outcome.UNCHANGED,
+        Outcome.CREATED,
+        Outcome.CREATED,
+    ]
+    versions = [r.record.version for r in results if isinstance(r, Registration)]
+    assert versions == [1, 2, 2, 2, 2, 1]
+    assert [e.identifier for e in store.list_entries(namespace)] == ["old", "new", "gone", "lam"]
+    new = store.get_entry(namespace, "new")
+    assert new is not None and new.version == 2 and new == results[2].record  # type: ignore[union-attr]
+    assert [h.version for h in store.history(namespace, "new")] == [1, 2]
+    assert store.get_blob(payload.sha256) is not None
+    assert store.generations()[namespace] >= 5
+
+
 def test_generation_moves_with_every_write_only(store: Store, namespace: str) -> None:
     store.ensure_namespace(namespace, "function")
     seen = [store.generations()[namespace]]

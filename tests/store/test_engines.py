@@ -167,3 +167,47 @@ def test_pg_watcher_resyncs_after_its_connection_is_killed(pg_url: str) -> None:
 def test_unknown_kind_is_refused_before_the_database(sqlite_url: str) -> None:
     with pytest.raises(RegistryError, match="Unknown registry kind 'class'"):
         SqlStore(sqlite_url).ensure_namespace("lab.bad", "class")  # type: ignore[arg-type]
+
+
+def test_network_file_systems_are_recognised(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from registry.store.engines import NETWORK_FILESYSTEMS, filesystem_type
+
+    mounts = (
+        "/dev/vda1 / ext4 rw 0 0\n"
+        "server:/export /mnt/lab nfs4 rw 0 0\n"
+        "//nas/share /mnt/lab/smb cifs rw 0 0\n"
+    )
+    assert filesystem_type(Path("/home/me/registry.db"), mounts) == "ext4"
+    assert filesystem_type(Path("/mnt/lab/registry.db"), mounts) == "nfs4"
+    assert filesystem_type(Path("/mnt/lab/smb/x/registry.db"), mounts) == "cifs"
+    assert filesystem_type(Path("/mnt/labx/registry.db"), mounts) == "ext4"
+    assert {"nfs4", "cifs"} <= NETWORK_FILESYSTEMS
+    assert filesystem_type(tmp_path) is not None  # this machine's /proc/mounts is readable
+
+
+def test_postgres_store_survives_its_connections_being_killed(pg_url: str) -> None:
+    store = SqlStore(pg_url)
+    store.ensure_namespace("lab.dropped", "function")
+    store.register("lab.dropped", EntryDraft("before", "lab.mod:before"))
+    with get_engine(pg_url).connect() as conn:
+        own = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'registry@%' AND datname = current_database() "
+                "AND pid <> :own"
+            ),
+            {"own": own},
+        )
+        conn.commit()
+    # The connection used above returns to the pool alive; kill it from outside as well.
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    outside = make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(outside, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (own,))
+    store.register("lab.dropped", EntryDraft("after", "lab.mod:after"))
+    assert [e.identifier for e in store.list_entries("lab.dropped")] == ["before", "after"]

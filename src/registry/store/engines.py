@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,6 +128,7 @@ def _sqlite_engine(url: URL) -> Engine:
         options["poolclass"] = StaticPool
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _warn_if_network_filesystem(path)
     engine = create_engine(url, **options)
 
     @event.listens_for(engine, "connect")
@@ -146,6 +148,56 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+#: File systems on which SQLite's locking is unreliable (SQLite FAQ q5).
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "fuse.sshfs",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "afs",
+        "glusterfs",
+        "ceph",
+    }
+)
+
+
+def filesystem_type(path: Path, mounts: str | None = None) -> str | None:
+    """Return the file system type of ``path`` from ``/proc/mounts`` (``None``: unknown)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    resolved = str(path.resolve())
+    best, kind = "", None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = fields[1].replace("\\040", " ")
+        inside = resolved == mount_point or resolved.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fields[2]
+    return kind
+
+
+def _warn_if_network_filesystem(path: Path) -> None:
+    kind = filesystem_type(path.parent)
+    if kind in NETWORK_FILESYSTEMS:
+        warnings.warn(
+            f"The SQLite store {path} is on a {kind} file system, where SQLite's locking is "
+            "unreliable; share a store between machines with PostgreSQL instead",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def _postgres_engine(url: URL) -> Engine:
@@ -220,19 +272,10 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(original, sqlite3.OperationalError):
             text = str(original).lower()
             return "locked" in text or "busy" in text
+        # SQLAlchemy marks dropped connections as invalidated (above); the rest is by SQLSTATE.
         sqlstate = getattr(original, "sqlstate", None)
-        if sqlstate is not None:
-            return str(sqlstate) in _TRANSIENT_SQLSTATES
-        return _is_dropped_connection(original)
+        return sqlstate is not None and str(sqlstate) in _TRANSIENT_SQLSTATES
     return False
-
-
-def _is_dropped_connection(original: BaseException | None) -> bool:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return False
-    return isinstance(original, psycopg.OperationalError) and "connect" not in str(original)
 
 
 def store_error(exc: BaseException, url: str) -> StoreError:

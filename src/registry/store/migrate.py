@@ -324,6 +324,10 @@ def _schema_lock(engine: Engine) -> Iterator[Connection]:
         try:
             with conn.begin():
                 if engine.dialect.name == "postgresql":
+                    # The store's short timeouts suit registrations, not migrations: let this
+                    # transaction wait for the lock and run long statements.
+                    conn.execute(text("SET LOCAL lock_timeout = '10min'"))
+                    conn.execute(text("SET LOCAL statement_timeout = 0"))
                     conn.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK_KEY}
                     )

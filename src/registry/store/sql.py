@@ -39,6 +39,7 @@ from registry.store.engines import (
 )
 from registry.store.migrate import ensure_schema
 from registry.store.models import NAMESPACE_KINDS, BlobRow, EntryRow, HeadRow, NamespaceRow
+from registry.store.sql_batch import register_many
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
@@ -78,6 +79,8 @@ class SqlStore(Store):
         self._sql = Statements(self._dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher: Watcher | None = None
+        # Per thread: (namespace, before, after) of the running write transaction's bump.
+        self._bumps = threading.local()
         self._watcher_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -87,7 +90,7 @@ class SqlStore(Store):
         # Engines and threads do not cross processes; the URL does.
         return (SqlStore, (self.url,))
 
-    # -- reads ---------------------------------------------------------------------------------
+    # -- namespaces and reads ------------------------------------------------------------------
 
     def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
         if kind not in NAMESPACE_KINDS:
@@ -200,7 +203,7 @@ class SqlStore(Store):
                 conn, namespace, namespace_id, generation, draft
             )
             if wrote:
-                self._bump(conn, namespace_id, 1)
+                self._bump(conn, namespace, namespace_id, 1)
             return registration
 
         return self._run_register(work, namespace, [draft])
@@ -210,25 +213,51 @@ class SqlStore(Store):
     ) -> list[Registration | RegistryError]:
         def work(conn: Connection) -> list[Registration | RegistryError]:
             namespace_id, generation = self._lock_namespace(conn, namespace)
-            results: list[Registration | RegistryError] = []
-            writes = 0
-            for draft in drafts:
-                # decide() runs before anything is written for this draft, so a conflict
-                # leaves no partial rows and the other drafts go on.
-                try:
-                    registration, wrote = self._register_one(
-                        conn, namespace, namespace_id, generation + writes, draft
-                    )
-                except RegistryError as error:
-                    results.append(error)
-                    continue
-                writes += wrote
-                results.append(registration)
+            if bulk:
+                results, writes = register_many(
+                    conn,
+                    self._sql,
+                    namespace=namespace,
+                    namespace_id=namespace_id,
+                    generation=generation,
+                    drafts=drafts,
+                )
+            else:
+                results, writes = self._register_each(
+                    conn, namespace, namespace_id, generation, drafts
+                )
             if writes:
-                self._bump(conn, namespace_id, writes)
+                self._bump(conn, namespace, namespace_id, writes)
             return results
 
+        # Rows of one bulk statement must share their columns: drafts that bring their own
+        # created_at (imports) take the one-by-one path.
+        bulk = all(draft.created_at is None for draft in drafts) and len(drafts) > 1
         return self._run_register(work, namespace, drafts)
+
+    def _register_each(
+        self,
+        conn: Connection,
+        namespace: str,
+        namespace_id: int,
+        generation: int,
+        drafts: Sequence[EntryDraft],
+    ) -> tuple[list[Registration | RegistryError], int]:
+        results: list[Registration | RegistryError] = []
+        writes = 0
+        for draft in drafts:
+            # decide() runs before anything is written for this draft, so a conflict
+            # leaves no partial rows and the other drafts go on.
+            try:
+                registration, wrote = self._register_one(
+                    conn, namespace, namespace_id, generation + writes, draft
+                )
+            except RegistryError as error:
+                results.append(error)
+                continue
+            writes += wrote
+            results.append(registration)
+        return results, writes
 
     def unregister(self, namespace: str, identifier: str) -> bool:
         def work(conn: Connection) -> bool:
@@ -241,7 +270,7 @@ class SqlStore(Store):
                 )
             ).rowcount
             if removed:
-                self._bump(conn, namespace_id, 1)
+                self._bump(conn, namespace, namespace_id, 1)
             return bool(removed)
 
         return self._run(work, write=True)
@@ -255,7 +284,7 @@ class SqlStore(Store):
                 delete(HeadRow).where(HeadRow.namespace_id == namespace_id)
             ).rowcount
             if removed:
-                self._bump(conn, namespace_id, 1)
+                self._bump(conn, namespace, namespace_id, 1)
             return int(removed)
 
         return self._run(work, write=True)
@@ -265,7 +294,9 @@ class SqlStore(Store):
     def watch(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback`` from a background thread when namespaces change in the database.
 
-        Changes made by this process may be reported too (harmless: they are already applied).
+        Writes made through this store object are not reported back (the watcher skips a
+        generation move that was exactly ours); writes by other store objects of this process
+        are.
         """
         if self._dialect == "sqlite" and sqlite_path(self.url) is None:
             return lambda: None  # an in-memory database has no other writers
@@ -287,21 +318,49 @@ class SqlStore(Store):
 
     def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
         try:
-            return run_transaction(self._engine, work, write=write, url=self.url)
+            return self._transaction(work, write=write)
         except IntegrityError as exc:  # a constraint we did not expect to hit: report it
             raise store_error(exc, self.url) from exc
+
+    def _transaction(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        """Run ``work`` with retries, telling the watcher which generation moves were ours."""
+
+        def attempt(conn: Connection) -> T:
+            self._retract_own_write()  # a previous attempt rolled back: its move never happened
+            try:
+                return work(conn)
+            except BaseException:
+                self._retract_own_write()  # before the rollback releases the namespace lock
+                raise
+
+        try:
+            result = run_transaction(self._engine, attempt, write=write, url=self.url)
+        except BaseException:
+            self._retract_own_write()  # the commit itself failed
+            raise
+        move, self._bumps.move = getattr(self._bumps, "move", None), None
+        watcher = self._watcher
+        if move is not None and watcher is not None and self._dialect == "sqlite":
+            watcher.note_own_write(*move)  # committed: data_version will show it shortly
+        return result
+
+    def _retract_own_write(self) -> None:
+        move, self._bumps.move = getattr(self._bumps, "move", None), None
+        watcher = self._watcher
+        if move is not None and watcher is not None and self._dialect == "postgresql":
+            watcher.retract_own_write(move[0], move[1])
 
     def _run_register(
         self, work: Callable[[Connection], T], namespace: str, drafts: Sequence[EntryDraft]
     ) -> T:
         try:
-            return run_transaction(self._engine, work, write=True, url=self.url)
+            return self._transaction(work, write=True)
         except IntegrityError:
             # The namespace lock makes this unreachable in practice; if a writer that ignores
             # the lock got in first, re-run once so decide() sees its row and reports it.
             pass
         try:
-            return run_transaction(self._engine, work, write=True, url=self.url)
+            return self._transaction(work, write=True)
         except IntegrityError as exc:
             existing = [self.get_entry(namespace, d.identifier) for d in drafts]
             taken = ", ".join(f"{e.identifier} -> {e.origin}" for e in existing if e is not None)
@@ -394,7 +453,15 @@ class SqlStore(Store):
         record = entry_record(namespace, {**params, "version": version, "created_at": created_at})
         return Registration(record, outcome), True
 
-    def _bump(self, conn: Connection, namespace_id: int, writes: int) -> int:
+    def _bump(self, conn: Connection, namespace: str, namespace_id: int, writes: int) -> int:
         """Atomically add ``writes`` to the generation and announce it (PostgreSQL)."""
         row = conn.execute(self._sql.bump, {"ns_id": namespace_id, "writes": writes}).one()
-        return int(row[0])
+        generation = int(row[0])
+        self._bumps.move = (namespace, generation - writes, generation)
+        watcher = self._watcher
+        if watcher is not None and self._dialect == "postgresql":
+            # The notification can beat our commit() back: record the move before committing,
+            # tied to this backend; it is retracted if the transaction does not commit.
+            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            watcher.note_own_write(namespace, generation - writes, generation, pid)
+        return generation

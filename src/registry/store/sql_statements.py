@@ -138,6 +138,10 @@ class Statements:
             .values(version=next_version)
             .returning(EntryRow.id, EntryRow.version, EntryRow.created_at)
         )
+        # Explicit versions, many rows per statement, rows returned in parameter order.
+        self.bulk_insert_entry = insert(entries).returning(
+            EntryRow.id, EntryRow.created_at, sort_by_parameter_order=True
+        )
         upsert = insert(heads)
         self.upsert_head = upsert.on_conflict_do_update(
             index_elements=[HeadRow.namespace_id, HeadRow.identifier],

@@ -54,6 +54,10 @@ class Watcher(ABC):
         self._stopped = threading.Event()
         self._ready = threading.Event()
         self._generations: dict[str, int] = {}
+        self._connected = False
+        # namespace -> {generation before: (generation after, sender backend pid or None)} of
+        # this process's own writes, so the watcher does not echo them back.
+        self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
         self._thread = threading.Thread(
             target=self._run_forever, name=f"registry-watch {safe_url(url)}", daemon=True
         )
@@ -97,6 +101,44 @@ class Watcher(ABC):
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
 
+    def note_own_write(
+        self, namespace: str, before: int, after: int, pid: int | None = None
+    ) -> None:
+        """Record that this process moves ``namespace`` from ``before`` to ``after``.
+
+        ``pid`` is the PostgreSQL backend that runs the (not yet committed) transaction: its
+        notification must come from that backend to count as ours.
+        """
+        with self._lock:
+            if self._generations.get(namespace, -1) >= after:
+                return  # already seen (and reported): nothing left to skip
+            moves = self._own_moves.setdefault(namespace, {})
+            if len(moves) > 256:  # moves the watcher never saw; keep memory bounded
+                moves.clear()
+            moves[before] = (after, pid)
+
+    def retract_own_write(self, namespace: str, before: int) -> None:
+        """Forget a recorded move whose transaction did not commit."""
+        with self._lock:
+            self._own_moves.get(namespace, {}).pop(before, None)
+
+    def _is_foreign(
+        self, namespace: str, before: int | None, after: int | None, pid: int | None = None
+    ) -> bool:
+        """Whether the move ``before -> after`` includes a write that was not ours."""
+        if before is None or after is None:
+            return True
+        with self._lock:
+            moves = self._own_moves.get(namespace, {})
+            generation = before
+            while generation != after and generation in moves:
+                target, sender = moves[generation]
+                if pid is not None and sender is not None and sender != pid:
+                    break
+                del moves[generation]
+                generation = target
+        return generation != after
+
     def _emit(self, changed: frozenset[str] | None) -> None:
         if changed is not None and not changed:
             return
@@ -109,7 +151,12 @@ class Watcher(ABC):
                 logger.exception("registry change callback %r failed", callback)
 
     def _apply(self, generations: dict[str, int]) -> None:
-        changed = _moved(self._generations, generations)
+        before = self._generations
+        changed = frozenset(
+            name
+            for name in _moved(before, generations)
+            if self._is_foreign(name, before.get(name), generations.get(name))
+        )
         self._generations = generations
         self._emit(changed)
 
@@ -123,6 +170,9 @@ class Watcher(ABC):
                 logger.warning(
                     "registry watcher for %s lost its connection: %s", safe_url(self.url), exc
                 )
+                if self._connected:
+                    delay = 0.1  # it had been connected: start backing off afresh
+                self._connected = False
                 self._ready.set()
             first = False
             self._stopped.wait(delay)
@@ -155,6 +205,7 @@ class SqliteWatcher(Watcher):
                 self._generations = generations
             else:
                 self._apply(generations)
+            self._connected = True
             self._ready.set()
             while not self._stopped.wait(self._interval_s):
                 now = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -190,25 +241,28 @@ class PostgresWatcher(Watcher):
                 self._generations = generations
             else:
                 self._apply(generations)  # notifications sent while we were away are lost
+            self._connected = True
             self._ready.set()
             last_resync = time.monotonic()
             while not self._stopped.is_set():
                 for notice in conn.notifies(timeout=PG_WAIT_S):
-                    self._on_notice(notice.payload)
+                    self._on_notice(notice.payload, notice.pid)
                 if time.monotonic() - last_resync > PG_RESYNC_S:
                     self._apply(self._read(conn))
                     last_resync = time.monotonic()
 
-    def _on_notice(self, payload: str) -> None:
+    def _on_notice(self, payload: str, pid: int) -> None:
         try:
             message: dict[str, Any] = json.loads(payload)
             name, generation = str(message["ns"]), int(message["g"])
         except (ValueError, KeyError, TypeError):
             self._emit(None)  # unknown payload: let subscribers resync everything
             return
-        if self._generations.get(name, -1) < generation:
+        known = self._generations.get(name)
+        if known is None or known < generation:
             self._generations = {**self._generations, name: generation}
-            self._emit(frozenset({name}))
+            if self._is_foreign(name, known, generation, pid):
+                self._emit(frozenset({name}))
 
     @staticmethod
     def _read(conn: Any) -> dict[str, int]:
