@@ -16,11 +16,15 @@ import sys
 import tempfile
 import threading
 import time
+import timeit
 import uuid
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import machine, today, write_section  # noqa: E402
 
 from registry.store.base import EntryDraft  # noqa: E402
 from registry.store.cached import CachedStore  # noqa: E402
@@ -181,10 +185,44 @@ def drop_pg(admin_url: str, url: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
+    from registry.store import close_stores
+
+    close_stores()  # stop the watchers before their database disappears
     dispose_engine(url)
     admin = make_url(admin_url).set(drivername="postgresql")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def registry_hit_path(url: str) -> tuple[float, float]:
+    """``get_artifact`` hit on a persistent registry vs an in-process one, same run (ns)."""
+    import types
+
+    from registry import FunctionalRegistry
+
+    local = types.new_class("LocalHits", (FunctionalRegistry,))
+    persistent = types.new_class(
+        "PersistentHits",
+        (FunctionalRegistry,),
+        {"logic_namespace": "bench.registry_hits", "url": url},
+    )
+    for target in (local, persistent):
+        target.register_artifact(json.dumps)
+        target.get_artifact("dumps")
+    stmt = "get('dumps')"
+    local_ns = (
+        min(timeit.repeat(stmt, globals={"get": local.get_artifact}, number=1_000_000, repeat=5))
+        * 1e3
+    )
+    persistent_ns = (
+        min(
+            timeit.repeat(
+                stmt, globals={"get": persistent.get_artifact}, number=1_000_000, repeat=5
+            )
+        )
+        * 1e3
+    )
+    return local_ns, persistent_ns
 
 
 def run(label: str, url: str) -> list[str]:
@@ -192,7 +230,10 @@ def run(label: str, url: str) -> list[str]:
     count, opened, first_hit, wall = cold_start(url)
     p50, p99 = propagation(url)
     memory_ns, cached_ns = hit_path(url)
+    local_ns, persistent_ns = registry_hit_path(url)
     return [
+        f"| {label}: `get_artifact` hit, persistent vs in-process registry (same run) | "
+        f"{persistent_ns:.0f} ns vs {local_ns:.0f} ns ({persistent_ns / local_ns:.2f}x) |",
         f"| {label}: register {N:,} one by one | {one:,.0f} /s ({1000 / one:.2f} ms each) |",
         f"| {label}: register_batch of {N:,} | {batch:,.0f} /s ({1000 / batch * N:.0f} ms total) |",
         f"| {label}: cold start, {count:,} entries: open_store (imports + schema check) | {opened:.0f} ms |",
@@ -208,6 +249,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pg", default=os.environ.get("REGISTRY_TEST_PG_URL", DEFAULT_PG))
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
     args = parser.parse_args()
     rows = ["| measurement | result |", "| --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,7 +262,19 @@ def main() -> None:
             rows += run("PostgreSQL", url)
         finally:
             drop_pg(args.pg, url)
-    print("\n".join(rows))
+    body = "\n".join(
+        [
+            "## Persistent store (`benchmarks/bench_store.py`)",
+            "",
+            f"Machine: {machine()}. Date: {today()}. SQLite in a temporary directory; PostgreSQL 15",
+            "on 127.0.0.1 (a throw-away database). Cold start runs in a new process.",
+            "",
+            *rows,
+        ]
+    )
+    print(body)
+    if "--no-write" not in sys.argv:
+        write_section("store", body)
 
 
 if __name__ == "__main__":
