@@ -11,13 +11,9 @@ from registry.errors import (
     StoreError,
     ValidationError,
 )
-from registry.registries import (
-    FunctionalRegistry,
-    SchemeRegistry,
-    TypeRegistry,
-    find_registry,
-)
-from registry.registries import open_namespace as open
+from registry.namespaces import find_registry
+from registry.namespaces import open_namespace as open
+from registry.registries import FunctionalRegistry, SchemeRegistry, TypeRegistry
 from registry.settings import configure
 
 # isort: split

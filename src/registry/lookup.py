@@ -17,8 +17,9 @@ from pydantic import BaseModel
 
 from registry import factorize, provenance
 from registry.errors import RegistryError, ValidationError
+from registry.namespaces import find_registry, open_namespace
 from registry.plans import ArtifactPlan
-from registry.registries import _Registry, find_registry, open_namespace
+from registry.registries import _Registry
 
 __all__ = [
     "RegistryLookup",

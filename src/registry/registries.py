@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
-from registry import refs, validation
+from registry import plugins, refs, validation
 from registry.errors import (
     RegistryError,
     ValidationError,
@@ -39,8 +39,6 @@ __all__ = [
     "FunctionalRegistry",
     "SchemeRegistry",
     "TypeRegistry",
-    "find_registry",
-    "open_namespace",
 ]
 
 P = ParamSpec("P")
@@ -50,37 +48,6 @@ A = TypeVar("A")
 
 _MISSING: Any = object()
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,255}")
-
-
-class _Plugins:
-    """Entry points of group ``registry``: loaded once per process, on the first miss."""
-
-    GROUP = "registry"
-    _lock = threading.Lock()
-    _loaded = False
-
-    @classmethod
-    def load_once(cls) -> bool:
-        """Load every plugin the first time; return whether this call loaded them."""
-        with cls._lock:
-            if cls._loaded:
-                return False
-            cls._loaded = True
-        import importlib.metadata
-
-        for entry_point in importlib.metadata.entry_points(group=cls.GROUP):
-            try:
-                loaded = entry_point.load()
-                if callable(loaded) and not isinstance(loaded, types.ModuleType):
-                    loaded()
-            except Exception as exc:  # a broken plugin must not break lookups in the others
-                warnings.warn(
-                    f"registry plugin {entry_point.name!r} ({entry_point.value}) failed to load: "
-                    f"{type(exc).__name__}: {exc}",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-        return True
 
 
 class _Registry:
@@ -215,7 +182,7 @@ class _Registry:
     def _miss(cls, identifier: str) -> Any:
         validation.check_identifier(identifier, cls.__name__)
         record = cls._store.get_entry(cls._namespace, identifier)
-        if record is None and _Plugins.load_once():
+        if record is None and plugins.load_once():
             return cls.get_artifact(identifier)
         if record is None or not cls._persistent:
             raise cls._missing_error(identifier)
@@ -815,69 +782,3 @@ class SchemeRegistry(_Registry):
 
         validated = schemes.validate_config(identifier, cls._scheme(identifier), merged)
         return schemes.call_with_config(cls.get_artifact(identifier), validated)
-
-
-def find_registry(name: str) -> type[_Registry]:
-    """Return the live registry class called ``name`` (a class name or a logic namespace).
-
-    Raises:
-        RegistryError: no such registry, or several classes share the name.
-    """
-    alive = [ref() for ref in _Registry._directory.get(name, ())]
-    found = list({id(c): c for c in alive if c is not None}.values())
-    if len(found) == 1:
-        return found[0]
-    if found:
-        origins = sorted(f"{c.__module__}.{c.__qualname__}" for c in found)
-        raise RegistryError(
-            f"Several registries are called {name!r}: {', '.join(origins)}",
-            suggestions=["Refer to a persistent registry by its logic_namespace instead"],
-            context={"registry_name": name, "candidates": origins},
-        )
-    names = [key for key, refs_ in _Registry._directory.items() if any(r() for r in refs_)]
-    raise RegistryError(
-        f"No registry called {name!r}",
-        suggestions=[did_you_mean(closest_names(name, names))]
-        if closest_names(name, names)
-        else ["Define (or import) the registry class first"],
-        context={"registry_name": name, "available_keys": capped_keys(sorted(names))},
-    )
-
-
-_OPENED: dict[tuple[str | None, str], type[_Registry]] = {}
-_OPEN_LOCK = threading.Lock()
-
-
-def open_namespace(namespace: str, *, url: str | None = None) -> type[_Registry]:
-    """Return a registry class for a stored namespace without its class definition.
-
-    The registry kind is read from the store.
-
-    Raises:
-        RegistryError: the namespace does not exist in the store.
-    """
-    from registry.store import open_store
-
-    with _OPEN_LOCK:
-        opened = _OPENED.get((url, namespace))
-        if opened is not None:
-            return opened
-        record = open_store(url).get_namespace(namespace)
-        if record is None:
-            known = [n.name for n in open_store(url).list_namespaces()]
-            raise RegistryError(
-                f"Namespace {namespace!r} does not exist in the store",
-                suggestions=[did_you_mean(closest_names(namespace, known))]
-                if closest_names(namespace, known)
-                else ["Declare a registry class with this logic_namespace and register something"],
-                context={"registry_name": namespace, "available_keys": capped_keys(known)},
-            )
-        kind_class = {
-            "function": FunctionalRegistry,
-            "type": TypeRegistry,
-            "scheme": SchemeRegistry,
-        }[record.kind]
-        name = namespace.rpartition(".")[2] or namespace
-        opened = types.new_class(name, (kind_class,), {"logic_namespace": namespace, "url": url})
-        _OPENED[(url, namespace)] = opened
-        return opened
