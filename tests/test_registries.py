@@ -488,3 +488,24 @@ def test_persistent_keywords_are_validated():
 
         class AlsoBad(FunctionalRegistry, url="memory://"):
             pass
+
+
+def test_find_registry_prefers_the_newest_run_of_one_definition_and_refuses_real_ambiguity():
+    from registry import find_registry
+
+    def define():
+        class Rerun(FunctionalRegistry):
+            pass
+
+        return Rerun
+
+    first, second = define(), define()
+    assert find_registry("Rerun") is second and first is not second
+
+    class Rerun(FunctionalRegistry):  # a different definition with the same name
+        pass
+
+    with pytest.raises(RegistryError, match="Several registries are called 'Rerun'"):
+        find_registry("Rerun")
+    with pytest.raises(RegistryError, match="No registry called 'Nope'"):
+        find_registry("Nope")

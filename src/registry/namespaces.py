@@ -15,15 +15,19 @@ __all__ = ["find_registry", "open_namespace"]
 def find_registry(name: str) -> type[_Registry]:
     """Return the live registry class called ``name`` (a class name or a logic namespace).
 
+    When the same definition ran several times (a notebook cell run again), the newest class
+    is returned.
+
     Raises:
-        RegistryError: no such registry, or several classes share the name.
+        RegistryError: no such registry, or different classes share the name.
     """
     alive = [ref() for ref in _Registry._directory.get(name, ())]
     found = list({id(c): c for c in alive if c is not None}.values())
-    if len(found) == 1:
-        return found[0]
+    origins = sorted({f"{c.__module__}.{c.__qualname__}" for c in found})
+    if len(origins) == 1:
+        # One definition, possibly run again (a notebook cell, a reload): the newest class wins.
+        return found[-1]
     if found:
-        origins = sorted(f"{c.__module__}.{c.__qualname__}" for c in found)
         raise RegistryError(
             f"Several registries are called {name!r}: {', '.join(origins)}",
             suggestions=["Refer to a persistent registry by its logic_namespace instead"],
