@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,7 +13,7 @@ from registry.errors import RegistryError, StoreError
 from registry.store.base import EntryDraft
 from registry.store.engines import get_engine, is_transient, run_transaction, safe_url
 from registry.store.sql import SqlStore
-from tests.conftest import subprocess_env
+from tests.conftest import run_python
 
 
 def test_sqlite_connections_use_wal_and_enforce_foreign_keys(sqlite_url: str) -> None:
@@ -125,14 +123,7 @@ def test_importing_registry_loads_no_heavy_dependencies() -> None:
         " if m in sys.modules]\n"
         "print(heavy)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

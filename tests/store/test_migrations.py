@@ -18,7 +18,7 @@ from registry.store import migrate
 from registry.store.engines import get_engine
 from registry.store.models import metadata
 from registry.store.sql import SqlStore
-from tests.conftest import subprocess_env
+from tests.conftest import run_python, subprocess_env
 
 REPO = Path(__file__).resolve().parents[2]
 OUR_TABLES = {"registry_meta", "namespaces", "entries", "heads", "blobs"}
@@ -94,14 +94,7 @@ def test_opening_a_current_database_does_not_import_alembic(sqlite_url: str) -> 
         f"open_store({sqlite_url!r}).list_namespaces()\n"
         "print('alembic' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
