@@ -140,6 +140,15 @@ def test_database_behind_says_run_upgrade(sqlite_url: str, next_release: Path) -
     assert cli_main(["db", "check", "--url", sqlite_url]) == 1
 
 
+def test_postgres_behind_says_run_upgrade(empty_pg_url: str, next_release: Path) -> None:
+    migrate.upgrade(empty_pg_url, "0001_initial")
+    with pytest.raises(SchemaVersionError) as caught:
+        SqlStore(empty_pg_url)
+    assert "older than this package" in caught.value.message
+    assert any("registry db upgrade" in hint for hint in caught.value.suggestions)
+    assert cli_main(["db", "check", "--url", empty_pg_url]) == 1
+
+
 def test_database_ahead_says_upgrade_the_package(sqlite_url: str) -> None:
     migrate.upgrade(sqlite_url)
     with get_engine(sqlite_url).begin() as conn:
