@@ -509,3 +509,13 @@ def test_find_registry_prefers_the_newest_run_of_one_definition_and_refuses_real
         find_registry("Rerun")
     with pytest.raises(RegistryError, match="No registry called 'Nope'"):
         find_registry("Nope")
+
+
+def test_unknown_class_keywords_are_named_with_a_suggestion():
+    with pytest.raises(ValidationError) as info:
+
+        class Typo(FunctionalRegistry, strcit=True):
+            pass
+
+    assert "unknown class keyword(s): strcit" in info.value.message
+    assert "Did you mean 'strict'?" in info.value.suggestions

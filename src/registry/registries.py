@@ -75,9 +75,19 @@ class _Registry:
         abstract: bool | None = None,
         logic_namespace: str | None = None,
         url: str | None = None,
-        **kwargs: Any,
+        **unknown: Any,
     ) -> None:
-        super().__init_subclass__(**kwargs)
+        if unknown:
+            accepted = ["strict", "abstract", "logic_namespace", "url"]
+            hints = [
+                did_you_mean(close) for k in unknown if (close := closest_names(k, accepted, 1))
+            ]
+            raise ValidationError(
+                f"{cls.__name__} got unknown class keyword(s): {', '.join(sorted(unknown))}",
+                suggestions=[*hints, f"Registries accept: {', '.join(accepted)}"],
+                context={"registry_name": cls.__name__, "unknown": sorted(unknown)},
+            )
+        super().__init_subclass__()
         if cls.__module__ == __name__ and cls.__name__ in _KINDS:
             return  # the public kinds themselves hold nothing
         if strict is not None:
