@@ -236,10 +236,13 @@ def test_build_dry_run_and_errors(tmp_path):
     assert rootless.returncode == 1 and "top-level _type" in rootless.stderr
     saved = run_in(tmp_path, "build", "run.yaml", "--import", "cli_lab", "-o", "out.json")
     assert saved.returncode == 0, saved.stderr
-    assert json.loads((tmp_path / "out.json").read_text())["model"] == {
-        "_type": "CliExp:Encoder",
-        "hidden_dim": 256,
-    }
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert (
+        written["_type"] == "CliExp:make_run"
+    )  # make_run returns a dict: its input config is kept
+    rebuilt = run_in(tmp_path, "build", "out.json", "--import", "cli_lab")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout == built.stdout
 
 
 def test_seed_server_form_and_serve_refuse_exposed_host_without_tokens():

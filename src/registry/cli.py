@@ -455,7 +455,12 @@ def build_command(
     if output is None:
         click.echo(repr(built))
     elif output.suffix.lstrip(".") in ("json", "yaml", "yml", "toml"):
-        engines.dump_config(provenance.to_config(built), output)
+        saved = provenance.to_config(built)
+        if not (isinstance(saved, dict) and "_type" in saved):
+            # Results that cannot carry a build record (a dict, a number) are described by
+            # the config that built them.
+            saved = document
+        engines.dump_config(saved, output)
         click.echo(f"wrote the config of the built {root} to {output}", err=True)
     else:
         output.write_text(repr(built) + "\n")
