@@ -336,7 +336,7 @@ def check_class_conformance(cls: type, base: type | None, registry_name: str) ->
     if base is None:
         if "__init__" in _own_or_inherited(cls):
             _function_problems(
-                vars_init(cls),
+                _init_of(cls),
                 None,
                 problems,
                 skip_self=True,
@@ -352,7 +352,7 @@ def check_class_conformance(cls: type, base: type | None, registry_name: str) ->
         raise _conformance_error(cls, problems, registry_name, base)
 
 
-def vars_init(cls: type) -> Callable[..., Any]:
+def _init_of(cls: type) -> Callable[..., Any]:
     """Return the ``__init__`` a class defines or inherits."""
     init: Callable[..., Any] = inspect.getattr_static(cls, "__init__")
     return init
