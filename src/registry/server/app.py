@@ -40,6 +40,7 @@ from registry.server.schemas import (
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
+    changes_to_json,
     draft_from_json,
     entry_to_json,
     namespace_to_json,
@@ -169,6 +170,16 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
     @app.get("/namespaces/{name}/entries", tags=["read"], dependencies=[read])
     def list_entries(name: NamespaceName) -> Response:
         return _json({"entries": [entry_to_json(r) for r in store.list_entries(name)]})
+
+    @app.get("/namespaces/{name}/identifiers", tags=["read"], dependencies=[read])
+    def list_identifiers(name: NamespaceName) -> Response:
+        """Every registered identifier, in registration order."""
+        return _json({"identifiers": store.list_identifiers(name)})
+
+    @app.get("/namespaces/{name}/changes", tags=["read"], dependencies=[read])
+    def namespace_changes(name: NamespaceName, since: Annotated[int, Query(ge=0)] = 0) -> Response:
+        """What changed in the namespace after generation ``since`` (a listener's catch-up)."""
+        return _json({"changes": changes_to_json(store.changes_since(name, since))})
 
     @app.get("/namespaces/{name}/entries/{identifier}", tags=["read"], dependencies=[read])
     def get_entry(name: NamespaceName, identifier: Identifier) -> Response:

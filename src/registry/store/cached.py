@@ -15,6 +15,7 @@ from registry.errors import RegistryError
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
+    ChangeSet,
     EntryDraft,
     EntryRecord,
     NamespaceKind,
@@ -99,6 +100,9 @@ class CachedStore(Store):
 
     def generations(self) -> dict[str, int]:
         return self.inner.generations()
+
+    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        return self.inner.changes_since(namespace, generation)
 
     # -- writes --------------------------------------------------------------------------------
 

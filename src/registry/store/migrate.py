@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from registry.errors import SchemaVersionError, StoreError
 from registry.store.engines import get_engine, safe_url, sqlite_path, store_error
-from registry.store.models import MetaRow
+from registry.store.models import registry_meta
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -340,10 +340,10 @@ def _schema_lock(engine: Engine) -> Iterator[Connection]:
 def _record_upgrade(conn: Connection) -> None:
     values = {"id": 1, "library_version": library_version(), "upgraded_at": func.now()}
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(MetaRow).values(**values)
+    statement = insert(registry_meta).values(**values)
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=[MetaRow.id],
+            index_elements=[registry_meta.c.id],
             set_={"library_version": values["library_version"], "upgraded_at": func.now()},
         )
     )
