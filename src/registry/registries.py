@@ -18,7 +18,7 @@ import threading
 import types
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 from registry import plugins, refs, validation
@@ -29,7 +29,14 @@ from registry.errors import (
     closest_names,
     did_you_mean,
 )
-from registry.store.base import EntryDraft, EntryRecord, NamespaceKind, Store, is_importable_origin
+from registry.store.base import (
+    ChangeSet,
+    EntryDraft,
+    EntryRecord,
+    NamespaceKind,
+    Store,
+    is_importable_origin,
+)
 from registry.store.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -173,7 +180,7 @@ class _Registry:
         cls._persistent = True
         cls._store = open_store(url)
         cls._store.ensure_namespace(logic_namespace, cls._kind)
-        cls._store.watch(_ChangeListener(cls))
+        cls._store.watch_changes(logic_namespace, _ChangeListener(cls))
 
     # ------------------------------------------------------------------ reads
 
@@ -210,6 +217,11 @@ class _Registry:
                 return current
             cls._artifacts[record.identifier] = artifact
             cls._versions[record.identifier] = record.version
+        # A change that arrived while we imported was applied to the store's view before its
+        # listener ran, and the listener did not see this artifact yet: look once more.
+        latest = cls._store.get_entry(cls._namespace, record.identifier)
+        if latest is None or latest.version != record.version:
+            cls._forget(record.identifier)
         if record.source_hash and not record.blob_sha256:
             found = refs.source_hash(artifact)
             if found is not None and found != record.source_hash:
@@ -273,7 +285,7 @@ class _Registry:
     @classmethod
     def iter_identifiers(cls) -> Iterator[str]:
         """Iterate over a snapshot of the identifiers, in registration order."""
-        return iter([record.identifier for record in cls._store.list_entries(cls._namespace)])
+        return iter(cls._store.list_identifiers(cls._namespace))
 
     @classmethod
     def history(cls, identifier: str) -> list[EntryRecord]:
@@ -391,7 +403,7 @@ class _Registry:
         with cls._write_lock:
             registration = cls._store.register(cls._namespace, draft)
             cls._remember(draft.identifier, artifact, registration.record.version)
-        cls._sync_siblings()
+        cls._sync_siblings([draft.identifier])
         return draft.identifier
 
     @classmethod
@@ -458,7 +470,7 @@ class _Registry:
         with cls._write_lock:
             removed = cls._store.unregister(cls._namespace, identifier)
             cls._forget(identifier)
-        cls._sync_siblings()
+        cls._sync_siblings([identifier])
         if not removed:
             raise cls._missing_error(identifier)
 
@@ -470,23 +482,33 @@ class _Registry:
             cls._schemes.pop(identifier, None)
 
     @classmethod
-    def _sync_with_store(cls) -> None:
-        """Drop cached objects whose stored version moved (changed elsewhere)."""
-        current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
-        with cls._lock:
-            for identifier, version in list(cls._versions.items()):
-                if current.get(identifier) != version:
-                    cls._forget(identifier)
+    def _apply_changes(cls, changes: ChangeSet | None) -> None:
+        """Drop cached objects whose stored version moved elsewhere (``None``: check all)."""
+        if changes is None:
+            current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
+            stale = [i for i, version in list(cls._versions.items()) if current.get(i) != version]
+        else:
+            moved = {record.identifier: record.version for record in changes.records}
+            versions = cls._versions
+            stale = [i for i in changes.removed if i in versions]
+            stale += [i for i, version in moved.items() if versions.get(i, version) != version]
+            if changes.cleared:
+                stale += [i for i, version in list(versions.items()) if moved.get(i) != version]
+        for identifier in stale:
+            cls._forget(identifier)
 
     @classmethod
-    def _sync_siblings(cls) -> None:
-        """Tell other live classes of this process on the same namespace about our write."""
+    def _sync_siblings(cls, identifiers: Iterable[str] | None) -> None:
+        """Tell other live classes of this process on the same namespace that we wrote
+        ``identifiers`` (``None``: all of them)."""
         if not cls._persistent:
             return
         for ref in cls._directory.get(cls._namespace, ()):
             other = ref()
             if other is not None and other is not cls and other._store is cls._store:
-                other._sync_with_store()
+                with other._lock:
+                    for identifier in list(other._versions) if identifiers is None else identifiers:
+                        other._forget(identifier)
 
     @classmethod
     def unregister_artifact(cls, artifact: Any) -> None:
@@ -506,7 +528,7 @@ class _Registry:
             with cls._write_lock:
                 cls._store.unregister(cls._namespace, identifier)
                 cls._forget(identifier)
-        cls._sync_siblings()
+        cls._sync_siblings(identifiers)
 
     @classmethod
     def clear_artifacts(cls) -> None:
@@ -517,7 +539,7 @@ class _Registry:
                 cls._artifacts.clear()
                 cls._versions.clear()
                 cls._schemes.clear()
-        cls._sync_siblings()
+        cls._sync_siblings(None)
 
     @classmethod
     def safe_register_batch(
@@ -557,7 +579,7 @@ class _Registry:
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
-        cls._sync_siblings()
+        cls._sync_siblings(report["successful"])
         return report
 
     @classmethod
@@ -700,10 +722,10 @@ class _ChangeListener:
     def __init__(self, registry: type[_Registry]) -> None:
         self._registry = weakref.ref(registry)
 
-    def __call__(self, namespaces: frozenset[str] | None) -> None:
+    def __call__(self, changes: ChangeSet | None) -> None:
         cls = self._registry()
-        if cls is not None and (namespaces is None or cls._namespace in namespaces):
-            cls._sync_with_store()
+        if cls is not None:
+            cls._apply_changes(changes)
 
 
 class FunctionalRegistry(_Registry, Generic[P, R]):
