@@ -9,7 +9,11 @@ import ast
 import hashlib
 import importlib
 import inspect
+import linecache
+import re
 import sys
+import threading
+import tokenize
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,15 +43,111 @@ def origin_of(obj: Any) -> str:
 
 
 def source_hash(obj: Any) -> str | None:
-    """Return the sha256 of an artifact's source text, or of its bytecode when there is no source."""
+    """Return the sha256 of an artifact's source text, or of its bytecode when there is no source.
+
+    The text is what ``inspect.getsource`` returns, found without its per-call costs, which
+    grow with the size of the module (a copy of the rest of the file for a function, a parse
+    of the whole file for a class): registering every function of a large module took time
+    quadratic in its length.
+    """
     try:
-        text = inspect.getsource(obj)
-    except (OSError, TypeError):
-        code = getattr(inspect.unwrap(obj), "__code__", None)
-        if code is None:
-            return None
-        text = repr((code.co_code, code.co_consts, code.co_names))
+        text = _source_text(obj)
+    except Exception:  # anything unusual: ask inspect itself
+        text = None
+    if text is None:
+        try:
+            text = inspect.getsource(obj)
+        except (OSError, TypeError):
+            code = getattr(inspect.unwrap(obj), "__code__", None)
+            if code is None:
+                return None
+            text = repr((code.co_code, code.co_consts, code.co_names))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: How ``inspect.findsource`` recognises the first line of a function definition.
+_DEFINITION_START = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s))|^(\s*@)")
+
+
+def _source_text(obj: Any) -> str | None:
+    """``inspect.getsource(obj)`` for functions and classes, or ``None`` to let it decide."""
+    target = inspect.unwrap(obj)
+    if inspect.ismethod(target):
+        target = target.__func__
+    if not (inspect.isfunction(target) or inspect.isclass(target)):
+        return None
+    path = inspect.getsourcefile(target)
+    if path is None:
+        return None
+    linecache.checkcache(path)
+    module = inspect.getmodule(target, path)
+    lines = linecache.getlines(path, module.__dict__ if module is not None else None)
+    if not lines:
+        return None
+    if inspect.isclass(target):
+        start = _class_starts(path, lines).get(target.__qualname__)
+        if start is None:
+            return None
+    else:
+        start = target.__code__.co_firstlineno - 1
+        while start > 0 and not _DEFINITION_START.match(lines[start]):
+            start -= 1
+    return _block(lines, start)
+
+
+def _block(lines: list[str], start: int) -> str:
+    """The definition starting at ``lines[start]``, ended as ``inspect.getblock`` ends it
+    (without copying the rest of the file first)."""
+    finder = inspect.BlockFinder()
+    position = start
+
+    def readline() -> str:
+        nonlocal position
+        if position >= len(lines):
+            return ""
+        position += 1
+        return lines[position - 1]
+
+    try:
+        for token in tokenize.generate_tokens(readline):
+            finder.tokeneater(*token)
+    except (inspect.EndOfBlock, IndentationError):
+        pass
+    return "".join(lines[start : start + finder.last])
+
+
+_class_index: dict[str, tuple[list[str], dict[str, int]]] = {}
+_class_index_lock = threading.Lock()
+
+
+def _class_starts(path: str, lines: list[str]) -> dict[str, int]:
+    """Map each class qualname of a file to the index of its first line (first decorator),
+    as ``inspect.findsource`` finds it; parsed once per version of the file's lines."""
+    cached = _class_index.get(path)
+    if cached is not None and cached[0] is lines:
+        return cached[1]
+    starts: dict[str, int] = {}
+
+    def visit(body: list[ast.stmt], scope: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(node.body, f"{scope}{node.name}.<locals>.")
+            elif isinstance(node, ast.ClassDef):
+                qualname = scope + node.name
+                first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+                starts.setdefault(qualname, first - 1)  # the first definition, as inspect
+                visit(node.body, qualname + ".")
+            elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                for block in ("body", "orelse", "finalbody", "handlers"):
+                    for child in getattr(node, block, ()):
+                        visit(
+                            child.body if isinstance(child, ast.ExceptHandler) else [child], scope
+                        )
+
+    visit(ast.parse("".join(lines)).body, "")
+    with _class_index_lock:
+        _class_index[path] = (lines, starts)
+    return starts
 
 
 def signature_text(obj: Any) -> str:
@@ -162,8 +262,8 @@ def source_hash_without_import(origin: str) -> str | None:
     if node is None:
         return None
     start = min([d.lineno for d in node.decorator_list] + [node.lineno])
-    lines = text.splitlines(keepends=True)[start - 1 : node.end_lineno]
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
+    block = _block(text.splitlines(keepends=True), start - 1)
+    return hashlib.sha256(block.encode()).hexdigest()
 
 
 def drift_state(record: EntryRecord) -> str:

@@ -10,6 +10,7 @@ miss.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
@@ -441,7 +442,6 @@ class _Registry:
     def _persistent_draft(cls, key: str, artifact: Any, origin: str) -> EntryDraft:
         from registry import pickling, schemes
 
-        model = cls._model_for(key, artifact)
         package = origin.partition(":")[0].partition(".")[0]
         blob = None
         if not is_importable_origin(origin):
@@ -451,7 +451,9 @@ class _Registry:
             origin=origin,
             source_hash=refs.source_hash(artifact),
             signature=refs.signature_text(artifact),
-            scheme=None if model is None else schemes.scheme_json(model),
+            # Only the JSON: a pydantic model per entry would cost ~0.4 ms and ~10 KiB each,
+            # and get_model builds (and keeps) one when someone asks.
+            scheme=schemes.scheme_json_of(key, artifact),
             doc=refs.doc_summary(artifact),
             blob=blob,
             python_version="{}.{}.{}".format(*sys.version_info[:3]),
@@ -705,7 +707,9 @@ def _record_failure(report: dict[str, Any], key: object, error: ValidationError)
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _distribution_version(package: str) -> str | None:
+    # Cached: a lookup scans sys.path (~40 us), and registrations come in bursts per package.
     if not package:
         return None
     import importlib.metadata
