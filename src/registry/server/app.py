@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -182,8 +183,12 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         return _json({"changes": changes_to_json(store.changes_since(name, since))})
 
     @app.get("/namespaces/{name}/entries/{identifier}", tags=["read"], dependencies=[read])
-    def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
-        record = store.get_entry(name, identifier)
+    async def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
+        # Answered on the event loop when the store has it in memory; a database read goes to
+        # the thread pool, so it never blocks the loop.
+        known, record = store.cached_entry(name, identifier)
+        if not known:
+            record = await run_in_threadpool(store.get_entry, name, identifier)
         return _json({"entry": None if record is None else entry_to_json(record)})
 
     @app.get("/namespaces/{name}/entries/{identifier}/history", tags=["read"], dependencies=[read])

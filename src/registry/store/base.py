@@ -328,6 +328,15 @@ class Store(ABC):
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
         """Return the current version of ``identifier`` or ``None``."""
 
+    def cached_entry(self, namespace: str, identifier: str) -> tuple[bool, EntryRecord | None]:
+        """Return ``(True, get_entry(...))`` when the answer is in memory, else ``(False, None)``.
+
+        Never does I/O, so an event loop may call it (the server answers from it without a
+        thread hop); backends without a cache answer ``(False, None)``.
+        """
+        del namespace, identifier
+        return False, None
+
     @abstractmethod
     def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
         """Return every stored version of ``identifier``, oldest first."""

@@ -47,9 +47,9 @@ class _View:
 
     __slots__ = ("complete", "epoch", "generation", "order", "records", "sync")
 
-    def __init__(self, generation: int | None) -> None:
+    def __init__(self, generation: int) -> None:
         self.generation = generation
-        """Every change up to this generation is applied (``None``: unknown, reset on change)."""
+        """Every change up to this generation is applied."""
         self.records: dict[str, EntryRecord | None] = {}
         self.order: dict[str, None] | None = None
         self.complete = False
@@ -57,9 +57,6 @@ class _View:
         """Moves with every change applied: a read that started before must not be stored."""
         self.sync = threading.Lock()
         """Held across a write or a catch-up of this namespace, so changes apply in order."""
-
-    def is_empty(self) -> bool:
-        return not self.records and self.order is None
 
 
 class CachedStore(Store):
@@ -90,13 +87,9 @@ class CachedStore(Store):
     # -- reads ---------------------------------------------------------------------------------
 
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
-        view = self._views.get(namespace)
-        if view is not None:
-            record = view.records.get(identifier, _UNKNOWN)
-            if record is not _UNKNOWN:
-                return record  # type: ignore[return-value]
-            if view.order is not None and identifier not in view.order:
-                return None
+        known, record = self.cached_entry(namespace, identifier)
+        if known:
+            return record
         view = self._view(namespace)
         epoch = view.epoch
         found = self.inner.get_entry(namespace, identifier)
@@ -104,6 +97,16 @@ class CachedStore(Store):
             if view.epoch == epoch:
                 view.records[identifier] = found
         return found
+
+    def cached_entry(self, namespace: str, identifier: str) -> tuple[bool, EntryRecord | None]:
+        view = self._views.get(namespace)
+        if view is not None:
+            record = view.records.get(identifier, _UNKNOWN)
+            if record is not _UNKNOWN:
+                return True, record  # type: ignore[return-value]
+            if view.order is not None and identifier not in view.order:
+                return True, None
+        return False, None
 
     def list_identifiers(self, namespace: str) -> list[str]:
         view = self._view(namespace)
@@ -142,8 +145,6 @@ class CachedStore(Store):
             with self._lock:
                 if view.epoch == epoch:
                     self._namespaces[name] = record
-                    if view.generation is None and view.is_empty():
-                        view.generation = record.generation
         return record
 
     def list_namespaces(self) -> list[NamespaceRecord]:
@@ -172,11 +173,7 @@ class CachedStore(Store):
     def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
         record = self.inner.ensure_namespace(name, kind)
         with self._lock:
-            view = self._views.get(name)
-            if view is None:
-                self._views[name] = _View(record.generation)
-            elif view.generation is None and view.is_empty():
-                view.generation = record.generation
+            self._views.setdefault(name, _View(record.generation))
         return record
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
@@ -272,10 +269,15 @@ class CachedStore(Store):
 
     def _view(self, namespace: str) -> _View:
         view = self._views.get(namespace)
-        if view is None:
-            with self._lock:
-                view = self._views.setdefault(namespace, _View(None))
-        return view
+        if view is not None:
+            return view
+        # The baseline: whatever is read into the view from now on is at least this new, and
+        # every later change arrives through changes_since(this generation).
+        record = self.inner.get_namespace(namespace)
+        with self._lock:
+            return self._views.setdefault(
+                namespace, _View(0 if record is None else record.generation)
+            )
 
     def _changed(self, namespace: str, view: _View) -> None:
         """Under the lock: a change is being applied to ``view``."""
@@ -302,9 +304,7 @@ class CachedStore(Store):
             generation = view.generation
             # Our writes directly follow what the view holds: it holds them too now. Otherwise
             # someone else wrote in between, and the watcher's catch-up will read from here.
-            if generation is not None and stamps == list(
-                range(generation + 1, generation + len(stamps) + 1)
-            ):
+            if stamps == list(range(generation + 1, generation + len(stamps) + 1)):
                 view.generation = stamps[-1]
 
     def _on_change(self, namespaces: frozenset[str] | None) -> None:
@@ -329,11 +329,10 @@ class CachedStore(Store):
             if self._views.get(namespace) is not view:
                 return  # dropped meanwhile
             generation = view.generation
-            if generation is not None:
-                try:
-                    changes = self.inner.changes_since(namespace, generation)
-                except Exception:  # the next signal retries; meanwhile read afresh
-                    logger.exception("registry could not read the changes of %r", namespace)
+            try:
+                changes = self.inner.changes_since(namespace, generation)
+            except Exception:  # the next signal retries; meanwhile read afresh
+                logger.exception("registry could not read the changes of %r", namespace)
             if changes is None:
                 self.invalidate(frozenset({namespace}))
             elif changes.generation != generation:

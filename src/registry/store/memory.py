@@ -88,6 +88,9 @@ class MemoryStore(Store):
             space = self._namespaces.get(namespace)
             return None if space is None else space.current.get(identifier)
 
+    def cached_entry(self, namespace: str, identifier: str) -> tuple[bool, EntryRecord | None]:
+        return True, self.get_entry(namespace, identifier)
+
     def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
         with self._lock:
             space = self._namespaces.get(namespace)
