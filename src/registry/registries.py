@@ -43,6 +43,8 @@ from registry.store.memory import MemoryStore
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from registry.suggest import NameIndex
+
 __all__ = [
     "FunctionalRegistry",
     "SchemeRegistry",
@@ -74,6 +76,7 @@ class _Registry:
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
     _schemes: ClassVar[dict[str, tuple[Any, type[BaseModel]]]]
     _versions: ClassVar[dict[str, int]]
+    _suggestions: ClassVar[tuple[int, NameIndex] | None] = None
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
 
     def __init_subclass__(
@@ -114,6 +117,7 @@ class _Registry:
         cls._artifacts = {}
         cls._schemes = {}
         cls._versions = {}
+        cls._suggestions = None
         cls._lock = threading.RLock()
         cls._write_lock = threading.Lock()
         cls._install_getter()
@@ -243,8 +247,9 @@ class _Registry:
 
     @classmethod
     def _missing_error(cls, identifier: str) -> RegistryError:
-        names = list(cls.iter_identifiers())
-        close = closest_names(identifier, names)
+        index = cls._name_index()
+        names = index.names
+        close = index.closest(identifier)
         suggestions = [did_you_mean(close)] if close else []
         if not names:
             suggestions.append(
@@ -264,6 +269,19 @@ class _Registry:
                 "identifier": identifier,
             },
         )
+
+    @classmethod
+    def _name_index(cls) -> NameIndex:
+        """The did-you-mean index of the identifiers, rebuilt when the namespace moved."""
+        record = cls._store.get_namespace(cls._namespace)
+        generation = -1 if record is None else record.generation
+        cached = cls._suggestions
+        if cached is None or cached[0] != generation:
+            from registry.suggest import NameIndex
+
+            names = cls._store.list_identifiers(cls._namespace)
+            cached = cls._suggestions = (generation, NameIndex(names))
+        return cached[1]
 
     @classmethod
     def has_identifier(cls, identifier: str) -> bool:
