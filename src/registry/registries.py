@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import re
 import sys
@@ -34,6 +35,7 @@ from registry.store.base import (
     ChangeSet,
     EntryDraft,
     EntryRecord,
+    JsonText,
     NamespaceKind,
     Store,
     is_importable_origin,
@@ -461,6 +463,7 @@ class _Registry:
         from registry import pickling, schemes
 
         package = origin.partition(":")[0].partition(".")[0]
+        scheme = schemes.scheme_json_of(key, artifact)
         blob = None
         if not is_importable_origin(origin):
             blob = pickling.dump_blob(artifact, cls._namespace, key)
@@ -469,9 +472,9 @@ class _Registry:
             origin=origin,
             source_hash=refs.source_hash(artifact),
             signature=refs.signature_text(artifact),
-            # Only the JSON: a pydantic model per entry would cost ~0.4 ms and ~10 KiB each,
-            # and get_model builds (and keeps) one when someone asks.
-            scheme=schemes.scheme_json_of(key, artifact),
+            # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
+            # each (get_model builds one when asked), and a batch holds every draft at once.
+            scheme=None if scheme is None else JsonText(json.dumps(scheme)),
             doc=refs.doc_summary(artifact),
             blob=blob,
             python_version="{}.{}.{}".format(*sys.version_info[:3]),

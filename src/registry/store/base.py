@@ -39,6 +39,7 @@ __all__ = [
     "decide",
     "is_importable_origin",
     "kind_mismatch_error",
+    "scheme_text",
 ]
 
 NamespaceKind = Literal["function", "type", "scheme"]
@@ -76,31 +77,6 @@ class BlobRecord(BlobDraft):
     """A stored blob, content-addressed by ``sha256``."""
 
 
-@dataclass(frozen=True)
-class EntryDraft:
-    """What a registry hands to a store to register one artifact."""
-
-    identifier: str
-    origin: str
-    """``module:qualname`` of the artifact; its import path when :attr:`importable`."""
-    source_hash: str | None = None
-    signature: str = ""
-    scheme: dict[str, Any] | None = None
-    doc: str = ""
-    blob: BlobDraft | None = None
-    python_version: str = ""
-    package: str | None = None
-    package_version: str | None = None
-    created_by: str | None = None
-    """Provenance to keep (imports from another store); backends fill in ``user@host``."""
-    created_at: datetime | None = None
-    """Provenance to keep (imports from another store); backends fill in the current time."""
-
-    @property
-    def importable(self) -> bool:
-        return is_importable_origin(self.origin)
-
-
 class JsonText(str):
     """JSON text that stands in for a record's parsed ``scheme`` until someone reads it."""
 
@@ -131,6 +107,40 @@ class _ParsedOnRead:
 
     def __set__(self, record: object, value: dict[str, Any] | JsonText | None) -> None:
         record.__dict__[self._key] = value
+
+
+def scheme_text(item: EntryDraft | EntryRecord) -> JsonText | None:
+    """The ``scheme`` of a draft or record as JSON text, without parsing text it holds."""
+    value = item.__dict__["_scheme"]
+    if value is None or isinstance(value, JsonText):
+        return value
+    return JsonText(json.dumps(value))
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """What a registry hands to a store to register one artifact."""
+
+    identifier: str
+    origin: str
+    """``module:qualname`` of the artifact; its import path when :attr:`importable`."""
+    source_hash: str | None = None
+    signature: str = ""
+    scheme: _ParsedOnRead = _ParsedOnRead()
+    """The JSON Schema of the artifact's parameters (``dict``, :class:`JsonText` or ``None``)."""
+    doc: str = ""
+    blob: BlobDraft | None = None
+    python_version: str = ""
+    package: str | None = None
+    package_version: str | None = None
+    created_by: str | None = None
+    """Provenance to keep (imports from another store); backends fill in ``user@host``."""
+    created_at: datetime | None = None
+    """Provenance to keep (imports from another store); backends fill in the current time."""
+
+    @property
+    def importable(self) -> bool:
+        return is_importable_origin(self.origin)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 _UNKNOWN = object()
 
+#: How many records a view keeps of the identifiers it looked up one by one (the oldest half
+#: goes when it fills): a process that restores many artifacts holds them in its registries
+#: already, and a record is one indexed row away. A full listing is kept whole.
+RECORDS_PER_VIEW = 4_096
+
 
 class _View:
     """What this process knows about one namespace.
@@ -57,6 +62,15 @@ class _View:
         """Moves with every change applied: a read that started before must not be stored."""
         self.sync = threading.Lock()
         """Held across a write or a catch-up of this namespace, so changes apply in order."""
+
+    def keep(self, identifier: str, record: EntryRecord | None) -> None:
+        """Under the cache lock: remember ``record`` (``None``: absent) for ``identifier``."""
+        records = self.records
+        records[identifier] = record
+        if not self.complete and len(records) > RECORDS_PER_VIEW:
+            # Readers may hold the old dict: build a new one rather than deleting in place.
+            newest = list(records.items())[len(records) // 2 :]
+            self.records = dict(newest)
 
 
 class CachedStore(Store):
@@ -95,7 +109,7 @@ class CachedStore(Store):
         found = self.inner.get_entry(namespace, identifier)
         with self._lock:
             if view.epoch == epoch:
-                view.records[identifier] = found
+                view.keep(identifier, found)
         return found
 
     def cached_entry(self, namespace: str, identifier: str) -> tuple[bool, EntryRecord | None]:
@@ -199,7 +213,7 @@ class CachedStore(Store):
             if removed:
                 with self._lock:
                     self._changed(namespace, view)
-                    view.records[identifier] = None
+                    view.keep(identifier, None)
                     if view.order is not None:
                         view.order.pop(identifier, None)
         if removed:
@@ -296,7 +310,7 @@ class CachedStore(Store):
                 identifier = record.identifier
                 # A writer keeps no record it has not read: it holds the artifacts already.
                 if view.complete or identifier in view.records:
-                    view.records[identifier] = record
+                    view.keep(identifier, record)
                 if view.order is not None and registration.outcome is Outcome.CREATED:
                     view.order.pop(identifier, None)
                     view.order[identifier] = None
@@ -354,15 +368,15 @@ class CachedStore(Store):
                 view.records = {}
                 if view.order is not None:
                     view.order = {}
-            records, order = view.records, view.order
+            order = view.order
             for identifier in changes.removed:
-                records[identifier] = None
+                view.keep(identifier, None)
                 if order is not None:
                     order.pop(identifier, None)
             for record in changes.updated:
-                records[record.identifier] = record
+                view.keep(record.identifier, record)
             for record in changes.added:
-                records[record.identifier] = record
+                view.keep(record.identifier, record)
                 if order is not None:
                     order.pop(record.identifier, None)
                     order[record.identifier] = None

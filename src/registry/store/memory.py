@@ -20,6 +20,7 @@ from registry.store.base import (
     current_user_host,
     decide,
     kind_mismatch_error,
+    scheme_text,
 )
 
 __all__ = ["MemoryStore"]
@@ -202,7 +203,7 @@ class MemoryStore(Store):
             origin=draft.origin,
             source_hash=draft.source_hash,
             signature=draft.signature,
-            scheme=draft.scheme,
+            scheme=scheme_text(draft),
             doc=draft.doc,
             blob_sha256=blob_sha,
             python_version=draft.python_version,

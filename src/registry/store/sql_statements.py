@@ -8,7 +8,6 @@ because building a statement costs more than running it. Imports ``store.base``,
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -32,6 +31,7 @@ from registry.store.base import (
     EntryRecord,
     JsonText,
     current_user_host,
+    scheme_text,
 )
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
 
@@ -119,7 +119,7 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "identifier": draft.identifier,
         "origin": draft.origin,
         "blob_sha256": draft.blob.sha256 if draft.blob is not None else None,
-        "scheme_json": None if draft.scheme is None else json.dumps(draft.scheme),
+        "scheme_json": scheme_text(draft),
         "signature": draft.signature,
         "doc": draft.doc,
         "source_hash": draft.source_hash,
@@ -164,12 +164,15 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
     scheme_json = values["scheme_json"]
     return EntryRecord(
         namespace=namespace,
-        identifier=values["identifier"],
+        identifier=sys.intern(values["identifier"]),
         version=values["version"],
         origin=values["origin"],
         source_hash=values["source_hash"],
         signature=values["signature"],
-        scheme=None if scheme_json is None else JsonText(scheme_json),
+        # Text from a draft is shared, text from a row is wrapped; either is parsed on read.
+        scheme=scheme_json
+        if scheme_json is None or isinstance(scheme_json, JsonText)
+        else JsonText(scheme_json),
         doc=values["doc"],
         blob_sha256=values["blob_sha256"],
         python_version=_shared(values["python_version"]) or "",
