@@ -35,8 +35,16 @@ def definitions(module: ModuleType) -> list[Any]:
     return found
 
 
+@pytest.fixture(params=["tokenized", "indexed"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each definition's block found by the tokenizer, or from the file's syntax tree."""
+    monkeypatch.setattr(refs, "INDEX_AFTER", 10**9 if request.param == "tokenized" else 0)
+    monkeypatch.setattr(refs, "_indexes", {})
+    return str(request.param)
+
+
 @pytest.mark.parametrize("name", MODULES)
-def test_source_text_is_what_inspect_returns(name: str) -> None:
+def test_source_text_is_what_inspect_returns(name: str, mode: str) -> None:
     checked = 0
     for obj in definitions(importlib.import_module(name)):
         try:
@@ -56,6 +64,11 @@ import functools
 def plain(x):
     return x
     # a trailing comment inside the block
+# a shallow comment
+    # a deeper one after it
+
+
+def one_line(x): return x
 
 
 def decorate(func):
@@ -100,12 +113,16 @@ def factory():
 '''
 
 
-def test_edge_cases_match_inspect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "refs_sample.py").write_text(textwrap.dedent(SAMPLE))
+def test_edge_cases_match_inspect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    name = f"refs_sample_{mode}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(SAMPLE))
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("refs_sample")
+    module = importlib.import_module(name)
     objects = [
         module.plain,
+        module.one_line,
         module.wrapped,
         module.Outer,
         module.Outer.method,

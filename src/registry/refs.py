@@ -84,15 +84,19 @@ def _source_text(obj: Any) -> str | None:
     lines = linecache.getlines(path, module.__dict__ if module is not None else None)
     if not lines:
         return None
+    index = _index_of(path, lines, build=inspect.isclass(target))
     if inspect.isclass(target):
-        start = _class_starts(path, lines).get(target.__qualname__)
+        start = index.class_starts.get(target.__qualname__) if index else None
         if start is None:
             return None
     else:
         start = target.__code__.co_firstlineno - 1
         while start > 0 and not _DEFINITION_START.match(lines[start]):
             start -= 1
-    return _block(lines, start)
+    end = index.ends.get(start) if index else None
+    if end is None:
+        return _block(lines, start)
+    return "".join(lines[start:end])
 
 
 def _block(lines: list[str], start: int) -> str:
@@ -116,38 +120,78 @@ def _block(lines: list[str], start: int) -> str:
     return "".join(lines[start : start + finder.last])
 
 
-_class_index: dict[str, tuple[list[str], dict[str, int]]] = {}
-_class_index_lock = threading.Lock()
+#: Hash this many definitions of one file one by one (tokenizing each block), then parse the
+#: file once and read the rest from its syntax tree: a single restore never parses a module,
+#: registering a whole module does it once.
+INDEX_AFTER = 8
 
 
-def _class_starts(path: str, lines: list[str]) -> dict[str, int]:
-    """Map each class qualname of a file to the index of its first line (first decorator),
-    as ``inspect.findsource`` finds it; parsed once per version of the file's lines."""
-    cached = _class_index.get(path)
-    if cached is not None and cached[0] is lines:
-        return cached[1]
-    starts: dict[str, int] = {}
+class _FileIndex:
+    """Where the definitions of one version of a file start and end, from its syntax tree."""
 
-    def visit(body: list[ast.stmt], scope: str) -> None:
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.class_starts: dict[str, int] = {}
+        """Class qualname -> index of its first line (first decorator), as inspect finds it."""
+        self.ends: dict[int, int] = {}
+        """Index of a definition's first line -> index after its last, as inspect ends it."""
+        self._visit(ast.parse("".join(lines)).body, "")
+
+    def _visit(self, body: list[ast.stmt], scope: str) -> None:
         for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit(node.body, f"{scope}{node.name}.<locals>.")
-            elif isinstance(node, ast.ClassDef):
-                qualname = scope + node.name
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-                starts.setdefault(qualname, first - 1)  # the first definition, as inspect
-                visit(node.body, qualname + ".")
+                self._record_end(node, first - 1)
+                if isinstance(node, ast.ClassDef):
+                    qualname = scope + node.name
+                    self.class_starts.setdefault(qualname, first - 1)  # the first, as inspect
+                    self._visit(node.body, qualname + ".")
+                else:
+                    self._visit(node.body, f"{scope}{node.name}.<locals>.")
             elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
                 for block in ("body", "orelse", "finalbody", "handlers"):
                     for child in getattr(node, block, ()):
-                        visit(
-                            child.body if isinstance(child, ast.ExceptHandler) else [child], scope
-                        )
+                        inner = child.body if isinstance(child, ast.ExceptHandler) else [child]
+                        self._visit(inner, scope)
 
-    visit(ast.parse("".join(lines)).body, "")
-    with _class_index_lock:
-        _class_index[path] = (lines, starts)
-    return starts
+    def _record_end(self, node: ast.stmt, start: int) -> None:
+        body = getattr(node, "body", [])
+        if not body or body[0].lineno == node.lineno or node.end_lineno is None:
+            return  # a one-line definition: let the tokenizer decide
+        # inspect's block finder also takes the comment lines that follow the last statement
+        # and are indented at least as deep as the body.
+        column = body[0].col_offset
+        end = position = node.end_lineno
+        while position < len(self.lines):
+            text = self.lines[position]
+            stripped = text.strip()
+            if stripped and not stripped.startswith("#"):
+                break
+            if stripped and len(text) - len(text.lstrip()) >= column:
+                end = position + 1
+            position += 1
+        self.ends.setdefault(start, end)
+
+
+_indexes: dict[str, _FileIndex | int] = {}
+_indexes_lock = threading.Lock()
+
+
+def _index_of(path: str, lines: list[str], *, build: bool) -> _FileIndex | None:
+    """The file's index once it was asked for often enough (or ``build``), else ``None``."""
+    with _indexes_lock:
+        known = _indexes.get(path, 0)
+        if isinstance(known, _FileIndex):
+            if known.lines is lines:
+                return known
+            known = 0  # the file changed since
+        if not build and known < INDEX_AFTER:
+            _indexes[path] = known + 1
+            return None
+    index = _FileIndex(lines)
+    with _indexes_lock:
+        _indexes[path] = index
+    return index
 
 
 def signature_text(obj: Any) -> str:
