@@ -381,8 +381,9 @@ def test_http_source_is_validated() -> None:
 
 
 def test_no_rpc_protocol() -> None:
-    with pytest.raises(RegistryError):
+    with pytest.raises(RegistryError, match="'rpc' protocol is retired") as info:
         Lab.factorize_from_socket("level1", {"url": "http://127.0.0.1:1/"}, protocol="rpc")
+    assert any("protocol='http'" in hint for hint in info.value.suggestions)
     assert list(SocketEngine.iter_identifiers()) == ["http"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import types
 from abc import ABC, abstractmethod
 
 import pytest
@@ -401,11 +402,12 @@ def test_validate_registry_state():
 # ------------------------------------------------------------------ modules
 
 
-def test_register_module_functions_honours_all():
+def test_register_module_functions_honours_all_and_returns_the_module():
     class Funcs(FunctionalRegistry):
         pass
 
-    assert Funcs.register_module_functions(mathfuncs) == ["add", "scale"]
+    assert Funcs.register_module_functions(mathfuncs) is mathfuncs
+    assert list(Funcs.iter_identifiers()) == ["add", "scale"]
     assert not Funcs.has_identifier("not_exported")
 
 
@@ -413,34 +415,86 @@ def test_register_module_functions_without_all_skips_imports():
     class Funcs(FunctionalRegistry):
         pass
 
-    assert Funcs.register_module_functions(nomodall) == ["first", "second"]
+    Funcs.register_module_functions(nomodall)
+    assert list(Funcs.iter_identifiers()) == ["first", "second"]
 
 
 def test_register_module_subclasses():
     class Shapes(TypeRegistry[nomodall.Shape], abstract=True):
         pass
 
-    assert Shapes.register_module_subclasses(nomodall) == ["Square"]
+    assert Shapes.register_module_subclasses(nomodall) is nomodall
+    assert list(Shapes.iter_identifiers()) == ["Square"]
 
     class AnyClass(TypeRegistry):
         pass
 
-    assert AnyClass.register_module_subclasses(mathfuncs) == ["Point"]
+    AnyClass.register_module_subclasses(mathfuncs)
+    assert list(AnyClass.iter_identifiers()) == ["Point"]
+
+
+def test_register_module_subclasses_raises_for_an_exported_class_of_the_wrong_base(tmp_path):
+    module = types.ModuleType("plugins_mod")
+    exec(
+        "class Plugin:\n    pass\n"
+        "class Good(Plugin):\n    pass\n"
+        "class Stray:\n    pass\n"
+        "__all__ = ['Good', 'Stray']\n",
+        module.__dict__,
+    )
+
+    class Plugins(TypeRegistry[module.Plugin], abstract=True):
+        pass
+
+    with pytest.raises(InheritanceError) as info:
+        Plugins.register_module_subclasses(module)
+    assert info.value.context["module_name"] == "plugins_mod"
+    assert info.value.context["operation"] == "register_module_subclasses"
+    assert "Inherit from Plugin" in info.value.suggestions
+    assert list(Plugins.iter_identifiers()) == ["Good"]  # registered before the failure
+    Plugins.clear_artifacts()
+    assert Plugins.register_module_subclasses(module, raise_error=False) is module
+    assert list(Plugins.iter_identifiers()) == ["Good"]
 
 
 def test_register_module_callables_and_raise_error():
     class Calls(SchemeRegistry):
         pass
 
-    assert Calls.register_module_callables(mathfuncs) == ["add", "Point", "scale"]
+    Calls.register_module_callables(mathfuncs)
+    assert list(Calls.iter_identifiers()) == ["add", "Point", "scale"]
+
+    class OnlyClasses(SchemeRegistry):
+        pass
+
+    OnlyClasses.register_module_callables(mathfuncs, include_functions=False)
+    assert list(OnlyClasses.iter_identifiers()) == ["Point"]
+
+    class OnlyFunctions(SchemeRegistry):
+        pass
+
+    OnlyFunctions.register_module_callables(mathfuncs, include_classes=False)
+    assert list(OnlyFunctions.iter_identifiers()) == ["add", "scale"]
 
     class StrictInts(FunctionalRegistry[[int], int], strict=True):
         pass
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as info:
         StrictInts.register_module_functions(mathfuncs)
-    assert StrictInts.register_module_functions(mathfuncs, raise_error=False) == []
-    assert StrictInts.register_module_functions(nomodall, raise_error=False) == ["first", "second"]
+    assert info.value.context["module_name"] == "tests.samples.mathfuncs"
+    StrictInts.clear_artifacts()
+    StrictInts.register_module_functions(mathfuncs, raise_error=False)
+    assert list(StrictInts.iter_identifiers()) == []
+    StrictInts.register_module_functions(nomodall, raise_error=False)
+    assert list(StrictInts.iter_identifiers()) == ["first", "second"]
+
+
+def test_register_module_functions_refuses_what_is_not_a_module():
+    class Funcs(FunctionalRegistry):
+        pass
+
+    with pytest.raises(ValidationError, match="takes a module, got str"):
+        Funcs.register_module_functions("tests.samples.mathfuncs")
 
 
 # ------------------------------------------------------------------ abstract
