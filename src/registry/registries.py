@@ -67,6 +67,7 @@ class _Registry:
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
     _schemes: ClassVar[dict[str, tuple[Any, type[BaseModel]]]]
     _versions: ClassVar[dict[str, int]]
+    _stored_models: ClassVar[dict[str, tuple[int, type[BaseModel]]]]
     _validated: ClassVar[validation.ValidationCache]
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
 
@@ -108,6 +109,7 @@ class _Registry:
         cls._artifacts = {}
         cls._schemes = {}
         cls._versions = {}
+        cls._stored_models = {}
         cls._validated = validation.ValidationCache()
         cls._lock = threading.RLock()
         cls._write_lock = threading.Lock()
@@ -423,6 +425,7 @@ class _Registry:
         class in place."""
         with cls._lock:
             cls._schemes.clear()
+            cls._stored_models.clear()
         return cls._validated.clear()
 
     @classmethod
@@ -764,6 +767,26 @@ class _Registry:
             return schemes.extract_model(identifier, artifact)  # raises the explanatory error
         return model
 
+    @classmethod
+    def _described(cls, identifier: str) -> type[BaseModel]:
+        """Return the scheme of ``identifier`` without importing anything: the live artifact's
+        when it is loaded, else (persistent registries) the one stored at registration."""
+        validation.check_identifier(identifier, cls.__name__)
+        if not cls._persistent or identifier in cls._artifacts:
+            return cls._scheme(identifier)
+        record = cls._store.get_entry(cls._namespace, identifier)
+        if record is None or record.scheme is None:
+            return cls._scheme(identifier)  # raises the missing error, or imports to explain
+        cached = cls._stored_models.get(identifier)
+        if cached is not None and cached[0] == record.version:
+            return cached[1]
+        from registry import schemes
+
+        model = schemes.model_from_scheme(identifier, record.scheme)
+        with cls._lock:
+            cls._stored_models[identifier] = (record.version, model)
+        return model
+
     # ------------------------------------------------------------------ factorization
 
     @classmethod
@@ -1012,19 +1035,26 @@ class SchemeRegistry(_Registry):
 
     @classmethod
     def get_model(cls, identifier: str) -> type[BaseModel]:
-        """Return the pydantic model ``<identifier>Config`` describing the artifact's parameters."""
-        return cls._scheme(identifier)
+        """Return the pydantic model ``<identifier>Config`` describing the artifact's parameters.
+
+        Nothing is imported: in a persistent registry whose artifact is not loaded in this
+        process, the model is rebuilt from the JSON Schema stored at registration (types JSON
+        Schema cannot describe accept any value there).
+        """
+        return cls._described(identifier)
 
     @classmethod
     def build_config(cls, identifier: str, **values: Any) -> BaseModel:
         """Validate ``values`` against the artifact's scheme and return the config instance.
+        Like :meth:`get_model`, this imports nothing; :meth:`execute` checks the config again
+        against the artifact itself.
 
         Raises:
             ValidationError: a value is missing, unknown or cannot be coerced (each is named).
         """
         from registry import schemes
 
-        return schemes.validate_config(identifier, cls._scheme(identifier), values)
+        return schemes.validate_config(identifier, cls._described(identifier), values)
 
     @classmethod
     def execute(
@@ -1032,15 +1062,15 @@ class SchemeRegistry(_Registry):
     ) -> Any:
         """Validate ``config`` (a config instance or a mapping, plus keyword values) and call the
         artifact with it."""
+        from registry import schemes
+
         merged: BaseModel | Mapping[str, Any]
         if config is None:
             merged = values
         elif values:
-            base = dict(config)
-            merged = {**base, **values}
+            merged = {**schemes.config_values(config), **values}
         else:
             merged = config
-        from registry import schemes
 
         validated = schemes.validate_config(identifier, cls._scheme(identifier), merged)
         return schemes.call_with_config(cls.get_artifact(identifier), validated)
