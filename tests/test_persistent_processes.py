@@ -183,3 +183,47 @@ except RestoreError as error:
         "False",
         "execute: RestoreError labschemes:make_sgd",
     ]
+
+
+def test_duplicates_are_told_from_re_runs_across_processes(url, tmp_path):
+    """The stored place (file:line) lets another process tell a second definition of a name
+    from the same definition run again, moved or edited."""
+    namespace = f"proc.{uuid.uuid4().hex[:8]}"
+    script = f"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from registry import FunctionalRegistry, RegistryError
+class Metrics(FunctionalRegistry, logic_namespace={namespace!r}, url={url!r}):
+    pass
+try:
+    import labmetrics
+    print("ok", [(r.version, r.source_line) for r in Metrics.history("score")])
+except RegistryError as error:
+    print("refused", error.context["existing_place"], error.context["new_place"])
+"""
+
+    def run(folder: str, source: str) -> str:
+        where = tmp_path / folder
+        where.mkdir()
+        (where / "labmetrics.py").write_text(textwrap.dedent(source))
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(where)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().replace(f"{tmp_path}/", "")
+
+    header = "from __main__ import Metrics\n\n"
+    first = header + "@Metrics.register_artifact\ndef score(x):\n    return x\n"
+    assert run("a", first) == "ok [(1, 3)]"
+    assert run("b", first) == "ok [(1, 3)]"  # the same definition in another process
+    twice = first + "\n\n@Metrics.register_artifact\ndef score(x):\n    return 2 * x\n"
+    assert run("c", twice) == "refused a/labmetrics.py:3 c/labmetrics.py:8"
+    moved = (
+        header + "import math\n\n\n@Metrics.register_artifact\ndef score(x):\n    return 3 * x\n"
+    )
+    assert run("d", moved) == "ok [(1, 3), (2, 6)]"

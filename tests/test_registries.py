@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
+import linecache
+import sys
+import textwrap
 import threading
 import types
 from abc import ABC, abstractmethod
@@ -194,6 +198,130 @@ def test_rerunning_the_same_definition_replaces_quietly():
     assert second is not first
     Losses.register_artifact(second)
     assert Losses.get_artifact("metric") is second
+
+
+def _module_from(tmp_path, monkeypatch, name, source):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop(name, None)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return path
+
+
+def test_a_second_definition_further_down_the_same_file_is_refused(tmp_path, monkeypatch):
+    path = _module_from(
+        tmp_path,
+        monkeypatch,
+        "dup_defs",
+        """
+        from tests.test_registries import Losses
+
+        @Losses.register_artifact
+        def my_func(x):
+            return x
+
+        @Losses.register_artifact
+        def my_func(x):  # the same name again, further down
+            return x + 1
+        """,
+    )
+    with pytest.raises(RegistryError) as info:
+        importlib.import_module("dup_defs")
+    error = info.value
+    assert f"{path}:4" in error.message and f"{path}:8" in error.message
+    assert "dup_defs:my_func" in error.message
+    assert f"{path} defines my_func at lines 4, 8" in error.message
+    assert error.context["existing_place"] == f"{path}:4"
+    assert error.context["new_place"] == f"{path}:8"
+    assert error.context["existing_source_hash"] != error.context["new_source_hash"]
+    assert error.context["operation"] == "register_artifact"
+    assert any("Rename one of the definitions" in hint for hint in error.suggestions)
+    assert Losses.get_artifact("my_func")(1) == 1  # the first one stays
+
+
+def test_two_classes_of_one_name_in_one_file_are_refused(tmp_path, monkeypatch):
+    _module_from(
+        tmp_path,
+        monkeypatch,
+        "dup_classes",
+        """
+        class Head:
+            def forward(self, x):
+                return x
+
+        first = Head
+
+        class Head:
+            size = 2
+            def forward(self, x):
+                return 2 * x
+        """,
+    )
+    module = importlib.import_module("dup_classes")
+
+    class Heads(TypeRegistry):
+        pass
+
+    Heads.register_artifact(module.first)
+    with pytest.raises(RegistryError, match="defines Head at lines 2, 8"):
+        Heads.register_artifact(module.Head)
+
+
+def test_a_reloaded_module_replaces_quietly_even_when_its_lines_moved(tmp_path, monkeypatch):
+    path = _module_from(
+        tmp_path,
+        monkeypatch,
+        "reloaded_defs",
+        """
+        def metric(x):
+            return x
+
+        class Scorer:
+            def score(self, x):
+                return x
+        """,
+    )
+    module = importlib.import_module("reloaded_defs")
+
+    class Metrics(FunctionalRegistry):
+        pass
+
+    class Scorers(TypeRegistry):
+        pass
+
+    Metrics.register_artifact(module.metric)
+    Scorers.register_artifact(module.Scorer)
+    importlib.reload(module)  # unchanged: the same definitions run again
+    Metrics.register_artifact(module.metric)
+    Scorers.register_artifact(module.Scorer)
+    path.write_text("import math\n\n\n" + path.read_text().replace("return x", "return 2 * x"))
+    importlib.invalidate_caches()
+    module = importlib.reload(module)
+    Metrics.register_artifact(module.metric)
+    Scorers.register_artifact(module.Scorer)
+    assert Metrics.get_artifact("metric")(2) == 4
+    assert Scorers.get_artifact("Scorer") is module.Scorer
+    assert [r.source_line for r in Metrics.history("metric")] == [2, 5]
+
+
+def test_a_notebook_cell_run_again_edited_replaces_quietly():
+    def run_cell(number: int, source: str, namespace: dict[str, object]) -> None:
+        filename = f"<ipython-input-{number}-cafe>"  # what IPython does: one name per run
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), namespace)
+
+    namespace: dict[str, object] = {"__name__": "notebook", "Losses": Losses}
+    run_cell(1, "@Losses.register_artifact\ndef loss(x):\n    return x\n", namespace)
+    run_cell(2, "@Losses.register_artifact\ndef loss(x):\n    return 3 * x\n", namespace)
+    assert Losses.get_artifact("loss")(1) == 3
+    two_in_one = (
+        "@Losses.register_artifact\ndef loss(x):\n    return 4 * x\n\n"
+        "@Losses.register_artifact\ndef loss(x):\n    return 5 * x\n"
+    )
+    with pytest.raises(RegistryError, match="defines loss at lines 1, 5"):
+        run_cell(3, two_in_one, namespace)
+    assert Losses.get_artifact("loss")(1) == 4
 
 
 def test_two_different_lambdas_conflict_but_the_same_lambda_does_not():

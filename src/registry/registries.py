@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
-from registry import plugins, refs, validation
+from registry import plugins, refs, sources, validation
 from registry.errors import (
     RegistryError,
     ValidationError,
@@ -121,7 +121,7 @@ class _Registry:
                     suggestions=["Add logic_namespace='lab.name' to make the registry persistent"],
                     context={"registry_name": cls.__name__},
                 )
-            cls._namespace = cls.__qualname__
+            cls._namespace = refs.display_name(cls)
             cls._store = MemoryStore()
             cls._store.ensure_namespace(cls._namespace, cls._kind)
             cls._persistent = False
@@ -555,14 +555,22 @@ class _Registry:
             cls._identifier_of(artifact) if identifier is None else identifier, cls.__name__
         )
         origin = refs.origin_of(artifact)
+        place = sources.place_of(artifact)
         if not cls._persistent:
-            # Source text only tells same-named lambdas apart; reading it costs ~70 us.
-            source = refs.source_hash(artifact) if "<lambda>" in origin else None
-            return EntryDraft(identifier=key, origin=origin, source_hash=source)
-        return cls._persistent_draft(key, artifact, origin)
+            # The hash of the definition's lines comes with its place; inspect.getsource
+            # (what persistent records keep) costs up to a millisecond.
+            source = place.source_hash if place is not None else None
+            if source is None and "<lambda>" in origin:
+                source = refs.source_hash(artifact)  # no file: tell lambdas apart by bytecode
+            return EntryDraft(
+                identifier=key, origin=origin, source_hash=source, **_place_fields(place)
+            )
+        return cls._persistent_draft(key, artifact, origin, place)
 
     @classmethod
-    def _persistent_draft(cls, key: str, artifact: Any, origin: str) -> EntryDraft:
+    def _persistent_draft(
+        cls, key: str, artifact: Any, origin: str, place: sources.Place | None
+    ) -> EntryDraft:
         from registry import pickling, schemes
 
         model = cls._model_for(key, artifact)
@@ -571,6 +579,7 @@ class _Registry:
         if not is_importable_origin(origin):
             blob = pickling.dump_blob(artifact, cls._namespace, key)
         return EntryDraft(
+            **_place_fields(place),
             identifier=key,
             origin=origin,
             source_hash=refs.source_hash(artifact),
@@ -925,6 +934,17 @@ def _record_failure(report: dict[str, Any], key: object, error: ValidationError)
             "context": error.context,
         }
     )
+
+
+def _place_fields(place: sources.Place | None) -> dict[str, Any]:
+    """The ``EntryDraft`` fields saying where an artifact is defined."""
+    if place is None:
+        return {}
+    return {
+        "source_file": place.file,
+        "source_line": place.line,
+        "defined_at": place.defined_at,
+    }
 
 
 def _distribution_version(package: str) -> str | None:

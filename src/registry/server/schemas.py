@@ -78,6 +78,10 @@ class DraftBody(_Body):
     """``user@host`` of the client; kept as given (provenance, not authentication)."""
     created_at: datetime | None = None
     """Kept when given (imports from another store); otherwise the server's clock."""
+    source_file: str | None = Field(default=None, max_length=4096)
+    source_line: int | None = Field(default=None, ge=1)
+    defined_at: list[int] = Field(default_factory=list, max_length=10_000)
+    """Lines at which ``source_file`` defines the same name (tells duplicates apart)."""
 
 
 class BatchBody(_Body):
