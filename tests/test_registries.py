@@ -8,6 +8,7 @@ import json
 import linecache
 import sys
 import textwrap
+import time
 import threading
 import types
 from abc import ABC, abstractmethod
@@ -701,3 +702,127 @@ def test_unknown_class_keywords_are_named_with_a_suggestion():
 
     assert "unknown class keyword(s): strcit" in info.value.message
     assert "Did you mean 'strict'?" in info.value.suggestions
+
+
+# ------------------------------------------------------------------ strings, hooks, caches
+
+
+def test_a_string_that_is_no_identifier_is_refused_not_turned_into_a_decorator():
+    with pytest.raises(ValidationError) as info:
+        Losses.register_artifact("not a function")
+    error = info.value
+    assert "a string is not a function, class or scheme" in error.message
+    assert any("register_artifact(obj)" in hint for hint in error.suggestions)
+    assert error.context["operation"] == "register_artifact"
+    assert list(Losses.iter_identifiers()) == []
+
+
+def test_a_decorator_that_is_never_applied_warns():
+    with pytest.warns(RuntimeWarning, match=r"register_artifact\('l2'\) was never applied"):
+        Losses.register_artifact("l2")
+    pending = Losses.register_artifact("l1")
+    assert repr(pending) == "<pending registration of 'l1' in Losses>"
+    assert pending(mae) is mae
+    del pending  # applied: no warning
+    assert list(Losses.iter_identifiers()) == ["l1"]
+
+
+def test_an_identifier_of_override_names_artifacts():
+    class Prefixed(FunctionalRegistry):
+        @classmethod
+        def _identifier_of(cls, item):
+            return f"loss_{item.__name__}"
+
+    Prefixed.register_artifact(mse)
+    Prefixed.register_module_functions(mathfuncs)
+    Prefixed.safe_register_batch({"explicit": mae})
+    assert list(Prefixed.iter_identifiers()) == ["loss_mse", "loss_add", "loss_scale", "explicit"]
+
+
+def test_validation_cache_counts_expires_and_can_be_turned_off():
+    class Cached(FunctionalRegistry):
+        pass
+
+    assert Cached.validate_artifact(mse) is mse
+    assert Cached.validate_artifact(mse) is mse
+    Cached.register_artifact(mse)
+    stats = Cached.get_validation_stats()
+    assert (stats["hits"], stats["misses"], stats["total_entries"]) == (2, 1, 1)
+    assert (stats["max_size"], stats["ttl_seconds"]) == (1000, 300.0)
+    assert (stats["cached_artifacts"], stats["cached_schemes"]) == (1, 0)
+    assert Cached.clear_validation_cache() == 1
+    Cached.configure_validation(cache_ttl=0.05)
+    Cached.validate_artifact(mae)
+    time.sleep(0.1)
+    assert Cached.get_validation_stats()["expired_entries"] == 1
+    Cached.configure_validation(cache_size=0)
+    Cached.validate_artifact(mae)
+    assert Cached.get_validation_stats()["total_entries"] == 0
+    for bad in ({"cache_size": -1}, {"cache_size": 1.5}, {"cache_ttl": 0}, {"cache_ttl": "x"}):
+        with pytest.raises(ValidationError):
+            Cached.configure_validation(**bad)
+
+
+def test_validate_registry_state_reports_in_the_seed_shape():
+    class Typed(FunctionalRegistry):
+        pass
+
+    Typed.register_artifact(mse)
+    Typed.register_artifact(mae)
+    Typed._strict = True  # the rules tightened after registration: the cache is bypassed
+    report = Typed.validate_registry_state()
+    assert report["total_artifacts"] == 2
+    assert [e["key"] for e in report["validation_errors"]] == ["mse", "mae"]
+    assert "not annotated" in report["validation_errors"][0]["error"]
+    assert report["validation_errors"][0]["suggestions"]
+    assert report["warnings"] == []
+    assert set(report["cache_stats"]) >= {"total_entries", "max_size", "ttl_seconds"}
+    assert report["ok"] is False and set(report["invalid"]) == {"mse", "mae"}
+    json.dumps(report)
+
+
+# ------------------------------------------------------------------ error context
+
+
+def test_errors_carry_the_seed_context_keys_and_the_names_users_wrote():
+    class Plugin:
+        pass
+
+    class Plugins(TypeRegistry[Plugin], abstract=True):
+        pass
+
+    class Stray:
+        pass
+
+    with pytest.raises(InheritanceError) as info:
+        Plugins.register_artifact(Stray)
+    error = info.value
+    assert error.message == "Stray must inherit from Plugin to be registered in Plugins"
+    assert "Inherit from Plugin" in error.suggestions
+    assert "<locals>" not in str(error)
+    context = error.context
+    assert (context["expected_type"], context["actual_type"], context["artifact_name"]) == (
+        "Plugin",
+        "Stray",
+        "Stray",
+    )
+    assert (context["operation"], context["registry_type"], context["key"]) == (
+        "register_artifact",
+        "TypeRegistry",
+        "Stray",
+    )
+    with pytest.raises(RegistryError) as info:
+        Plugins.get_artifact("Strya")
+    assert info.value.context["key"] == "Strya"
+    assert info.value.context["operation"] == "get_artifact"
+    assert info.value.context["registry_type"] == "TypeRegistry"
+    with pytest.raises(ValidationError) as info:
+        Losses.validate_artifact(Stray)
+    assert (info.value.context["expected_type"], info.value.context["actual_type"]) == (
+        "function",
+        "class",
+    )
+    assert info.value.context["operation"] == "validate_artifact"
+    with pytest.raises(RegistryError) as info:
+        Losses.unregister_identifier("ghost")
+    assert info.value.context["operation"] == "unregister_identifier"
