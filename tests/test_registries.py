@@ -8,8 +8,8 @@ import json
 import linecache
 import sys
 import textwrap
-import time
 import threading
+import time
 import types
 from abc import ABC, abstractmethod
 
