@@ -406,10 +406,10 @@ def test_batch_operations_and_registry_state() -> None:
 
 
 def test_validation_cache_calls() -> None:
-    class Metrics(FunctionalRegistry):
+    class Metrics(FunctionalRegistry, strict=True):
         pass
 
-    def accuracy(y_true, y_pred):
+    def accuracy(y_true: list[int], y_pred: list[int]) -> float:
         return 1.0
 
     Metrics.configure_validation(cache_size=500, cache_ttl=600)
@@ -485,7 +485,7 @@ def config_server() -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/configs"
     server.shutdown()

@@ -321,7 +321,8 @@ class _Registry:
     def validate_artifact(cls, artifact: A) -> A:
         """Check ``artifact`` as registration would, store nothing, and return it.
 
-        A pass is remembered in the validation cache (see :meth:`configure_validation`).
+        In a ``strict=True`` registry a pass is remembered in the validation cache (see
+        :meth:`configure_validation`).
 
         Raises:
             ValidationError: wrong kind of artifact.
@@ -337,6 +338,9 @@ class _Registry:
 
     @classmethod
     def _validate(cls, artifact: Any) -> None:
+        if not cls._strict:  # kind and inheritance checks cost less than a cache lookup
+            cls._check_artifact(artifact)
+            return
         if artifact in cls._validated:
             return
         cls._check_artifact(artifact)
@@ -432,8 +436,9 @@ class _Registry:
     def configure_validation(
         cls, cache_size: int | None = None, cache_ttl: float | None = None
     ) -> None:
-        """Set this registry's validation cache: at most ``cache_size`` artifacts (``0`` turns
-        it off) remembered for ``cache_ttl`` seconds. Defaults: 1000 and 300.
+        """Set this registry's validation cache, which remembers the artifacts that passed the
+        ``strict=True`` signature checks: at most ``cache_size`` artifacts (``0`` turns it off),
+        each for ``cache_ttl`` seconds. Defaults: 1000 and 300.
 
         Raises:
             ValidationError: a negative size or a time-to-live that is not positive.
@@ -555,17 +560,25 @@ class _Registry:
             cls._identifier_of(artifact) if identifier is None else identifier, cls.__name__
         )
         origin = refs.origin_of(artifact)
-        place = sources.place_of(artifact)
-        if not cls._persistent:
-            # The hash of the definition's lines comes with its place; inspect.getsource
-            # (what persistent records keep) costs up to a millisecond.
-            source = place.source_hash if place is not None else None
-            if source is None and "<lambda>" in origin:
-                source = refs.source_hash(artifact)  # no file: tell lambdas apart by bytecode
-            return EntryDraft(
-                identifier=key, origin=origin, source_hash=source, **_place_fields(place)
-            )
-        return cls._persistent_draft(key, artifact, origin, place)
+        if cls._persistent:
+            return cls._persistent_draft(key, artifact, origin, sources.place_of(artifact))
+        # Reading (and, once per file version, parsing) the source is only needed to tell a
+        # second definition from a re-run: when the identifier is held by the same origin at
+        # another line. The memory store makes that question a dict lookup.
+        lambda_ = "<lambda>" in origin
+        place = sources.place_of(artifact, read=lambda_)
+        if place is not None and not lambda_:
+            current = cls._store.get_entry(cls._namespace, key)
+            if (
+                current is not None
+                and current.origin == origin
+                and current.source_line != place.line
+            ):
+                place = sources.place_of(artifact)
+        source = place.source_hash if place is not None else None
+        if source is None and lambda_:
+            source = refs.source_hash(artifact)  # no source file: tell lambdas apart by bytecode
+        return EntryDraft(identifier=key, origin=origin, source_hash=source, **_place_fields(place))
 
     @classmethod
     def _persistent_draft(
@@ -943,7 +956,7 @@ def _place_fields(place: sources.Place | None) -> dict[str, Any]:
     return {
         "source_file": place.file,
         "source_line": place.line,
-        "defined_at": place.defined_at,
+        "definitions": place.definitions,
     }
 
 

@@ -18,22 +18,21 @@ import os
 import sys
 import threading
 import tokenize
-from dataclasses import dataclass
-from typing import Any
+import types
+from typing import Any, NamedTuple
 
 __all__ = ["Place", "place_of"]
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     """Where one artifact is defined."""
 
     file: str
     line: int | None
     """First line of the definition (its first decorator), ``None`` when it cannot be told."""
-    defined_at: tuple[int, ...]
-    """First lines of every definition of the same qualified name in ``file``, ascending;
-    empty when the file cannot be read."""
+    definitions: tuple[tuple[int, str], ...]
+    """``(first line, SHA-256 of its lines)`` of every definition of the same qualified name in
+    ``file``, by line; empty when the file was not read."""
     source_hash: str | None
     """SHA-256 of the definition's lines in ``file`` (``None`` when they cannot be read)."""
 
@@ -41,21 +40,41 @@ class Place:
 #: ``qualname -> [(first line, last line), ...]`` of one version of one source file.
 _Index = dict[str, list[tuple[int, int]]]
 
-_INDEXES: dict[str, tuple[object, _Index, list[str]]] = {}
+
+class _Source:
+    """One version of one source file: its lines, its definitions, and the places found in it."""
+
+    __slots__ = ("index", "lines", "places", "stamp")
+
+    def __init__(self, stamp: object, lines: list[str], index: _Index) -> None:
+        self.stamp = stamp
+        self.lines = lines
+        self.index = index
+        self.places: dict[tuple[str, int | None, bool], Place] = {}
+
+
+_SOURCES: dict[str, _Source] = {}
+_NO_SOURCE = _Source(None, [], {})
 _LOCK = threading.Lock()
 _MAX_FILES = 256
 
 
-def place_of(obj: Any) -> Place | None:
+def place_of(obj: Any, *, read: bool = True) -> Place | None:
     """Return where ``obj`` (a function, lambda or class) is defined, or ``None`` when it has no
-    source file (builtins, objects that are not definitions)."""
-    target = inspect.unwrap(obj) if callable(obj) else obj
+    source file (builtins, objects that are not definitions).
+
+    With ``read=False`` a function's place comes from its code object alone (no definitions,
+    no hash): the file is neither checked nor parsed. A class is always read.
+    """
+    target = inspect.unwrap(obj) if hasattr(obj, "__wrapped__") else obj
     qualname = getattr(target, "__qualname__", None)
     if not isinstance(qualname, str):
         return None
     code = getattr(target, "__code__", None)
     if code is not None:
         file, line = code.co_filename, code.co_firstlineno
+        if not read:
+            return Place(file, line, (), None)
     elif inspect.isclass(target):
         found = _class_file(target)
         if found is None:
@@ -63,16 +82,27 @@ def place_of(obj: Any) -> Place | None:
         file, line = found
     else:
         return None
-    index, lines = _index(file)
-    spans = index.get(qualname, [])
-    if line is None or (code is None and not any(first == line for first, _ in spans)):
+    source = _source(file)
+    if source is _NO_SOURCE:
+        return Place(file, line, (), None)
+    key = (qualname, line, code is None)
+    place = source.places.get(key)
+    if place is None:
+        place = source.places[key] = _place(source, file, qualname, line, is_class=code is None)
+    return place
+
+
+def _place(source: _Source, file: str, qualname: str, line: int | None, *, is_class: bool) -> Place:
+    spans = source.index.get(qualname, [])
+    if line is None or (is_class and not any(first == line for first, _ in spans)):
         line = _class_line(spans, line)
-    hashed = None
-    for first, last in spans:
-        if first == line:
-            hashed = hashlib.sha256("".join(lines[first - 1 : last]).encode()).hexdigest()
-            break
-    return Place(file, line, tuple(sorted(first for first, _ in spans)), hashed)
+    definitions = tuple(
+        sorted(
+            (first, hashlib.sha256("".join(source.lines[first - 1 : last]).encode()).hexdigest())
+            for first, last in spans
+        )
+    )
+    return Place(file, line, definitions, dict(definitions).get(line) if line else None)
 
 
 def _class_file(cls: type) -> tuple[str, int | None] | None:
@@ -81,27 +111,19 @@ def _class_file(cls: type) -> tuple[str, int | None] | None:
     Classes carry no code object; the methods their body defines do. Python 3.13 records the
     first line itself (``__firstlineno__``).
     """
-    inside: list[tuple[str, int]] = []
+    first: int | None = getattr(cls, "__firstlineno__", None)
     prefix = cls.__qualname__ + "."
     for member in vars(cls).values():
-        for function in _functions_of(member):
-            code = getattr(function, "__code__", None)
-            if code is not None and getattr(function, "__qualname__", "").startswith(prefix):
-                inside.append((code.co_filename, code.co_firstlineno))
-    first: int | None = getattr(cls, "__firstlineno__", None)
-    if inside:
-        file, line = min(inside, key=lambda found: found[1])
-        return file, first if first is not None else line
+        function = member
+        if isinstance(member, (staticmethod, classmethod)):
+            function = member.__func__
+        elif isinstance(member, property):
+            function = member.fget
+        if isinstance(function, types.FunctionType) and function.__qualname__.startswith(prefix):
+            code = function.__code__
+            return code.co_filename, first if first is not None else code.co_firstlineno
     module_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
     return (module_file, first) if isinstance(module_file, str) else None
-
-
-def _functions_of(member: Any) -> list[Any]:
-    if isinstance(member, (staticmethod, classmethod)):
-        return [member.__func__]
-    if isinstance(member, property):
-        return [f for f in (member.fget, member.fset, member.fdel) if f is not None]
-    return [member] if inspect.isfunction(member) else []
 
 
 def _class_line(spans: list[tuple[int, int]], inside: int | None) -> int | None:
@@ -113,38 +135,43 @@ def _class_line(spans: list[tuple[int, int]], inside: int | None) -> int | None:
     return max(containing) if containing else None
 
 
-def _index(file: str) -> tuple[_Index, list[str]]:
-    """Return the definitions index and the lines of ``file`` (cached per file version)."""
-    try:
-        status = os.stat(file)
-        stamp: object = (status.st_mtime_ns, status.st_size)
-    except (OSError, ValueError):
-        stamp = None  # not a file on disk: a notebook cell, "<string>", "<stdin>"
-    with _LOCK:
-        cached = _INDEXES.get(file)
-    if cached is not None and cached[0] == stamp and stamp is not None:
-        return cached[1], cached[2]
-    lines = _read_lines(file, on_disk=stamp is not None)
-    if stamp is None:
-        stamp = ("linecache", len(lines), hash(tuple(lines)))
-        if cached is not None and cached[0] == stamp:
-            return cached[1], cached[2]
-    index = _build_index("".join(lines))
-    with _LOCK:
-        if len(_INDEXES) >= _MAX_FILES:
-            _INDEXES.clear()
-        _INDEXES[file] = (stamp, index, lines)
-    return index, lines
-
-
-def _read_lines(file: str, *, on_disk: bool) -> list[str]:
-    if on_disk:
+def _source(file: str) -> _Source:
+    """Return the current version of ``file`` (parsed once per version)."""
+    if file.startswith("<") and file.endswith(">"):
+        stamp: object = None  # exec'd code, the prompt, a notebook cell: not a file on disk
+    else:
         try:
-            with tokenize.open(file) as handle:  # honours a "# coding:" line
-                return handle.readlines()
-        except (OSError, SyntaxError, UnicodeDecodeError):
-            return []
-    return list(linecache.getlines(file))
+            status = os.stat(file)
+            stamp = (status.st_mtime_ns, status.st_size)
+        except (OSError, ValueError):
+            stamp = None  # a notebook cell named like a path (ipykernel)
+    cached = _SOURCES.get(file)
+    if stamp is None:
+        entry = linecache.cache.get(file)  # where IPython keeps the text of each cell
+        lines = list(entry[2]) if entry is not None and len(entry) == 4 else []
+        if not lines:
+            return _NO_SOURCE
+        stamp = ("linecache", hash(tuple(lines)))
+        if cached is not None and cached.stamp == stamp:
+            return cached
+    elif cached is not None and cached.stamp == stamp:
+        return cached
+    else:
+        lines = _read_lines(file)
+    source = _Source(stamp, lines, _build_index("".join(lines)))
+    with _LOCK:
+        if len(_SOURCES) >= _MAX_FILES:
+            _SOURCES.clear()
+        _SOURCES[file] = source
+    return source
+
+
+def _read_lines(file: str) -> list[str]:
+    try:
+        with tokenize.open(file) as handle:  # honours a "# coding:" line
+            return handle.readlines()
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return []
 
 
 def _build_index(text: str) -> _Index:

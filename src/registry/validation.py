@@ -46,6 +46,8 @@ def check_identifier(identifier: object, registry_name: str) -> str:
     Identifiers are 1-255 characters without whitespace, ``:``, ``@`` or ``/``; those
     characters are reserved for ``Registry:name`` references in configs and URLs.
     """
+    if identifier.__class__ is str and _IDENTIFIER.fullmatch(identifier):
+        return identifier
     context = {
         "registry_name": registry_name,
         "identifier": repr(identifier),
@@ -79,13 +81,6 @@ def check_identifier(identifier: object, registry_name: str) -> str:
 def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None:
     """Raise unless ``artifact`` is a function (``function``), a class (``type``) or a callable
     whose signature can be read (``scheme``)."""
-    context = {
-        "registry_name": registry_name,
-        "artifact": repr(artifact)[:200],
-        "artifact_name": display_name(artifact),
-        "expected_type": _EXPECTED[kind],
-        "actual_type": "class" if inspect.isclass(artifact) else type(artifact).__name__,
-    }
     if kind == "function":
         if _is_function(artifact):
             return
@@ -93,7 +88,7 @@ def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None
         raise ValidationError(
             f"{registry_name} accepts functions only, got {what}",
             suggestions=_kind_hints(artifact, "function"),
-            context={**context, "got": what},
+            context={**_kind_context(kind, artifact, registry_name), "got": what},
         )
     if kind == "type":
         if inspect.isclass(artifact):
@@ -102,13 +97,13 @@ def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None
         raise ValidationError(
             f"{registry_name} accepts classes only, got {what}",
             suggestions=["Register the class itself, not an instance of it"],
-            context={**context, "got": what},
+            context={**_kind_context(kind, artifact, registry_name), "got": what},
         )
     if not callable(artifact):
         raise ValidationError(
             f"{registry_name} accepts callables only, got {_describe(artifact)}",
             suggestions=["Register a function or a class"],
-            context=context,
+            context=_kind_context(kind, artifact, registry_name),
         )
     try:
         inspect.signature(artifact)
@@ -116,8 +111,18 @@ def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None
         raise ValidationError(
             f"{registry_name} cannot read the signature of {artifact!r}: {exc}",
             suggestions=["Wrap it in a Python function with an explicit signature"],
-            context=context,
+            context=_kind_context(kind, artifact, registry_name),
         ) from exc
+
+
+def _kind_context(kind: ArtifactKind, artifact: object, registry_name: str) -> dict[str, Any]:
+    return {
+        "registry_name": registry_name,
+        "artifact": repr(artifact)[:200],
+        "artifact_name": display_name(artifact),
+        "expected_type": _EXPECTED[kind],
+        "actual_type": "class" if inspect.isclass(artifact) else type(artifact).__name__,
+    }
 
 
 _EXPECTED: dict[ArtifactKind, str] = {"function": "function", "type": "class", "scheme": "callable"}
@@ -454,8 +459,8 @@ def _method_problems(name: str, implemented: Any, declared: Any, problems: list[
 
 
 class ValidationCache:
-    """Remembers which artifacts passed a registry's checks, so checking one again
-    (registering it again, ``validate_artifact``) is a lookup instead of a signature walk.
+    """Remembers which artifacts passed a ``strict=True`` registry's checks, so checking one
+    again (registering it again, ``validate_artifact``) is a lookup instead of a signature walk.
 
     Only passes are remembered, each for ``ttl_seconds``, at most ``max_size`` of them (the
     least recently used goes first); ``max_size=0`` turns the cache off. Entries hold weak

@@ -283,7 +283,7 @@ def placed(
         source=source,
         source_file="lab/mod.py",
         source_line=line,
-        defined_at=defined_at,
+        definitions=tuple((at, f"hash{at}") for at in defined_at),
         **extra,
     )
 

@@ -80,8 +80,9 @@ class DraftBody(_Body):
     """Kept when given (imports from another store); otherwise the server's clock."""
     source_file: str | None = Field(default=None, max_length=4096)
     source_line: int | None = Field(default=None, ge=1)
-    defined_at: list[int] = Field(default_factory=list, max_length=10_000)
-    """Lines at which ``source_file`` defines the same name (tells duplicates apart)."""
+    definitions: list[tuple[int, str | None]] = Field(default_factory=list, max_length=10_000)
+    """``[line, source hash]`` of each definition of the same name in ``source_file`` (tells a
+    second definition from a re-run)."""
 
 
 class BatchBody(_Body):

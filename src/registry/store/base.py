@@ -96,9 +96,10 @@ class EntryDraft:
     """The file the definition was read from, as Python reports it (``None``: no source)."""
     source_line: int | None = None
     """First line of the definition in ``source_file`` (its first decorator)."""
-    defined_at: tuple[int, ...] = ()
-    """Every first line at which ``source_file`` defines the same qualified name (not stored:
-    it tells :func:`decide` whether the stored place is another definition in that file)."""
+    definitions: tuple[tuple[int, str | None], ...] = ()
+    """``(first line, source hash)`` of every definition of the same qualified name in
+    ``source_file`` (not stored: it tells :func:`decide` whether the stored place is another
+    definition in that file; empty when the file was not read)."""
 
     @property
     def importable(self) -> bool:
@@ -197,11 +198,16 @@ def decide(namespace: str, current: EntryRecord | None, draft: EntryDraft) -> Ou
     )
     if current.origin != draft.origin:
         raise _taken_error(namespace, current, draft, "")
-    placed = current.source_line is not None and draft.source_line is not None
+    # Both places known, and the draft's file read (``definitions`` is empty when it was not).
+    placed = (
+        current.source_line is not None
+        and draft.source_line is not None
+        and bool(draft.definitions)
+    )
     if (
         placed
         and current.source_line != draft.source_line
-        and current.source_line in draft.defined_at
+        and current.source_line in dict(draft.definitions)
     ):
         raise _taken_error(namespace, current, draft, "another definition of the same name")
     if not placed and "<lambda>" in draft.origin and changed:
@@ -226,9 +232,12 @@ def _described(origin: str, file: str | None, line: int | None, source: str | No
 def _taken_error(
     namespace: str, current: EntryRecord, draft: EntryDraft, same_name: str
 ) -> RegistryError:
-    existing = _described(
-        current.origin, current.source_file, current.source_line, current.source_hash
+    in_file = dict(draft.definitions)
+    # An in-process record may carry no hash: the draft's file has the text at that line.
+    existing_hash = current.source_hash or (
+        in_file.get(current.source_line or 0) if same_name else None
     )
+    existing = _described(current.origin, current.source_file, current.source_line, existing_hash)
     new = _described(draft.origin, draft.source_file, draft.source_line, draft.source_hash)
     suggestions = [
         f"Register it under another identifier: register_artifact('<new name>', {_leaf(draft.origin)})",
@@ -239,8 +248,8 @@ def _taken_error(
             f"Identifier {draft.identifier!r} in {namespace!r} is already taken by {existing}; "
             f"cannot register {same_name}, {new}"
         )
-        if draft.source_line in draft.defined_at and len(draft.defined_at) > 1:
-            lines = ", ".join(str(line) for line in draft.defined_at)
+        if draft.source_line in in_file and len(in_file) > 1:
+            lines = ", ".join(str(line) for line in in_file)
             message += f": {draft.source_file} defines {_leaf(draft.origin)} at lines {lines}"
             suggestions.insert(0, "Rename one of the definitions: the later one hides the earlier")
     else:
@@ -259,7 +268,7 @@ def _taken_error(
             "new_origin": draft.origin,
             "existing_place": place_text(current.source_file, current.source_line),
             "new_place": place_text(draft.source_file, draft.source_line),
-            "existing_source_hash": current.source_hash,
+            "existing_source_hash": existing_hash,
             "new_source_hash": draft.source_hash,
         },
     )

@@ -131,7 +131,7 @@ def draft_to_json(draft: EntryDraft) -> dict[str, Any]:
         "created_at": _iso(draft.created_at),
         "source_file": draft.source_file,
         "source_line": draft.source_line,
-        "defined_at": list(draft.defined_at),
+        "definitions": [list(definition) for definition in draft.definitions],
     }
 
 
@@ -153,7 +153,10 @@ def draft_from_json(data: Mapping[str, Any]) -> EntryDraft:
         created_at=_datetime(data.get("created_at")),
         source_file=data.get("source_file"),
         source_line=_line(data.get("source_line")),
-        defined_at=tuple(int(line) for line in data.get("defined_at") or ()),
+        definitions=tuple(
+            (int(line), None if hashed is None else str(hashed))
+            for line, hashed in data.get("definitions") or ()
+        ),
     )
 
 
