@@ -196,9 +196,12 @@ def test_get_model_and_build_config_use_the_stored_scheme_without_the_artifact(u
         "level": "4",
         "unique": [1, 1, 2],
         "model_config": {"k": "1"},
+        "window": {"size": "3"},
     }
     from_record = config_values(reader.build_config("experiment", **values))
     from_artifact = config_values(writer.build_config("experiment", **values))
+    assert from_record.pop("window").model_dump() == {"size": 3, "stride": 1}
+    assert from_artifact.pop("window") == described.Window(3)
     assert from_record == from_artifact
     for bad in ({"count": "x"}, {"count": 1, "mode": "medium"}, {"count": 1, "level": 11}):
         with pytest.raises(registry.ValidationError) as info:
@@ -206,7 +209,8 @@ def test_get_model_and_build_config_use_the_stored_scheme_without_the_artifact(u
         assert info.value.context["errors"], bad
     with pytest.raises(registry.ValidationError, match="Extra inputs"):
         reader.build_config("experiment", count=1, colour="red")
-    config = reader.build_config("experiment", count=2, model_config={"k": 1})
+    config = reader.build_config("experiment", count=2, model_config={"k": 1}, window={"size": 2})
     result = reader.execute("experiment", config)  # execute loads the artifact and checks again
     assert (result["count"], result["model_config"]) == (2, {"k": 1})
+    assert result["window"] == described.Window(2)
     assert reader.get_model("experiment") is reader.get_model("experiment")

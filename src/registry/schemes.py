@@ -230,15 +230,18 @@ class _SchemeReader:
 
     def model(self, name: str, scheme: Mapping[str, Any]) -> type[BaseModel]:
         required = set(scheme.get("required") or ())
-        fields = [
-            (
-                parameter,
-                self.annotation(node),
-                ... if parameter in required else node.get("default"),
-            )
-            for parameter, node in (scheme.get("properties") or {}).items()
-        ]
-        extra = scheme.get("additionalProperties", False) not in (False, None)
+        fields = []
+        for parameter, node in (scheme.get("properties") or {}).items():
+            annotation = self.annotation(node)
+            if parameter in required:
+                default = ...
+            else:
+                default = _from_json(
+                    annotation, node.get("default") if isinstance(node, Mapping) else None
+                )
+            fields.append((parameter, annotation, default))
+        # Our models always say; a nested model of the user's may not: then accept extra keys.
+        extra = scheme.get("additionalProperties", True) not in (False, None)
         return _build_model(name, fields, extra, scheme.get("description"))
 
     def annotation(self, node: Any) -> Any:
@@ -301,6 +304,15 @@ class _SchemeReader:
         return built
 
 
+def _from_json(annotation: Any, default: Any) -> Any:
+    """Return a default as JSON stored it, turned back into its type where it fits (a tuple
+    is stored as a list); a default that does not fit its annotation is kept as written."""
+    try:
+        return pydantic.TypeAdapter(annotation).validate_python(default)
+    except Exception:  # pydantic raises several types; the default stays as stored
+        return default
+
+
 def _union(members: Iterable[Any]) -> Any:
     unique = list(dict.fromkeys(members))
     if any(member is Any for member in unique):
@@ -354,8 +366,8 @@ def validate_config(
     """Return ``config`` validated (and coerced) as an instance of ``model``."""
     if type(config) is model:
         return config
-    if isinstance(config, BaseModel):
-        config = config_values(config)
+    if isinstance(config, BaseModel):  # another model's instance (a stored scheme's): plain data
+        config = config.model_dump(by_alias=True)
     if not isinstance(config, Mapping):
         raise ValidationError(
             f"Config for {artifact!r} must be a mapping or {model.__name__}, got {type(config).__name__}",

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from tests.samples.mathfuncs import Point
+
+
+@dataclasses.dataclass
+class Window:
+    size: int
+    stride: int = 1
 
 
 def experiment(
@@ -23,6 +30,7 @@ def experiment(
     unique: set[int] | None = None,
     origin: Point | None = None,
     model_config: dict[str, int] | None = None,
+    window: Window | None = None,
 ) -> dict[str, object]:
     """Run an experiment."""
     return dict(locals())
