@@ -20,6 +20,7 @@ import time
 import types
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,6 +176,17 @@ def new_version_of(url: str, namespace: str, identifier: str, origin: str) -> No
     )
 
 
+def wait_until_stopped(pid: int) -> None:
+    """SIGSTOP takes effect when the process is next scheduled: wait for its 'T' state."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state in ("T", "t"):
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} did not stop")
+
+
 def changed_records(state: dict[str, Any]) -> int:
     return sum(len(c["added"]) + len(c["updated"]) + len(c["removed"]) for c in state["changes"])
 
@@ -223,6 +235,7 @@ def test_writes_made_while_the_listener_was_frozen_arrive_together(
     writer: type[FunctionalRegistry], listener: Listener, url: str, namespace: str
 ) -> None:
     os.kill(listener.process.pid, signal.SIGSTOP)  # every signal of these writes is missed
+    wait_until_stopped(listener.process.pid)
     try:
         writer.register_artifact(mathfuncs.not_exported)
         new_version_of(url, namespace, "e1", "lab.mod:e1")

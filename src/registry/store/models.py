@@ -124,6 +124,11 @@ entries = Table(
     _created_at(),
     # ``user@host`` of the process that wrote the row.
     Column("created_by", String(255), nullable=False),
+    # The file the definition was read from, as the registering process saw it.
+    Column("source_file", String(1024), nullable=True),
+    # First line of the definition in ``source_file``: tells a definition run again from a
+    # second definition of the same name (``store.base.decide``).
+    Column("source_line", Integer, nullable=True),
     UniqueConstraint("namespace_id", "identifier", "version"),
     CheckConstraint("version >= 1", name="version_positive"),
 )

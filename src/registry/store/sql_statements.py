@@ -69,6 +69,8 @@ ENTRY_COLUMNS = (
     entries.c.package_version,
     entries.c.created_at,
     entries.c.created_by,
+    entries.c.source_file,
+    entries.c.source_line,
 )
 
 BLOB_COLUMNS = (
@@ -97,6 +99,8 @@ _WRITTEN = (
     "package",
     "package_version",
     "created_by",
+    "source_file",
+    "source_line",
 )
 
 
@@ -128,6 +132,8 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
         "created_by": (draft.created_by or current_user_host())[:255],
+        "source_file": None if draft.source_file is None else draft.source_file[:1024],
+        "source_line": draft.source_line,
     }
     if draft.created_at is not None:
         # SQLite keeps no offset: store every timestamp in UTC.
@@ -180,6 +186,8 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
         package_version=_shared(values["package_version"]),
         created_at=utc(values["created_at"]),
         created_by=_shared(values["created_by"]) or "",
+        source_file=_shared(values["source_file"]),
+        source_line=values["source_line"],
     )
 
 

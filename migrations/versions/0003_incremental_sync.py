@@ -1,8 +1,8 @@
 """Incremental sync: a change counter per head, tombstones for unregistered identifiers, the
 generation of each namespace's last clear, and each namespace's size.
 
-Revision ID: 0002_incremental_sync
-Revises: 0001_initial
+Revision ID: 0003_incremental_sync
+Revises: 0002_entry_source_place
 Create Date: 2026-11-27
 
 A listener that holds generation G of a namespace reads the heads and tombstones whose
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_incremental_sync"
-down_revision: str | None = "0001_initial"
+revision: str = "0003_incremental_sync"
+down_revision: str | None = "0002_entry_source_place"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
