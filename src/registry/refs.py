@@ -52,16 +52,17 @@ def display_name(obj: Any) -> str:
     return qualname.rpartition("<locals>.")[2]
 
 
-def source_hash(obj: Any) -> str | None:
+def source_hash(obj: Any, *, index: bool = True) -> str | None:
     """Return the sha256 of an artifact's source text, or of its bytecode when there is no source.
 
     The text is what ``inspect.getsource`` returns, found without its per-call costs, which
     grow with the size of the module (a copy of the rest of the file for a function, a parse
     of the whole file for a class): registering every function of a large module took time
-    quadratic in its length.
+    quadratic in its length. ``index=False`` never parses a whole file for a function (a
+    restore: a reader of a huge module would otherwise hold its syntax tree's memory).
     """
     try:
-        text = _source_text(obj)
+        text = _source_text(obj, index)
     except Exception:  # anything unusual: ask inspect itself
         text = None
     if text is None:
@@ -79,7 +80,7 @@ def source_hash(obj: Any) -> str | None:
 _DEFINITION_START = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s))|^(\s*@)")
 
 
-def _source_text(obj: Any) -> str | None:
+def _source_text(obj: Any, use_index: bool = True) -> str | None:
     """``inspect.getsource(obj)`` for functions and classes, or ``None`` to let it decide."""
     target = inspect.unwrap(obj)
     if inspect.ismethod(target):
@@ -94,7 +95,8 @@ def _source_text(obj: Any) -> str | None:
     lines = linecache.getlines(path, module.__dict__ if module is not None else None)
     if not lines:
         return None
-    index = _index_of(path, lines, build=inspect.isclass(target))
+    is_class = inspect.isclass(target)
+    index = _index_of(path, lines, build=is_class) if use_index or is_class else None
     if inspect.isclass(target):
         start = index.class_starts.get(target.__qualname__) if index else None
         if start is None:

@@ -235,7 +235,7 @@ class _Registry:
         if latest is None or latest.version != record.version:
             cls._forget(record.identifier)
         if record.source_hash and not record.blob_sha256:
-            found = refs.source_hash(artifact)
+            found = refs.source_hash(artifact, index=False)
             if found is not None and found != record.source_hash:
                 warnings.warn(
                     f"{record.origin} changed since it was registered in {cls._namespace!r} "

@@ -22,6 +22,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    true,
     update,
 )
 
@@ -229,6 +230,20 @@ class Statements:
             .where(heads.c.namespace_id == ns_id, heads.c.change > since)
             .order_by(heads.c.position)
         )
+        if dialect == "postgresql":
+            # One index lookup per changed head: right after a large batch, stale statistics
+            # made the planner hash-join against a scan of every entry (~10 ms at 100,000).
+            # LIMIT 1 keeps the lateral subquery from being flattened back into that join.
+            found = (
+                select(*ENTRY_COLUMNS).where(entries.c.id == heads.c.entry_id).limit(1).lateral()
+            )
+            self.changed_heads = (
+                select(heads.c.position, *(found.c[column.name] for column in ENTRY_COLUMNS))
+                .select_from(heads)
+                .join(found, true())
+                .where(heads.c.namespace_id == ns_id, heads.c.change > since)
+                .order_by(heads.c.position)
+            )
         self.removed = select(tombstones.c.identifier).where(
             tombstones.c.namespace_id == ns_id, tombstones.c.change > since
         )
