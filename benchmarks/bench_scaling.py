@@ -76,7 +76,7 @@ def start_listeners(url: str, count: int) -> list[subprocess.Popen[str]]:
     return listeners
 
 
-def measure(store_url: str, listen_url: str, count: int) -> dict[int, list[float]]:
+def measure(store_url: str, listen_url: str, count: int, phase: str) -> dict[int, list[float]]:
     """Per size, the latencies (ms) of every write at every listener."""
     from registry.store import open_store
     from registry.store.base import EntryDraft
@@ -88,7 +88,7 @@ def measure(store_url: str, listen_url: str, count: int) -> dict[int, list[float
         time.sleep(0.5)
         for i in range(WRITES):
             for size in SIZES:
-                identifier = f"m{count}_{i}"
+                identifier = f"{phase}{count}_{i}"  # new in every run: a real change
                 writer.register(namespace(size), EntryDraft(identifier, f"lab.mod:{identifier}"))
                 commits[f"{namespace(size)}/{identifier}"] = (size, time.time())
                 time.sleep(0.03)
@@ -162,6 +162,8 @@ def start_server(store_url: str) -> tuple[subprocess.Popen[bytes], str]:
 def row(label: str, size: int, count: int, samples: list[float]) -> str:
     lost = sum(1 for sample in samples if sample == float("inf"))
     arrived = [sample for sample in samples if sample != float("inf")]
+    if not arrived:
+        return f"| {label} | {size:,} | {count} | none arrived | 0/{len(samples)} |"
     return (
         f"| {label} | {size:,} | {count} | {median(arrived):.1f} / "
         f"{percentile(arrived, 0.99):.1f} ms | {len(arrived)}/{len(samples)}"
@@ -186,12 +188,12 @@ def main() -> None:
             fill(url, namespace(size), size, origin="lab.mod:filled")
         connections = pg_connections_per_listener(url)
         for count in LISTENERS:
-            for size, samples in measure(url, url, count).items():
+            for size, samples in measure(url, url, count, "pg").items():
                 rows.append(row("PostgreSQL (LISTEN)", size, count, samples))
         server, server_url = start_server(url)
         try:
             for count in LISTENERS:
-                for size, samples in measure(url, server_url, count).items():
+                for size, samples in measure(url, server_url, count, "http").items():
                     rows.append(row("registry server, 1 worker (long-poll)", size, count, samples))
         finally:
             server.terminate()

@@ -119,13 +119,16 @@ def bench_latency(url: str) -> dict[str, list[float]]:
         lambda i: store.register("bench.latency", EntryDraft(f"f{i}", f"bench.mod:f{i}")),
         REGISTER_COUNT,
     )
+    # First read of each entry: the server's view reads it from the database (thread pool).
+    first = latencies_ms(lambda i: store.get_entry("bench.latency", f"f{i}"), REGISTER_COUNT)
+    # Then the steady state of a running server: it answers from memory on its event loop.
     get = latencies_ms(
         lambda i: store.get_entry("bench.latency", f"f{i % REGISTER_COUNT}"), GET_COUNT
     )
     # The floor, same connection and client: an async route that does no store work.
     health = latencies_ms(lambda i: store.health(), GET_COUNT)
     store.close()
-    return {"register": register, "get": get, "health": health}
+    return {"register": register, "first": first, "get": get, "health": health}
 
 
 def bench_cached_get(url: str) -> tuple[float, float]:
@@ -284,7 +287,8 @@ Machine: {machine()}. Date: {today()}. Load average at the end: {load_average()}
 | operation | result | target |
 | --- | --- | --- |
 | remote `register`, {REGISTER_COUNT:,} functions, one round trip each | {p(latency["register"])} | under 2 ms (seed: 8.5 ms) |
-| remote uncached `get_entry` (no client cache), {GET_COUNT:,} lookups | {p(latency["get"])} | p50 under 0.35 ms, p99 under 1 ms |
+| remote `get_entry`, first read of each of {REGISTER_COUNT:,} entries (server reads the database) | {p(latency["first"])} | |
+| remote uncached `get_entry` (no client cache; server warm), {GET_COUNT:,} lookups | {p(latency["get"])} | p50 under 0.35 ms, p99 under 1 ms |
 | floor, same run: `GET /health` (async route, no store work) | {p(latency["health"])} | |
 | cached `get_artifact` hit, registry over HTTP | {cached_remote:.0f} ns | same as local |
 | cached `get_artifact` hit, in-process registry (same run) | {cached_local:.0f} ns | |

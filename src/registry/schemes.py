@@ -94,28 +94,38 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
     Raises:
         ValidationError: the signature cannot be read or a field cannot be modelled.
     """
-    func = _annotated_function(obj)
     try:
-        sig = inspect.signature(obj)  # drops ``self`` for classes
+        parameters, allows_extra = _parameters(obj)
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"Cannot read the signature of {name!r}: {exc}",
             suggestions=["Register a Python function or class with an explicit signature"],
             context={"artifact": name},
         ) from exc
-    hints = _resolved_hints(func, obj)
-    fields: list[tuple[str, Any, Any]] = []
+    fields = [
+        (param.name, annotation, ... if param.default is param.empty else param.default)
+        for param, annotation in parameters
+    ]
+    return _build_model(name, fields, allows_extra, inspect.getdoc(obj))
+
+
+def _parameters(obj: Callable[..., Any]) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
+    """The parameters a scheme describes, each with its resolved annotation, and whether a
+    ``**kwargs`` lets the scheme accept extra keys (``*args`` are not fields).
+
+    Raises:
+        TypeError, ValueError: the signature cannot be read.
+    """
+    sig = inspect.signature(obj)  # drops ``self`` for classes
+    hints = _resolved_hints(_annotated_function(obj), obj)
+    parameters: list[tuple[inspect.Parameter, Any]] = []
     allows_extra = False
     for param in sig.parameters.values():
         if param.kind is param.VAR_KEYWORD:
             allows_extra = True
-            continue
-        if param.kind is param.VAR_POSITIONAL:
-            continue
-        annotation = hints.get(param.name, _signature_annotation(param))
-        default = ... if param.default is param.empty else param.default
-        fields.append((param.name, annotation, default))
-    return _build_model(name, fields, allows_extra, inspect.getdoc(obj))
+        elif param.kind is not param.VAR_POSITIONAL:
+            parameters.append((param, hints.get(param.name, _signature_annotation(param))))
+    return parameters, allows_extra
 
 
 def _reserved(name: str) -> bool:
@@ -381,20 +391,13 @@ _fragments: dict[Any, tuple[dict[str, Any], bool] | None] = {}
 
 
 def _assembled_scheme(name: str, obj: Callable[..., Any]) -> dict[str, Any] | None:
-    sig = inspect.signature(obj)
-    hints = _resolved_hints(_annotated_function(obj), obj)
+    parameters, allows_extra = _parameters(obj)
     properties: dict[str, Any] = {}
     required: list[str] = []
-    allows_extra = False
-    for param in sig.parameters.values():
-        if param.kind is param.VAR_KEYWORD:
-            allows_extra = True
-            continue
-        if param.kind is param.VAR_POSITIONAL:
-            continue
+    for param, annotation in parameters:
         if _reserved(param.name):
             return None  # an aliased field: the model path names it
-        piece = _fragment(hints.get(param.name, _signature_annotation(param)))
+        piece = _fragment(annotation)
         if piece is None:
             return None
         fragment, titled = piece
