@@ -202,8 +202,8 @@ def main() -> None:
         [
             "## Propagation against namespace size and listeners (`benchmarks/bench_scaling.py`)",
             "",
-            f"Machine: {machine()}. Date: {today()}. Load average before / after: "
-            f"{load_before} / {load_average()}. All M listener processes, the writer, PostgreSQL",
+            f"Machine: {machine()}. Date: {today()}. Load average (1/5/15 min) before: "
+            f"{load_before}; after: {load_average()}. All M listener processes, the writer, PostgreSQL",
             "15 and the server share the same 2 cores, so latency at M = 32 includes waiting for",
             f"a core. {WRITES} writes per namespace, 30 ms apart, round-robin over the three",
             "namespaces; latency from the writer's commit to each listener's view holding the",

@@ -513,8 +513,8 @@ def main() -> None:
         [
             "## Persistent store at scale (`benchmarks/bench_store.py`)",
             "",
-            f"Machine: {machine()}. Date: {today()}. Load average before / after: "
-            f"{load_before} / {load_average()} (a shared 2-core VM: compare each row with its",
+            f"Machine: {machine()}. Date: {today()}. Load average (1/5/15 min) before: "
+            f"{load_before}; after: {load_average()} (a shared 2-core VM: compare each row with its",
             "floor, measured in the same run). SQLite in a temporary directory; PostgreSQL 15 on",
             "127.0.0.1 (a throw-away database). Propagation: a subprocess registers an entry every",
             f"25 ms ({PROPAGATION_WRITES} writes); the time runs from its commit to the listening",
