@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	bash .ci/chromium.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) lint

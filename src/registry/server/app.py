@@ -54,6 +54,7 @@ from registry.server.schemas import (
     DraftBody,
     NamespaceBody,
 )
+from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
@@ -116,6 +117,7 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     change_poll_interval: float = 0.05,
+    read_only: bool = False,
 ) -> FastAPI:
     """Return the ASGI app serving ``store``.
 
@@ -124,6 +126,7 @@ def create_app(
         tokens: bearer token -> ``"read"`` or ``"write"``; none means every request is allowed.
         max_body_bytes: larger request bodies are refused with 413.
         change_poll_interval: seconds between generation polls while change requests wait.
+        read_only: leave out the write routes (``registry ui``).
     """
     table = TokenTable(tokens)
     hub = ChangeHub(store, change_poll_interval)
@@ -141,13 +144,19 @@ def create_app(
         summary="Namespaces of registered artifacts, shared over HTTP",
         version="1",
         lifespan=lifespan,
+        # The web page serves /docs from the package (offline); ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     read, write = _scope_dependencies(table)
     _add_service_routes(app, store, read)
     _add_read_routes(app, store, hub, read)
-    _add_write_routes(app, store, hub, write)
+    if not read_only:
+        _add_write_routes(app, store, hub, write)
+    add_ui_routes(app, store, hub, table, read_only=read_only)
     return app
 
 
