@@ -85,6 +85,8 @@ def _label(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
         return " | ".join(json.dumps(v) for v in spec["enum"])
     if "const" in spec:
         return json.dumps(spec["const"])
+    if "properties" in spec and "title" in spec:  # a model or dataclass parameter
+        return str(spec["title"])
     kind = spec.get("type")
     if kind == "array" and isinstance(spec.get("items"), dict):
         return f"list[{_label(spec['items'], definitions)}]"
@@ -94,8 +96,6 @@ def _label(spec: dict[str, Any], definitions: dict[str, Any]) -> str:
         return {"integer": "int", "number": "float", "string": "str", "boolean": "bool"}.get(
             kind, "dict" if kind == "object" else "list" if kind == "array" else kind
         )
-    if "title" in spec and "properties" in spec:
-        return str(spec["title"])
     options = spec.get("anyOf") or spec.get("oneOf")
     if isinstance(options, list):
         return " | ".join(_label(o, definitions) for o in options if isinstance(o, dict))

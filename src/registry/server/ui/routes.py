@@ -75,11 +75,6 @@ def _package_version() -> str:
         return "dev"
 
 
-def _store_label(url: str) -> str:
-    # Never show credentials of a database URL on a page.
-    return re.sub(r"//[^/@]*@", "//", url)
-
-
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("registry.server.ui", "templates"),
@@ -110,7 +105,7 @@ class _Ui:
         self.catalog = Catalog(store)
         self.env = _environment()
         self.common = {
-            "store_label": _store_label(store.url),
+            "store_label": views.store_label(store.url),
             "read_only": read_only,
             "signed_in": table.is_enabled,
             "live_mode": "refresh",

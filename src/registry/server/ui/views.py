@@ -6,6 +6,7 @@ Everything here reads stored records only: nothing is imported and no source fil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -32,12 +33,18 @@ __all__ = [
     "drift_of",
     "entry_summary",
     "namespace_summary",
+    "store_label",
     "summary_of",
     "timeline",
     "when",
 ]
 
 DriftStatus = Literal["first version", "revised", "pickled", "no source hash"]
+
+
+def store_label(url: str) -> str:
+    """Return a store URL fit to show: without the user and password of a database URL."""
+    return re.sub(r"//[^/@]*@", "//", url)
 
 
 def summary_of(doc: str) -> str:
