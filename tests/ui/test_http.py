@@ -110,6 +110,16 @@ def test_check_twin(lab_server: LiveServer) -> None:
     assert answer.valid and "toml" not in answer.files  # TOML has no null
     assert "None" in answer.unavailable["toml"]
 
+    # "Namespace:name" resolves in the served store (not in the server's REGISTRY_URL).
+    across = {
+        "model": {"_type": "Encoder", "hidden_dim": 1},
+        "optimizer": {"score": {"_type": "lab.metrics:accuracy", "_partial_": True}},
+    }
+    answer = views.ConfigCheck.model_validate_json(
+        call(lab_server, "POST", experiment, {"config": across}, READ)[2]
+    )
+    assert answer.valid, answer.message
+
     missing = "/ui/api/namespaces/lab.experiments/entries/Nothing/check"
     assert call(lab_server, "POST", missing, {"config": {}}, READ)[0] == 404
 
