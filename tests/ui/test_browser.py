@@ -18,6 +18,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
+from registry import load_config_file
 from tests.conftest import run_python
 from tests.server.conftest import READ_TOKEN, LiveServer, child_env
 
@@ -108,29 +109,32 @@ def test_click_through(page: Page, lab_server: LiveServer, store_url: str, tmp_p
     )
     expect(error).to_be_hidden()
     screenshot(page, "builder-valid", store_url)
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download Experiment.yaml").click()
-    downloaded = tmp_path / download.value.suggested_filename
-    download.value.save_as(downloaded)
-    document = yaml.safe_load(downloaded.read_text())
-    assert document == {
+    expected = {
         "_type": "lab.experiments:Experiment",
         "model": {"_type": "Encoder", "hidden_dim": 64},
         "optimizer": {"_type": "make_sgd", "learning_rate": 0.01},
         "epochs": 5,
     }
-    rebuilt = tmp_path / "rebuilt.yaml"
-    build = subprocess.run(
-        [sys.executable, "-m", "registry", "build", str(downloaded), "-o", str(rebuilt)]
-        + ["--url", store_url],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=60,
-        check=False,
-    )
-    assert build.returncode == 0, build.stderr
-    assert _qualified(document, "lab.experiments") == yaml.safe_load(rebuilt.read_text())
+    for suffix in ("yaml", "json", "toml"):
+        with page.expect_download() as download:
+            page.get_by_role("button", name=f"Download Experiment.{suffix}").click()
+        downloaded = tmp_path / download.value.suggested_filename
+        download.value.save_as(downloaded)
+        assert downloaded.name == f"Experiment.{suffix}"
+        assert load_config_file(downloaded) == expected
+        # The file rebuilds the object: `registry build` saves the config of what it built.
+        rebuilt = tmp_path / f"rebuilt-{suffix}.yaml"
+        build = subprocess.run(
+            [sys.executable, "-m", "registry", "build", str(downloaded), "-o", str(rebuilt)]
+            + ["--url", store_url],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=60,
+            check=False,
+        )
+        assert build.returncode == 0, build.stderr
+        assert yaml.safe_load(rebuilt.read_text()) == _qualified(expected, "lab.experiments")
 
 
 def _qualified(config: Any, namespace: str) -> Any:

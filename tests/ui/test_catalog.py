@@ -128,3 +128,65 @@ def test_search_ranks_identifier_matches_first() -> None:
     ]
     assert Catalog(store).search("focal", limit=1) == (4, hits[:1])
     assert Catalog(store).search("   ") == (0, [])
+
+
+def test_typing_on_reuses_earlier_results_without_changing_them() -> None:
+    store = MemoryStore()
+    fill(store, "lab.ns", 400)
+    index = Catalog(store).namespace("lab.ns")
+    assert index is not None
+    entries = store.list_entries("lab.ns")
+    typed = [
+        "l",
+        "lo",
+        "los",
+        "loss",
+        "loss m",
+        "loss me",
+        "loss",
+        "o",
+        "ss",
+        "loss_1",
+        "cross entropy",
+    ]
+    for text in typed + typed[::-1]:
+        for key, descending in (("identifier", False), ("created_at", True)):
+            page = index.page(text, sort=key, descending=descending, limit=1000)
+            expected = brute_force(entries, text, key, descending)
+            assert sorted(e.identifier for e in page.entries) == sorted(expected), text
+            assert page.total == len(expected), text
+
+
+@pytest.mark.parametrize(
+    "text", ["loss", "l", "LOSS_1", "loss_12", "ent", "metric of", "lab.", "zz"]
+)
+@pytest.mark.parametrize("limit", [1, 7, 50, 1000])
+def test_search_agrees_with_ranking_every_match(text: str, limit: int) -> None:
+    store = MemoryStore()
+    for seed, namespace in enumerate(("lab.a", "lab.b", "lab.c")):
+        fill(store, namespace, 150, seed=seed)
+    store.register("lab.b", EntryDraft(identifier="loss", origin="lab.x:loss"))
+    words = text.casefold().split()
+    whole = " ".join(words)
+    everything = []
+    for namespace in ("lab.a", "lab.b", "lab.c"):
+        for entry in store.list_entries(namespace):
+            haystack = f"{entry.identifier}\n{entry.origin}\n{entry.doc}".casefold()
+            if all(w in haystack for w in words):
+                name = entry.identifier.casefold()
+                rank = (
+                    0
+                    if name == whole
+                    else 1
+                    if name.startswith(whole)
+                    else 2
+                    if whole in name
+                    else 3
+                )
+                everything.append((rank, name, namespace, entry.identifier))
+    everything.sort()
+    total, hits = Catalog(store).search(text, limit)
+    assert total == len(everything)
+    assert [(h.namespace.name, h.entry.identifier) for h in hits] == [
+        (namespace, identifier) for *_, namespace, identifier in everything[:limit]
+    ]

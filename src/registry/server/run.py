@@ -185,9 +185,8 @@ def app_from_environment() -> FastAPI:
 
 
 def _build_app(config: Mapping[str, Any]) -> FastAPI:
-    from registry.server.app import DEFAULT_MAX_BODY_BYTES, create_app
-
     from registry import settings
+    from registry.server.app import DEFAULT_MAX_BODY_BYTES, create_app
 
     store = _open_backing_store(config.get("url"))
     # This process serves one store: configs checked by the web page resolve their

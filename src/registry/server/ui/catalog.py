@@ -10,12 +10,14 @@ Imports only ``store.base``.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import threading
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from registry.store.base import EntryRecord, NamespaceRecord, Store
 
@@ -58,45 +60,119 @@ class Hit:
     entry: EntryRecord
 
 
+#: Recent filter results kept per namespace index (paging a filtered view, typing on).
+RECENT_RESULTS = 16
+
+
+def _narrows(earlier: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    """Whether every entry matching ``words`` also matches ``earlier`` (typing on: each earlier
+    word is part of the word now at its place)."""
+    return len(earlier) <= len(words) and all(
+        old in new for old, new in zip(earlier, words, strict=False)
+    )
+
+
 class NamespaceIndex:
     """The current entries of one namespace at one generation, prepared for queries.
 
-    Immutable once built, except for sort orders, which are computed on first use.
+    Entries never change once built; sort orders are computed on first use, and the results of
+    recent filters are kept, so that the next keystroke only scans what the previous one found.
     """
 
     def __init__(self, record: NamespaceRecord, entries: list[EntryRecord]) -> None:
         self.record = record
         self.entries = entries
+        self.names = [e.identifier.casefold() for e in entries]
         self.haystacks = [f"{e.identifier}\n{e.origin}\n{e.doc}".casefold() for e in entries]
         self.latest: EntryRecord | None = max(entries, key=_when) if entries else None
         self._orders: dict[SortKey, list[int]] = {}
+        self._recent: OrderedDict[tuple[SortKey, bool, tuple[str, ...]], list[int]] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        self._sorted_names: list[str] | None = None
+
+    def _keys(self, key: SortKey) -> list[Any]:
+        entries = self.entries
+        if key == "identifier":
+            return self.names
+        if key == "version":
+            return [e.version for e in entries]
+        if key == "created_at":
+            return [_when(e) for e in entries]
+        if key == "origin":
+            return [e.origin.casefold() for e in entries]
+        return [e.created_by.casefold() for e in entries]
 
     def order(self, key: SortKey) -> list[int]:
         """Return entry positions sorted ascending by ``key`` (ties by identifier)."""
         order = self._orders.get(key)
         if order is None:
-            entries = self.entries
-            by_name = sorted(range(len(entries)), key=lambda i: entries[i].identifier.casefold())
-            if key == "identifier":
-                order = by_name
-            elif key == "version":
-                order = sorted(by_name, key=lambda i: entries[i].version)
-            elif key == "created_at":
-                order = sorted(by_name, key=lambda i: _when(entries[i]))
-            elif key == "origin":
-                order = sorted(by_name, key=lambda i: entries[i].origin.casefold())
-            else:
-                order = sorted(by_name, key=lambda i: entries[i].created_by.casefold())
+            by_name = self._orders.get("identifier")
+            if by_name is None:
+                by_name = sorted(range(len(self.entries)), key=self.names.__getitem__)
+                self._orders["identifier"] = by_name
+            # Sorting positions by a list's __getitem__ keeps the key lookup in C; the sort is
+            # stable, so equal keys stay in identifier order.
+            order = (
+                by_name if key == "identifier" else sorted(by_name, key=self._keys(key).__getitem__)
+            )
             self._orders[key] = order  # a racing thread computes the same list: harmless
         return order
 
-    def matching(self, words: list[str], positions: Iterable[int]) -> list[int]:
-        """Return the ``positions`` whose entry contains every word."""
+    def found(
+        self, words: list[str], sort: SortKey = "identifier", descending: bool = False
+    ) -> list[int]:
+        """Return the positions of the entries containing every word, in ``sort`` order."""
+        key = (sort, descending, tuple(words))
+        with self._recent_lock:
+            cached = self._recent.get(key)
+            if cached is not None:
+                self._recent.move_to_end(key)
+                return cached
+            narrower = next(
+                (
+                    result
+                    for (s, d, earlier), result in reversed(self._recent.items())
+                    if (s, d) == (sort, descending) and _narrows(earlier, key[2])
+                ),
+                None,
+            )
+        if narrower is None:
+            order = self.order(sort)
+            narrower = order[::-1] if descending else order
         haystacks = self.haystacks
-        if len(words) == 1:
-            word = words[0]
-            return [i for i in positions if word in haystacks[i]]
-        return [i for i in positions if all(w in haystacks[i] for w in words)]
+        result = narrower
+        for word in words:  # each word narrows what the next one scans
+            result = [i for i in result if word in haystacks[i]]
+        with self._recent_lock:
+            self._recent[key] = result
+            if len(self._recent) > RECENT_RESULTS:
+                self._recent.popitem(last=False)
+        return result
+
+    def ranked(self, words: list[str]) -> list[Iterator[tuple[str, int]]]:
+        """Return the matches of ``words`` as (name, position) in four groups, each in
+        identifier order: identifier equal to the query, starting with it, containing it, and
+        the rest (the query is in the import path or docstring). Lazy: a search stops reading
+        once it has enough."""
+        found = self.found(words)
+        names = self.names
+        if len(words) > 1:  # identifiers hold no whitespace: only the last group can match
+            return [iter(()), iter(()), iter(()), ((names[i], i) for i in found)]
+        word = words[0]
+        by_name = self.order("identifier")
+        if self._sorted_names is None:
+            self._sorted_names = [names[i] for i in by_name]
+        ordered = self._sorted_names
+        # Identifiers starting with the word are one run of the sorted names.
+        start = bisect.bisect_left(ordered, word)
+        equal_end = bisect.bisect_right(ordered, word, start)
+        prefix_end = bisect.bisect_left(ordered, word + "\U0010ffff", equal_end)
+        return [
+            ((ordered[k], by_name[k]) for k in range(start, equal_end)),
+            ((ordered[k], by_name[k]) for k in range(equal_end, prefix_end)),
+            ((names[i], i) for i in found if word in names[i] and not names[i].startswith(word)),
+            ((names[i], i) for i in found if word not in names[i]),
+        ]
 
     def page(
         self,
@@ -108,12 +184,21 @@ class NamespaceIndex:
         limit: int = 50,
     ) -> Page:
         """Return the entries matching ``text``, sorted, from ``offset`` on (at most ``limit``)."""
-        order = self.order(sort)
-        positions = order[::-1] if descending else order
         words = words_of(text)
-        found = self.matching(words, positions) if words else positions
+        if words:
+            found = self.found(words, sort, descending)
+        else:
+            order = self.order(sort)
+            found = order[::-1] if descending else order
         chosen = found[offset : offset + limit]
         return Page([self.entries[i] for i in chosen], len(found), offset, limit)
+
+
+def _tagged(
+    index: NamespaceIndex, pairs: Iterator[tuple[str, int]]
+) -> Iterator[tuple[str, str, int, NamespaceIndex]]:
+    for name, position in pairs:
+        yield name, index.record.name, position, index
 
 
 class Catalog:
@@ -138,28 +223,25 @@ class Catalog:
         """Return how many entries of all namespaces match ``text`` and the best ``limit``.
 
         Identifiers equal to the query come first, then identifiers starting with it, then
-        identifiers containing it, then matches in the import path or docstring.
+        identifiers containing it, then matches in the import path or docstring; by identifier
+        within each group. Only as many matches are ranked as are returned.
         """
         words = words_of(text)
         if not words:
             return 0, []
-        whole = " ".join(words)
-        ranked: list[tuple[int, str, str, int, NamespaceIndex]] = []
-        for index in self.namespaces():
-            for i in index.matching(words, range(len(index.entries))):
-                name = index.entries[i].identifier.casefold()
-                rank = (
-                    0
-                    if name == whole
-                    else 1
-                    if name.startswith(whole)
-                    else 2
-                    if whole in name
-                    else 3
-                )
-                ranked.append((rank, name, index.record.name, i, index))
-        best = heapq.nsmallest(limit, ranked, key=lambda item: item[:4])
-        return len(ranked), [Hit(index.record, index.entries[i]) for *_, i, index in best]
+        indexes = self.namespaces()
+        total = sum(len(index.found(words)) for index in indexes)
+        groups = [index.ranked(words) for index in indexes]
+        hits: list[Hit] = []
+        for group in range(len(groups[0]) if groups else 0):
+            streams = [
+                _tagged(index, ranked[group]) for index, ranked in zip(indexes, groups, strict=True)
+            ]
+            for _name, _namespace, position, index in heapq.merge(*streams):
+                if len(hits) == limit:
+                    return total, hits
+                hits.append(Hit(index.record, index.entries[position]))
+        return total, hits
 
     def _index_of(self, record: NamespaceRecord) -> NamespaceIndex:
         cached = self._indexes.get(record.name)
