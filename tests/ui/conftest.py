@@ -127,6 +127,7 @@ def screenshot(page: Page, name: str, store_url: str) -> None:
         SCREENSHOTS.mkdir(exist_ok=True)
         # The footer names the store, a temporary file: hidden, so that runs give equal images
         # (by a DOM property: an injected style would break the page's content security policy).
+        page.mouse.move(0, 0)  # no hover effects from where the last click left the pointer
         footers = page.locator("footer.bottom")
         footers.evaluate_all("found => found.forEach((element) => { element.hidden = true; })")
         page.screenshot(path=SCREENSHOTS / f"ui-{name}.png", full_page=True, animations="disabled")

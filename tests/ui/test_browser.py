@@ -43,6 +43,7 @@ def test_click_through(page: Page, lab_server: LiveServer, store_url: str, tmp_p
     expect(table.locator("tr")).to_have_count(3)
     screenshot(page, "namespace", store_url)
     page.get_by_label("Filter entries").press_sequentially("sgd")
+    expect(page.locator("#count")).to_contain_text("“sgd”")
     expect(table.locator("tr")).to_have_count(1)
     expect(table).to_contain_text("make_sgd")
     assert "q=sgd" in page.url  # the filtered view has its own address
@@ -50,6 +51,7 @@ def test_click_through(page: Page, lab_server: LiveServer, store_url: str, tmp_p
     # Search across namespaces by a docstring word.
     page.goto(lab_server.url + "/")
     page.get_by_label("Search every namespace").press_sequentially("embeds")
+    expect(page.locator("#results-title")).to_contain_text("“embeds”")  # the last keystroke
     hits = page.locator("section.results tbody tr")
     expect(hits).to_have_count(1)
     expect(hits).to_contain_text("lab.experiments")
