@@ -157,9 +157,11 @@ class _Ui:
         }
         return self.render(request, "message.html", context, status_code=404)
 
-    # -- lookups that answer a 404 page
+    # -- lookups for pages: they answer the sign-in redirect or a 404 page instead
 
-    def namespace(self, request: Request, name: str) -> NamespaceIndex | HTMLResponse:
+    def namespace(self, request: Request, name: str) -> NamespaceIndex | Response:
+        if not self.allowed(request):
+            return _sign_in_redirect(request)
         index = self.catalog.namespace(name) if _NAMESPACE.fullmatch(name) else None
         if index is not None:
             return index
@@ -173,9 +175,9 @@ class _Ui:
 
     def entry(
         self, request: Request, name: str, identifier: str
-    ) -> tuple[NamespaceIndex, EntryRecord] | HTMLResponse:
+    ) -> tuple[NamespaceIndex, EntryRecord] | Response:
         index = self.namespace(request, name)
-        if isinstance(index, HTMLResponse):
+        if isinstance(index, Response):
             return index
         record = (
             self.store.get_entry(name, identifier) if _IDENTIFIER.fullmatch(identifier) else None
@@ -251,10 +253,8 @@ def _add_browse_pages(app: FastAPI, ui: _Ui) -> None:
 
     @app.get("/browse/{name}", include_in_schema=False)
     def namespace_page(request: Request, name: str) -> Response:
-        if not ui.allowed(request):
-            return _sign_in_redirect(request)
         index = ui.namespace(request, name)
-        if isinstance(index, HTMLResponse):
+        if isinstance(index, Response):
             return index
         params = request.query_params
         query = params.get("q", "")
@@ -288,10 +288,8 @@ def _add_browse_pages(app: FastAPI, ui: _Ui) -> None:
 
     @app.get("/browse/{name}/{identifier}", include_in_schema=False)
     def entry_page(request: Request, name: str, identifier: str) -> Response:
-        if not ui.allowed(request):
-            return _sign_in_redirect(request)
         found = ui.entry(request, name, identifier)
-        if isinstance(found, HTMLResponse):
+        if isinstance(found, Response):
             return found
         index, record = found
         context = {
@@ -310,10 +308,8 @@ def _add_browse_pages(app: FastAPI, ui: _Ui) -> None:
 def _add_builder_pages(app: FastAPI, ui: _Ui) -> None:
     @app.get("/browse/{name}/{identifier}/build", include_in_schema=False)
     def builder_page(request: Request, name: str, identifier: str) -> Response:
-        if not ui.allowed(request):
-            return _sign_in_redirect(request)
         found = ui.entry(request, name, identifier)
-        if isinstance(found, HTMLResponse):
+        if isinstance(found, Response):
             return found
         index, record = found
         context = {
@@ -337,7 +333,7 @@ def _add_builder_pages(app: FastAPI, ui: _Ui) -> None:
         """The inputs of artifact ``type``'s config under ``prefix`` (a nested _type field)."""
         ui.require(request)
         found = ui.entry(request, name, type)
-        if isinstance(found, HTMLResponse):
+        if isinstance(found, Response):
             return found
         record = found[1]
         html = ui.env.get_template("fields.html").render(
