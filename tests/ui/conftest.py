@@ -8,6 +8,7 @@ downloads are never used.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,13 +123,47 @@ def page(browser: Browser, lab_server: LiveServer, problems: list[str]) -> Itera
 
 
 def screenshot(page: Page, name: str, store_url: str) -> None:
-    """Save a screenshot for docs/ui.md (from the SQLite run, so each is taken once)."""
-    if store_url.startswith("sqlite"):
-        SCREENSHOTS.mkdir(exist_ok=True)
-        # The footer names the store, a temporary file: hidden, so that runs give equal images
-        # (by a DOM property: an injected style would break the page's content security policy).
-        page.mouse.move(0, 0)  # no hover effects from where the last click left the pointer
-        footers = page.locator("footer.bottom")
-        footers.evaluate_all("found => found.forEach((element) => { element.hidden = true; })")
-        page.screenshot(path=SCREENSHOTS / f"ui-{name}.png", full_page=True, animations="disabled")
-        footers.evaluate_all("found => found.forEach((element) => { element.hidden = false; })")
+    """Save a screenshot for docs/ui.md (from the SQLite run, so each is taken once).
+
+    The file is rewritten only when the picture changed: rounded corners come out a shade
+    different from run to run, which should not leave a modified file behind every test run.
+    """
+    if not store_url.startswith("sqlite"):
+        return
+    # The footer names the store, a temporary file: hidden, so that runs give equal images
+    # (by a DOM property: an injected style would break the page's content security policy).
+    page.mouse.move(0, 0)  # no hover effects from where the last click left the pointer
+    footers = page.locator("footer.bottom")
+    footers.evaluate_all("found => found.forEach((element) => { element.hidden = true; })")
+    picture = page.screenshot(full_page=True, animations="disabled")
+    footers.evaluate_all("found => found.forEach((element) => { element.hidden = false; })")
+    path = SCREENSHOTS / f"ui-{name}.png"
+    if path.is_file() and same_picture(page, path.read_bytes(), picture):
+        return
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path.write_bytes(picture)
+
+
+def same_picture(page: Page, old: bytes, new: bytes) -> bool:
+    """Whether two PNGs show the same picture (no channel more than a few shades apart),
+    decoded by the browser itself."""
+    same: bool = page.evaluate(
+        """async ([first, second]) => {
+            const pixels = async (data) => {
+                const image = new Image();
+                image.src = "data:image/png;base64," + data;
+                await image.decode();
+                const canvas = document.createElement("canvas");
+                canvas.width = image.width;
+                canvas.height = image.height;
+                const context = canvas.getContext("2d");
+                context.drawImage(image, 0, 0);
+                return context.getImageData(0, 0, image.width, image.height);
+            };
+            const [a, b] = [await pixels(first), await pixels(second)];
+            if (a.width !== b.width || a.height !== b.height) return false;
+            return a.data.every((value, i) => Math.abs(value - b.data[i]) <= 8);
+        }""",
+        [base64.b64encode(old).decode(), base64.b64encode(new).decode()],
+    )
+    return same
