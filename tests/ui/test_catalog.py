@@ -190,3 +190,20 @@ def test_search_agrees_with_ranking_every_match(text: str, limit: int) -> None:
     assert [(h.namespace.name, h.entry.identifier) for h in hits] == [
         (namespace, identifier) for *_, namespace, identifier in everything[:limit]
     ]
+
+
+def test_index_follows_the_store_even_before_a_cache_hears_of_the_change() -> None:
+    """The page hears of a change from generations read from the database; a CachedStore whose
+    change signal has not arrived must not hand it the old entries (they would stay shown)."""
+    from registry.store.cached import CachedStore
+
+    database = MemoryStore()  # signals nothing to the cache: another process's write, unheard
+    fill(database, "lab.ns", 5)
+    cached = CachedStore(database)
+    catalog = Catalog(cached)
+    assert cached.list_entries("lab.ns") and catalog.namespace("lab.ns") is not None
+    database.register("lab.ns", EntryDraft(identifier="late", origin="lab.x:late"))
+    assert cached.get_entry("lab.ns", "late") is None  # the cache has not heard of it yet
+    index = catalog.namespace("lab.ns")
+    assert index is not None and index.get("late") is not None
+    assert index.record.generation == database.generations()["lab.ns"]

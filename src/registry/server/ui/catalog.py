@@ -5,7 +5,7 @@ An index is built from ``list_entries`` once per namespace *generation* (the sto
 counter) and reused until the namespace changes, so serving a page of a 100k-entry namespace
 scans prepared lower-case strings instead of reading the store. The generation is read before
 the entries: a write landing in between only causes one extra rebuild, never a stale index.
-Imports only ``store.base``.
+Imports only ``store``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
 from registry.store.base import EntryRecord, NamespaceRecord, Store
+from registry.store.cached import CachedStore
 
 __all__ = ["SORT_KEYS", "Catalog", "Hit", "NamespaceIndex", "Page", "SortKey", "words_of"]
 
@@ -89,6 +90,14 @@ class NamespaceIndex:
         self._recent: OrderedDict[tuple[SortKey, bool, tuple[str, ...]], list[int]] = OrderedDict()
         self._recent_lock = threading.Lock()
         self._sorted_names: list[str] | None = None
+        self._positions: dict[str, int] | None = None
+
+    def get(self, identifier: str) -> EntryRecord | None:
+        """Return the current record of ``identifier`` at this index's generation."""
+        if self._positions is None:
+            self._positions = {e.identifier: i for i, e in enumerate(self.entries)}
+        position = self._positions.get(identifier)
+        return None if position is None else self.entries[position]
 
     def _keys(self, key: SortKey) -> list[Any]:
         entries = self.entries
@@ -205,7 +214,11 @@ class Catalog:
     """Namespace indexes over one store, rebuilt when a namespace's generation moves."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        # Read past a CachedStore: the page learns of changes from generations read from the
+        # database, and a cache whose change signal has not arrived yet would hand an index
+        # labelled with the new generation the old entries, which no later event would fix.
+        # The indexes are this class's own cache, kept per generation.
+        self.store = store.inner if isinstance(store, CachedStore) else store
         self._indexes: dict[str, NamespaceIndex] = {}
         self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()

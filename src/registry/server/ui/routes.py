@@ -57,7 +57,6 @@ _SORT_LABELS: dict[SortKey, str] = {
     "created_at": "Registered at",
 }
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)
-_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 NamespaceName = Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="logic_namespace")]
 Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="artifact identifier")]
@@ -179,9 +178,7 @@ class _Ui:
         index = self.namespace(request, name)
         if isinstance(index, Response):
             return index
-        record = (
-            self.store.get_entry(name, identifier) if _IDENTIFIER.fullmatch(identifier) else None
-        )
+        record = index.get(identifier)
         if record is not None:
             return index, record
         close = closest_names(identifier, [e.identifier for e in index.entries])
@@ -298,7 +295,7 @@ def _add_browse_pages(app: FastAPI, ui: _Ui) -> None:
             "kind": index.record.kind,
             "fields": forms.config_fields(record.scheme),
             "snippets": forms.snippets(record),
-            "versions": views.timeline(ui.store.history(name, identifier)),
+            "versions": views.timeline(ui.catalog.store.history(name, identifier)),
             "drift_here": drift_state(record),
             "watch": _watch(index),
         }
@@ -483,9 +480,10 @@ def _add_json_twins(app: FastAPI, ui: _Ui) -> None:
     ) -> views.ConfigCheck | Response:
         """Validate a config tree with ``check_config`` (nothing is called) and write it as
         YAML, JSON and TOML when valid. A read token is enough: nothing is stored."""
-        if ui.store.get_namespace(name) is None:
+        index = ui.catalog.namespace(name)
+        if index is None:
             return _no_namespace(name)
-        if ui.store.get_entry(name, identifier) is None:
+        if index.get(identifier) is None:
             return _not_found(
                 RegistryError(
                     f"{identifier!r} is not registered in {name!r}",
