@@ -225,10 +225,23 @@ class Catalog:
 
     def namespaces(self) -> list[NamespaceIndex]:
         """Return the index of every namespace, sorted by name."""
-        return [self._index_of(record) for record in self.store.list_namespaces()]
+        generations = self.store.generations()  # cheap: no counting of entries
+        fresh = [
+            index
+            for name in sorted(generations)
+            if (index := self._indexes.get(name)) is not None
+            and index.record.generation == generations[name]
+        ]
+        if len(fresh) == len(generations):
+            return fresh
+        records = sorted(self.store.list_namespaces(), key=lambda record: record.name)
+        return [self._index_of(record) for record in records]
 
     def namespace(self, name: str) -> NamespaceIndex | None:
         """Return the index of namespace ``name``, or ``None`` when it does not exist."""
+        cached = self._indexes.get(name)
+        if cached is not None and cached.record.generation == self.store.generations().get(name):
+            return cached
         record = self.store.get_namespace(name)
         return None if record is None else self._index_of(record)
 
