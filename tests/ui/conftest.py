@@ -34,13 +34,15 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "docs" / "img"
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs, its event loop is the main
+# thread's running loop, and tests elsewhere that call asyncio.run() would fail after these.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: run `bash .ci/chromium.sh` (make test does)")

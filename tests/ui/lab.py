@@ -127,6 +127,8 @@ def populate(url: str) -> None:
                         "created_by": created_by,
                         "package_version": version,
                         "python_version": "3.10.14" if old else "3.11.7",
+                        # Where the checkout is would differ from machine to machine.
+                        "source_file": "tests/ui/lab.py",
                         "source_hash": f"{number:064x}" if old else item["source_hash"],
                         "signature": item["signature"].split(", dropout")[0] + ") -> None"
                         if old

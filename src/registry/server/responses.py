@@ -108,6 +108,8 @@ class Entry(BaseModel):
     version: int
     origin: str = Field(description="module:qualname; the import path when importable")
     source_hash: str | None
+    source_file: str | None = Field(description="the file that defined it, as registered")
+    source_line: int | None = Field(description="the line of the definition in that file")
     signature: str = Field(description="the call signature as text, e.g. (x: int) -> int")
     scheme: dict[str, Any] | None = Field(description="JSON Schema of the artifact's config")
     doc: str
