@@ -276,10 +276,13 @@ Typing sends one request per keystroke (the page sends them as you type, droppin
 a newer keystroke overtook) for {len(TYPED)} phrases such as "{TYPED[0]}"; the filter answers
 with the re-rendered table (`X-Registry-Fragment: live`), the search with the overview's
 results. Each keystroke after the first of a phrase scans only what the previous one found.
-A registration in another process reaches the server through the store's change signal; the
-server then re-reads the namespace from the store and rebuilds its index, and the page, told
-by `/ui/events`, fetches its re-rendered table. At 100k entries that re-read dominates: it is
-`list_entries` of the SQL store, the same cost as the first request after start.
+A registration in another process reaches the server through the store's change signal or
+its generation poll (every 50 ms while a page listens); the page, told by `/ui/events`, asks
+for its re-rendered table, and the server re-reads the namespace from the store and rebuilds
+its index. That re-read is `list_entries` of the whole namespace, the same cost as the first
+request after start: it keeps 10k entries within the target and puts 100k entries far over
+it. Reading only what changed since the index's generation would remove it; the store
+contract has no such read yet.
 """
     write_section("ui", body)
     print(body)
