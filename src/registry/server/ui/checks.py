@@ -1,8 +1,9 @@
 """The config builder's server side: validate a config tree with ``check_config`` and write it
 as YAML, JSON and TOML.
 
-Validation runs in the server process on a registry opened over the served store
-(``registry.open``): artifacts are imported only as far as validation needs their signatures,
+Validation runs in the server process on a registry opened with ``registry.open`` over the
+store that the served store's URL names in this process (the served store itself for
+``registry serve`` and ``registry ui``, which open it by URL): artifacts are imported only as far as validation needs their signatures,
 and nothing is called. A pickled artifact is never unpickled here, so its configs cannot be
 checked by the server (the answer says so).
 """
