@@ -32,11 +32,8 @@ bench: $(STAMP) lint
 	$(BIN)/python benchmarks/bench_factorize.py --write
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
-<<<<<<< HEAD
-	$(BIN)/python benchmarks/bench_scaling.py
-=======
 	$(BIN)/python benchmarks/bench_ui.py
->>>>>>> main
+	$(BIN)/python benchmarks/bench_scaling.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache
