@@ -101,7 +101,8 @@ def default_url() -> str:
 
 def is_default_url(url: str) -> bool:
     """Return whether ``url`` is the default local SQLite file (the only auto-upgraded store)."""
-    return url == f"sqlite:///{default_sqlite_path()}"
+    # Only a URL ending like the default file costs the platformdirs import.
+    return url.endswith("/registry/registry.db") and url == f"sqlite:///{default_sqlite_path()}"
 
 
 def resolve_url(explicit: str | None = None) -> str:

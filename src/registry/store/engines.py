@@ -1,8 +1,8 @@
 """One SQLAlchemy engine per URL per process, with the SQLite pragmas and PostgreSQL settings.
 
 Also the one boundary where SQLAlchemy and driver exceptions become :class:`StoreError`, and the
-transaction helper (``BEGIN IMMEDIATE`` for SQLite writes). Used by ``sql.py``, ``migrate.py``
-and ``watch.py``; imports only ``errors`` and SQLAlchemy.
+transaction helper (``BEGIN IMMEDIATE`` for SQLite writes). Used by ``sql.py`` and
+``migrate.py``; imports only ``errors``, ``store.sql_direct`` and SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import os
 import random
-import socket
 import sqlite3
 import threading
 import time
@@ -26,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.pool import StaticPool
 
 from registry.errors import StoreError
+from registry.store.sql_direct import postgres_connect_args
 
 __all__ = [
     "BeginMode",
@@ -212,20 +212,6 @@ def _postgres_engine(url: URL) -> Engine:
         pool_timeout=30,
         connect_args=postgres_connect_args(),
     )
-
-
-def postgres_connect_args() -> dict[str, Any]:
-    """libpq options: timeouts, keepalives and an application name that finds us in pg_stat."""
-    return {
-        "application_name": f"registry@{socket.gethostname()}:{os.getpid()}"[:63],
-        "connect_timeout": 10,
-        "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
-        "keepalives_count": 3,
-        "options": "-c lock_timeout=10s -c statement_timeout=60s "
-        "-c idle_in_transaction_session_timeout=60s",
-    }
 
 
 @contextmanager

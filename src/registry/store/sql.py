@@ -67,19 +67,24 @@ class SqlStore(Store):
         url: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://user@host/db``).
         auto_upgrade: upgrade a database that is behind instead of raising (only for the
             default local SQLite file; it is backed up first).
+        watcher: the running watcher of ``url`` to report changes with (a
+            :class:`~registry.store.sql_lazy.LazySqlStore` hands over its own); by default
+            the first :meth:`watch` starts one.
 
     Raises:
         SchemaVersionError: the database schema is behind or ahead of this package.
         StoreError: the database cannot be reached.
     """
 
-    def __init__(self, url: str, *, auto_upgrade: bool = False) -> None:
+    def __init__(
+        self, url: str, *, auto_upgrade: bool = False, watcher: Watcher | None = None
+    ) -> None:
         self.url = url
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
         self._sql = Statements(self._dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
-        self._watcher: Watcher | None = None
+        self._watcher = watcher
         # Per thread: the (namespace, before, after) generation moves of the running write.
         self._bumps = threading.local()
         self._watcher_lock = threading.Lock()
@@ -334,7 +339,8 @@ class SqlStore(Store):
             if self._watcher is None:
                 from registry.store.watch import start_watcher
 
-                self._watcher = start_watcher(self.url, self._engine)
+                path = sqlite_path(self.url)
+                self._watcher = start_watcher(self.url, self._dialect, path)
             watcher = self._watcher
         return watcher.subscribe(callback)
 

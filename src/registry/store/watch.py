@@ -4,7 +4,8 @@ SQLite: a daemon thread polls ``PRAGMA data_version`` (a few microseconds) on it
 connection and reads the generations when it changes. PostgreSQL: a daemon thread holds an
 autocommit psycopg connection that ``LISTEN``s on ``registry_changes``, resyncs the generations
 after every (re)connect and every few seconds (the polling fallback for lost notifications).
-Imports only ``store.base``, ``store.engines`` and the database drivers.
+Imports only ``store.base``, ``store.sql_direct`` and the database drivers (not SQLAlchemy: a
+process that only reads starts a watcher without loading it).
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-
 from registry.store.base import ChangeCallback
-from registry.store.engines import postgres_connect_args, safe_url, sqlite_path
+from registry.store.sql_direct import libpq_url, masked_url, postgres_connect_args
 
 __all__ = ["PostgresWatcher", "SqliteWatcher", "Watcher", "start_watcher"]
 
@@ -59,7 +58,7 @@ class Watcher(ABC):
         # this process's own writes, so the watcher does not echo them back.
         self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
         self._thread = threading.Thread(
-            target=self._run_forever, name=f"registry-watch {safe_url(url)}", daemon=True
+            target=self._run_forever, name=f"registry-watch {masked_url(url)}", daemon=True
         )
 
     def start(self, wait_s: float = 5.0) -> None:
@@ -168,7 +167,7 @@ class Watcher(ABC):
                 return
             except Exception as exc:
                 logger.warning(
-                    "registry watcher for %s lost its connection: %s", safe_url(self.url), exc
+                    "registry watcher for %s lost its connection: %s", masked_url(self.url), exc
                 )
                 if self._connected:
                     delay = 0.1  # it had been connected: start backing off afresh
@@ -186,11 +185,8 @@ class Watcher(ABC):
 class SqliteWatcher(Watcher):
     """Polls ``PRAGMA data_version`` on a dedicated connection (changes on others' commits)."""
 
-    def __init__(self, url: str, interval_s: float = SQLITE_POLL_S) -> None:
+    def __init__(self, url: str, path: Path, interval_s: float = SQLITE_POLL_S) -> None:
         super().__init__(url)
-        path = sqlite_path(url)
-        if path is None:
-            raise ValueError(f"not a SQLite file URL: {safe_url(url)}")
         self._path = path
         self._interval_s = interval_s
 
@@ -225,8 +221,10 @@ class PostgresWatcher(Watcher):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        parsed = make_url(url).set(drivername="postgresql")
-        self._conninfo = parsed.render_as_string(hide_password=False)
+        conninfo = libpq_url(url)
+        if conninfo is None:
+            raise ValueError(f"not a PostgreSQL URL: {masked_url(url)}")
+        self._conninfo = conninfo
 
     def _watch(self, first: bool) -> None:
         import psycopg
@@ -281,9 +279,15 @@ def _respawn_all_in_child() -> None:
 os.register_at_fork(after_in_child=_respawn_all_in_child)
 
 
-def start_watcher(url: str, engine: Engine) -> Watcher:
-    """Start the watcher that fits ``engine``'s dialect and return it once it has a baseline."""
+def start_watcher(url: str, dialect: str, path: Path | None = None) -> Watcher:
+    """Start the watcher of ``url`` (``path``: its SQLite file) and return it once it has a
+    baseline."""
     watcher: Watcher
-    watcher = PostgresWatcher(url) if engine.dialect.name == "postgresql" else SqliteWatcher(url)
+    if dialect == "postgresql":
+        watcher = PostgresWatcher(url)
+    elif path is not None:
+        watcher = SqliteWatcher(url, path)
+    else:
+        raise ValueError(f"not a SQLite file URL: {masked_url(url)}")
     watcher.start()
     return watcher
