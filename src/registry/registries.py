@@ -620,7 +620,11 @@ class _Registry:
         from registry import pickling, schemes
 
         package = origin.partition(":")[0].partition(".")[0]
-        scheme = schemes.scheme_json_of(key, artifact)
+        try:  # read once for the signature text and the scheme
+            signature: inspect.Signature | None = inspect.signature(artifact)
+        except (TypeError, ValueError):
+            signature = None
+        scheme = schemes.scheme_json_of(key, artifact, signature)
         blob = None
         if not is_importable_origin(origin):
             blob = pickling.dump_blob(artifact, cls._namespace, key)
@@ -628,8 +632,9 @@ class _Registry:
             **_place_fields(place),
             identifier=key,
             origin=origin,
-            source_hash=refs.source_hash(artifact),
-            signature=refs.signature_text(artifact),
+            # The place came from the same read of the file as the hash.
+            source_hash=(place.source_hash if place else None) or refs.source_hash(artifact),
+            signature=refs.signature_text(artifact, signature),
             # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
             # each (get_model builds one when asked), and a batch holds every draft at once.
             scheme=None if scheme is None else JsonText(json.dumps(scheme)),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
+from registry import gcpause
 from registry.errors import RegistryError
 from registry.store.base import (
     BlobRecord,
@@ -270,7 +271,8 @@ class SqlStore(Store):
         # Rows of one bulk statement must share their columns: drafts that bring their own
         # created_at (imports) take the one-by-one path.
         bulk = all(draft.created_at is None for draft in drafts) and len(drafts) > 1
-        return self._run_register(work, namespace, drafts)
+        with gcpause.paused():  # thousands of acyclic rows and records: see registry.gcpause
+            return self._run_register(work, namespace, drafts)
 
     def _register_each(
         self, conn: Connection, namespace: str, drafts: Sequence[EntryDraft]
