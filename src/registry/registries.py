@@ -739,7 +739,9 @@ class _Registry:
         """Register many artifacts, capturing each item's error.
 
         With ``skip_invalid=False`` the first error is raised, and the items before it stay
-        registered. Otherwise the valid items are written in one store transaction.
+        registered. Otherwise the valid items are drafted and written
+        :data:`BATCH_CHUNK` at a time, each chunk in one store transaction, so the memory a
+        batch takes does not grow with its size; each item's result is its own either way.
 
         Returns:
             ``{"successful": [keys], "failed": [keys], "total": n, "errors": [{"key", "error",
@@ -756,8 +758,17 @@ class _Registry:
                 cls._register(key, artifact)
                 report["successful"].append(key)
             return report
+        items = list(artifacts.items())
+        for start in range(0, len(items), BATCH_CHUNK):
+            cls._register_chunk(items[start : start + BATCH_CHUNK], report)
+        cls._sync_siblings(report["successful"])
+        return report
+
+    @classmethod
+    def _register_chunk(cls, items: list[tuple[str, Any]], report: dict[str, Any]) -> None:
+        """Draft ``items`` and write the valid ones in one store transaction."""
         drafts: list[tuple[EntryDraft, Any]] = []
-        for key, artifact in artifacts.items():
+        for key, artifact in items:
             try:
                 drafts.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
@@ -772,8 +783,6 @@ class _Registry:
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
-        cls._sync_siblings(report["successful"])
-        return report
 
     @classmethod
     def _register_module_members(
@@ -997,6 +1006,12 @@ def _record_failure(report: dict[str, Any], key: object, error: ValidationError)
             "context": error.context,
         }
     )
+
+
+#: ``safe_register_batch`` drafts and writes this many items per store transaction: large
+#: enough that a transaction's cost is spread thin, small enough that a batch of any size
+#: holds a few MiB of drafts and records at a time.
+BATCH_CHUNK = 500
 
 
 def _place_fields(place: sources.Place | None) -> dict[str, Any]:
