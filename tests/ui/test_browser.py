@@ -195,6 +195,40 @@ def test_registration_by_another_process_appears_without_reload(
     assert page.evaluate("window.__not_reloaded") is True
 
 
+def test_an_open_page_follows_new_versions_unregisters_and_clears(
+    page: Page, lab_server: LiveServer, store_url: str
+) -> None:
+    """The server brings its index up to date from what changed (new rows, new versions,
+    removals, a clear) and the open page shows each change without a reload."""
+
+    def change(*steps: tuple[str, ...]) -> None:
+        done = run_python(f"from tests.ui import lab; lab.change_live({store_url!r}, *{steps!r})")
+        assert done.returncode == 0, done.stderr
+
+    change(("register", "alpha", "1"), ("register", "beta", "1"), ("register", "gamma", "1"))
+    page.goto(lab_server.url + "/browse/lab.live?sort=version")
+    rows = page.locator("table.entries tbody tr")
+    expect(rows).to_have_count(3)
+    page.evaluate("window.__not_reloaded = true")
+    identifiers = rows.locator("td:first-child")
+    versions = rows.locator("td.num")
+
+    change(("register", "delta", "1"))
+    expect(identifiers).to_have_text(["alpha", "beta", "delta", "gamma"])
+    change(("register", "beta", "2"))  # a new version moves to the end (sorted by version)
+    expect(identifiers).to_have_text(["alpha", "delta", "gamma", "beta"])
+    expect(versions).to_have_text(["1", "1", "1", "2"])
+    expect(page.locator("#count")).to_contain_text("4 in the namespace")
+    change(("unregister", "alpha"), ("unregister", "gamma"))
+    expect(identifiers).to_have_text(["delta", "beta"])
+    change(("clear",))
+    expect(page.locator("#count")).to_contain_text("This namespace is empty.")
+    change(("register", "gamma", "3"))  # after a clear: only what came since
+    expect(identifiers).to_have_text(["gamma"])
+    expect(versions).to_have_text(["2"])  # the version numbers go on from the history
+    assert page.evaluate("window.__not_reloaded") is True
+
+
 def test_open_overview_follows_new_namespaces(
     page: Page, lab_server: LiveServer, store_url: str
 ) -> None:
