@@ -178,3 +178,18 @@ def change_live(url: str, *steps: tuple[str, ...]) -> None:
             store.unregister("lab.live", args[0])
         else:
             store.clear("lab.live")
+
+
+def fill_large(url: str, namespace: str, count: int) -> None:
+    """Register ``count`` entries in ``namespace`` in one batch (a namespace the page outlines
+    on a first visit)."""
+    from registry.store import open_store
+    from registry.store.base import EntryDraft
+
+    store = open_store(url)
+    store.ensure_namespace(namespace, "function")
+    drafts = [
+        EntryDraft(identifier=f"metric_{n:05d}", origin=f"lab.many:metric_{n:05d}")
+        for n in range(count)
+    ]
+    store.register_batch(namespace, drafts)

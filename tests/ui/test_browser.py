@@ -229,6 +229,25 @@ def test_an_open_page_follows_new_versions_unregisters_and_clears(
     assert page.evaluate("window.__not_reloaded") is True
 
 
+def test_a_large_namespace_is_shown_before_the_server_has_read_it(
+    page: Page, lab_server: LiveServer, store_url: str
+) -> None:
+    """The first visit gets the first page from the identifiers alone; the page script then
+    asks for the whole of it, answered once the server has read the namespace."""
+    page.goto(lab_server.url + "/browse/lab.metrics")  # an open overview would read it at once
+    filled = run_python(
+        f"from tests.ui import lab; lab.fill_large({store_url!r}, 'lab.many', 2500)"
+    )
+    assert filled.returncode == 0, filled.stderr
+    first = page.goto(lab_server.url + "/browse/lab.many")
+    assert first is not None and "reading the rest of it" in first.text()
+    expect(page.locator("#count")).to_contain_text("last registration")
+    expect(page.locator("table.entries tbody tr")).to_have_count(50)
+    expect(page.locator("table.entries tbody tr").first).to_contain_text("metric_00000")
+    page.get_by_label("Filter entries").fill("metric_0249")
+    expect(page.locator("table.entries tbody tr")).to_have_count(10)
+
+
 def test_open_overview_follows_new_namespaces(
     page: Page, lab_server: LiveServer, store_url: str
 ) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.server.ui import catalog as catalog_module
-from registry.server.ui.catalog import SORT_KEYS, Catalog, NamespaceIndex
+from registry.server.ui.catalog import SORT_KEYS, Catalog, NamespaceIndex, Outline
 from registry.store.base import EntryDraft, EntryRecord, Store
 from registry.store.memory import MemoryStore
 from registry.store.sql import SqlStore
@@ -365,3 +365,34 @@ def test_a_namespace_that_goes_back_in_generations_is_read_afresh() -> None:
     index = catalog.namespace("lab.ns")
     assert index is not None and [e.identifier for e in index.entries] == ["B"]
     assert_same_index(index, second, "lab.ns")
+
+
+def test_a_first_look_at_a_large_namespace_is_an_outline_until_its_index_is_read() -> None:
+    store = MemoryStore()
+    fill(store, "lab.big", 300)
+    for name in ("tie", "TIE", "Tie"):  # equal but for case: in registration order
+        store.register("lab.big", EntryDraft(identifier=name, origin=f"lab.x:{name}"))
+    fill(store, "lab.small", 5)
+    catalog = Catalog(store)
+    with mock.patch.object(catalog_module, "OUTLINE_ABOVE", 100):
+        outline = catalog.preview("lab.big")
+        small = catalog.preview("lab.small")
+        assert isinstance(outline, Outline) and isinstance(small, NamespaceIndex)
+        assert [type(view) for view in catalog.previews()] in (
+            [Outline, NamespaceIndex],  # still reading lab.big
+            [NamespaceIndex, NamespaceIndex],
+        )
+        assert catalog.preview("lab.none") is None
+    assert not outline.complete and outline.latest is None and outline.size == 303
+    index = catalog.namespace("lab.big")  # waits for the read the preview started
+    assert index is not None and index.complete
+    for descending in (False, True):
+        for offset in (0, 50, 280, 290):
+            expected = index.page(descending=descending, offset=offset, limit=50)
+            assert outline.page(descending=descending, offset=offset, limit=50) == expected
+    with pytest.raises(ValueError, match="use the index"):
+        outline.page("loss")
+    with pytest.raises(ValueError, match="use the index"):
+        outline.page(sort="created_at")
+    with mock.patch.object(catalog_module, "OUTLINE_ABOVE", 100):
+        assert catalog.preview("lab.big") is index  # read once: the index from now on

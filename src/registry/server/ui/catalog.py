@@ -10,7 +10,10 @@ nothing else is read or sorted again. A change set that starts from nothing (aft
 or from a store that cannot tell what changed) makes an index of its records alone.
 
 Only the first index of a namespace reads ``list_entries``, with the generation read before the
-entries: a write landing in between comes again in the next change set, which is harmless.
+entries: a write landing in between comes again in the next change set, which is harmless. For
+a large namespace that read takes seconds, so a first visit gets an :class:`Outline` (its first
+pages by identifier, from a read of the identifiers alone) while the index is read in the
+background.
 Imports only ``store``.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -30,7 +34,18 @@ from typing import Any, Literal, get_args
 from registry.store.base import ChangeSet, EntryRecord, NamespaceRecord, Store
 from registry.store.cached import CachedStore
 
-__all__ = ["SORT_KEYS", "Catalog", "Hit", "NamespaceIndex", "Page", "SortKey", "words_of"]
+__all__ = [
+    "SORT_KEYS",
+    "Catalog",
+    "Hit",
+    "NamespaceIndex",
+    "Outline",
+    "Page",
+    "SortKey",
+    "words_of",
+]
+
+logger = logging.getLogger(__name__)
 
 SortKey = Literal["identifier", "origin", "version", "created_by", "created_at"]
 SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
@@ -61,6 +76,10 @@ _SORT_VALUES: dict[SortKey, Callable[[EntryRecord], Any]] = {
     "created_by": lambda record: record.created_by.casefold(),
     "created_at": _when,
 }
+
+#: A namespace with more entries than this gets an :class:`Outline` on its first visit while
+#: its index is read in the background; a smaller one is read at once (milliseconds).
+OUTLINE_ABOVE = 2_000
 
 #: Above this many new or replaced rows, an index sorts afresh on first use instead of
 #: inserting each row into every order it holds (each insertion moves the rows after it).
@@ -107,6 +126,9 @@ class NamespaceIndex:
     that the next keystroke only scans what the previous one found.
     """
 
+    complete = True
+    """Every entry is at hand (an :class:`Outline` is not complete)."""
+
     def __init__(
         self,
         record: NamespaceRecord,
@@ -126,6 +148,10 @@ class NamespaceIndex:
         self._recent: OrderedDict[tuple[SortKey, bool, tuple[str, ...]], list[int]] = OrderedDict()
         self._recent_lock = threading.Lock()
         self._sorted_names: list[str] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
 
     @property
     def positions(self) -> dict[str, int]:
@@ -303,6 +329,45 @@ class NamespaceIndex:
         return Page([self.entries[i] for i in chosen], len(found), offset, limit)
 
 
+class Outline:
+    """A namespace whose index is still being read: its size, and the pages of the unfiltered
+    view by identifier, from one read of every identifier (no records built) and one read per
+    entry shown. ``latest`` is unknown until the index is read."""
+
+    complete = False
+    latest: EntryRecord | None = None
+
+    def __init__(self, store: Store, record: NamespaceRecord) -> None:
+        self.store = store
+        self.record = record
+        self.size = record.size
+        self._names: list[str] | None = None
+
+    def page(
+        self,
+        text: str = "",
+        *,
+        sort: SortKey = "identifier",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page:
+        """Return what :meth:`NamespaceIndex.page` would, for the unfiltered view by identifier.
+
+        Raises:
+            ValueError: a filter or another sort asked for: only the index can answer them.
+        """
+        if words_of(text) or sort != "identifier":
+            raise ValueError("An outline holds no filter or sort but by identifier: use the index")
+        if self._names is None:
+            # Stable: names equal but for case stay in registration order, as in the index.
+            self._names = sorted(self.store.list_identifiers(self.record.name), key=str.casefold)
+        names = self._names[::-1] if descending else self._names
+        found = (self.store.get_entry(self.record.name, name) for name in names[offset:][:limit])
+        # One unregistered meanwhile is left out; the change event brings the page up to date.
+        return Page([e for e in found if e is not None], len(names), offset, limit)
+
+
 def _tagged(
     index: NamespaceIndex, pairs: Iterator[tuple[str, int]]
 ) -> Iterator[tuple[str, str, int, NamespaceIndex]]:
@@ -322,6 +387,7 @@ class Catalog:
         self.store = store.inner if isinstance(store, CachedStore) else store
         self._indexes: dict[str, NamespaceIndex] = {}
         self._updating: dict[str, threading.Lock] = {}
+        self._reading: set[str] = set()  # first indexes read in the background
         self._lock = threading.Lock()
 
     def namespaces(self) -> list[NamespaceIndex]:
@@ -337,6 +403,19 @@ class Catalog:
             self._indexes.pop(name, None)
             return None
         return self._at(name, generation)
+
+    def preview(self, name: str) -> NamespaceIndex | Outline | None:
+        """Return :meth:`namespace` when that is quick, else an :class:`Outline` of it while
+        its index is read in the background (a large namespace not read before)."""
+        record = self.store.get_namespace(name)
+        return None if record is None else self._quick(record)
+
+    def previews(self) -> list[NamespaceIndex | Outline]:
+        """Return :meth:`namespaces`, with an :class:`Outline` for each large namespace not
+        read before (its index is read in the background)."""
+        records = sorted(self.store.list_namespaces(), key=lambda record: record.name)
+        found = (self._quick(record) for record in records)
+        return [view for view in found if view is not None]
 
     def search(self, text: str, limit: int = 50) -> tuple[int, list[Hit]]:
         """Return how many entries of all namespaces match ``text`` and the best ``limit``.
@@ -392,3 +471,24 @@ class Catalog:
                 return index.advanced(changes)
         record = self.store.get_namespace(name)  # the generation first, then the entries
         return None if record is None else NamespaceIndex(record, self.store.list_entries(name))
+
+    def _quick(self, record: NamespaceRecord) -> NamespaceIndex | Outline | None:
+        if record.name in self._indexes or record.size <= OUTLINE_ABOVE:
+            return self._at(record.name, record.generation)
+        with self._lock:
+            reading = record.name in self._reading
+            self._reading.add(record.name)
+        if not reading:
+            threading.Thread(
+                target=self._read, args=(record.name,), name="registry-ui-index", daemon=True
+            ).start()
+        return Outline(self.store, record)
+
+    def _read(self, name: str) -> None:
+        try:
+            self.namespace(name)
+        except Exception:  # the next visit tries again
+            logger.exception("the web page could not read namespace %r", name)
+        finally:
+            with self._lock:
+                self._reading.discard(name)
