@@ -136,15 +136,13 @@ class NamespaceIndex:
         *,
         names: list[str] | None = None,
         haystacks: list[str] | None = None,
-        orders: dict[SortKey, list[int]] | None = None,
-        positions: dict[str, int] | None = None,
     ) -> None:
         self.record = record
         self.entries = entries
         self.names = [e.identifier.casefold() for e in entries] if names is None else names
         self.haystacks = [_haystack(e) for e in entries] if haystacks is None else haystacks
-        self._orders: dict[SortKey, list[int]] = {} if orders is None else orders
-        self._positions = positions
+        self._orders: dict[SortKey, list[int]] = {}
+        self._positions: dict[str, int] | None = None
         self._recent: OrderedDict[tuple[SortKey, bool, tuple[str, ...]], list[int]] = OrderedDict()
         self._recent_lock = threading.Lock()
         self._sorted_names: list[str] | None = None
@@ -202,9 +200,9 @@ class NamespaceIndex:
     def advanced(self, changes: ChangeSet) -> NamespaceIndex:
         """Return the index of this namespace after ``changes`` (read since this index's
         generation). Sort orders already computed are carried forward, not computed again."""
-        record = replace(self.record, generation=changes.generation)
         if changes.cleared:
-            return NamespaceIndex(replace(record, size=len(changes.added)), list(changes.added))
+            added = list(changes.added)
+            return NamespaceIndex(self._moved_on(changes, len(added)), added)
         held = self.positions
         # A re-registered identifier leaves its row for one at the end, as the store orders it.
         leaving = {e.identifier for e in changes.added}.union(changes.removed)
@@ -237,7 +235,7 @@ class NamespaceIndex:
             haystacks.append(_haystack(entry))
 
         after = NamespaceIndex(
-            replace(record, size=len(entries)), entries, names=names, haystacks=haystacks
+            self._moved_on(changes, len(entries)), entries, names=names, haystacks=haystacks
         )
         if not gone:  # rows kept their numbers
             after._positions = held | {e.identifier: size + k for k, e in enumerate(appended)}
@@ -252,6 +250,9 @@ class NamespaceIndex:
                 bisect.insort(order, row, key=rank)
             after._orders[key] = order
         return after
+
+    def _moved_on(self, changes: ChangeSet, size: int) -> NamespaceRecord:
+        return replace(self.record, generation=changes.generation, size=size)
 
     def found(
         self, words: list[str], sort: SortKey = "identifier", descending: bool = False
@@ -363,7 +364,9 @@ class Outline:
             # Stable: names equal but for case stay in registration order, as in the index.
             self._names = sorted(self.store.list_identifiers(self.record.name), key=str.casefold)
         names = self._names[::-1] if descending else self._names
-        found = (self.store.get_entry(self.record.name, name) for name in names[offset:][:limit])
+        found = (
+            self.store.get_entry(self.record.name, name) for name in names[offset : offset + limit]
+        )
         # One unregistered meanwhile is left out; the change event brings the page up to date.
         return Page([e for e in found if e is not None], len(names), offset, limit)
 
