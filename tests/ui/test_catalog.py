@@ -1,4 +1,5 @@
-"""The page's namespace indexes and search, over a real MemoryStore."""
+"""The page's namespace indexes (built, brought up to date from change sets, outlined) and search,
+over real stores: a MemoryStore, and an SQLite file where another store writes."""
 
 from __future__ import annotations
 
