@@ -102,7 +102,9 @@ def uncached() -> Any:
     """A build whose compiled tree is not reused (plans, validators and hints stay warm)."""
     from registry import lookup
 
-    lookup.lookup_for(Bench).trees.clear()
+    found = lookup.lookup_for(Bench)
+    found.builders.clear()
+    found.shapes_seen.clear()
     return factorized()
 
 

@@ -25,7 +25,7 @@ from registry import schemes
 from registry.errors import ValidationError
 from registry.validation import is_compatible
 
-__all__ = ["ANY_HINT", "Hint", "hint_for"]
+__all__ = ["ANY_HINT", "EVERY_TYPE", "Hint", "direct_types", "hint_for"]
 
 _SEQUENCES: dict[Any, type] = {
     list: list,
@@ -41,6 +41,37 @@ _SEQUENCES: dict[Any, type] = {
 }
 _MAPPINGS = frozenset({dict, collections.abc.Mapping, collections.abc.MutableMapping})
 _ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
+# Classes whose exact instances pydantic returns unchanged for the same annotation (lax mode,
+# no constraints); tests/test_fast_paths.py holds each against pydantic.
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
+
+
+class _EveryType(frozenset):  # type: ignore[type-arg]
+    """Contains every class: what ``Any`` passes through unchanged."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+EVERY_TYPE: frozenset[type] = _EveryType()
+
+
+def direct_types(annotation: Any) -> frozenset[type] | None:
+    """Return the classes whose exact instances validate as themselves against ``annotation``,
+    so checking ``value.__class__`` replaces a pydantic call; ``None`` when pydantic is needed
+    (constraints, containers, coercion of other types)."""
+    if annotation is Any:
+        return EVERY_TYPE
+    if annotation is None:
+        annotation = type(None)
+    if _hashable_in(annotation, _SCALARS):
+        return frozenset({annotation})
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [direct_types(member) for member in typing.get_args(annotation)]
+        if any(member is None or member is EVERY_TYPE for member in members):
+            return None
+        return frozenset().union(*members)  # type: ignore[arg-type]
+    return None
 
 
 class Hint:
@@ -51,6 +82,7 @@ class Hint:
         "_compatible",
         "annotation",
         "build_class",
+        "direct",
         "is_any",
         "is_mapping",
         "item",
@@ -61,6 +93,7 @@ class Hint:
     def __init__(self, annotation: Any) -> None:
         self.annotation = annotation
         self.is_any = annotation is Any or annotation is object
+        self.direct = direct_types(annotation)
         self.build_class: type | None = None
         self.sequence_kind: type | None = None
         self.is_mapping = self.is_any
@@ -96,7 +129,7 @@ class Hint:
 
     def verify(self, value: Any, path: str, owner: str) -> Any:
         """Validate ``value`` against the annotation and return it coerced."""
-        if self.is_any:
+        if self.is_any or (self.direct is not None and value.__class__ in self.direct):
             return value
         if self._adapter is None:
             self._adapter = self._make_adapter(path, owner)

@@ -9,6 +9,7 @@ registries' ``factorize_*``/``to_config`` classmethods delegate to.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,10 +21,12 @@ from registry.errors import RegistryError, ValidationError
 from registry.namespaces import find_registry, open_namespace
 from registry.plans import ArtifactPlan
 from registry.registries import _Registry
+from registry.shapes import ShapeBuilder
 
 __all__ = [
     "RegistryLookup",
     "factorize_in",
+    "factorizer_for",
     "label_of",
     "lookup_for",
     "registry_named",
@@ -50,15 +53,26 @@ def registry_named(name: str) -> type[_Registry]:
 
 
 class RegistryLookup:
-    """Resolves ``_type`` names for one root registry and keeps its compiled plans."""
+    """Resolves ``_type`` names for one root registry and keeps its compiled plans and
+    generated builders (see :class:`registry.factorize.ArtifactLookup`)."""
 
-    __slots__ = ("__weakref__", "label", "plans", "root", "trees")
+    __slots__ = (
+        "__weakref__",
+        "artifacts",
+        "builders",
+        "plans",
+        "prefix",
+        "root",
+        "shapes_seen",
+    )
 
     def __init__(self, root: type[_Registry]) -> None:
         self.root = root
-        self.label = label_of(root)
+        self.prefix = label_of(root)
+        self.artifacts: Mapping[str, Any] = root._artifacts
         self.plans: dict[str, ArtifactPlan] = {}
-        self.trees: dict[bytes, Any] = {}
+        self.builders: dict[str, tuple[ShapeBuilder, ...]] = {}
+        self.shapes_seen: set[Any] = set()
 
     def _split(self, type_name: str) -> tuple[type[_Registry], str]:
         if ":" not in type_name:
@@ -75,15 +89,20 @@ class RegistryLookup:
         artifact: Callable[..., Any] = registry.get_artifact(identifier)
         return artifact
 
-    def describe(self, type_name: str) -> tuple[str, type[BaseModel]]:
-        """Return ``Registry:name`` and the scheme of ``type_name``."""
+    def label(self, type_name: str) -> str:
+        """Return ``Registry:name`` of ``type_name``."""
         registry, identifier = self._split(type_name)
-        return f"{label_of(registry)}:{identifier}", registry._scheme(identifier)
+        return f"{label_of(registry)}:{identifier}"
+
+    def scheme(self, type_name: str) -> type[BaseModel]:
+        """Return the scheme of ``type_name``."""
+        registry, identifier = self._split(type_name)
+        return registry._scheme(identifier)
 
     def name_class(self, klass: type) -> str | None:
         """Return ``Registry:name`` of a class registered in the root registry, else None."""
         identifiers = self.root._identifiers_of(klass)
-        return f"{self.label}:{identifiers[0]}" if identifiers else None
+        return f"{self.prefix}:{identifiers[0]}" if identifiers else None
 
 
 _LOOKUPS: dict[int, tuple[weakref.ref[type[_Registry]], RegistryLookup]] = {}
@@ -114,7 +133,13 @@ def factorize_in(
     return factorize.factorize(lookup_for(registry), identifier, config, build=build)
 
 
+def factorizer_for(registry: type[_Registry]) -> Callable[[str, dict[str, Any]], Any]:
+    """Return ``factorize(identifier, config)`` for ``registry``, which its
+    ``factorize_artifact`` keeps: the shortest call chain to a generated builder."""
+    return functools.partial(factorize.factorize, lookup_for(registry))
+
+
 def to_config_in(registry: type[_Registry], obj: Any) -> Any:
     """Return the config of ``obj`` with ``registry``'s own artifacts named without prefix."""
     lookup = lookup_for(registry)
-    return provenance.to_config(obj, relative_to=lookup.label, namer=lookup.name_class)
+    return provenance.to_config(obj, relative_to=lookup.prefix, namer=lookup.name_class)

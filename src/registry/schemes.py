@@ -23,6 +23,7 @@ __all__ = [
     "call_with_config",
     "extract_model",
     "resolved_hints",
+    "scheme_fields",
     "scheme_json",
     "validate_config",
 ]
@@ -74,6 +75,23 @@ def _signature_annotation(param: inspect.Parameter) -> Any:
     return param.annotation
 
 
+def scheme_fields(sig: inspect.Signature, hints: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Return the fields of a scheme, ``{name: (annotation, default or ...)}``, and whether
+    ``**kwargs`` lets it take extra keys."""
+    fields: dict[str, Any] = {}
+    allows_extra = False
+    for param in sig.parameters.values():
+        if param.kind is param.VAR_KEYWORD:
+            allows_extra = True
+            continue
+        if param.kind is param.VAR_POSITIONAL:
+            continue
+        annotation = hints.get(param.name, _signature_annotation(param))
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, default)
+    return fields, allows_extra
+
+
 def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
     """Build the pydantic model ``<name>Config`` describing how to call ``obj``.
 
@@ -89,18 +107,7 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
             suggestions=["Register a Python function or class with an explicit signature"],
             context={"artifact": name},
         ) from exc
-    hints = _resolved_hints(func, obj)
-    fields: dict[str, Any] = {}
-    allows_extra = False
-    for param in sig.parameters.values():
-        if param.kind is param.VAR_KEYWORD:
-            allows_extra = True
-            continue
-        if param.kind is param.VAR_POSITIONAL:
-            continue
-        annotation = hints.get(param.name, _signature_annotation(param))
-        default = ... if param.default is param.empty else param.default
-        fields[param.name] = (annotation, default)
+    fields, allows_extra = scheme_fields(sig, _resolved_hints(func, obj))
     config = ConfigDict(
         arbitrary_types_allowed=True,
         extra="allow" if allows_extra else "forbid",
