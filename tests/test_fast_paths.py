@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from registry import SchemeRegistry, ValidationError, factorize, lookup, plans, schemes
-from registry.hints import EVERY_TYPE, direct_types
+from registry.hints import EVERY_TYPE, direct_types, is_plain_class
 from registry.shapes import MISMATCH
 
 
@@ -426,3 +426,54 @@ def test_yaml_aliases_are_not_expanded_by_a_builder() -> None:
     built = fast({"first": config["value"]})
     assert _canonical(built) == _canonical(first) == _canonical(second)
     assert math.prod(len(x) for x in (config["value"], config["grid"], config["row"])) == 64
+
+
+def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
+    """``is_plain_class`` answers for pydantic without building a schema; where it says yes,
+    pydantic's own schema must be an isinstance check (it may say no to some that are)."""
+    import abc
+    import enum
+    import pathlib
+    import typing
+
+    class Text(str):
+        pass
+
+    class Table(dict):  # type: ignore[type-arg]
+        pass
+
+    class Generic(typing.Generic[typing.TypeVar("T")]):
+        pass
+
+    class Base(abc.ABC):  # abstract base without abstract methods
+        pass
+
+    class Meta(type):
+        pass
+
+    class WithMeta(metaclass=Meta):
+        pass
+
+    class Colour(enum.Enum):
+        RED = 1
+
+    class Model(pydantic.BaseModel):
+        x: int = 0
+
+    class Pair(typing.NamedTuple):
+        a: int
+
+    class Hooked:
+        @classmethod
+        def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+            return handler(int)
+
+    plain = [Leaf, Branch, Text, Table, Generic, Base, WithMeta]
+    other = [Point, Colour, Model, Pair, Hooked, pathlib.Path, int, dict]
+    config = pydantic.ConfigDict(arbitrary_types_allowed=True)
+    for klass in plain:
+        assert is_plain_class(klass), klass
+        schema = pydantic.TypeAdapter(klass, config=config).core_schema
+        assert schema["type"] == "is-instance", klass
+    for klass in other:
+        assert not is_plain_class(klass), klass

@@ -42,7 +42,7 @@ from registry.plans import (
 from registry.shapes import MISMATCH, ShapeBuilder
 from registry.steps import ATOMIC, MappingStep, Node, SequenceStep, Step
 
-__all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "factorize"]
+__all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "build_new", "factorize"]
 
 TYPE_KEY = "_type"
 ARGS_KEY = "_args_"
@@ -110,6 +110,11 @@ def factorize(
         built = fast(config)
         if built is not MISMATCH:
             return built
+    return build_new(lookup, type_name, config)
+
+
+def build_new(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any]) -> Any:
+    """Compile and build ``config`` on the general path (no generated builder matched it)."""
     root, state = _compile_root(lookup, type_name, config)
     _learn_shape(lookup, type_name, config, root, state)
     return root.build()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import collections.abc
 import contextlib
 import dataclasses
+import enum
 import inspect
+import sys
 import types
 import typing
 from typing import Any
@@ -25,7 +27,7 @@ from registry import schemes
 from registry.errors import ValidationError
 from registry.validation import is_compatible
 
-__all__ = ["ANY_HINT", "EVERY_TYPE", "Hint", "direct_types", "hint_for"]
+__all__ = ["ANY_HINT", "EVERY_TYPE", "Hint", "direct_types", "hint_for", "is_plain_class"]
 
 _SEQUENCES: dict[Any, type] = {
     list: list,
@@ -256,6 +258,26 @@ def _takes_mapping(annotation: Any) -> bool:
     )
 
 
+_PYDANTIC_HOOKS = ("__get_pydantic_core_schema__", "__get_validators__", "__pydantic_validator__")
+
+
+def is_plain_class(annotation: Any) -> bool:
+    """Return whether ``annotation`` is a class of user code that pydantic can only check with
+    ``isinstance`` (no model, dataclass, enum, named tuple or schema hook; not from the
+    standard library, whose classes pydantic often validates in its own way). ``False`` means
+    "ask pydantic", not "no"."""
+    if not inspect.isclass(annotation) or getattr(annotation, "_is_protocol", False):
+        return False
+    if annotation.__module__.partition(".")[0] in sys.stdlib_module_names:
+        return False
+    return not (
+        issubclass(annotation, (BaseModel, enum.Enum, tuple))
+        or dataclasses.is_dataclass(annotation)
+        or typing_extensions.is_typeddict(annotation)
+        or any(hasattr(annotation, hook) for hook in _PYDANTIC_HOOKS)
+    )
+
+
 def _buildable(annotation: Any) -> bool:
     """Return whether ``annotation`` is a concrete class pydantic only checks with isinstance.
 
@@ -265,6 +287,8 @@ def _buildable(annotation: Any) -> bool:
         return False
     if inspect.isabstract(annotation) or getattr(annotation, "_is_protocol", False):
         return False
+    if is_plain_class(annotation):
+        return True  # what the schema below would say, without building it
     try:
         schema = pydantic.TypeAdapter(annotation, config=_ARBITRARY).core_schema
     except Exception:  # models, dataclasses and the like carry their own config

@@ -9,7 +9,6 @@ registries' ``factorize_*``/``to_config`` classmethods delegate to.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,12 +20,12 @@ from registry.errors import RegistryError, ValidationError
 from registry.namespaces import find_registry, open_namespace
 from registry.plans import ArtifactPlan
 from registry.registries import _Registry
-from registry.shapes import ShapeBuilder
+from registry.shapes import MISMATCH, ShapeBuilder
 
 __all__ = [
     "RegistryLookup",
+    "factorize_function",
     "factorize_in",
-    "factorizer_for",
     "label_of",
     "lookup_for",
     "registry_named",
@@ -133,10 +132,21 @@ def factorize_in(
     return factorize.factorize(lookup_for(registry), identifier, config, build=build)
 
 
-def factorizer_for(registry: type[_Registry]) -> Callable[[str, dict[str, Any]], Any]:
-    """Return ``factorize(identifier, config)`` for ``registry``, which its
-    ``factorize_artifact`` keeps: the shortest call chain to a generated builder."""
-    return functools.partial(factorize.factorize, lookup_for(registry))
+def factorize_function(registry: type[_Registry]) -> Callable[..., Any]:
+    """Return the ``factorize_artifact(identifier, /, **config)`` that ``registry`` keeps as
+    its own: a builder generated for the config's shape if one matches, else the general path."""
+    found = lookup_for(registry)
+    builders = found.builders
+
+    def factorize_artifact(identifier: str, /, **config: Any) -> Any:
+        for fast in builders.get(identifier, ()):
+            built = fast(config)
+            if built is not MISMATCH:
+                return built
+        return factorize.build_new(found, identifier, config)
+
+    factorize_artifact.__doc__ = _Registry.factorize_artifact.__doc__
+    return factorize_artifact
 
 
 def to_config_in(registry: type[_Registry], obj: Any) -> Any:

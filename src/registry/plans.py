@@ -14,10 +14,7 @@ Imports only ``errors``, ``hints`` and ``schemes``.
 from __future__ import annotations
 
 import collections.abc
-import dataclasses
-import enum
 import inspect
-import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -30,7 +27,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 
 from registry import schemes
 from registry.errors import ValidationError
-from registry.hints import EVERY_TYPE, Hint, direct_types, hint_for
+from registry.hints import EVERY_TYPE, Hint, direct_types, hint_for, is_plain_class
 
 __all__ = [
     "ArtifactPlan",
@@ -130,7 +127,6 @@ _GENERIC_CONTAINERS = frozenset(
         collections.abc.MutableSet,
     }
 )
-_PYDANTIC_HOOKS = ("__get_pydantic_core_schema__", "__get_validators__", "__pydantic_validator__")
 
 
 def _modelled_as_written(name: str, annotation: Any) -> bool:
@@ -152,21 +148,7 @@ def _plain_annotation(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType) or origin in _GENERIC_CONTAINERS:
         return all(arg is Ellipsis or _plain_annotation(arg) for arg in typing.get_args(annotation))
-    return origin is None and _plain_class(annotation)
-
-
-def _plain_class(annotation: Any) -> bool:
-    """A user-defined class pydantic can only check with ``isinstance``."""
-    if not inspect.isclass(annotation) or getattr(annotation, "_is_protocol", False):
-        return False
-    if annotation.__module__.partition(".")[0] in sys.stdlib_module_names:
-        return False  # datetime, pathlib, enum, ...: pydantic has validators of its own
-    return not (
-        issubclass(annotation, (BaseModel, enum.Enum, tuple))
-        or dataclasses.is_dataclass(annotation)
-        or typing.is_typeddict(annotation)
-        or any(hasattr(annotation, hook) for hook in _PYDANTIC_HOOKS)
-    )
+    return origin is None and is_plain_class(annotation)
 
 
 _CLASS_PLANS: dict[type, ArtifactPlan] = {}

@@ -276,46 +276,50 @@ class _Writer:
         pydantic validator the general path uses; return the node's values as slots."""
         plan = node.plan
         always = False  # some value always goes through pydantic
-        flag = self.local("slow")  # set when a scalar fails its direct check
-        flagged = False
+        direct: list[tuple[str, frozenset[type]]] = []  # scalars whose class may decide alone
         for name, (variable, original) in literals.items():
             classes = plan.direct.get(name, EVERY_TYPE if name not in plan.annotations else None)
             if original.__class__ not in ATOMIC:
                 self.check(f"not {self.holds_no_artifacts_call(variable, plan.fields.get(name))}")
                 always = always or classes is not EVERY_TYPE
-            elif classes is EVERY_TYPE or classes is None:
+            elif classes is None or classes is EVERY_TYPE:
                 self.check(f"{variable}.__class__ not in ATOMIC")
                 always = always or classes is None
             else:
-                if not flagged:
-                    self.checks.append(f"{flag} = False")
-                    flagged = True
-                if len(classes) == 1:
-                    (only,) = classes
-                    test = f"{variable}.__class__ is not {self.constant('C', only)}"
-                else:
-                    test = f"{variable}.__class__ not in {self.constant('C', classes)}"
-                self.checks += [
-                    f"if {test}:",
-                    f"    if {variable}.__class__ not in ATOMIC: return MISMATCH",
-                    f"    {flag} = True",
-                ]
+                direct.append((variable, classes))
         validator = shape_validator(plan, tuple(node.nested or ()), node.partial)
-        if validator is not None and (always or flagged):
-            validate = self.constant("V", validator.validate_python)
-            given = ", ".join(f"{name!r}: {var}" for name, (var, _) in literals.items())
-            indent = ""
-            if not always:
-                self.checks.append(f"if {flag}:")
-                indent = "    "
+        if validator is not None and (always or direct):
             valid = self.local("d")
-            self.checks.append(f"{indent}{valid} = {validate}({{{given}}})")
-            self.checks += [
-                f"{indent}{var} = {valid}[{name!r}]" for name, (var, _) in literals.items()
-            ]
+            given = ", ".join(f"{name!r}: {var}" for name, (var, _) in literals.items())
+            validate = [f"{valid} = {self.constant('V', validator.validate_python)}({{{given}}})"]
+            validate += [f"{var} = {valid}[{name!r}]" for name, (var, _) in literals.items()]
+            if always:
+                self.checks += [
+                    f"if {var}.__class__ not in ATOMIC: return MISMATCH" for var, _ in direct
+                ]
+                self.checks += validate
+            elif len(direct) == 1:
+                self.checks += self.direct_check(*direct[0])
+                self.checks += [f"    {line}" for line in validate]
+            else:
+                flag = self.local("slow")
+                self.checks.append(f"{flag} = False")
+                for variable, classes in direct:
+                    self.checks += [*self.direct_check(variable, classes), f"    {flag} = True"]
+                self.checks.append(f"if {flag}:")
+                self.checks += [f"    {line}" for line in validate]
         order = [name for name in plan.annotations if name in literals]
         order += [name for name in literals if name not in plan.annotations]
         return {name: self.slot(literals[name][0]) for name in order}
+
+    def direct_check(self, variable: str, classes: frozenset[type]) -> list[str]:
+        """Lines opening a block that runs when ``variable`` is a scalar of another class."""
+        if len(classes) == 1:
+            (only,) = classes
+            test = f"{variable}.__class__ is not {self.constant('C', only)}"
+        else:
+            test = f"{variable}.__class__ not in {self.constant('C', classes)}"
+        return [f"if {test}:", f"    if {variable}.__class__ not in ATOMIC: return MISMATCH"]
 
     def holds_no_artifacts_call(self, variable: str, hint: Hint | None) -> str:
         """Return an expression: the literal container ``variable`` holds nothing to build."""
