@@ -408,9 +408,9 @@ def test_a_first_build_of_plain_signatures_builds_no_scheme() -> None:
     assert Cold._schemes == {}
 
 
-def test_yaml_aliases_are_not_expanded_by_a_builder() -> None:
-    """A builder reads only what its shape holds: the aliased lists of a config are checked
-    as the few values they are, however many times the file repeats them."""
+def test_configs_with_yaml_aliases_build_the_same_through_a_builder() -> None:
+    """Aliases make one mapping object stand at many places of a config; a builder reads it at
+    each of them, as the general path does, and no cache key serialises the config."""
     text = "\n".join(
         [
             "base: &base {_type: Leaf, v: 1}",
