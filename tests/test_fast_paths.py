@@ -477,3 +477,15 @@ def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
         assert schema["type"] == "is-instance", klass
     for klass in other:
         assert not is_plain_class(klass), klass
+
+
+def test_only_shapes_of_moderate_size_get_a_builder() -> None:
+    found = lookup.lookup_for(Fast)
+    found.builders.clear()
+    leaves = [{"_type": "Leaf", "v": index} for index in range(1001)]
+    for _ in range(3):  # its code would grow with the config; compiling it would not pay
+        assert len(Fast.factorize_artifact("pair", first=leaves)[0]) == 1001
+    assert "pair" not in found.builders
+    for _ in range(2):
+        Fast.factorize_artifact("pair", first=leaves[:10])
+    assert len(found.builders["pair"]) == 1

@@ -11,13 +11,13 @@ and never imports ``registries``. Building has two phases:
 2. *build*: call the artifacts depth-first with the validated values.
 
 Per-artifact work is cached in :class:`~registry.plans.ArtifactPlan` objects. Configs are not
-cached by value: the second time a config *shape* is seen for a root name (its keys, ``_type``
-names and containers, whatever its scalar values), it gets a generated builder
-(:mod:`registry.shapes`) that later configs of that shape run instead of both phases. Walking
-a config to find its shape costs about what compiling it does, and only happens on this
-general path; a generated builder only reads what its shape holds, so a YAML file whose aliases
-expand to a huge tree is never expanded by a cache key. Directives: ``_type``, ``_args_``
-(positional values), ``_partial_`` (return a ``functools.partial``).
+cached by value: the second time a config *shape* is compiled for a root name (its keys,
+``_type`` names and containers, whatever its scalar values), it gets a generated builder
+(:mod:`registry.shapes`) that later configs of that shape run instead of both phases. No
+config is serialised into a key: a shape is summarised only after its config compiled (a walk
+no longer than the compile's), and a builder gives up at the first difference from its shape.
+Directives: ``_type``, ``_args_`` (positional values), ``_partial_`` (return a
+``functools.partial``).
 """
 
 from __future__ import annotations
@@ -53,10 +53,11 @@ _UNSUPPORTED = {
     "_recursive_": "Nested _type mappings are always built; there is nothing to switch off",
     "_convert_": "Values are converted by the artifact's scheme; there is nothing to choose",
 }
-_ATOMIC = ATOMIC
-#: Generated builders kept per root name (newest first), and shapes remembered until seen again.
+#: Generated builders kept per root name (newest first), shapes remembered until seen again,
+#: and the size of the largest shape that gets a builder.
 _MAX_BUILDERS = 8
 _MAX_SHAPES_SEEN = 1024
+_MAX_SHAPE_PARTS = 1000
 
 
 class ArtifactLookup(Protocol):
@@ -155,31 +156,39 @@ def _learn_shape(
 
 def _shape_of(config: Mapping[str, Any]) -> Any:
     """Return a hashable summary of what compiling ``config`` depends on besides its scalar
-    values, or ``None`` when it holds mappings other than dicts (which get no builder)."""
+    values, or ``None`` for configs that get no builder: those holding mappings other than
+    dicts, and those of more than ``_MAX_SHAPE_PARTS`` mappings and items (a builder's code
+    grows with its shape, and generating it would cost more than it saves)."""
+    budget = [_MAX_SHAPE_PARTS]
+
+    def part(value: Any) -> Any:
+        cls = value.__class__
+        if cls in ATOMIC:
+            return None
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _NoShape
+        if cls is dict:
+            return tuple(
+                (key, item) if key == TYPE_KEY and item.__class__ is str else (key, part(item))
+                for key, item in value.items()
+            )
+        if cls is list or cls is tuple:
+            return (cls, *[part(item) for item in value])
+        if isinstance(value, Mapping):
+            raise _NoShape
+        return cls
+
     try:
-        return _shape_part(config)
-    except _NoShape:
+        shape = part(config)
+        hash(shape)
+    except Exception:  # _NoShape, or keys whose comparison fails: no builder then
         return None
+    return shape
 
 
 class _NoShape(Exception):
     pass
-
-
-def _shape_part(value: Any) -> Any:
-    cls = value.__class__
-    if cls is dict:
-        return tuple(
-            (key, item) if key == TYPE_KEY and item.__class__ is str else (key, _shape_part(item))
-            for key, item in value.items()
-        )
-    if cls is list or cls is tuple:
-        return (cls, *[_shape_part(item) for item in value])
-    if cls in _ATOMIC:
-        return None
-    if isinstance(value, Mapping):
-        raise _NoShape
-    return cls
 
 
 def _compile_root(
@@ -262,7 +271,7 @@ def _compile_node(
                 _set_partial(node, value)
                 continue
             hint = _unknown_key(plan, key, path)
-        if value.__class__ in _ATOMIC:
+        if value.__class__ in ATOMIC:
             literals[key] = value
             continue
         compiled = _compile_value(state, value, hint, _join(path, key), plan.label)
@@ -411,7 +420,7 @@ def _invalid(label: str, error: pydantic.ValidationError, path: str) -> Validati
 def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner: str) -> Any:
     """Return a :class:`Step` if ``value`` holds artifacts to build, else ``value`` itself."""
     cls = value.__class__
-    if cls in _ATOMIC:
+    if cls in ATOMIC:
         return value
     if cls is list or cls is tuple:  # before isinstance(Mapping), an abstract-class check
         return _compile_sequence(state, value, hint, path, owner)
@@ -433,7 +442,7 @@ def holds_no_artifacts(value: Any, hint: Hint) -> bool:
     """Return whether :func:`_compile_value` would keep ``value`` as a literal (nothing in it
     is built). Generated builders check literal containers with it."""
     cls = value.__class__
-    if cls in _ATOMIC:
+    if cls in ATOMIC:
         return True
     if cls is list or cls is tuple:
         item = hint.item
@@ -454,7 +463,7 @@ def _compile_sequence(
     item_hint = hint.item
     prefix = f"{path}." if path else ""
     for index, item in enumerate(value):
-        if item.__class__ in _ATOMIC:
+        if item.__class__ in ATOMIC:
             items.append(item)
             continue
         compiled = _compile_value(state, item, item_hint, f"{prefix}{index}", owner)

@@ -82,7 +82,7 @@ def generate(
     root_type = config.get("_type", type_name)
     if root_type != type_name:  # the general path checked that both name the root artifact
         names[root_type] = root.plan.artifact
-    built, template = writer.node("config", config, root)
+    built, _ = writer.node("config", config, root)
     source = writer.source(built, names)
     namespace = writer.env
     namespace.update(
@@ -100,7 +100,6 @@ def generate(
     exec(compile(source, f"<registry builder of {type_name!r}>", "exec"), namespace)
     builder: Any = namespace["build"]
     resolved_names = tuple(names.items())
-    builder.template = template
     builder.is_current = lambda lookup: _is_current(lookup, resolved_names)
     builder.__doc__ = source  # what was generated, for anyone debugging it
     return builder  # type: ignore[no-any-return]
