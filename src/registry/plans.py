@@ -83,7 +83,8 @@ def compile_plan(
         plain = annotations
         required = frozenset(name for name, (_, default) in given.items() if default is ...)
     else:
-        infos = scheme().model_fields
+        # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
+        infos = {info.alias or name: info for name, info in scheme().model_fields.items()}
         annotations = {name: info.rebuild_annotation() for name, info in infos.items()}
         plain = {name: info.annotation for name, info in infos.items()}
         required = frozenset(name for name, info in infos.items() if info.is_required())
@@ -134,7 +135,7 @@ def _modelled_as_written(name: str, annotation: Any) -> bool:
     the name is allowed as a field and the annotation needs no schema of its own (no
     ``Annotated`` metadata, no models, dataclasses or hooks that could reject or reshape it).
     When unsure, say no: the scheme is then built and is the authority."""
-    if name.startswith("_") or hasattr(BaseModel, name):
+    if schemes._reserved(name):  # the scheme holds it under an alias
         return False
     return _plain_annotation(annotation)
 
