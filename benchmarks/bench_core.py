@@ -162,17 +162,9 @@ def main() -> None:
         f"| `get_artifact` hit, 1,000 functions | {hits['hit']:.1f} ns | {floor:.1f} ns "
         f"(`plain.__getitem__(key)`) | {hits['hit'] / floor:.2f} | 1.1x |",
     ]
-    if peers is not None:
-        peer_floor = peers["floor"]
-        for name, ns in peers["peers"].items():
-            lines.append(
-                f"| {name} {peers['versions'][name]} `get`, 1,000 functions (peer, own venv) | "
-                f"{ns:,.0f} ns | {peer_floor:.1f} ns (same statement, its process) | "
-                f"{ns / peer_floor:.2f} | |"
-            )
-        lines += [
-            f"| {name}: skipped | {reason} | | | |" for name, reason in peers["skipped"].items()
-        ]
+    lines += _peers().table_rows(
+        peers, "`get`, 1,000 functions (peer, own venv; floor: same statement, its process)", " ns"
+    )
     lines += [
         f"| reference, not the public call: a bound `dict.__getitem__` stored as `get_artifact` | "
         f"{hits['bound']:.1f} ns | {floor:.1f} ns | {hits['bound'] / floor:.2f} | |",

@@ -12,6 +12,7 @@ for a quieter machine first.
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import platform
 import statistics
@@ -115,19 +116,8 @@ def general_path() -> Any:
     return factorized()
 
 
-FRESH_ARTIFACTS = """
-class Leaf:
-    def __init__(self, v: int) -> None:
-        self.v = v
-
-class Mid:
-    def __init__(self, leaf: Leaf) -> None:
-        self.leaf = leaf
-
-class Outer:
-    def __init__(self, children: list[Mid]) -> None:
-        self.children = children
-"""
+# The benchmark's own classes, defined anew for each first build.
+FRESH_ARTIFACTS = "\n".join(inspect.getsource(klass) for klass in (Leaf, Mid, Outer))
 
 
 def first_builds_ns(samples: int) -> list[float]:
@@ -223,15 +213,11 @@ def section(
         f"fastest {firsts[0] / 1e3:,.0f} us) | {first:,.0f} | {hand:,.0f} | {first / hand:.0f} | 200 us |"
     )
     if peers is not None:
-        for name, ns in peers["peers"].items():
-            lines.append(
-                f"| {name} {peers['versions'][name]} (peer, own venv; floor: the same "
-                f"hand-written calls in its process) | {ns:,.0f} | {peers['floor']:,.0f} | "
-                f"{ns / peers['floor']:.0f} | |"
-            )
-        lines += [
-            f"| {name}: skipped | {reason} | | | |" for name, reason in peers["skipped"].items()
-        ]
+        import peers as peer_module
+
+        lines += peer_module.table_rows(
+            peers, "(peer, own venv; floor: the same hand-written calls in its process)"
+        )
     lines += [
         "",
         "A config shape (keys, `_type` names, containers; not the scalar values) compiled a second",

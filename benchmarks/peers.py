@@ -88,5 +88,19 @@ def measure(kind: str, *, number: int, rounds: int) -> dict[str, Any]:
     return result
 
 
+def table_rows(result: dict[str, Any] | None, what: str, unit: str = "") -> list[str]:
+    """Markdown rows ``| peer version what | ns | floor | x floor | |`` of a :func:`measure`
+    result, then one row per skipped peer."""
+    if result is None:
+        return []
+    floor = result["floor"]
+    rows = [
+        f"| {name} {result['versions'][name]} {what} | {ns:,.0f}{unit} | {floor:,.1f}{unit} | "
+        f"{ns / floor:,.2f} | |"
+        for name, ns in result["peers"].items()
+    ]
+    return rows + [f"| {name}: skipped | {why} | | | |" for name, why in result["skipped"].items()]
+
+
 if __name__ == "__main__":
     print(json.dumps(ensure_environment() or "every peer is installed"))
