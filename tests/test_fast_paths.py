@@ -22,37 +22,13 @@ from hypothesis import strategies as st
 from registry import SchemeRegistry, ValidationError, factorize, lookup, plans, schemes
 from registry.hints import EVERY_TYPE, direct_types, is_plain_class
 from registry.shapes import MISMATCH
-
-
-class Leaf:
-    def __init__(self, v: int, label: str = "") -> None:
-        self.v = v
-        self.label = label
-
-
-class Branch:
-    def __init__(self, left: Leaf, right: Optional[Leaf] = None, weight: float = 1.0) -> None:  # noqa: UP045
-        self.left = left
-        self.right = right
-        self.weight = weight
+from tests.test_factorize_properties import Branch, Leaf, anything, forest, untyped
 
 
 @dataclasses.dataclass
 class Point:
     x: float
     y: Optional[float] = None  # noqa: UP045
-
-
-def forest(trees: list[Branch], names: dict[str, int] | None = None, *extra: int) -> list[Any]:
-    return [trees, names, extra]
-
-
-def anything(value: Any = None, /, **options: Any) -> dict[str, Any]:
-    return {"value": value, **options}
-
-
-def untyped(x, y=2):  # results are checked against the parameter after the call
-    return x
 
 
 def scalars(
