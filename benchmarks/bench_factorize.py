@@ -225,8 +225,8 @@ def section(
         "checks a config along the shape, checks scalars directly against plain annotations",
         "(pydantic validates the rest, as in the `'1'` row), checks that each `_type` still names",
         "the same artifact, calls the constructors and writes the weak provenance record that",
-        "`to_config` reads (about 0.13 us per object, the largest cost above the constructors",
-        "here). A config of a shape not seen before is compiled in Python with pydantic's",
+        "`to_config` reads (a weak reference and a dict entry per object, the largest cost above",
+        "the constructors here). A config of a shape not seen before is compiled in Python with pydantic's",
         "validators (the general path), and the first build of an artifact also reads its",
         "signature into a plan; the pydantic scheme is built only for annotations that need it.",
         "Peers: mmengine builds one level per `Registry.build` (a recursive helper builds the",
@@ -239,8 +239,8 @@ def section(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--number", type=int, default=20_000, help="calls per timing round")
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds, best kept")
+    parser.add_argument("--number", type=int, default=4_000, help="calls per timing round")
+    parser.add_argument("--rounds", type=int, default=31, help="interleaved rounds, best kept")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--no-peers", action="store_true", help="skip mmengine, confection, Hydra")
     parser.add_argument("--max-load", type=float, help="wait for a lower 1-minute load first")
