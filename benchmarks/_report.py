@@ -55,12 +55,6 @@ def ns_per_statement(
     return min(timeit.repeat(stmt, globals=namespace, number=number, repeat=repeat)) / number * 1e9
 
 
-def load_average() -> str:
-    """Return the 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
-
-
 def wait_for_quiet(max_load: float | None, timeout: float = 600.0) -> None:
     """Wait (at most ``timeout`` seconds) until the 1-minute load average is below
     ``max_load``: other people's test runs share these cores."""
@@ -109,3 +103,11 @@ def write_section(name: str, body: str) -> None:
     )
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(text)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, for the record beside the numbers."""
+    try:
+        return " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"

@@ -77,11 +77,11 @@ def compile_plan(
         ) from exc
     parameters = list(signature.parameters.values())
     hints = schemes.resolved_hints(artifact)
-    given, accepts_extra = schemes.scheme_fields(signature, hints)
-    if all(_modelled_as_written(name, annotation) for name, (annotation, _) in given.items()):
-        annotations = {name: annotation for name, (annotation, _) in given.items()}
+    given, accepts_extra = schemes.scheme_parameters(signature, hints)
+    if all(_modelled_as_written(param.name, annotation) for param, annotation in given):
+        annotations = {param.name: annotation for param, annotation in given}
         plain = annotations
-        required = frozenset(name for name, (_, default) in given.items() if default is ...)
+        required = frozenset(param.name for param, _ in given if param.default is param.empty)
     else:
         # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
         infos = {info.alias or name: info for name, info in scheme().model_fields.items()}
