@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, median, percentile, today, write_section  # noqa: E402
+from _report import load_average, machine, median, percentile, today, write_section  # noqa: E402
 
 from registry.store import close_stores, open_store  # noqa: E402
 from registry.store.base import EntryDraft  # noqa: E402
@@ -261,10 +261,6 @@ def catalog_costs(url: str) -> dict[str, float]:
     return {"read": read, "update": median(updates)}
 
 
-def load() -> str:
-    return " / ".join(f"{value:.1f}" for value in os.getloadavg())
-
-
 def measure(size: int, folder: str) -> dict[str, object]:
     url = f"sqlite:///{folder}/ui-{size}.db"
     result: dict[str, object] = {"size": size, "fill": fill(url, size)}
@@ -297,7 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
-    load_before = load()
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as folder:
         results = [measure(size, folder) for size in args.sizes]
     rows = []
@@ -321,7 +317,7 @@ def main() -> None:
     body = f"""
 ## Web page (`benchmarks/bench_ui.py`)
 
-Machine: {machine()}. Date: {today()}. Load average before: {load_before}; after: {load()}.
+Machine: {machine()}. Date: {today()}. Load average before: {load_before}; after: {load_average()}.
 Server: one uvicorn process over an SQLite file holding one namespace of N entries (filled
 through `register_batch` beforehand: {fills}), no access log; requests over loopback with
 keep-alive, each time a whole round trip. Browser: Debian's chromium, headless, via Playwright.
