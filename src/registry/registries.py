@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, ov
 
 from registry import plugins, refs, validation
 from registry.errors import (
+    NotFoundError,
     RegistryError,
     ValidationError,
     capped_keys,
@@ -241,7 +242,7 @@ class _Registry:
             suggestions.append(
                 "Import the module that registers it, or list it in a 'registry' entry point"
             )
-        return RegistryError(
+        return NotFoundError(
             f"{identifier!r} is not registered in {cls.__name__}",
             suggestions=suggestions,
             context={
@@ -497,7 +498,7 @@ class _Registry:
         """
         identifiers = cls._identifiers_of(artifact)
         if not identifiers:
-            raise RegistryError(
+            raise NotFoundError(
                 f"{refs.origin_of(artifact)} is not registered in {cls.__name__}",
                 suggestions=["Check has_artifact() first, or unregister by identifier"],
                 context={"registry_name": cls.__name__, "artifact": refs.origin_of(artifact)},

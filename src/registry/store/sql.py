@@ -16,7 +16,7 @@ from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from registry.errors import RegistryError
+from registry.errors import NotFoundError, RegistryError
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
@@ -402,7 +402,7 @@ class SqlStore(Store):
         """Lock the namespace row for this transaction; return its id and generation."""
         row = conn.execute(self._sql.lock_namespace, {"name": name}).first()
         if row is None:
-            raise RegistryError(
+            raise NotFoundError(
                 f"Namespace {name!r} does not exist",
                 suggestions=["Declare a registry class with this logic_namespace first"],
                 context={"registry_name": name},
