@@ -187,7 +187,9 @@ def test_doctor_reads_the_pickle_opt_in_as_the_library_does() -> None:
         env = subprocess_env(REGISTRY_ALLOW_PICKLE=spelling, REGISTRY_URL="memory://")
         result = run("doctor", "--json", env=env)
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["pickle_policy"].startswith("loading allowed")
+        report = json.loads(result.stdout)
+        assert report["pickle_policy"].startswith("loading allowed")
+        assert report["environment"]["REGISTRY_ALLOW_PICKLE"] == spelling
 
 
 def test_client_finds_its_server_through_the_seed_variables(tmp_path: Path) -> None:

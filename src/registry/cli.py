@@ -406,6 +406,11 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
         click.echo(f"store:        {report['store']}")
         click.echo(f"schema:       {report['schema']}")
         click.echo(f"pickle:       {report['pickle_policy']}")
+        environment = report["environment"]
+        click.echo(
+            "environment:  "
+            + (", ".join(f"{k}={v}" for k, v in environment.items()) or "no REGISTRY_* variable")
+        )
         click.echo(
             f"artifacts:    {report['checked']} checked, {len(report['problems'])} with problems"
         )

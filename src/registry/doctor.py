@@ -26,11 +26,7 @@ def pickle_policy() -> str:
     """Describe the pickle policy in force for this process."""
     allowed = settings.allow_pickle()
     signed = settings.signing_key() is not None
-    loading = (
-        "allowed (REGISTRY_ALLOW_PICKLE=1)"
-        if allowed
-        else "refused (set REGISTRY_ALLOW_PICKLE=1 to allow)"
-    )
+    loading = "allowed" if allowed else "refused (set REGISTRY_ALLOW_PICKLE=1 to allow)"
     signing = "signatures required (REGISTRY_SIGNING_KEY set)" if signed else "no signing key"
     return f"loading {loading}; {signing}"
 
@@ -99,6 +95,7 @@ def diagnose(
         "store": _shown(store.url),
         "schema": schema,
         "pickle_policy": pickle_policy(),
+        "environment": settings.variables_in_force(),
         "checked": len(work),
         "problems": problems,
     }

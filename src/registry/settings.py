@@ -52,6 +52,7 @@ __all__ = [
     "server_tokens",
     "server_url",
     "signing_key",
+    "variables_in_force",
     "worker_config",
 ]
 
@@ -67,7 +68,7 @@ SERVER_TOKENS_ENV = "REGISTRY_SERVER_TOKENS"
 #: by import path (internal: not for users to set).
 _WORKER_CONFIG_ENV = "REGISTRY_SERVER_CONFIG"
 
-#: What each variable does, for ``registry doctor`` and the docs.
+#: What each variable does (docs/storage.md lists them all: a test checks).
 ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     URL_ENV: "store URL: sqlite:///file.db, postgresql+psycopg://..., http(s)://server",
     SERVER_HOST_ENV: "registry server host: clients connect to it, `registry serve` listens on it",
@@ -78,6 +79,9 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     ALLOW_PICKLE_ENV: "allow loading cloudpickle blobs (1/true/yes/on)",
     SIGNING_KEY_ENV: "HMAC key that signs and verifies pickled blobs",
 }
+
+#: Variables whose values are secrets: shown as "(set)" only.
+_SECRETS = frozenset({TOKEN_ENV, SERVER_TOKENS_ENV, SIGNING_KEY_ENV})
 
 DEFAULT_SERVER_HOST = "127.0.0.1"
 DEFAULT_SERVER_PORT = 8001
@@ -285,6 +289,24 @@ def server_port() -> int:
 def server_tokens() -> str | None:
     """Return the token list the server accepts from the environment (parsed by the server)."""
     return _read(SERVER_TOKENS_ENV)
+
+
+def variables_in_force() -> dict[str, str]:
+    """Return the ``REGISTRY_*`` variables that are set, secrets masked (``registry doctor``)."""
+    shown = {}
+    for name in ENVIRONMENT_VARIABLES:
+        value = _read(name)
+        if value is not None:
+            shown[name] = "(set)" if name in _SECRETS else _without_password(value)
+    return shown
+
+
+def _without_password(value: str) -> str:
+    scheme, separator, rest = value.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not (separator and at and ":" in credentials):
+        return value
+    return f"{scheme}://{credentials.partition(':')[0]}:***@{host}"
 
 
 def hand_down_worker_config(config: Mapping[str, Any]) -> None:

@@ -86,6 +86,18 @@ def test_defaults_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.client_token() == "t" * 20
 
 
+def test_variables_in_force_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_URL", "postgresql://ana:hunter2@db.lab/registry")
+    monkeypatch.setenv("REGISTRY_TOKEN", "t" * 20)
+    monkeypatch.setenv("REGISTRY_SIGNING_KEY", "k" * 20)
+    shown = settings.variables_in_force()
+    assert shown == {
+        "REGISTRY_URL": "postgresql://ana:***@db.lab/registry",
+        "REGISTRY_TOKEN": "(set)",
+        "REGISTRY_SIGNING_KEY": "(set)",
+    }
+
+
 def test_only_settings_reads_the_environment() -> None:
     """Every variable is read in settings.py, so each is parsed one way for every caller."""
     offenders = []

@@ -170,9 +170,9 @@ def serve(
 
     Raises:
         SettingsError: the ``server`` extra is not installed, a ``REGISTRY_SERVER_*`` variable is
-            malformed, or the host is exposed without tokens.
-        ValidationError: bad token file or TLS files, several workers over an in-process
-            store, or the address cannot be bound.
+            malformed, the TLS files cannot be used, the host is exposed without tokens, or
+            the address cannot be bound.
+        ValidationError: a bad token file, or several workers over an in-process store.
     """
     require_server_extra()
     host = host or settings.server_host()

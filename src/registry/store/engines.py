@@ -224,13 +224,7 @@ def _sqlite_file_writable(path: Path) -> bool:
     Raises:
         StoreError: the path cannot be reached, read or created, naming the path and the cause.
     """
-    try:
-        exists = path.exists()
-    except PermissionError as exc:
-        raise _path_error(path, "cannot be reached", exc.strerror, path.parent) from exc
-    if exists:
-        if path.is_dir():
-            raise _directory_error(path)
+    if sqlite_file_exists(path):
         if not os.access(path, os.R_OK):
             raise _path_error(path, "cannot be read", "Permission denied", path)
         # SQLite writes journal files beside the database, so writing needs the directory too.
@@ -284,8 +278,8 @@ def connect_sqlite(path: Path, **options: Any) -> sqlite3.Connection:
     """Open the SQLite file at ``path``; read-only when this user may not write it.
 
     A read-only WAL database whose directory this user cannot write either (no ``-shm`` file to
-    share) is opened as an immutable snapshot: reads work, changes made by the owner meanwhile
-    are seen on the next connection.
+    share) is opened as an immutable snapshot: reads work, and changes its owner makes are seen
+    by the next connection (a read that meets a write in progress may fail; it is not retried).
     """
     conn: sqlite3.Connection
     if _sqlite_file_writable(path):
