@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import stat
 import subprocess
@@ -81,18 +80,6 @@ def assert_error(result: subprocess.CompletedProcess[str], code: int, *fragments
         assert fragment in result.stderr, shown
 
 
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A folder outside pytest's private tmp tree (mode 700), removed afterwards."""
-    folder = Path(f"/tmp/registry-cli-{uuid.uuid4().hex[:8]}")
-    folder.mkdir(mode=0o755)
-    yield folder
-    for path in [folder, *folder.rglob("*")]:
-        if path.is_dir():
-            path.chmod(0o755)
-    shutil.rmtree(folder)
-
-
 def filled_sqlite(path: Path) -> str:
     url = f"sqlite:///{path}"
     namespace = f"cli.{uuid.uuid4().hex[:8]}"
@@ -147,6 +134,14 @@ def test_usage_mistakes_use_the_same_format() -> None:
     result = run("ls", "--no-such-flag")
     assert_error(result, 2, "No such option", "--no-such-flag", "registry ls --help")
     assert_error(run("nosuchcommand"), 2, "No such command")
+
+
+def test_an_output_file_that_cannot_be_written(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    namespace = filled_sqlite(tmp_path / "x.db")
+    target = tmp_path / "no" / "such" / "dir" / "out.yaml"
+    result = run("--url", url, "export", namespace, "-o", str(target))
+    assert_error(result, 1, "No such file or directory", str(target))
 
 
 def test_debug_shows_the_traceback_before_or_after_the_subcommand(tmp_path: Path) -> None:
@@ -321,10 +316,10 @@ def test_read_only_commands_create_nothing(tmp_path: Path) -> None:
     assert_error(run("--url", f"sqlite:///{empty}", "ls"), 4, "There is no registry store")
 
 
-def test_a_directory_that_cannot_be_created(shared_dir: Path, tmp_path: Path) -> None:
-    locked = shared_dir / "locked"
+def test_a_directory_that_cannot_be_created(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    exported = shared_dir / "ns.yaml"
+    exported = tmp_path / "ns.yaml"
     namespace = filled_sqlite(tmp_path / "source.db")
     source = f"sqlite:///{tmp_path / 'source.db'}"
     assert run("--url", source, "export", namespace, "-o", str(exported)).returncode == 0
@@ -334,8 +329,8 @@ def test_a_directory_that_cannot_be_created(shared_dir: Path, tmp_path: Path) ->
     assert "database server" not in result.stderr and "credentials" not in result.stderr
 
 
-def test_a_file_that_cannot_be_read(shared_dir: Path) -> None:
-    db = shared_dir / "private.db"
+def test_a_file_that_cannot_be_read(tmp_path: Path) -> None:
+    db = tmp_path / "private.db"
     filled_sqlite(db)
     db.chmod(0o200)
     result = run("--url", f"sqlite:///{db}", "ls", unprivileged=True)
@@ -343,12 +338,14 @@ def test_a_file_that_cannot_be_read(shared_dir: Path) -> None:
     assert "database server" not in result.stderr
 
 
-def test_a_read_only_store_can_be_listed_and_read(shared_dir: Path) -> None:
-    db = shared_dir / "shared.db"
+def test_a_read_only_store_can_be_listed_and_read(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    db = shared / "shared.db"
     namespace = filled_sqlite(db)
-    assert sorted(p.name for p in shared_dir.iterdir()) == ["shared.db"]
+    assert sorted(p.name for p in shared.iterdir()) == ["shared.db"]
     db.chmod(0o444)
-    shared_dir.chmod(0o555)  # no -wal/-shm files can be made beside it either
+    shared.chmod(0o555)  # no -wal/-shm files can be made beside it either
     url = f"sqlite:///{db}"
     listing = run("--url", url, "ls", namespace, "--json", unprivileged=True)
     assert listing.returncode == 0, listing.stderr
@@ -357,12 +354,9 @@ def test_a_read_only_store_can_be_listed_and_read(shared_dir: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     exported = run("--url", url, "export", namespace, unprivileged=True)
     assert exported.returncode == 0, exported.stderr
-    document = shared_dir.parent / f"{shared_dir.name}.yaml"
-    try:
-        document.write_text(exported.stdout.replace(namespace, namespace + "x"))
-        refused = run("--url", url, "import", str(document), unprivileged=True)
-    finally:
-        document.unlink()
+    document = tmp_path / "renamed.yaml"
+    document.write_text(exported.stdout.replace(namespace, namespace + "x"))
+    refused = run("--url", url, "import", str(document), unprivileged=True)
     assert_error(refused, 4, "is read-only for this user")
     assert stat.S_IMODE(db.stat().st_mode) == 0o444
 

@@ -668,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(usage.format_message(), [hint])
         return EXIT_USAGE
     except click.ClickException as failure:
-        _report(failure.format_message(), [])
+        _report(failure.format_message(), ["See: registry --help"])
         return failure.exit_code
     except click.Abort:
         click.echo("aborted: nothing was changed", err=True)

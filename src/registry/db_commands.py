@@ -28,13 +28,12 @@ def echo_json(data: Any) -> None:
 
 
 def _resolve(url: str | None) -> str:
-    from registry.settings import resolve_url
-    from registry.store.engines import canonical_url
+    from registry.store import resolve_store_url
 
     if not url:
         parent = click.get_current_context().find_root().obj
         url = parent.get("url") if isinstance(parent, dict) else None
-    resolved = canonical_url(resolve_url(url))
+    resolved = resolve_store_url(url)
     if resolved.startswith(("memory://", "http://", "https://")):
         raise click.UsageError(
             f"registry db manages the schema of a database; {resolved.partition(':')[0]} "

@@ -16,7 +16,16 @@ from registry.store.memory import MemoryStore
 if TYPE_CHECKING:
     from registry.store.cached import CachedStore
 
-__all__ = ["MemoryStore", "Store", "close_stores", "open_existing_store", "open_store"]
+__all__ = [
+    "MemoryStore",
+    "Store",
+    "close_stores",
+    "open_existing_store",
+    "open_store",
+    "resolve_store_url",
+]
+
+_NOT_SQL = ("memory://", "http://", "https://")
 
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
@@ -34,7 +43,7 @@ def open_store(url: str | None = None) -> Store:
         StoreError: the URL is unsupported or the database cannot be reached.
         SchemaVersionError: the database schema is behind or ahead of this package.
     """
-    resolved = _resolve(url)
+    resolved = resolve_store_url(url)
     with _stores_lock:
         store = _stores.get(resolved)
         if store is None:
@@ -48,7 +57,7 @@ def open_existing_store(url: str | None = None) -> Store:
     Raises:
         StoreError: no SQLite file at that path, or a database without the registry schema.
     """
-    resolved = _resolve(url)
+    resolved = resolve_store_url(url)
     with _stores_lock:
         if resolved in _stores:
             return _stores[resolved]
@@ -57,10 +66,12 @@ def open_existing_store(url: str | None = None) -> Store:
     return open_store(resolved)
 
 
-_NOT_SQL = ("memory://", "http://", "https://")
+def resolve_store_url(url: str | None) -> str:
+    """Return the store URL ``open_store(url)`` would open, PostgreSQL spelled for psycopg 3.
 
-
-def _resolve(url: str | None) -> str:
+    Raises:
+        StoreError: the URL names another PostgreSQL driver.
+    """
     from registry.settings import resolve_url
 
     resolved = resolve_url(url)
