@@ -78,6 +78,11 @@ class DraftBody(_Body):
     """``user@host`` of the client; kept as given (provenance, not authentication)."""
     created_at: datetime | None = None
     """Kept when given (imports from another store); otherwise the server's clock."""
+    source_file: str | None = Field(default=None, max_length=4096)
+    source_line: int | None = Field(default=None, ge=1)
+    definitions: list[tuple[int, str | None]] = Field(default_factory=list, max_length=10_000)
+    """``[line, source hash]`` of each definition of the same name in ``source_file`` (tells a
+    second definition from a re-run)."""
 
 
 class BatchBody(_Body):

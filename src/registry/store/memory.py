@@ -155,6 +155,8 @@ class MemoryStore(Store):
             package_version=draft.package_version,
             created_at=draft.created_at or datetime.now(timezone.utc),
             created_by=draft.created_by or current_user_host(),
+            source_file=draft.source_file,
+            source_line=draft.source_line,
         )
         versions.append(record)
         space.current[draft.identifier] = record

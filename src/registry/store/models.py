@@ -137,6 +137,11 @@ class EntryRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(255))
     """``user@host`` of the process that wrote the row."""
+    source_file: Mapped[str | None] = mapped_column(String(1024))
+    """The file the definition was read from, as the registering process saw it."""
+    source_line: Mapped[int | None] = mapped_column(Integer)
+    """First line of the definition in ``source_file``: tells a definition run again from a
+    second definition of the same name (``store.base.decide``)."""
 
 
 class HeadRow(Base):

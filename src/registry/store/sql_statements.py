@@ -51,6 +51,8 @@ ENTRY_COLUMNS = (
     EntryRow.package_version,
     EntryRow.created_at,
     EntryRow.created_by,
+    EntryRow.source_file,
+    EntryRow.source_line,
 )
 
 
@@ -93,6 +95,8 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
         "created_by": (draft.created_by or current_user_host())[:255],
+        "source_file": None if draft.source_file is None else draft.source_file[:1024],
+        "source_line": draft.source_line,
     }
     if draft.created_at is not None:
         # SQLite keeps no offset: store every timestamp in UTC.
@@ -191,4 +195,6 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
         package_version=values["package_version"],
         created_at=utc(values["created_at"]),
         created_by=values["created_by"],
+        source_file=values["source_file"],
+        source_line=values["source_line"],
     )

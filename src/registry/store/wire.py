@@ -129,6 +129,9 @@ def draft_to_json(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         "created_by": draft.created_by,
         "created_at": _iso(draft.created_at),
+        "source_file": draft.source_file,
+        "source_line": draft.source_line,
+        "definitions": [list(definition) for definition in draft.definitions],
     }
 
 
@@ -148,6 +151,12 @@ def draft_from_json(data: Mapping[str, Any]) -> EntryDraft:
         package_version=data.get("package_version"),
         created_by=data.get("created_by"),
         created_at=_datetime(data.get("created_at")),
+        source_file=data.get("source_file"),
+        source_line=_line(data.get("source_line")),
+        definitions=tuple(
+            (int(line), None if hashed is None else str(hashed))
+            for line, hashed in data.get("definitions") or ()
+        ),
     )
 
 
@@ -169,6 +178,8 @@ def entry_to_json(record: EntryRecord) -> dict[str, Any]:
         "created_at": _iso(record.created_at),
         "created_by": record.created_by,
         "extra": record.extra,
+        "source_file": record.source_file,
+        "source_line": record.source_line,
     }
 
 
@@ -190,7 +201,13 @@ def entry_from_json(data: Mapping[str, Any]) -> EntryRecord:
         created_at=_datetime(data.get("created_at")),
         created_by=str(data.get("created_by") or ""),
         extra=dict(data.get("extra") or {}),
+        source_file=data.get("source_file"),
+        source_line=_line(data.get("source_line")),
     )
+
+
+def _line(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _iso(moment: datetime | None) -> str | None:
