@@ -34,6 +34,7 @@ lint: $(DEV_STAMP)
 
 test: $(DEV_STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	bash .ci/chromium.sh
 	$(BIN)/python -m pytest
 
 # pip pins every direct dependency (runtime and the server extra) to its `>=` floor through a
@@ -57,6 +58,7 @@ bench: $(DEV_STAMP) lint
 	$(BIN)/python benchmarks/bench_factorize.py --write
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
+	$(BIN)/python benchmarks/bench_ui.py
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -6,6 +6,7 @@ clear). Imports only ``errors`` and ``settings``; FastAPI wiring lives in ``serv
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,7 @@ __all__ = [
     "TokenTable",
     "load_tokens",
     "parse_token_lines",
+    "session_value",
 ]
 
 Scope = Literal["read", "write"]
@@ -92,6 +94,12 @@ def load_tokens(token_file: str | os.PathLike[str] | None = None) -> dict[str, S
     return tokens
 
 
+def session_value(token: str) -> str:
+    """Return the web page's session cookie for ``token``: derived from it, so any worker that
+    knows the token can check the cookie, yet the cookie cannot be used as a bearer token."""
+    return hmac.new(token.encode(), b"registry web page session v1", hashlib.sha256).hexdigest()
+
+
 class TokenTable:
     """Checks the tokens of ``Authorization: Bearer`` headers against the configured ones.
 
@@ -102,6 +110,7 @@ class TokenTable:
         self._tokens: list[tuple[bytes, Scope]] = [
             (token.encode(), scope) for token, scope in (tokens or {}).items()
         ]
+        self._sessions: list[bytes] = [session_value(token).encode() for token in tokens or {}]
 
     @property
     def is_enabled(self) -> bool:
@@ -116,7 +125,7 @@ class TokenTable:
         """
         if not self._tokens:
             return
-        scope = self._scope_of(token)
+        scope = self.scope_of(token)
         if scope is None:
             raise PermissionDeniedError(
                 "Missing or unknown bearer token",
@@ -130,7 +139,18 @@ class TokenTable:
                 context={"status": 403},
             )
 
-    def _scope_of(self, token: str | None) -> Scope | None:
+    def has_session(self, cookie: str | None) -> bool:
+        """Return whether ``cookie`` is the session value of a configured token."""
+        if not cookie:
+            return False
+        candidate = cookie.encode()
+        found = False
+        for known in self._sessions:  # constant time, as for tokens
+            found |= hmac.compare_digest(known, candidate)
+        return found
+
+    def scope_of(self, token: str | None) -> Scope | None:
+        """Return the scope of a bearer ``token``, or ``None`` when it is not configured."""
         if not token:
             return None
         candidate = token.strip().encode()
