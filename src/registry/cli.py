@@ -594,7 +594,12 @@ def serve_command(
 
 
 @cli.command("ui")
-@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port on 127.0.0.1 (default: a free one).",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 @url_option
 @click.pass_context
