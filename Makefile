@@ -49,6 +49,7 @@ $(LOWEST_STAMP): pyproject.toml .ci/lowest_constraints.py | $(DEV_STAMP)
 
 test-lowest: $(LOWEST_STAMP)
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	bash .ci/chromium.sh
 	@echo "lowest declared versions (pinned with pip -c):" && cat $(LOWEST)/constraints.txt
 	$(LOWEST)/bin/python -m pytest -q
 
@@ -59,6 +60,7 @@ bench: $(DEV_STAMP) lint
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_ui.py
+	$(BIN)/python benchmarks/bench_scaling.py
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build dist .mypy_cache .ruff_cache .pytest_cache
