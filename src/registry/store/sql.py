@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
-from registry.errors import RegistryError
+from registry.errors import NotFoundError, RegistryError
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
@@ -494,8 +494,8 @@ class SqlStore(Store):
             watcher.note_own_write(namespace, before, after, pid)
 
 
-def _missing_namespace(name: str) -> RegistryError:
-    return RegistryError(
+def _missing_namespace(name: str) -> NotFoundError:
+    return NotFoundError(
         f"Namespace {name!r} does not exist",
         suggestions=["Declare a registry class with this logic_namespace first"],
         context={"registry_name": name},
