@@ -38,6 +38,7 @@ __all__ = [
     "resolved_hints",
     "scheme_json",
     "scheme_json_of",
+    "scheme_parameters",
     "validate_config",
 ]
 
@@ -121,7 +122,13 @@ def _parameters(
     """
     if sig is None:
         sig = inspect.signature(obj)  # drops ``self`` for classes
-    hints = _resolved_hints(_annotated_function(obj), obj)
+    return scheme_parameters(sig, _resolved_hints(_annotated_function(obj), obj))
+
+
+def scheme_parameters(
+    sig: inspect.Signature, hints: Mapping[str, Any]
+) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
+    """:func:`_parameters` of a signature already read, with its resolved ``hints``."""
     parameters: list[tuple[inspect.Parameter, Any]] = []
     allows_extra = False
     for param in sig.parameters.values():

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from registry.errors import (
+    NotFoundError,
     PermissionDeniedError,
     RegistryError,
     StoreError,
@@ -108,6 +109,8 @@ def _status_of(error: ValidationError) -> int:
     if isinstance(error, PermissionDeniedError):
         status = error.context.get("status")
         return status if status in (401, 403) else 403
+    if isinstance(error, NotFoundError):
+        return 404
     if isinstance(error, RegistryError):
         return 409
     if isinstance(error, StoreError):

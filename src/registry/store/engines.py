@@ -11,6 +11,7 @@ import atexit
 import os
 import random
 import sqlite3
+import stat
 import threading
 import time
 import warnings
@@ -25,14 +26,18 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.pool import StaticPool
 
 from registry.errors import StoreError
-from registry.store.sql_direct import postgres_connect_args
+from registry.store.sql_direct import canonical_url, postgres_connect_args
 
 __all__ = [
     "BeginMode",
+    "canonical_url",
+    "connect_sqlite",
     "get_engine",
     "is_transient",
+    "parse_url",
     "run_transaction",
     "safe_url",
+    "sqlite_file_exists",
     "sqlite_path",
     "store_error",
     "transaction",
@@ -65,9 +70,31 @@ def safe_url(url: str | URL) -> str:
         return "<unparseable store URL>"
 
 
+def parse_url(url: str | URL) -> URL:
+    """Parse a store URL (PostgreSQL spelled for psycopg 3).
+
+    Raises:
+        StoreError: the URL cannot be parsed, or names another PostgreSQL driver.
+    """
+    if isinstance(url, URL):
+        return url
+    try:
+        return make_url(canonical_url(url))
+    except ArgumentError as exc:
+        raise StoreError(
+            f"Cannot parse the store URL {url!r}",
+            suggestions=["Use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"],
+            context={"url": safe_url(url)},
+        ) from exc
+
+
 def sqlite_path(url: str | URL) -> Path | None:
-    """Return the file of a SQLite URL, or ``None`` for other backends and in-memory databases."""
-    parsed = make_url(url)
+    """Return the file of a SQLite URL, or ``None`` for other backends and in-memory databases.
+
+    Raises:
+        StoreError: the URL cannot be parsed.
+    """
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
     database = parsed.database
@@ -98,14 +125,7 @@ def dispose_engine(url: str) -> None:
 
 
 def _create_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(
-            f"Cannot parse the store URL {url!r}",
-            suggestions=["Use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"],
-            context={"url": safe_url(url)},
-        ) from exc
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed)
@@ -120,15 +140,17 @@ def _create_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_path(url)
-    options: dict[str, Any] = {
-        "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-    }
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    options: dict[str, Any] = {"connect_args": connect_args}
+    read_only = False
     if path is None:
         # An in-memory database lives in one connection: share it.
         options["poolclass"] = StaticPool
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        read_only = not _sqlite_file_writable(path)
         _warn_if_network_filesystem(path)
+        file = path
+        options["creator"] = lambda: connect_sqlite(file, **connect_args)
     engine = create_engine(url, **options)
 
     @event.listens_for(engine, "connect")
@@ -137,7 +159,7 @@ def _sqlite_engine(url: URL) -> Engine:
         # reads, writes and DDL get exactly the transaction we ask for.
         dbapi_connection.isolation_level = None
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if path is not None:
+        if path is not None and not read_only:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
@@ -148,6 +170,100 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def sqlite_file_exists(path: Path) -> bool:
+    """Return whether the SQLite file exists (never creates it).
+
+    Raises:
+        StoreError: a directory on the way cannot be searched by this user.
+    """
+    try:
+        if path.is_dir():
+            raise _directory_error(path)
+        return path.is_file()
+    except PermissionError as exc:
+        raise _path_error(path, "cannot be reached", exc.strerror, path.parent) from exc
+
+
+def _sqlite_file_writable(path: Path) -> bool:
+    """Check that this user may use the SQLite file at ``path``; return whether it may write.
+
+    A missing file is created later by SQLite, so its directory is created here. A file this
+    user can read but not write (a lab's shared, read-only store) is opened read-only.
+
+    Raises:
+        StoreError: the path cannot be reached, read or created, naming the path and the cause.
+    """
+    if sqlite_file_exists(path):
+        if not os.access(path, os.R_OK):
+            raise _path_error(path, "cannot be read", "Permission denied", path)
+        # SQLite writes journal files beside the database, so writing needs the directory too.
+        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _path_error(path, "cannot be created", exc.strerror, _nearest_existing(path)) from exc
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise _path_error(path, "cannot be created", "Permission denied", path.parent)
+    return True
+
+
+def _nearest_existing(path: Path) -> Path:
+    for parent in path.parents:
+        try:
+            if parent.exists():
+                return parent
+        except OSError:
+            continue
+    return Path("/")
+
+
+def _directory_error(path: Path) -> StoreError:
+    return StoreError(
+        f"The SQLite store {path} is a directory, not a SQLite file",
+        suggestions=[f"Name a file in it, e.g. sqlite:///{path / 'registry.db'}"],
+        context={"path": str(path)},
+    )
+
+
+def _path_error(path: Path, what: str, cause: str | None, check: Path) -> StoreError:
+    context: dict[str, Any] = {"path": str(path), "checked": str(check)}
+    try:
+        info = check.stat()
+        context.update(mode=stat.filemode(info.st_mode), owner_uid=info.st_uid)
+        mode = f" (mode {stat.filemode(info.st_mode)}, owner uid {info.st_uid})"
+    except OSError:
+        mode = ""
+    return StoreError(
+        f"The SQLite store {path} {what}" + (f": {cause}" if cause else ""),
+        suggestions=[
+            f"Check the permissions of {check}{mode} for this user (uid {os.getuid()})",
+            "Or use a store this user may write: REGISTRY_URL=sqlite:////path/you/own/registry.db",
+        ],
+        context=context,
+    )
+
+
+def connect_sqlite(path: Path, **options: Any) -> sqlite3.Connection:
+    """Open the SQLite file at ``path``; read-only when this user may not write it.
+
+    A read-only WAL database whose directory this user cannot write either (no ``-shm`` file to
+    share) is opened as an immutable snapshot: reads work, and changes its owner makes are seen
+    by the next connection (a read that meets a write in progress may fail; it is not retried).
+    """
+    conn: sqlite3.Connection
+    if _sqlite_file_writable(path):
+        conn = sqlite3.connect(path, **options)
+        return conn
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
+    return conn
 
 
 #: File systems on which SQLite's locking is unreliable (SQLite FAQ q5).
@@ -270,6 +386,26 @@ def store_error(exc: BaseException, url: str) -> StoreError:
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = detail[0] if detail else type(exc).__name__
     context = {"url": shown, "cause": type(exc).__name__}
+    path = _sqlite_file(url)
+    if path is not None and isinstance(exc, DBAPIError):
+        text = str(exc.orig).lower()
+        if "readonly" in text or "read-only" in text:
+            return StoreError(
+                f"The SQLite store {path} is read-only for this user: {reason}",
+                suggestions=[
+                    f"Ask the owner of {path} for write access to it and its directory",
+                    "Or register into a store of your own: REGISTRY_URL=sqlite:////path/you/own.db",
+                ],
+                context={**context, "path": str(path)},
+            )
+        if "unable to open" in text:
+            return _path_error(path, "cannot be opened", reason, path.parent)
+        if "not a database" in text:
+            return StoreError(
+                f"The file {path} is not a SQLite database: {reason}",
+                suggestions=["Check that the URL (--url, REGISTRY_URL) names a registry store"],
+                context={**context, "path": str(path)},
+            )
     if isinstance(exc, DBAPIError) and _looks_unreachable(exc):
         return StoreError(
             f"Cannot reach the store at {shown}: {reason}",
@@ -290,6 +426,13 @@ def store_error(exc: BaseException, url: str) -> StoreError:
         suggestions=["Run `registry db check` to verify the schema of this database"],
         context=context,
     )
+
+
+def _sqlite_file(url: str) -> Path | None:
+    try:
+        return sqlite_path(url)
+    except StoreError:
+        return None
 
 
 def _looks_unreachable(exc: DBAPIError) -> bool:

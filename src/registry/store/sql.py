@@ -16,7 +16,7 @@ from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from registry import gcpause
-from registry.errors import RegistryError
+from registry.errors import NotFoundError, RegistryError
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
@@ -32,6 +32,7 @@ from registry.store.base import (
     kind_mismatch_error,
 )
 from registry.store.engines import (
+    connect_sqlite,
     get_engine,
     run_transaction,
     safe_url,
@@ -342,7 +343,7 @@ class SqlStore(Store):
                 from registry.store.watch import start_watcher
 
                 path = sqlite_path(self.url)
-                self._watcher = start_watcher(self.url, self._dialect, path)
+                self._watcher = start_watcher(self.url, self._dialect, path, connect_sqlite)
             watcher = self._watcher
         return watcher.subscribe(callback)
 
@@ -502,8 +503,8 @@ class SqlStore(Store):
             watcher.note_own_write(namespace, before, after, pid)
 
 
-def _missing_namespace(name: str) -> RegistryError:
-    return RegistryError(
+def _missing_namespace(name: str) -> NotFoundError:
+    return NotFoundError(
         f"Namespace {name!r} does not exist",
         suggestions=["Declare a registry class with this logic_namespace first"],
         context={"registry_name": name},

@@ -13,7 +13,7 @@ Whatever is unusual (a URL form not handled here, a database not at this package
 any driver error) is not handled here: the caller falls back to ``SqlStore``, which has the
 retries and the error messages. Also holds what the watcher and a cold start need without
 SQLAlchemy: the store URL as the drivers take it, PostgreSQL's connection options, and the
-head revision read from the migration files. Imports ``errors``, ``store.base``,
+head revision read from the migration files. Imports ``errors``, ``version``, ``store.base``,
 ``store.sql_rows``; psycopg only for PostgreSQL.
 """
 
@@ -34,11 +34,13 @@ from typing import Any
 from registry.errors import StoreError
 from registry.store.base import EntryRecord, NamespaceKind, NamespaceRecord
 from registry.store.sql_rows import ENTRY_FIELDS, entry_record
+from registry.version import install_hint
 
 __all__ = [
     "VERSION_TABLE",
     "DirectReadFailed",
     "DirectReader",
+    "canonical_url",
     "head_from_files",
     "libpq_url",
     "masked_url",
@@ -52,10 +54,36 @@ VERSION_TABLE = "registry_alembic_version"
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
+#: How PostgreSQL URLs may be spelled; all of them mean psycopg 3, the driver we depend on.
 _POSTGRES_SCHEMES = ("postgresql+psycopg", "postgresql", "postgres")
 
 
 # -- store URLs as the drivers take them -------------------------------------------------------
+
+
+def canonical_url(url: str) -> str:
+    """Return ``url`` with PostgreSQL spelled ``postgresql+psycopg://`` (the psycopg 3 driver).
+
+    ``postgres://`` and ``postgresql://`` are accepted as PostgreSQL with psycopg 3.
+
+    Raises:
+        StoreError: the URL names another PostgreSQL driver (psycopg2, asyncpg, pg8000, ...).
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    if scheme in _POSTGRES_SCHEMES:
+        return f"postgresql+psycopg://{rest}"
+    backend, plus, driver = scheme.partition("+")
+    if plus and backend in _POSTGRES_SCHEMES:
+        fixed = f"postgresql+psycopg://{rest}"
+        raise StoreError(
+            f"registry talks to PostgreSQL through the psycopg 3 driver, not {driver!r} "
+            f"({masked_url(url)})",
+            suggestions=[f"Spell the URL {masked_url(fixed)} (postgresql:// means the same)"],
+            context={"url": masked_url(url), "driver": driver},
+        )
+    return url
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -115,7 +143,7 @@ def script_location() -> Path:
             return candidate
     raise StoreError(
         "The registry migration scripts are missing from this installation",
-        suggestions=["Reinstall the package: pip install --force-reinstall registry"],
+        suggestions=[f"Reinstall the package: {install_hint()} --force-reinstall"],
         context={"searched": str(package_root / "_migrations")},
     )
 

@@ -27,6 +27,9 @@ from registry.store.sql_direct import libpq_url, masked_url, postgres_connect_ar
 
 __all__ = ["PostgresWatcher", "SqliteWatcher", "Watcher", "start_watcher"]
 
+#: Opens a SQLite file: ``connect(path, isolation_level=..., check_same_thread=...)``.
+SqliteConnect = Callable[..., sqlite3.Connection]
+
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "registry_changes"
@@ -183,16 +186,27 @@ class Watcher(ABC):
 
 
 class SqliteWatcher(Watcher):
-    """Polls ``PRAGMA data_version`` on a dedicated connection (changes on others' commits)."""
+    """Polls ``PRAGMA data_version`` on a dedicated connection (changes on others' commits).
 
-    def __init__(self, url: str, path: Path, interval_s: float = SQLITE_POLL_S) -> None:
+    ``connect`` opens the file with sqlite3's keyword options (``SqlStore`` passes the one
+    its engine uses, which opens a store this user may only read read-only).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        path: Path,
+        connect: SqliteConnect = sqlite3.connect,
+        interval_s: float = SQLITE_POLL_S,
+    ) -> None:
         super().__init__(url)
         self._path = path
+        self._connect = connect
         self._interval_s = interval_s
 
     def _watch(self, first: bool) -> None:
         # Autocommit, so no read transaction freezes data_version.
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn = self._connect(self._path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=5000")
             version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -279,14 +293,16 @@ def _respawn_all_in_child() -> None:
 os.register_at_fork(after_in_child=_respawn_all_in_child)
 
 
-def start_watcher(url: str, dialect: str, path: Path | None = None) -> Watcher:
-    """Start the watcher of ``url`` (``path``: its SQLite file) and return it once it has a
-    baseline."""
+def start_watcher(
+    url: str, dialect: str, path: Path | None = None, connect: SqliteConnect = sqlite3.connect
+) -> Watcher:
+    """Start the watcher of ``url`` (``path``: its SQLite file, opened with ``connect``) and
+    return it once it has a baseline."""
     watcher: Watcher
     if dialect == "postgresql":
         watcher = PostgresWatcher(url)
     elif path is not None:
-        watcher = SqliteWatcher(url, path)
+        watcher = SqliteWatcher(url, path, connect)
     else:
         raise ValueError(f"not a SQLite file URL: {masked_url(url)}")
     watcher.start()
