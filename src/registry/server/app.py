@@ -29,6 +29,7 @@ from registry.errors import (
     jsonable,
 )
 from registry.server.auth import Scope, TokenTable
+from registry.server.cached_reads import CachedEntryReads
 from registry.server.changes import ChangeHub
 from registry.server.middleware import BodyLimitMiddleware, error_body
 from registry.server.responses import (
@@ -156,6 +157,7 @@ def create_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
+    app.add_middleware(CachedEntryReads, store=store, tokens=table)  # innermost: see its module
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     read, write = _scope_dependencies(table)
@@ -267,8 +269,9 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         responses=_READ_ERRORS,
     )
     async def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
-        # Answered on the event loop when the store has it in memory; a database read goes to
-        # the thread pool, so it never blocks the loop.
+        # A record the store holds in memory is usually answered before routing
+        # (server.cached_reads); here, it is answered on the event loop, and a database read
+        # goes to the thread pool, so it never blocks the loop.
         known, record = store.cached_entry(name, identifier)
         if not known:
             record = await run_in_threadpool(store.get_entry, name, identifier)
