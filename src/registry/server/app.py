@@ -30,7 +30,7 @@ from registry.errors import (
 )
 from registry.server.auth import Scope, TokenTable
 from registry.server.cached_reads import CachedEntryReads
-from registry.server.changes import ChangeHub
+from registry.server.changes import ChangeHub, RecentChanges
 from registry.server.middleware import BodyLimitMiddleware, error_body
 from registry.server.responses import (
     BatchResults,
@@ -63,7 +63,6 @@ from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
-    changes_to_json,
     draft_from_json,
     entry_to_json,
     namespace_to_json,
@@ -207,6 +206,8 @@ def _add_service_routes(app: FastAPI, store: Store, read: Any) -> None:
 
 
 def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> None:
+    recent = RecentChanges(store, hub)
+
     @app.get(
         "/namespaces",
         tags=["read"],
@@ -259,7 +260,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
     )
     def namespace_changes(name: NamespaceName, since: Annotated[int, Query(ge=0)] = 0) -> Response:
         """What changed in the namespace after generation ``since`` (a listener's catch-up)."""
-        return _json({"changes": changes_to_json(store.changes_since(name, since))})
+        return Response(recent.json(name, since), media_type="application/json")
 
     @app.get(
         "/namespaces/{name}/entries/{identifier}",
