@@ -13,7 +13,7 @@ import pytest
 
 from registry.errors import SchemaVersionError, StoreError
 from registry.store import migrate
-from registry.store.base import EntryDraft, EntryRecord
+from registry.store.base import ChangeSet, EntryDraft, EntryRecord
 from registry.store.engines import safe_url, sqlite_path
 from registry.store.sql import SqlStore
 from registry.store.sql_direct import (
@@ -73,6 +73,20 @@ def same(direct: EntryRecord | None, full: EntryRecord | None) -> None:
         assert type(direct.scheme) is type(full.scheme)
 
 
+def same_changes(direct: ChangeSet, full: ChangeSet) -> None:
+    assert (direct.namespace, direct.since, direct.generation, direct.cleared) == (
+        full.namespace,
+        full.since,
+        full.generation,
+        full.cleared,
+    )
+    assert sorted(direct.removed) == sorted(full.removed)  # the tombstones come unordered
+    for mine, theirs in ((direct.added, full.added), (direct.updated, full.updated)):
+        assert len(mine) == len(theirs)
+        for record, expected in zip(mine, theirs, strict=True):
+            same(record, expected)
+
+
 def test_direct_reads_equal_sqlstore_reads(url: str) -> None:
     store, namespace = filled(url)
     reader = DirectReader.open(url)
@@ -88,6 +102,14 @@ def test_direct_reads_equal_sqlstore_reads(url: str) -> None:
         assert reader.entry(namespace, "gone") is None
         assert reader.entry(namespace + ".missing", "plain") is None
         assert reader.entry(namespace, "plain").version == 2  # type: ignore[union-attr]
+        current = store.get_namespace(namespace).generation  # type: ignore[union-attr]
+        for since in range(current + 2):
+            same_changes(reader.changes(namespace, since), store.changes_since(namespace, since))
+        store.clear(namespace)
+        for since in (0, current, current + 1):
+            same_changes(reader.changes(namespace, since), store.changes_since(namespace, since))
+        missing = reader.changes(namespace + ".missing", 0)
+        same_changes(missing, store.changes_since(namespace + ".missing", 0))
     finally:
         reader.close()
         store.close()
@@ -109,6 +131,9 @@ def test_lazy_store_reads_directly_then_hands_over_to_sqlstore(url: str) -> None
         while not heard and time.monotonic() < deadline:
             time.sleep(0.01)
         assert heard and namespace in (heard[0] or {namespace})
+        before = store.get_namespace(namespace).generation - 1  # type: ignore[union-attr]
+        same_changes(lazy.changes_since(namespace, before), store.changes_since(namespace, before))
+        assert lazy._full is None  # a listener's catch-up needs no SQLAlchemy either
 
         heard.clear()
         lazy.register(namespace, draft("ours"))  # the first write creates the SqlStore ...

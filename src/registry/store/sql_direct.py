@@ -2,12 +2,12 @@
 
 A process that declares a persistent registry and looks a few artifacts up (a training job, a
 notebook, a script) needs a handful of reads: the schema revision, the namespace row, an entry
-row, perhaps the identifiers. Importing SQLAlchemy Core costs more than everything else of
+row, perhaps the identifiers, and the catch-up read after another process's write. Importing SQLAlchemy Core costs more than everything else of
 such a cold start together; the reads themselves cost well under a millisecond on the driver.
 :class:`~registry.store.sql_lazy.LazySqlStore` serves them from here until it is asked for
 anything else, then hands every call to ``SqlStore``.
 
-The four statements here are the plain text of statements ``sql_statements.py`` builds with
+The statements here are the plain text of statements ``sql_statements.py`` builds with
 SQLAlchemy; ``tests/store/test_direct_reads.py`` checks that both return the same records.
 Whatever is unusual (a URL form not handled here, a database not at this package's revision,
 any driver error) is not handled here: the caller falls back to ``SqlStore``, which has the
@@ -26,13 +26,13 @@ import re
 import socket
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from registry.errors import StoreError
-from registry.store.base import EntryRecord, NamespaceKind, NamespaceRecord
+from registry.store.base import ChangeSet, EntryRecord, NamespaceKind, NamespaceRecord
 from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 from registry.version import install_hint
 
@@ -192,6 +192,29 @@ _IDENTIFIERS = (
     " WHERE namespace_id = (SELECT id FROM namespaces WHERE name = :name)"
     " ORDER BY position"
 )
+# A listener's catch-up: the heads and tombstones whose change counter is above ``since``.
+_STATE = "SELECT id, generation, cleared_at FROM namespaces WHERE name = :name"
+_CHANGED_HEADS = (
+    "SELECT heads.position, "
+    + ", ".join(f"entries.{field}" for field in ENTRY_FIELDS)
+    + " FROM heads JOIN entries ON entries.id = heads.entry_id"
+    " WHERE heads.namespace_id = :namespace_id AND heads.change > :since"
+    " ORDER BY heads.position"
+)
+# PostgreSQL: one index lookup per changed head (see Statements.changed_heads for why).
+_CHANGED_HEADS_PG = (
+    "SELECT heads.position, "
+    + ", ".join(f"found.{field}" for field in ENTRY_FIELDS)
+    + " FROM heads CROSS JOIN LATERAL (SELECT "
+    + ", ".join(f"entries.{field}" for field in ENTRY_FIELDS)
+    + " FROM entries WHERE entries.id = heads.entry_id LIMIT 1) AS found"
+    " WHERE heads.namespace_id = :namespace_id AND heads.change > :since"
+    " ORDER BY heads.position"
+)
+_REMOVED = (
+    "SELECT identifier FROM tombstones WHERE namespace_id = :namespace_id AND change > :since"
+)
+_SNAPSHOT_PG = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
 class DirectReadFailed(Exception):
@@ -205,9 +228,9 @@ class DirectReader:
     rather than use its parent's.
     """
 
-    def __init__(self, connect: Callable[[], Any], *, named: Callable[[str], str]) -> None:
+    def __init__(self, connect: Callable[[], Any], *, postgres: bool) -> None:
         self._connect = connect
-        self._named = named
+        self._postgres = postgres
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = os.getpid()
@@ -217,35 +240,59 @@ class DirectReader:
         """Return a reader for ``url``, or ``None`` when the URL is not one read here."""
         path = sqlite_file(url)
         if path is not None:
-            return cls(lambda: _connect_sqlite(path), named=lambda sql: sql)
+            return cls(lambda: _connect_sqlite(path), postgres=False)
         conninfo = libpq_url(url)
         if conninfo is not None:
-            return cls(lambda: _connect_postgres(conninfo), named=_pyformat)
+            return cls(lambda: _connect_postgres(conninfo), postgres=True)
         return None
 
     def revision(self) -> str | None:
         """The schema revision the database records (``None``: none, or several)."""
-        rows = self._fetch(_REVISION, {})
+        with self._session() as fetch:
+            rows = fetch(_REVISION, {})
         return str(rows[0][0]) if len(rows) == 1 else None
 
     def namespace(self, name: str) -> NamespaceRecord | None:
-        rows = self._fetch(_NAMESPACE, {"name": name})
+        with self._session() as fetch:
+            rows = fetch(_NAMESPACE, {"name": name})
         if not rows:
             return None
         kind, generation, size = rows[0]
         return NamespaceRecord(name, _kind(kind), int(generation), int(size))
 
     def entry(self, namespace: str, identifier: str) -> EntryRecord | None:
-        rows = self._fetch(_ENTRY, {"name": namespace, "identifier": identifier})
-        if not rows:
-            return None
-        values = dict(zip(ENTRY_FIELDS, rows[0], strict=True))
-        if isinstance(values["created_at"], str):  # sqlite3 returns the stored text
-            values["created_at"] = datetime.fromisoformat(values["created_at"])
-        return entry_record(namespace, values)
+        with self._session() as fetch:
+            rows = fetch(_ENTRY, {"name": namespace, "identifier": identifier})
+        return _record(namespace, rows[0]) if rows else None
 
     def identifiers(self, namespace: str) -> list[str]:
-        return [str(row[0]) for row in self._fetch(_IDENTIFIERS, {"name": namespace})]
+        with self._session() as fetch:
+            return [str(row[0]) for row in fetch(_IDENTIFIERS, {"name": namespace})]
+
+    def changes(self, namespace: str, since: int) -> ChangeSet:
+        """What changed after generation ``since``, read in one snapshot (``changes_since``)."""
+        with self._session(snapshot=True) as fetch:
+            state = fetch(_STATE, {"name": namespace})
+            if not state or state[0][1] == since:
+                return ChangeSet(namespace, since, since)
+            namespace_id, generation, cleared_at = state[0]
+            params = {"namespace_id": namespace_id, "since": since}
+            heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
+            removed = tuple(str(row[0]) for row in fetch(_REMOVED, params))
+        added: list[EntryRecord] = []
+        updated: list[EntryRecord] = []
+        for position, *row in heads:
+            # A head created after ``since`` is new to the listener; an older one moved on.
+            (added if position > since else updated).append(_record(namespace, row))
+        return ChangeSet(
+            namespace,
+            since,
+            int(generation),
+            cleared=cleared_at > since,
+            added=tuple(added),
+            updated=tuple(updated),
+            removed=removed,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -253,20 +300,46 @@ class DirectReader:
             if conn is not None and self._pid == os.getpid():
                 conn.close()
 
-    def _fetch(self, sql: str, params: dict[str, Any]) -> list[Any]:
+    @contextlib.contextmanager
+    def _session(self, *, snapshot: bool = False) -> Iterator[_Fetch]:
+        """Hold the connection; ``snapshot``: every read in one read-only transaction."""
         with self._lock:
             try:
                 if self._pid != os.getpid():  # forked: the connection is the parent's
                     self._conn, self._pid = None, os.getpid()
                 if self._conn is None:
                     self._conn = self._connect()
-                return list(self._conn.execute(self._named(sql), params).fetchall())
+                conn = self._conn
+
+                def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+                    text = _pyformat(sql) if self._postgres else sql
+                    return list(conn.execute(text, params).fetchall())
+
+                if not snapshot:
+                    yield fetch
+                    return
+                conn.execute(_SNAPSHOT_PG if self._postgres else "BEGIN")
+                try:
+                    yield fetch
+                finally:
+                    conn.execute("COMMIT")  # it only read: nothing to roll back
             except Exception as exc:  # whatever it was, SqlStore reads it (and reports it)
-                conn, self._conn = self._conn, None
-                if conn is not None:
+                broken, self._conn = self._conn, None
+                if broken is not None:
                     with contextlib.suppress(Exception):  # already broken: nothing to release
-                        conn.close()
+                        broken.close()
                 raise DirectReadFailed(str(exc)) from exc
+
+
+#: Runs one statement and returns its rows.
+_Fetch = Callable[[str, dict[str, Any]], list[Any]]
+
+
+def _record(namespace: str, row: Sequence[Any]) -> EntryRecord:
+    values = dict(zip(ENTRY_FIELDS, row, strict=True))
+    if isinstance(values["created_at"], str):  # sqlite3 returns the stored text
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+    return entry_record(namespace, values)
 
 
 def _kind(kind: str) -> NamespaceKind:

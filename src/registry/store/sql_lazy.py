@@ -2,11 +2,12 @@
 
 What :func:`~registry.store.open_store` returns (inside a ``CachedStore``) for SQLite and
 PostgreSQL URLs. A process that only looks artifacts up (the common cold start: declare a
-registry, restore one artifact) never imports SQLAlchemy: the schema revision, namespace rows,
-entry rows and identifier listings are read on the bare driver (``sql_direct.py``), and the
-change watcher needs no SQLAlchemy either. The first call of anything else (a write, a full
-listing, a catch-up read, history, blobs), or any failure of a direct read, creates the
-``SqlStore`` once; from then on it serves every call, and the direct connection is closed.
+registry, restore one artifact, hear of other processes' writes) never imports SQLAlchemy: the
+schema revision, namespace rows, entry rows, identifier listings and catch-up reads are read on
+the bare driver (``sql_direct.py``), and the change watcher needs no SQLAlchemy either. The
+first call of anything else (a write, a full listing, history, blobs), or any failure of a
+direct read, creates the ``SqlStore`` once; from then on it serves every call, and the direct
+connection is closed.
 Imports ``store.base``, ``store.sql_direct``; ``store.sql`` and ``store.watch`` when needed.
 """
 
@@ -113,6 +114,12 @@ class LazySqlStore(Store):
             lambda store: store.list_identifiers(namespace),
         )
 
+    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        return self._read(
+            lambda reader: reader.changes(namespace, generation),
+            lambda store: store.changes_since(namespace, generation),
+        )
+
     def watch(self, callback: ChangeCallback) -> Callable[[], None]:
         with self._lock:
             if self._full is None:
@@ -138,9 +145,6 @@ class LazySqlStore(Store):
 
     def generations(self) -> dict[str, int]:
         return self._sql().generations()
-
-    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
-        return self._sql().changes_since(namespace, generation)
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
         return self._sql().register(namespace, draft)
