@@ -330,6 +330,10 @@ def _postgres_engine(url: URL) -> Engine:
         pool_size=2,
         max_overflow=3,
         pool_recycle=1800,
+        # Rows per multi-row INSERT of a batch: a statement of 1,000 rows (the default) is a
+        # few hundred KiB of SQL and parameters, and the heap it leaves behind stayed in the
+        # process (~6 MiB more after a 10,000-entry batch); 100 rows cost no throughput.
+        insertmanyvalues_page_size=100,
         pool_timeout=30,
         connect_args=postgres_connect_args(),
     )
