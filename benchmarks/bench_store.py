@@ -442,8 +442,23 @@ def pg_database(admin_url: str) -> Iterator[str]:
     finally:
         close_stores()  # stop the watchers before their database disappears
         dispose_engine(url)
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(conninfo, name)
+
+
+def drop_database(conninfo: str, name: str, attempts: int = 20) -> None:
+    """Drop a throw-away database; a session of another role (the shared cluster's autovacuum
+    or monitoring) can hold it for a moment, which FORCE may not end for us: wait it out."""
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 def run_backend(
