@@ -23,13 +23,22 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, ov
 
 from registry import plugins, refs, validation
 from registry.errors import (
+    PermissionDeniedError,
     RegistryError,
     ValidationError,
     capped_keys,
     closest_names,
     did_you_mean,
 )
-from registry.store.base import EntryDraft, EntryRecord, NamespaceKind, Store, is_importable_origin
+from registry.store import limits
+from registry.store.base import (
+    EntryDraft,
+    EntryRecord,
+    NamespaceKind,
+    Store,
+    is_importable_origin,
+    kind_mismatch_error,
+)
 from registry.store.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -47,7 +56,7 @@ T = TypeVar("T")
 A = TypeVar("A")
 
 _MISSING: Any = object()
-_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,255}")
+_NAMESPACE = re.compile(limits.NAMESPACE_PATTERN)
 
 
 class _Registry:
@@ -60,6 +69,7 @@ class _Registry:
     _store: ClassVar[Store]
     _namespace: ClassVar[str]
     _persistent: ClassVar[bool] = False
+    _namespace_stored: ClassVar[bool] = True
     _strict: ClassVar[bool] = False
     _abstract: ClassVar[bool] = False
     _base: ClassVar[type | None] = None
@@ -172,8 +182,34 @@ class _Registry:
         cls._namespace = logic_namespace
         cls._persistent = True
         cls._store = open_store(url)
-        cls._store.ensure_namespace(logic_namespace, cls._kind)
+        cls._namespace_stored = cls._find_or_create_namespace()
         cls._store.watch(_ChangeListener(cls))
+
+    @classmethod
+    def _find_or_create_namespace(cls) -> bool:
+        """Read the namespace first, so that read-only consumers (a SELECT-only database role, a
+        read token, a read-only SQLite file) can define the class; return whether it exists.
+
+        A namespace missing from a store this process may not write to is created by the first
+        registration, which then reports the permission error.
+        """
+        record = cls._store.get_namespace(cls._namespace)
+        if record is not None:
+            if record.kind != cls._kind:
+                raise kind_mismatch_error(cls._namespace, record.kind, cls._kind)
+            return True
+        try:
+            cls._store.ensure_namespace(cls._namespace, cls._kind)
+        except PermissionDeniedError:
+            return False
+        return True
+
+    @classmethod
+    def _writable_namespace(cls) -> None:
+        """Create the namespace before the first write if class creation could not."""
+        if not cls._namespace_stored:
+            cls._store.ensure_namespace(cls._namespace, cls._kind)
+            cls._namespace_stored = True
 
     # ------------------------------------------------------------------ reads
 
@@ -388,6 +424,7 @@ class _Registry:
     @classmethod
     def _register(cls, identifier: object, artifact: Any) -> str:
         draft = cls._draft(identifier, artifact)
+        cls._writable_namespace()
         with cls._write_lock:
             registration = cls._store.register(cls._namespace, draft)
             cls._remember(draft.identifier, artifact, registration.record.version)
@@ -434,18 +471,21 @@ class _Registry:
         blob = None
         if not is_importable_origin(origin):
             blob = pickling.dump_blob(artifact, cls._namespace, key)
-        return EntryDraft(
+        version = _distribution_version(package)
+        draft = EntryDraft(
             identifier=key,
             origin=origin,
             source_hash=refs.source_hash(artifact),
-            signature=refs.signature_text(artifact),
+            signature=limits.fit_text(refs.signature_text(artifact), limits.SIGNATURE_TEXT),
             scheme=None if model is None else schemes.scheme_json(model),
-            doc=refs.doc_summary(artifact),
+            doc=limits.fit_text(refs.doc_summary(artifact), limits.DOC),
             blob=blob,
             python_version="{}.{}.{}".format(*sys.version_info[:3]),
             package=package or None,
-            package_version=_distribution_version(package),
+            package_version=None if version is None else version[: limits.PACKAGE_VERSION],
         )
+        limits.check_draft(cls._namespace, draft)  # before any store I/O, per item in batches
+        return draft
 
     @classmethod
     def unregister_identifier(cls, identifier: str) -> None:
@@ -549,6 +589,9 @@ class _Registry:
                 drafts.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
                 _record_failure(report, key, error)
+        if not drafts:
+            return report
+        cls._writable_namespace()
         with cls._write_lock:
             results = cls._store.register_batch(cls._namespace, [draft for draft, _ in drafts])
             for (draft, artifact), result in zip(drafts, results, strict=True):

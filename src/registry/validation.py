@@ -1,14 +1,13 @@
 """Checks run before anything is stored: identifiers, artifact kinds, ``abstract=`` inheritance
 and ``strict=`` signature/protocol conformance. Every check reports all problems at once.
 
-Imports only ``errors`` and ``refs``.
+Imports only ``errors``, ``refs`` and ``store.limits``.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import re
 import types
 import typing
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from registry.errors import (
     ValidationError,
 )
 from registry.refs import origin_of
+from registry.store.limits import IDENTIFIER_RE
 
 __all__ = [
     "FunctionSpec",
@@ -31,16 +31,15 @@ __all__ = [
     "check_kind",
 ]
 
-_IDENTIFIER = re.compile(r"[^\s:@/]{1,255}")
-
 ArtifactKind = Literal["function", "type", "scheme"]
 
 
 def check_identifier(identifier: object, registry_name: str) -> str:
     """Return ``identifier`` if it can name an artifact, else raise.
 
-    Identifiers are 1-255 characters without whitespace, ``:``, ``@`` or ``/``; those
-    characters are reserved for ``Registry:name`` references in configs and URLs.
+    Identifiers are 1-255 characters without whitespace, control characters, ``:``, ``@`` or
+    ``/`` (reserved for ``Registry:name`` references in configs and URLs), and valid Unicode
+    text (no lone surrogates). Every backend enforces the same rule.
     """
     context = {"registry_name": registry_name, "identifier": repr(identifier)}
     try:
@@ -57,13 +56,23 @@ def check_identifier(identifier: object, registry_name: str) -> str:
             suggestions=[f"Use str({identifier!r}) as the identifier"],
             context=context,
         )
-    if not _IDENTIFIER.fullmatch(identifier):
+    if not IDENTIFIER_RE.fullmatch(identifier) or not _is_unicode_text(identifier):
         raise ValidationError(
-            f"Invalid identifier {identifier!r}: use 1-255 characters without whitespace, ':', '@' or '/'",
+            f"Invalid identifier {identifier!r}: use 1-255 characters without whitespace, "
+            "control characters, ':', '@' or '/'",
             suggestions=["Pick a name like 'focal_loss' or 'resnet-50'"],
             context=context,
         )
     return identifier
+
+
+def _is_unicode_text(text: str) -> bool:
+    """Whether ``text`` has no lone surrogates (which no database can encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None:

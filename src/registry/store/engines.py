@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from registry.errors import StoreError
+from registry.errors import PermissionDeniedError, StoreError
 
 __all__ = [
     "BeginMode",
@@ -118,18 +119,78 @@ def _create_engine(url: str) -> Engine:
     )
 
 
+#: How a SQLite file is opened: read-write, read-only (the file is not writable for this user),
+#: or as an immutable snapshot (read-only, in WAL mode, and SQLite cannot create the ``-shm``
+#: file it needs next to it).
+SqliteMode = Literal["rw", "ro", "immutable"]
+
+
+_sqlite_modes: weakref.WeakKeyDictionary[Engine, SqliteMode] = weakref.WeakKeyDictionary()
+
+
+def opened_mode(engine: Engine) -> SqliteMode:
+    """Return how the engine opens its SQLite file (``"rw"`` for every other database)."""
+    return _sqlite_modes.get(engine, "rw")
+
+
+def sqlite_mode(path: Path) -> SqliteMode:
+    """Return how this process can open the SQLite file ``path``."""
+    if not path.exists() or os.access(path, os.W_OK):
+        return "rw"
+    shared_memory = path.with_name(path.name + "-shm")
+    if shared_memory.exists() or os.access(path.parent, os.W_OK) or not _is_wal(path):
+        return "ro"
+    return "immutable"
+
+
+def _is_wal(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header[18:20] == b"\x02\x02"  # file format versions 2: WAL
+
+
+def sqlite_connect(path: Path, mode: SqliteMode, timeout: float) -> sqlite3.Connection:
+    """Open ``path`` in ``mode`` (see :data:`SqliteMode`) with autocommit at the driver level."""
+    if mode == "rw":
+        return sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+    uri = path.resolve().as_uri() + ("?mode=ro" if mode == "ro" else "?immutable=1")
+    return sqlite3.connect(
+        uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None
+    )
+
+
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_path(url)
     options: dict[str, Any] = {
         "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     }
+    mode: SqliteMode = "rw"
     if path is None:
         # An in-memory database lives in one connection: share it.
         options["poolclass"] = StaticPool
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = sqlite_mode(path)
+        if mode == "rw":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            # A file this user may only read: open it read-only, so reads work and writes fail
+            # with a permission error instead of at connect.
+            file = path
+            options["creator"] = lambda: sqlite_connect(file, mode, SQLITE_BUSY_TIMEOUT_MS / 1000)
+        if mode == "immutable":
+            warnings.warn(
+                f"The SQLite store {path} is read-only for this user and its directory is too, "
+                "so SQLite cannot create the shared-memory file a WAL database needs: it is "
+                "read as a snapshot, and changes made after this process opened it are not seen",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         _warn_if_network_filesystem(path)
     engine = create_engine(url, **options)
+    _sqlite_modes[engine] = mode
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -137,7 +198,7 @@ def _sqlite_engine(url: URL) -> Engine:
         # reads, writes and DDL get exactly the transaction we ask for.
         dbapi_connection.isolation_level = None
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if path is not None:
+        if path is not None and mode == "rw":
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
@@ -279,17 +340,42 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def store_error(exc: BaseException, url: str) -> StoreError:
-    """Translate a SQLAlchemy/driver exception into a :class:`StoreError` naming the URL."""
+    """Translate a SQLAlchemy/driver exception into a :class:`StoreError` naming the URL.
+
+    A refused write (a read-only database role or file) becomes a
+    :class:`~registry.errors.PermissionDeniedError`.
+    """
     shown = safe_url(url)
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = detail[0] if detail else type(exc).__name__
     context = {"url": shown, "cause": type(exc).__name__}
-    if isinstance(exc, DBAPIError) and _looks_unreachable(exc):
+    problem = _problem(exc) if isinstance(exc, DBAPIError) else None
+    if problem == "read-only":
+        return PermissionDeniedError(
+            f"The store at {shown} refused a write: {reason}",
+            suggestions=[
+                "This database role or file may only be read: registering, unregistering and "
+                "creating namespaces need write access",
+                "For PostgreSQL, grant INSERT, UPDATE and DELETE on the registry tables to the "
+                "role; for SQLite, make the file (and its directory) writable for this user",
+            ],
+            context=context,
+        )
+    if problem == "unreachable":
         return StoreError(
             f"Cannot reach the store at {shown}: {reason}",
             suggestions=[
                 "Check that the database server is running and reachable from this machine",
                 "Check the URL (REGISTRY_URL, registry.configure(url=...)) and the credentials",
+            ],
+            context=context,
+        )
+    if problem == "schema":
+        return StoreError(
+            f"The store at {shown} does not have the schema this package expects: {reason}",
+            suggestions=[
+                "Run `registry db check` to list how the database differs from the models",
+                "If someone changed the tables by hand, restore them from a backup",
             ],
             context=context,
         )
@@ -301,24 +387,52 @@ def store_error(exc: BaseException, url: str) -> StoreError:
         )
     return StoreError(
         f"The store at {shown} failed: {reason}",
-        suggestions=["Run `registry db check` to verify the schema of this database"],
+        suggestions=["Run `registry db check` to verify the schema and integrity of this database"],
         context=context,
     )
 
 
-def _looks_unreachable(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    markers = (
-        "connection refused",
-        "could not connect",
-        "connection failed",
-        "timeout expired",
-        "name or service not known",
-        "password authentication failed",
-        "does not exist",
-        "unable to open database file",
-    )
-    return any(marker in text for marker in markers)
+#: SQLSTATEs by what they say about the store: 42501 insufficient privilege; 08 connection
+#: exceptions, 28 invalid authorization, 3D000 no such database, 57P03 cannot connect now;
+#: 42703 undefined column, 42P01 undefined table.
+_READ_ONLY_SQLSTATES = frozenset({"42501", "25006"})
+_UNREACHABLE_SQLSTATES = frozenset({"28000", "28P01", "3D000", "57P03"})
+_SCHEMA_SQLSTATES = frozenset({"42703", "42P01"})
+_SQLITE_SCHEMA_MARKERS = ("no such table", "no such column", "has no column named")
+#: psycopg raises connection failures without a SQLSTATE; these phrases mark them.
+_CONNECT_MARKERS = (
+    "connection failed",
+    "connection refused",
+    "connection to server",
+    "could not connect",
+    "could not translate host name",
+    "name or service not known",
+    "timeout expired",
+)
+
+
+def _problem(exc: DBAPIError) -> str | None:
+    """Classify a driver error: ``read-only``, ``unreachable``, ``schema`` or ``None``."""
+    original = exc.orig
+    text = str(original).lower()
+    if isinstance(original, sqlite3.Error):
+        if "readonly database" in text or "read-only" in text:
+            return "read-only"
+        if "unable to open database file" in text:
+            return "unreachable"
+        if any(marker in text for marker in _SQLITE_SCHEMA_MARKERS):
+            return "schema"
+        return None
+    sqlstate = str(getattr(original, "sqlstate", None) or "")
+    if sqlstate in _READ_ONLY_SQLSTATES:
+        return "read-only"
+    if sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES:
+        return "unreachable"
+    if sqlstate in _SCHEMA_SQLSTATES:
+        return "schema"
+    if not sqlstate and any(marker in text for marker in _CONNECT_MARKERS):
+        return "unreachable"
+    return None
 
 
 def _dispose_all(close: bool) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from registry.errors import RegistryError
+from registry.store import limits
 from registry.store.base import (
     BlobRecord,
     EntryDraft,
@@ -77,12 +78,14 @@ class MemoryStore(Store):
             return [] if space is None else list(space.history.get(identifier, ()))
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
+        limits.check_draft(namespace, draft)
         with self._lock:
             return self._register(namespace, self._space(namespace), draft)
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
     ) -> list[Registration | RegistryError]:
+        limits.check_drafts(namespace, drafts)
         results: list[Registration | RegistryError] = []
         with self._lock:
             space = self._space(namespace)

@@ -1,8 +1,8 @@
 """SQLAlchemy tables of the persistent store: one ``DeclarativeBase``, typed ``Mapped`` columns.
 
 Used by ``store/sql.py`` for queries and by ``migrations/env.py`` for autogenerate and the
-models-versus-migrations drift test. Revision files never import this module. Imports only
-SQLAlchemy.
+models-versus-migrations drift test. Revision files never import this module. Column sizes come
+from ``store.limits``; imports only that and SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from registry.store import limits
 
 __all__ = [
     "NAMESPACE_KINDS",
@@ -88,7 +90,7 @@ class NamespaceRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(limits.NAMESPACE), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     generation: Mapped[int] = mapped_column(BigInteger, server_default="0")
     """Bumped atomically (``UPDATE .. RETURNING``) by every write; caches compare it."""
@@ -101,13 +103,13 @@ class BlobRow(Base):
     __tablename__ = "blobs"
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    format: Mapped[str] = mapped_column(String(32))
-    python_version: Mapped[str] = mapped_column(String(32))
-    pickler_version: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(limits.BLOB_FORMAT))
+    python_version: Mapped[str] = mapped_column(String(limits.PYTHON_VERSION))
+    pickler_version: Mapped[str] = mapped_column(String(limits.PICKLER_VERSION))
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes]
-    key_id: Mapped[str | None] = mapped_column(String(64))
-    signature: Mapped[str | None] = mapped_column(String(128))
+    key_id: Mapped[str | None] = mapped_column(String(limits.KEY_ID))
+    signature: Mapped[str | None] = mapped_column(String(limits.SEAL))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -122,20 +124,20 @@ class EntryRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
-    identifier: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(limits.IDENTIFIER))
     version: Mapped[int] = mapped_column(Integer)
-    origin: Mapped[str] = mapped_column(String(1024))
+    origin: Mapped[str] = mapped_column(String(limits.ORIGIN))
     """Import path ``pkg.mod:qualname`` (or the qualname of a pickled artifact)."""
     blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))
     scheme_json: Mapped[str | None] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(Text)
     doc: Mapped[str] = mapped_column(Text)
-    source_hash: Mapped[str | None] = mapped_column(String(128))
-    python_version: Mapped[str] = mapped_column(String(32))
-    package: Mapped[str | None] = mapped_column(String(255))
-    package_version: Mapped[str | None] = mapped_column(String(64))
+    source_hash: Mapped[str | None] = mapped_column(String(limits.SOURCE_HASH))
+    python_version: Mapped[str] = mapped_column(String(limits.PYTHON_VERSION))
+    package: Mapped[str | None] = mapped_column(String(limits.PACKAGE))
+    package_version: Mapped[str | None] = mapped_column(String(limits.PACKAGE_VERSION))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    created_by: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(limits.CREATED_BY))
     """``user@host`` of the process that wrote the row."""
 
 
@@ -148,7 +150,7 @@ class HeadRow(Base):
     namespace_id: Mapped[int] = mapped_column(
         ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True
     )
-    identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(limits.IDENTIFIER), primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(BigInteger)
     """Registration order: the namespace generation when the identifier was (re)created."""

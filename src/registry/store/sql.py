@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from registry.errors import RegistryError
+from registry.store import limits
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
@@ -32,6 +33,7 @@ from registry.store.base import (
 )
 from registry.store.engines import (
     get_engine,
+    opened_mode,
     run_transaction,
     safe_url,
     sqlite_path,
@@ -197,6 +199,8 @@ class SqlStore(Store):
     # -- writes --------------------------------------------------------------------------------
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
+        limits.check_draft(namespace, draft)
+
         def work(conn: Connection) -> Registration:
             namespace_id, generation = self._lock_namespace(conn, namespace)
             registration, wrote = self._register_one(
@@ -211,6 +215,8 @@ class SqlStore(Store):
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
     ) -> list[Registration | RegistryError]:
+        limits.check_drafts(namespace, drafts)
+
         def work(conn: Connection) -> list[Registration | RegistryError]:
             namespace_id, generation = self._lock_namespace(conn, namespace)
             if bulk:
@@ -298,8 +304,10 @@ class SqlStore(Store):
         generation move that was exactly ours); writes by other store objects of this process
         are.
         """
-        if self._dialect == "sqlite" and sqlite_path(self.url) is None:
-            return lambda: None  # an in-memory database has no other writers
+        if self._dialect == "sqlite" and (
+            sqlite_path(self.url) is None or opened_mode(self._engine) == "immutable"
+        ):
+            return lambda: None  # no other writers (in memory), or none we could see (a snapshot)
         with self._watcher_lock:
             if self._watcher is None:
                 from registry.store.watch import start_watcher
