@@ -1,7 +1,9 @@
 """``registry doctor``: check a store and every artifact it references, and say what is wrong.
 
 Imports artifacts by path (that runs their modules' code, which is the point: it shows whether
-this machine can use them). Pickled artifacts are not loaded; their policy state is reported.
+this machine can use them). Pickled artifacts are never unpickled: their blobs are checked
+against the pickle policy in force (integrity, seal, versions), and each one a reader would
+refuse is reported.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from registry import refs
-from registry.errors import ValidationError
+from registry.errors import RestoreError, ValidationError
 from registry.store.base import EntryRecord, Store
 
 __all__ = ["diagnose"]
@@ -36,9 +38,19 @@ def pickle_policy() -> str:
     return f"loading {loading}; {signing}"
 
 
-def _check_entry(namespace: str, record: EntryRecord) -> dict[str, str] | None:
+def _check_entry(store: Store, namespace: str, record: EntryRecord) -> dict[str, str] | None:
     if record.blob_sha256:
-        return None  # never unpickled here; the policy line covers it
+        from registry import pickling
+
+        try:
+            pickling.check_blob(store.get_blob(record.blob_sha256), record)
+        except RestoreError as error:
+            return {
+                "namespace": namespace,
+                "identifier": record.identifier,
+                "problem": f"would be refused: {error.message}",
+            }
+        return None
     try:
         artifact = refs.import_object(record.origin)
     except ValidationError as error:
@@ -90,7 +102,7 @@ def diagnose(
     work = [(name, record) for name in spaces for record in store.list_entries(name)]
     problems = []
     for name, record in progress(work, "importing artifacts"):
-        problem = _check_entry(name, record)
+        problem = _check_entry(store, name, record)
         if problem is not None:
             problems.append(problem)
     schema, schema_ok = schema_state(store)

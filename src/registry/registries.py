@@ -426,7 +426,12 @@ class _Registry:
         draft = cls._draft(identifier, artifact)
         cls._writable_namespace()
         with cls._write_lock:
-            registration = cls._store.register(cls._namespace, draft)
+            if draft.blob is None:
+                registration = cls._store.register(cls._namespace, draft)
+            else:
+                from registry import pickling
+
+                registration = pickling.register_sealed(cls._store, cls._namespace, draft)
             cls._remember(draft.identifier, artifact, registration.record.version)
         cls._sync_siblings()
         return draft.identifier
@@ -593,7 +598,11 @@ class _Registry:
             return report
         cls._writable_namespace()
         with cls._write_lock:
-            results = cls._store.register_batch(cls._namespace, [draft for draft, _ in drafts])
+            from registry import pickling
+
+            results = pickling.register_batch_sealed(
+                cls._store, cls._namespace, [draft for draft, _ in drafts]
+            )
             for (draft, artifact), result in zip(drafts, results, strict=True):
                 if isinstance(result, ValidationError):
                     _record_failure(report, draft.identifier, result)

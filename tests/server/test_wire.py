@@ -14,7 +14,7 @@ from registry import registries, validation
 from registry.errors import RegistryError, ValidationError
 from registry.server.schemas import IDENTIFIER_PATTERN, NAMESPACE_PATTERN
 from registry.store import wire
-from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Outcome, Registration
+from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Outcome, Registration, Seal
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -32,8 +32,20 @@ json_values = st.recursive(
     data=st.binary(max_size=64),
 )
 def test_draft_round_trip(identifier: str, doc: str, scheme, data: bytes) -> None:
-    blob = BlobDraft(data, hashlib.sha256(data).hexdigest(), "cloudpickle", "3.11", "3.0", "k", "s")
-    draft = EntryDraft(identifier, "pkg.mod:f", "h", "(x)", scheme, doc, blob, "3.11", "pkg", "1")
+    blob = BlobDraft(data, hashlib.sha256(data).hexdigest(), "cloudpickle", "3.11", "3.0")
+    draft = EntryDraft(
+        identifier,
+        "pkg.mod:f",
+        "h",
+        "(x)",
+        scheme,
+        doc,
+        blob,
+        "3.11",
+        "pkg",
+        "1",
+        seal=Seal("k", "s", 2),
+    )
     through_json = json.loads(json.dumps(wire.draft_to_json(draft)))
     assert wire.draft_from_json(through_json) == draft
 
@@ -46,6 +58,7 @@ def test_entry_and_registration_round_trip() -> None:
         "pkg.mod:f",
         created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
         created_by="me@host",
+        seal=Seal("k", "s", 3),
         extra={"k": [1, 2]},
     )
     registration = Registration(record, Outcome.NEW_VERSION)

@@ -26,14 +26,14 @@ OUR_TABLES = {"registry_meta", "namespaces", "entries", "heads", "blobs"}
 #: A later revision, as the next release of the package would ship it.
 NEXT_REVISION = '''"""Add entries.deprecated (test fixture).
 
-Revision ID: 0002_test_next
-Revises: 0001_initial
+Revision ID: 9999_test_next
+Revises: {head}
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_test_next"
-down_revision = "0001_initial"
+revision = "9999_test_next"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -65,7 +65,8 @@ def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(
         migrate.script_location(), scripts, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (scripts / "versions" / "0002_test_next.py").write_text(NEXT_REVISION)
+    head = migrate.head_revision()
+    (scripts / "versions" / "9999_test_next.py").write_text(NEXT_REVISION.format(head=head))
     monkeypatch.setattr(migrate, "script_location", lambda: scripts)
     return scripts
 
@@ -83,7 +84,7 @@ def test_exactly_one_head() -> None:
 
 
 def test_quick_head_agrees_with_alembic(next_release: Path) -> None:
-    assert migrate._quick_head() == migrate.head_revision() == "0002_test_next"
+    assert migrate._quick_head() == migrate.head_revision() == "9999_test_next"
 
 
 def test_opening_a_current_database_does_not_import_alembic(sqlite_url: str) -> None:
@@ -180,7 +181,7 @@ def test_postgres_ahead_is_refused_too(pg_url: str) -> None:
 def test_default_file_is_upgraded_after_a_backup(sqlite_url: str, next_release: Path) -> None:
     migrate.upgrade(sqlite_url, "0001_initial")
     store = SqlStore(sqlite_url, auto_upgrade=True)
-    assert migrate.check(sqlite_url).revision == "0002_test_next"
+    assert migrate.check(sqlite_url).revision == "9999_test_next"
     path = Path(sqlite_url.removeprefix("sqlite:///"))
     backups = list(path.parent.glob(f"{path.name}.bak-0001_initial-*"))
     assert len(backups) == 1
@@ -230,7 +231,7 @@ def test_python_dash_m_registry_db_history() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "0001_initial (head)" in done.stdout
+    assert f"{migrate.head_revision()} (head)" in done.stdout
 
 
 @pytest.mark.slow

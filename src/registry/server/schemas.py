@@ -22,6 +22,7 @@ __all__ = [
     "BlobBody",
     "DraftBody",
     "NamespaceBody",
+    "SealBody",
 ]
 
 NAMESPACE_PATTERN = f"^{limits.NAMESPACE_PATTERN}$"
@@ -50,8 +51,6 @@ class BlobBody(_Body):
     format: str = Field(max_length=limits.BLOB_FORMAT)
     python_version: str = Field(max_length=limits.PYTHON_VERSION)
     pickler_version: str = Field(max_length=limits.PICKLER_VERSION)
-    key_id: str | None = Field(default=None, max_length=limits.KEY_ID)
-    signature: str | None = Field(default=None, max_length=limits.SEAL)
 
     @model_validator(mode="after")
     def _data_matches_hash(self) -> BlobBody:
@@ -62,6 +61,14 @@ class BlobBody(_Body):
         if hashlib.sha256(raw).hexdigest() != self.sha256:
             raise ValueError("blob sha256 does not match its data")
         return self
+
+
+class SealBody(_Body):
+    """The writer's HMAC binding the entry version to its blob; the server never checks it."""
+
+    key_id: str = Field(max_length=limits.KEY_ID)
+    signature: str = Field(max_length=limits.SEAL)
+    version: int = Field(ge=1)
 
 
 class DraftBody(_Body):
@@ -81,6 +88,7 @@ class DraftBody(_Body):
     """``user@host`` of the client; kept as given (provenance, not authentication)."""
     created_at: datetime | None = None
     """Kept when given (imports from another store); otherwise the server's clock."""
+    seal: SealBody | None = None
 
     @field_validator("scheme")
     @classmethod

@@ -8,6 +8,7 @@ objects: registries keep those in their own caches. Backends: ``MemoryStore`` (i
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import getpass
@@ -30,11 +31,14 @@ __all__ = [
     "NamespaceRecord",
     "Outcome",
     "Registration",
+    "Seal",
     "Store",
+    "check_seal",
     "current_user_host",
     "decide",
     "is_importable_origin",
     "kind_mismatch_error",
+    "resealed",
 ]
 
 NamespaceKind = Literal["function", "type", "scheme"]
@@ -63,8 +67,20 @@ class BlobDraft:
     format: str
     python_version: str
     pickler_version: str
-    key_id: str | None = None
-    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class Seal:
+    """An HMAC that binds one entry version (namespace, identifier, version) to its blob.
+
+    Made by a writer that holds the signing key (see ``registry.pickling``); stores keep it
+    with the entry and never check it: readers that hold the key do, before unpickling.
+    """
+
+    key_id: str
+    signature: str
+    version: int
+    """The entry version the seal was made for; a store refuses to write it on another one."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,7 @@ class EntryDraft:
     """Provenance to keep (imports from another store); backends fill in ``user@host``."""
     created_at: datetime | None = None
     """Provenance to keep (imports from another store); backends fill in the current time."""
+    seal: Seal | None = None
 
     @property
     def importable(self) -> bool:
@@ -115,6 +132,7 @@ class EntryRecord:
     package_version: str | None = None
     created_at: datetime | None = None
     created_by: str = ""
+    seal: Seal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -182,7 +200,9 @@ def decide(namespace: str, current: EntryRecord | None, draft: EntryDraft) -> Ou
     )
     # Two lambdas (or two nameless blobs) share a qualname without being the same definition.
     if same_origin and not ("<lambda>" in draft.origin and changed):
-        return Outcome.NEW_VERSION if changed else Outcome.UNCHANGED
+        if changed or _sealed_other_bytes(current, draft):
+            return Outcome.NEW_VERSION
+        return Outcome.UNCHANGED
     raise RegistryError(
         f"Identifier {draft.identifier!r} in {namespace!r} is already taken by "
         f"{current.origin}; cannot register {draft.origin} under it",
@@ -197,6 +217,48 @@ def decide(namespace: str, current: EntryRecord | None, draft: EntryDraft) -> Ou
             "new_origin": draft.origin,
         },
     )
+
+
+def _sealed_other_bytes(current: EntryRecord, draft: EntryDraft) -> bool:
+    """A sealed draft whose pickle differs from the stored one: the writer vouches for its own
+    bytes only, so they are written as a new version rather than sealing the stored ones."""
+    return (
+        draft.seal is not None
+        and draft.blob is not None
+        and current.blob_sha256 != draft.blob.sha256
+    )
+
+
+def check_seal(namespace: str, draft: EntryDraft, version: int) -> None:
+    """Refuse to write ``draft``'s seal on entry ``version`` when it was made for another one.
+
+    Backends call this once they know the version the draft becomes (or stays, when
+    unchanged). The writer signs again for ``context["expected_version"]`` and retries.
+
+    Raises:
+        RegistryError: the seal names another version.
+    """
+    if draft.seal is None or draft.seal.version == version:
+        return
+    raise RegistryError(
+        f"The seal of {draft.identifier!r} in {namespace!r} was made for version "
+        f"{draft.seal.version}, but the store would write it on version {version}",
+        suggestions=["Seal the draft for the expected version and register it again"],
+        context={
+            "registry_name": namespace,
+            "identifier": draft.identifier,
+            "sealed_version": draft.seal.version,
+            "expected_version": version,
+        },
+    )
+
+
+def resealed(current: EntryRecord, draft: EntryDraft) -> EntryRecord | None:
+    """Return ``current`` with the draft's seal when an unchanged registration brings a new one
+    (the stored entry was unsigned, or signed with another key); ``None`` when nothing changes."""
+    if draft.seal is None or current.seal == draft.seal:
+        return None
+    return dataclasses.replace(current, seal=draft.seal)
 
 
 def kind_mismatch_error(name: str, stored: str, requested: str) -> RegistryError:

@@ -154,6 +154,9 @@ def check_draft(namespace: str, draft: EntryDraft) -> None:
     if draft.blob is not None:
         for field, limit in _BLOB_TEXT.items():
             check_text(f"blob.{field}", getattr(draft.blob, field), limit, context)
+    if draft.seal is not None:
+        check_text("seal.key_id", draft.seal.key_id, KEY_ID, context)
+        check_text("seal.signature", draft.seal.signature, SEAL, context)
     if draft.scheme is not None:
         check_scheme(draft.scheme, context)
 

@@ -17,9 +17,11 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    check_seal,
     current_user_host,
     decide,
     kind_mismatch_error,
+    resealed,
 )
 
 __all__ = ["MemoryStore"]
@@ -135,10 +137,17 @@ class MemoryStore(Store):
     def _register(self, namespace: str, space: _Namespace, draft: EntryDraft) -> Registration:
         current = space.current.get(draft.identifier)
         outcome = decide(namespace, current, draft)
+        versions = space.history.setdefault(draft.identifier, [])
         if outcome is Outcome.UNCHANGED:
             assert current is not None
-            return Registration(current, outcome)
-        versions = space.history.setdefault(draft.identifier, [])
+            check_seal(namespace, draft, current.version)
+            updated = resealed(current, draft)
+            if updated is not None:
+                versions[versions.index(current)] = space.current[draft.identifier] = updated
+                space.generation += 1
+            return Registration(updated or current, outcome)
+        version = (versions[-1].version + 1) if versions else 1
+        check_seal(namespace, draft, version)
         blob_sha = None
         if draft.blob is not None:
             blob_sha = draft.blob.sha256
@@ -146,7 +155,7 @@ class MemoryStore(Store):
         record = EntryRecord(
             namespace=namespace,
             identifier=draft.identifier,
-            version=(versions[-1].version + 1) if versions else 1,
+            version=version,
             origin=draft.origin,
             source_hash=draft.source_hash,
             signature=draft.signature,
@@ -158,6 +167,7 @@ class MemoryStore(Store):
             package_version=draft.package_version,
             created_at=draft.created_at or datetime.now(timezone.utc),
             created_by=draft.created_by or current_user_host(),
+            seal=draft.seal,
         )
         versions.append(record)
         space.current[draft.identifier] = record

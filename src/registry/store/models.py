@@ -108,8 +108,6 @@ class BlobRow(Base):
     pickler_version: Mapped[str] = mapped_column(String(limits.PICKLER_VERSION))
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes]
-    key_id: Mapped[str | None] = mapped_column(String(limits.KEY_ID))
-    signature: Mapped[str | None] = mapped_column(String(limits.SEAL))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -139,6 +137,9 @@ class EntryRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(limits.CREATED_BY))
     """``user@host`` of the process that wrote the row."""
+    seal_key_id: Mapped[str | None] = mapped_column(String(limits.KEY_ID))
+    seal: Mapped[str | None] = mapped_column(String(limits.SEAL))
+    """HMAC binding this version to its blob (``registry.pickling``); set by signed writes."""
 
 
 class HeadRow(Base):

@@ -28,8 +28,10 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    check_seal,
     decide,
     kind_mismatch_error,
+    resealed,
 )
 from registry.store.engines import (
     get_engine,
@@ -237,8 +239,8 @@ class SqlStore(Store):
             return results
 
         # Rows of one bulk statement must share their columns: drafts that bring their own
-        # created_at (imports) take the one-by-one path.
-        bulk = all(draft.created_at is None for draft in drafts) and len(drafts) > 1
+        # created_at (imports) or a seal (signed pickles) take the one-by-one path.
+        bulk = len(drafts) > 1 and all(d.created_at is None and d.seal is None for d in drafts)
         return self._run_register(work, namespace, drafts)
 
     def _register_each(
@@ -435,7 +437,25 @@ class SqlStore(Store):
         outcome = decide(namespace, current, draft)
         if outcome is Outcome.UNCHANGED:
             assert current is not None
-            return Registration(current, outcome), False
+            check_seal(namespace, draft, current.version)
+            updated = resealed(current, draft)
+            if updated is None:
+                return Registration(current, outcome), False
+            assert draft.seal is not None
+            conn.execute(
+                self._sql.reseal,
+                {
+                    "ns_id": namespace_id,
+                    "ident": draft.identifier,
+                    "entry_version": current.version,
+                    "new_key_id": draft.seal.key_id,
+                    "new_seal": draft.seal.signature,
+                },
+            )
+            return Registration(updated, outcome), True
+        if draft.seal is not None:  # refuse a seal made for another version before writing
+            ident = {"ns_id": namespace_id, "ident": draft.identifier}
+            check_seal(namespace, draft, conn.execute(self._sql.next_version, ident).scalar_one())
         if draft.blob is not None:
             conn.execute(self._sql.insert_blob, blob_params(draft.blob))
         params = entry_params(draft)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Text, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from registry.store.base import BlobDraft, EntryDraft, EntryRecord, current_user_host
+from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Seal, current_user_host
 from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow, metadata
 
 __all__ = [
@@ -51,6 +51,8 @@ ENTRY_COLUMNS = (
     EntryRow.package_version,
     EntryRow.created_at,
     EntryRow.created_by,
+    EntryRow.seal_key_id,
+    EntryRow.seal,
 )
 
 
@@ -60,8 +62,6 @@ BLOB_COLUMNS = (
     BlobRow.format,
     BlobRow.python_version,
     BlobRow.pickler_version,
-    BlobRow.key_id,
-    BlobRow.signature,
 )
 
 
@@ -93,6 +93,8 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
         "created_by": (draft.created_by or current_user_host())[:255],
+        "seal_key_id": None if draft.seal is None else draft.seal.key_id,
+        "seal": None if draft.seal is None else draft.seal.signature,
     }
     if draft.created_at is not None:
         # SQLite keeps no offset: store every timestamp in UTC.
@@ -109,8 +111,6 @@ def blob_params(blob: BlobDraft) -> dict[str, Any]:
         "pickler_version": blob.pickler_version,
         "size": len(blob.data),
         "data": blob.data,
-        "key_id": blob.key_id,
-        "signature": blob.signature,
     }
 
 
@@ -133,6 +133,7 @@ class Statements:
             .where(EntryRow.identifier == bindparam("ident"))
             .scalar_subquery()
         )
+        self.next_version = select(next_version)
         self.insert_entry = (
             insert(entries)
             .values(version=next_version)
@@ -148,6 +149,13 @@ class Statements:
             set_={"entry_id": upsert.excluded.entry_id},
         )
         self.insert_blob = insert(blobs).on_conflict_do_nothing(index_elements=[BlobRow.sha256])
+        self.reseal = (
+            update(EntryRow)
+            .where(EntryRow.namespace_id == bindparam("ns_id"))
+            .where(EntryRow.identifier == bindparam("ident"))
+            .where(EntryRow.version == bindparam("entry_version"))
+            .values(seal_key_id=bindparam("new_key_id"), seal=bindparam("new_seal"))
+        )
         # FOR UPDATE serialises writers of one namespace on PostgreSQL; SQLite omits it and is
         # serialised by BEGIN IMMEDIATE instead.
         self.lock_namespace = (
@@ -176,6 +184,7 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
     """Turn a row of :data:`ENTRY_COLUMNS` (or a mapping with those keys) into a record."""
     values = row if isinstance(row, dict) else row._mapping
     scheme_json = values["scheme_json"]
+    seal = values["seal"]
     return EntryRecord(
         namespace=namespace,
         identifier=values["identifier"],
@@ -191,4 +200,5 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
         package_version=values["package_version"],
         created_at=utc(values["created_at"]),
         created_by=values["created_by"],
+        seal=None if seal is None else Seal(values["seal_key_id"], seal, values["version"]),
     )

@@ -24,6 +24,7 @@ from registry.store.base import (
     NamespaceRecord,
     Outcome,
     Registration,
+    Seal,
 )
 
 __all__ = [
@@ -86,8 +87,6 @@ def blob_to_json(blob: BlobDraft) -> dict[str, Any]:
         "format": blob.format,
         "python_version": blob.python_version,
         "pickler_version": blob.pickler_version,
-        "key_id": blob.key_id,
-        "signature": blob.signature,
     }
 
 
@@ -104,8 +103,6 @@ def _blob_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         "format": str(data["format"]),
         "python_version": str(data["python_version"]),
         "pickler_version": str(data["pickler_version"]),
-        "key_id": data.get("key_id"),
-        "signature": data.get("signature"),
     }
 
 
@@ -129,6 +126,7 @@ def draft_to_json(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         "created_by": draft.created_by,
         "created_at": _iso(draft.created_at),
+        "seal": _seal_to_json(draft.seal),
     }
 
 
@@ -148,6 +146,7 @@ def draft_from_json(data: Mapping[str, Any]) -> EntryDraft:
         package_version=data.get("package_version"),
         created_by=data.get("created_by"),
         created_at=_datetime(data.get("created_at")),
+        seal=_seal_from_json(data.get("seal")),
     )
 
 
@@ -168,6 +167,7 @@ def entry_to_json(record: EntryRecord) -> dict[str, Any]:
         "package_version": record.package_version,
         "created_at": _iso(record.created_at),
         "created_by": record.created_by,
+        "seal": _seal_to_json(record.seal),
         "extra": record.extra,
     }
 
@@ -189,8 +189,21 @@ def entry_from_json(data: Mapping[str, Any]) -> EntryRecord:
         package_version=data.get("package_version"),
         created_at=_datetime(data.get("created_at")),
         created_by=str(data.get("created_by") or ""),
+        seal=_seal_from_json(data.get("seal")),
         extra=dict(data.get("extra") or {}),
     )
+
+
+def _seal_to_json(seal: Seal | None) -> dict[str, Any] | None:
+    if seal is None:
+        return None
+    return {"key_id": seal.key_id, "signature": seal.signature, "version": seal.version}
+
+
+def _seal_from_json(data: Any) -> Seal | None:
+    if data is None:
+        return None
+    return Seal(str(data["key_id"]), str(data["signature"]), int(data["version"]))
 
 
 def _iso(moment: datetime | None) -> str | None:
