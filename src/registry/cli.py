@@ -481,6 +481,9 @@ def build_command(
 @click.option("--ssl-certfile", help="Serve HTTPS with this PEM certificate.")
 @click.option("--ssl-keyfile", help="The certificate's PEM private key.")
 @click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
+@click.option("--max-connections", type=int, help="Open connections per worker (default 1024).")
+@click.option("--header-timeout", type=float, help="Seconds for a request's headers (default 10).")
+@click.option("--body-timeout", type=float, help="Seconds for a request's body (default 60).")
 @url_option
 @click.pass_context
 def serve_command(
@@ -494,6 +497,9 @@ def serve_command(
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
     no_access_log: bool,
+    max_connections: int | None,
+    header_timeout: float | None,
+    body_timeout: float | None,
 ) -> None:
     """Run the registry server over the store (see docs/server.md)."""
     from registry.server.run import serve
@@ -509,6 +515,9 @@ def serve_command(
         access_log=not no_access_log,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        max_connections=max_connections,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
     )
 
 

@@ -28,7 +28,7 @@ from registry.errors import (
 )
 from registry.server.auth import Scope, TokenTable
 from registry.server.changes import ChangeHub
-from registry.server.middleware import BodyLimitMiddleware, error_body
+from registry.server.middleware import BodyLimitMiddleware, TokenGate, error_body
 from registry.server.schemas import (
     IDENTIFIER_PATTERN,
     NAMESPACE_PATTERN,
@@ -51,6 +51,8 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVICE_NAME", "create_app"]
 
 SERVICE_NAME = "registry-server"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Seconds a request body may take to arrive (slow uploads get 408).
+DEFAULT_BODY_TIMEOUT = 60.0
 #: Longest long-poll a client may ask for; proxies often cut idle requests at 60 s.
 MAX_CHANGE_WAIT = 55.0
 
@@ -88,6 +90,7 @@ def create_app(
     tokens: Mapping[str, Scope] | None = None,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
     change_poll_interval: float = 0.05,
 ) -> FastAPI:
     """Return the ASGI app serving ``store``.
@@ -96,6 +99,7 @@ def create_app(
         store: any backend; the app keeps no state of its own.
         tokens: bearer token -> ``"read"`` or ``"write"``; none means every request is allowed.
         max_body_bytes: larger request bodies are refused with 413.
+        body_timeout: seconds a request body may take to arrive (408 after).
         change_poll_interval: seconds between generation polls while change requests wait.
     """
     table = TokenTable(tokens)
@@ -116,22 +120,30 @@ def create_app(
         lifespan=lifespan,
     )
     _install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
-    read, write = _scope_dependencies(table)
+    # The last one added runs first: tokens are checked before a body is read.
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout
+    )
+    app.add_middleware(TokenGate, table=table)
+    read, write = _scope_dependencies()
     _add_service_routes(app, store, read)
     _add_read_routes(app, store, hub, read)
     _add_write_routes(app, store, hub, write)
     return app
 
 
-def _scope_dependencies(table: TokenTable) -> tuple[Any, Any]:
+def _scope_dependencies() -> tuple[Any, Any]:
+    """The bearer scheme in the API description; ``TokenGate`` checks the tokens, before the
+    body is read, which a route dependency could not do."""
+
     def dependency(
         needed: Scope,
     ) -> Callable[[HTTPAuthorizationCredentials | None], Awaitable[None]]:
-        async def check(credentials: BearerCredentials) -> None:
-            table.check(None if credentials is None else credentials.credentials, needed)
+        async def documented(credentials: BearerCredentials) -> None:
+            del credentials  # checked by TokenGate
 
-        return check
+        documented.__doc__ = f"Needs a token with scope {needed!r}."
+        return documented
 
     return Depends(dependency("read")), Depends(dependency("write"))
 

@@ -99,6 +99,9 @@ def serve(
     access_log: bool = True,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
+    max_connections: int | None = None,
+    header_timeout: float | None = None,
+    body_timeout: float | None = None,
 ) -> None:
     """Run the registry server until interrupted.
 
@@ -117,6 +120,10 @@ def serve(
         access_log: log one line per request (off for benchmarks and busy servers).
         ssl_certfile: serve HTTPS with this certificate (PEM) instead of behind a TLS proxy.
         ssl_keyfile: the certificate's private key (PEM).
+        max_connections: open connections per worker (default 1024, kept below the open-file
+            limit); at the cap the connection idle the longest is closed for a new one.
+        header_timeout: seconds a request's headers may take (default 10).
+        body_timeout: seconds a request's body may take (default 60).
 
     Raises:
         ValidationError: exposed host without tokens, bad token file, several workers over an
@@ -132,7 +139,15 @@ def serve(
         "tokens": dict(tokens or {}),
         "token_file": None if token_file is None else os.fspath(token_file),
         "max_body_bytes": max_body_bytes,
+        "body_timeout": body_timeout,
     }
+    from registry.server.guard import DEFAULT_GUARD, GuardSettings, raise_open_file_limit
+
+    raise_open_file_limit()  # before the workers start: they inherit it
+    guard = GuardSettings(
+        max_connections=max_connections or DEFAULT_GUARD.max_connections,
+        header_timeout=header_timeout or DEFAULT_GUARD.header_timeout,
+    )
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -140,6 +155,7 @@ def serve(
         "access_log": access_log,
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
+        "guard": guard,
     }
     if workers <= 1:
         _run_single(_build_app(config), options)
@@ -185,14 +201,17 @@ def app_from_environment() -> FastAPI:
 
 
 def _build_app(config: Mapping[str, Any]) -> FastAPI:
-    from registry.server.app import DEFAULT_MAX_BODY_BYTES, create_app
+    from registry.server.app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, create_app
+    from registry.server.guard import install_repeat_filter
 
+    install_repeat_filter()
     store = _open_backing_store(config.get("url"))
     tokens = {**load_tokens(config.get("token_file")), **(config.get("tokens") or {})}
     return create_app(
         store,
         tokens,
         max_body_bytes=config.get("max_body_bytes") or DEFAULT_MAX_BODY_BYTES,
+        body_timeout=config.get("body_timeout") or DEFAULT_BODY_TIMEOUT,
     )
 
 
@@ -209,6 +228,15 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure", action="store_true", help="allow a non-loopback host without tokens"
     )
     parser.add_argument("--max-body-bytes", type=int, help="request body limit in bytes")
+    parser.add_argument(
+        "--max-connections", type=int, help="open connections per worker (default 1024)"
+    )
+    parser.add_argument(
+        "--header-timeout", type=float, help="seconds for a request's headers (default 10)"
+    )
+    parser.add_argument(
+        "--body-timeout", type=float, help="seconds for a request's body (default 60)"
+    )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     parser.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
@@ -234,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=not args.no_access_log,
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
+            max_connections=args.max_connections,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
         )
     except ValidationError as error:
         print(f"registry server: {error}", file=sys.stderr)

@@ -54,6 +54,9 @@ T = TypeVar("T")
 #: Environment variable holding the bearer token clients send.
 TOKEN_ENV = "REGISTRY_TOKEN"
 
+#: A request body this large that ends in a reset was most likely refused for its size.
+_LARGE_REQUEST = 1024 * 1024
+
 #: Errors of a kept-alive connection the server closed while idle. Retried once on a fresh
 #: connection: the request almost always never reached the application, and when it did, the
 #: repeat is harmless (registering the same draft again is UNCHANGED; reads change nothing).
@@ -301,15 +304,15 @@ class HttpStore(Store):
         except _STALE_CONNECTION_ERRORS as exc:
             conn.close()
             if not (owned and is_reused):
-                raise self._unreachable(exc, conn.timeout) from exc
+                raise self._unreachable(exc, conn.timeout, payload) from exc
             try:  # the server closed an idle keep-alive connection: one fresh attempt
                 status, raw = self._round_trip(conn, method, self._prefix + path, payload, headers)
             except (OSError, http.client.HTTPException) as retry_exc:
                 conn.close()
-                raise self._unreachable(retry_exc, conn.timeout) from retry_exc
+                raise self._unreachable(retry_exc, conn.timeout, payload) from retry_exc
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise self._unreachable(exc, conn.timeout) from exc
+            raise self._unreachable(exc, conn.timeout, payload) from exc
         return self._decode(status, raw, method, path)
 
     @staticmethod
@@ -363,7 +366,28 @@ class HttpStore(Store):
             context={"url": self._address, "status": status},
         )
 
-    def _unreachable(self, exc: BaseException, timeout: float | None = None) -> StoreError:
+    def _unreachable(
+        self, exc: BaseException, timeout: float | None = None, payload: bytes | None = None
+    ) -> StoreError:
+        if (
+            payload is not None
+            and len(payload) > _LARGE_REQUEST
+            and isinstance(
+                exc, (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+            )
+        ):
+            # A server refusing a body far over its limit answers and hangs up while the
+            # body is still being sent; the answer is lost in the reset.
+            return StoreError(
+                f"The registry server at {self._address} closed the connection while receiving "
+                f"a {len(payload)}-byte request: it is probably over the server's body limit",
+                suggestions=[
+                    "Register smaller artifacts (large pickles are a sign that data was "
+                    "captured by a closure), or raise the limit: registry serve "
+                    "--max-body-bytes",
+                ],
+                context={"url": self._address, "size": len(payload), "cause": type(exc).__name__},
+            )
         if isinstance(exc, (TimeoutError, socket.timeout)):
             return StoreError(
                 f"The registry server at {self._address} did not answer within {timeout} s",
