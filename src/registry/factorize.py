@@ -29,6 +29,7 @@ import pydantic
 from pydantic import BaseModel
 
 from registry import schemes
+from registry.config_bounds import check_config
 from registry.errors import ValidationError, closest_names, did_you_mean
 from registry.hints import ANY_HINT, Hint
 from registry.plans import ArtifactPlan, compile_plan, plan_for_class, shape_validator
@@ -117,6 +118,7 @@ def factorize(
             raised while building (the cause is chained).
     """
     if not build:
+        check_config(config)
         _compile_root(lookup, type_name, config)
         return None
     try:
@@ -127,6 +129,8 @@ def factorize(
         tree = lookup.trees.get(key)
         if tree is not None and tree.is_current(lookup):
             return tree.build()
+    # Compiling walks the config as a tree: bound it first (a hit was bounded when compiled).
+    check_config(config)
     root, state = _compile_root(lookup, type_name, config)
     if key is None or not state.reusable:
         return root.build()

@@ -111,7 +111,16 @@ def factorize_in(
             suggestions=["Write the parameters as key: value pairs at the top level"],
             context={"type": identifier, "path": "", "got": type(config).__name__},
         )
-    return factorize.factorize(lookup_for(registry), identifier, config, build=build)
+    try:
+        return factorize.factorize(lookup_for(registry), identifier, config, build=build)
+    except RecursionError:
+        # Bounded configs do not get here; a deep call stack of the caller's own may.
+        raise ValidationError(
+            f"Building {identifier!r} ran out of stack: the config, or the code calling "
+            "factorization, is nested too deeply",
+            suggestions=["Flatten the config, or call factorization from a shallower stack"],
+            context={"type": identifier},
+        ) from None
 
 
 def to_config_in(registry: type[_Registry], obj: Any) -> Any:
