@@ -66,24 +66,26 @@ def _check_entry(store: Store, namespace: str, record: EntryRecord) -> dict[str,
 
 
 def schema_state(store: Store) -> tuple[str, bool]:
-    """Describe the store's schema revision; the flag is False when it needs attention."""
+    """Describe the store's schema (revision, differences from the models, SQLite integrity);
+    the flag is False when it needs attention."""
     if not store.url.startswith(("sqlite", "postgresql")):
         return "not versioned by this client", True
-    from registry.store.migrate import SchemaStatus, check
+    from registry.store.migrate import SchemaStatus, verify
 
-    state = check(store.url)
-    healthy = state.status is SchemaStatus.CURRENT
-    advice = (
-        ""
-        if healthy
-        else " (run: registry db upgrade)"
-        if state.status is SchemaStatus.BEHIND
-        else ""
-    )
-    return (
-        f"{state.status.value}: revision {state.revision}, package head {state.head}{advice}",
-        healthy,
-    )
+    report = verify(store.url)
+    state = report.state
+    if state is None:
+        described = "unreadable"
+    else:
+        described = f"{state.status.value}: revision {state.revision}, package head {state.head}"
+        if state.status is SchemaStatus.BEHIND:
+            described += " (run: registry db upgrade)"
+    if report.differences or report.problems:
+        described += (
+            f"; {len(report.differences)} differences from the models, "
+            f"{len(report.problems)} integrity problems (run: registry db check)"
+        )
+    return described, report.exit_code == 0
 
 
 def _shown(url: str) -> str:
