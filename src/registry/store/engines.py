@@ -370,6 +370,15 @@ def store_error(exc: BaseException, url: str) -> StoreError:
             ],
             context=context,
         )
+    if problem == "full":
+        return StoreError(
+            f"The store at {shown} ran out of space: {reason}",
+            suggestions=[
+                "Free space on the disk (or raise the quota) that holds the database; the "
+                "write that failed was rolled back, nothing of it was kept",
+            ],
+            context=context,
+        )
     if problem == "schema":
         return StoreError(
             f"The store at {shown} does not have the schema this package expects: {reason}",
@@ -398,6 +407,8 @@ def store_error(exc: BaseException, url: str) -> StoreError:
 _READ_ONLY_SQLSTATES = frozenset({"42501", "25006"})
 _UNREACHABLE_SQLSTATES = frozenset({"28000", "28P01", "3D000", "57P03"})
 _SCHEMA_SQLSTATES = frozenset({"42703", "42P01"})
+#: 53100 disk full, 53200 out of memory, 53400 configuration limit exceeded.
+_FULL_SQLSTATES = frozenset({"53100", "53200", "53400"})
 _SQLITE_SCHEMA_MARKERS = ("no such table", "no such column", "has no column named")
 #: psycopg raises connection failures without a SQLSTATE; these phrases mark them.
 _CONNECT_MARKERS = (
@@ -412,12 +423,14 @@ _CONNECT_MARKERS = (
 
 
 def _problem(exc: DBAPIError) -> str | None:
-    """Classify a driver error: ``read-only``, ``unreachable``, ``schema`` or ``None``."""
+    """Classify a driver error: ``read-only``, ``unreachable``, ``full``, ``schema`` or ``None``."""
     original = exc.orig
     text = str(original).lower()
     if isinstance(original, sqlite3.Error):
         if "readonly database" in text or "read-only" in text:
             return "read-only"
+        if "disk is full" in text:
+            return "full"
         if "unable to open database file" in text:
             return "unreachable"
         if any(marker in text for marker in _SQLITE_SCHEMA_MARKERS):
@@ -430,6 +443,8 @@ def _problem(exc: DBAPIError) -> str | None:
         return "unreachable"
     if sqlstate in _SCHEMA_SQLSTATES:
         return "schema"
+    if sqlstate in _FULL_SQLSTATES:
+        return "full"
     if not sqlstate and any(marker in text for marker in _CONNECT_MARKERS):
         return "unreachable"
     return None
