@@ -380,6 +380,7 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
         click.echo(f"store:        {report['store']}")
         click.echo(f"schema:       {report['schema']}")
         click.echo(f"pickle:       {report['pickle_policy']}")
+        click.echo(f"changes:      {report['changes']}")
         click.echo(
             f"artifacts:    {report['checked']} checked, {len(report['problems'])} with problems"
         )

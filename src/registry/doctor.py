@@ -14,7 +14,7 @@ from typing import Any
 
 from registry import refs
 from registry.errors import RestoreError, ValidationError
-from registry.store.base import EntryRecord, Store
+from registry.store.base import EntryRecord, Store, WatchStatus
 
 __all__ = ["diagnose"]
 
@@ -110,10 +110,26 @@ def diagnose(
     schema, schema_ok = schema_state(store)
     if not schema_ok:
         problems.append({"namespace": "", "identifier": "", "problem": f"schema {schema}"})
+    watch = _watch_state(store)
+    if watch.stale:
+        problems.append(
+            {"namespace": "", "identifier": "", "problem": f"changes {watch.describe()}"}
+        )
     return {
         "store": _shown(store.url),
         "schema": schema,
         "pickle_policy": pickle_policy(),
+        "changes": watch.describe(),
         "checked": len(work),
         "problems": problems,
     }
+
+
+def _watch_state(store: Store) -> WatchStatus:
+    """Open the change channel (as a registry class would) and report whether it works: a
+    PostgreSQL pooler in transaction mode, for one, cannot hold the LISTEN connection."""
+    unwatch = store.watch(lambda _changed: None)
+    try:
+        return store.watch_status()
+    finally:
+        unwatch()

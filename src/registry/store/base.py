@@ -33,6 +33,7 @@ __all__ = [
     "Registration",
     "Seal",
     "Store",
+    "WatchStatus",
     "check_seal",
     "current_user_host",
     "decide",
@@ -138,6 +139,35 @@ class EntryRecord:
     @property
     def importable(self) -> bool:
         return is_importable_origin(self.origin)
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """Whether changes made by other processes reach this one (and its caches) right now."""
+
+    watching: bool
+    """A change watcher runs (stores with no other writers have none)."""
+    connected: bool = True
+    """It holds its connection; while it does not, cached reads may be stale."""
+    disconnected_for: float | None = None
+    """Seconds since it lost its connection."""
+    last_error: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether caches may miss changes made elsewhere."""
+        return self.watching and not self.connected
+
+    def describe(self) -> str:
+        """One line for ``registry doctor``."""
+        if not self.watching:
+            return "not watching (no other writers, or no registry class open)"
+        if self.connected:
+            return "connected: changes from other processes arrive within milliseconds"
+        return (
+            f"disconnected for {self.disconnected_for or 0:.1f} s ({self.last_error}): caches "
+            "may be stale until it reconnects"
+        )
 
 
 class Outcome(enum.Enum):
@@ -355,6 +385,10 @@ class Store(ABC):
         """
         del callback
         return lambda: None
+
+    def watch_status(self) -> WatchStatus:
+        """Whether changes from other processes reach this process right now."""
+        return WatchStatus(watching=False)
 
     def close(self) -> None:
         """Release connections and background threads. The store is unusable afterwards."""

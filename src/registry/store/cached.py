@@ -21,6 +21,7 @@ from registry.store.base import (
     NamespaceRecord,
     Registration,
     Store,
+    WatchStatus,
 )
 
 __all__ = ["CachedStore"]
@@ -157,6 +158,9 @@ class CachedStore(Store):
                 self._bump(name)
                 self._entries.pop(name, None)
                 self._namespaces.pop(name, None)
+
+    def watch_status(self) -> WatchStatus:
+        return self.inner.watch_status()
 
     def close(self) -> None:
         self._unwatch()

@@ -48,11 +48,24 @@ BeginMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
 _BEGIN_OPTION = "registry_begin"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-MAX_ATTEMPTS = 6
+#: How long a transaction is replayed after transient failures (a lock, a deadlock, a dropped
+#: connection, a database server restarting) before the caller gets a StoreError.
+RETRY_BUDGET_S = 10.0
 BACKOFF_START_S = 0.05
-BACKOFF_CAP_S = 2.0
+BACKOFF_CAP_S = 1.0
 #: PostgreSQL SQLSTATEs worth replaying the whole transaction for.
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
+_TRANSIENT_SQLSTATES = {
+    "40001",  # serialization failure
+    "40P01",  # deadlock detected
+    "55P03",  # lock not available
+    "57P01",  # admin shutdown (the server is restarting)
+    "57P02",  # crash shutdown
+    "57P03",  # cannot connect now (starting up)
+    "08000",  # connection exception
+    "08001",  # could not establish the connection
+    "08003",  # connection does not exist
+    "08006",  # connection failure
+}
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -302,40 +315,64 @@ def transaction(engine: Engine, mode: BeginMode = "DEFERRED") -> Iterator[Connec
 def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: bool, url: str) -> T:
     """Run ``work`` in one transaction, replaying it after transient failures.
 
-    Each attempt rolls back completely before the next, with capped exponential back-off and
-    jitter. Errors raised by ``work`` itself (e.g. ``RegistryError``) pass through untouched.
+    Each attempt rolls back completely before the next, with exponential back-off (50 ms,
+    doubling, at most 1 s) and jitter, for up to :data:`RETRY_BUDGET_S` seconds: long enough to
+    ride out a PostgreSQL restart. Errors raised by ``work`` itself (e.g. ``RegistryError``)
+    pass through untouched.
 
     Raises:
-        StoreError: a non-transient database failure, or transient ones that outlived the retries.
+        StoreError: a non-transient database failure, or transient ones that outlasted the budget.
     """
     mode: BeginMode = "IMMEDIATE" if write else "DEFERRED"
     delay = BACKOFF_START_S
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    deadline = time.monotonic() + RETRY_BUDGET_S
+    while True:
         try:
             with transaction(engine, mode) as conn:
                 return work(conn)
         except IntegrityError:
             raise  # callers turn these into domain errors; never retried blindly
         except SQLAlchemyError as exc:
-            if attempt == MAX_ATTEMPTS or not is_transient(exc):
+            pause = delay * (0.5 + random.random())
+            if not is_transient(exc) or time.monotonic() + pause > deadline:
                 raise store_error(exc, url) from exc
-        time.sleep(delay * (0.5 + random.random()))
+        time.sleep(pause)
         delay = min(delay * 2, BACKOFF_CAP_S)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: What a PostgreSQL connection failure says when the server is restarting, failing over or
+#: briefly unreachable (psycopg gives connection failures no SQLSTATE). Wrong credentials or a
+#: missing database are not among them: replaying cannot fix those.
+_TRANSIENT_CONNECT_MARKERS = (
+    "connection refused",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "connection reset",
+    "could not receive data",
+    "could not send data",
+    "consuming input failed",
+    "timeout expired",
+)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Return whether replaying the transaction may succeed (lock, deadlock, dropped link)."""
+    """Return whether replaying the transaction may succeed: a lock or deadlock, a dropped
+    connection, or a database server that refuses connections while it restarts."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
         original = exc.orig
+        text = str(original).lower()
         if isinstance(original, sqlite3.OperationalError):
-            text = str(original).lower()
             return "locked" in text or "busy" in text
-        # SQLAlchemy marks dropped connections as invalidated (above); the rest is by SQLSTATE.
         sqlstate = getattr(original, "sqlstate", None)
-        return sqlstate is not None and str(sqlstate) in _TRANSIENT_SQLSTATES
+        if sqlstate is not None:
+            return str(sqlstate) in _TRANSIENT_SQLSTATES
+        return any(marker in text for marker in _TRANSIENT_CONNECT_MARKERS)
     return False
 
 
@@ -390,8 +427,12 @@ def store_error(exc: BaseException, url: str) -> StoreError:
         )
     if isinstance(exc, DBAPIError) and is_transient(exc):
         return StoreError(
-            f"The store at {shown} stayed busy after {MAX_ATTEMPTS} attempts: {reason}",
-            suggestions=["Retry later; another process holds a long write transaction"],
+            f"The store at {shown} stayed busy or unreachable for {RETRY_BUDGET_S:g} s of "
+            f"retries: {reason}",
+            suggestions=[
+                "Retry later: another process holds a long write transaction, or the database "
+                "server is restarting or unreachable"
+            ],
             context=context,
         )
     return StoreError(

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import os
 import socket
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -36,6 +38,7 @@ from registry.store.base import (
     NamespaceRecord,
     Registration,
     Store,
+    WatchStatus,
     current_user_host,
 )
 from registry.store.wire import (
@@ -56,6 +59,12 @@ TOKEN_ENV = "REGISTRY_TOKEN"
 
 #: A request body this large that ends in a reset was most likely refused for its size.
 _LARGE_REQUEST = 1024 * 1024
+#: The change watch retries at least this often once the server is unreachable.
+_RECONNECT_CAP_S = 1.0
+#: After this long without answers, a warning says caches may be stale.
+_STALE_WARNING_S = 10.0
+
+_log = logging.getLogger(__name__)
 
 #: Errors of a kept-alive connection the server closed while idle. Retried once on a fresh
 #: connection: the request almost always never reached the application, and when it did, the
@@ -240,6 +249,10 @@ class HttpStore(Store):
                     self._watcher.unsubscribe(key)
 
         return unsubscribe
+
+    def watch_status(self) -> WatchStatus:
+        watcher = self._watcher
+        return WatchStatus(watching=False) if watcher is None else watcher.status()
 
     def close(self) -> None:
         self._closed = True
@@ -495,6 +508,9 @@ class _ChangeWatcher:
         self._next_id = 0
         self._generations: dict[str, int] | None = None
         self._token: str | None = None
+        self._failing_since: float | None = None
+        self._last_error: str | None = None
+        self._warned = False
         if inherited is not None:
             # After a fork: same subscribers, and the parent's last view as the baseline.
             self._callbacks.update(inherited._callbacks)
@@ -531,18 +547,45 @@ class _ChangeWatcher:
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
 
+    def status(self) -> WatchStatus:
+        since = self._failing_since
+        return WatchStatus(
+            watching=self._thread.is_alive(),
+            connected=since is None,
+            disconnected_for=None if since is None else time.monotonic() - since,
+            last_error=self._last_error,
+        )
+
     def _run(self) -> None:
         backoff = 0.05
         while not self._stopped.is_set():
             try:
                 self._poll_once()
                 backoff = 0.05
-            except (ValidationError, KeyError, TypeError, ValueError):
+                if self._failing_since is not None:
+                    _log.info("registry change watch of %s is back", self._store._address)
+                self._failing_since, self._last_error, self._warned = None, None, False
+            except (ValidationError, KeyError, TypeError, ValueError) as exc:
                 # Unreachable server or an answer of the wrong shape (a proxy page, a server
                 # mid-restart): back off and poll again; the next answer resyncs.
+                self._failed(exc)
                 if self._stopped.wait(backoff):
                     return
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, _RECONNECT_CAP_S)
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if not self._warned and now - self._failing_since >= _STALE_WARNING_S:
+            self._warned = True
+            _log.warning(
+                "registry caches for %s may be stale: changes have not arrived for %.0f s (%s)",
+                self._store._address,
+                now - self._failing_since,
+                self._last_error,
+            )
 
     def _poll_once(self, is_first: bool = False) -> None:
         store = self._store

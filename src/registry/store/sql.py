@@ -28,6 +28,7 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    WatchStatus,
     check_seal,
     decide,
     kind_mismatch_error,
@@ -317,6 +318,10 @@ class SqlStore(Store):
                 self._watcher = start_watcher(self.url, self._engine)
             watcher = self._watcher
         return watcher.subscribe(callback)
+
+    def watch_status(self) -> WatchStatus:
+        watcher = self._watcher
+        return WatchStatus(watching=False) if watcher is None else watcher.status()
 
     def close(self) -> None:
         with self._watcher_lock:
