@@ -381,8 +381,9 @@ def test_http_source_is_validated() -> None:
 
 
 def test_no_rpc_protocol() -> None:
-    with pytest.raises(RegistryError):
+    with pytest.raises(RegistryError, match="'rpc' protocol is retired") as info:
         Lab.factorize_from_socket("level1", {"url": "http://127.0.0.1:1/"}, protocol="rpc")
+    assert any("protocol='http'" in hint for hint in info.value.suggestions)
     assert list(SocketEngine.iter_identifiers()) == ["http"]
 
 
@@ -459,3 +460,26 @@ def test_import_registry_does_not_load_engine_dependencies() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_file_and_the_source_are_given_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "level5.json"
+    path.write_text('{"value": "2.5"}')
+    assert Lab.factorize_from_file("Level5", filepath=path) == Level5(2.5)
+    for kwargs in ({}, {"path": path, "filepath": path}):
+        with pytest.raises(ValidationError, match="exactly one of path= or filepath=") as info:
+            Lab.factorize_from_file("Level5", **kwargs)
+        assert info.value.context["operation"] == "factorize_from_file"
+    with pytest.raises(ValidationError, match="exactly one of source= or socket_config="):
+        Lab.factorize_from_socket("Level5", {"url": "http://x"}, socket_config={"url": "http://x"})
+
+
+def test_positional_values_fill_parameters_in_order() -> None:
+    assert Lab.factorize_artifact("Level5", "1.5") == Level5(1.5)
+    built = Lab.factorize_artifact("Level4", {"_type": "Level5", "value": 3}, "four!")
+    assert built == Level4(Level5(3.0), "four!")
+    Lab.check_config("Level4", {"_type": "Level5", "value": 3})
+    with pytest.raises(ValidationError, match="got positional values twice"):
+        Lab.factorize_artifact("Level5", 1.0, _args_=[2.0])
+    with pytest.raises(ValidationError, match="takes 1 positional values"):
+        Lab.factorize_artifact("Level5", 1.0, 2.0)

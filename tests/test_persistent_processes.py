@@ -13,7 +13,7 @@ import pytest
 
 from registry import FunctionalRegistry
 from registry.store import open_store
-from tests.conftest import subprocess_env
+from tests.conftest import run_python, subprocess_env
 from tests.samples import mathfuncs
 
 
@@ -131,3 +131,99 @@ def test_eight_processes_race_on_one_identifier_through_registries(url):
     assert lines.count("won") == 1, lines
     winner = open_store(url).get_entry(namespace, "shared").origin
     assert all(line == f"lost {winner}" for line in lines if line != "won")
+
+
+def test_schemes_need_no_import_in_a_process_that_cannot_import_the_module(url, tmp_path):
+    """get_model, build_config and the listing read the stored scheme; only execute imports."""
+    namespace = f"proc.{uuid.uuid4().hex[:8]}"
+    module_dir = tmp_path / "only_here"
+    module_dir.mkdir()
+    (module_dir / "labschemes.py").write_text(
+        textwrap.dedent(
+            """
+            def make_sgd(lr: float, momentum: float = 0.9, nesterov: bool = False):
+                '''An SGD configuration.'''
+                return {"lr": lr, "momentum": momentum, "nesterov": nesterov}
+            """
+        )
+    )
+    writer = f"""
+import sys
+sys.path.insert(0, {str(module_dir)!r})
+import labschemes
+from registry import SchemeRegistry
+class Optimizers(SchemeRegistry, logic_namespace={namespace!r}, url={url!r}):
+    pass
+Optimizers.register_artifact(labschemes.make_sgd)
+"""
+    done = run_python(writer)
+    assert done.returncode == 0, done.stderr
+    reader = f"""
+import sys
+from registry import RestoreError, SchemeRegistry
+class Optimizers(SchemeRegistry, logic_namespace={namespace!r}, url={url!r}):
+    pass
+print(list(Optimizers.iter_identifiers()))
+model = Optimizers.get_model("make_sgd")
+print(model.__name__, sorted(model.model_fields), model.__doc__)
+config = Optimizers.build_config("make_sgd", lr="0.01")
+print(config.lr, config.momentum, config.nesterov)
+print("labschemes" in sys.modules)
+try:
+    Optimizers.execute("make_sgd", config)
+except RestoreError as error:
+    print("execute:", type(error).__name__, error.context["import_path"])
+"""
+    done = run_python(reader)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['make_sgd']",
+        "make_sgdConfig ['lr', 'momentum', 'nesterov'] An SGD configuration.",
+        "0.01 0.9 False",
+        "False",
+        "execute: RestoreError labschemes:make_sgd",
+    ]
+
+
+def test_duplicates_are_told_from_re_runs_across_processes(url, tmp_path):
+    """The stored place (file:line) lets another process tell a second definition of a name
+    from the same definition run again, moved or edited."""
+    namespace = f"proc.{uuid.uuid4().hex[:8]}"
+    script = f"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from registry import FunctionalRegistry, RegistryError
+class Metrics(FunctionalRegistry, logic_namespace={namespace!r}, url={url!r}):
+    pass
+try:
+    import labmetrics
+    print("ok", [(r.version, r.source_line) for r in Metrics.history("score")])
+except RegistryError as error:
+    print("refused", error.context["existing_place"], error.context["new_place"])
+"""
+
+    def run(folder: str, source: str) -> str:
+        where = tmp_path / folder
+        where.mkdir()
+        (where / "labmetrics.py").write_text(textwrap.dedent(source))
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(where)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().replace(f"{tmp_path}/", "")
+
+    header = "from __main__ import Metrics\n\n"
+    first = header + "@Metrics.register_artifact\ndef score(x):\n    return x\n"
+    assert run("a", first) == "ok [(1, 3)]"
+    assert run("b", first) == "ok [(1, 3)]"  # the same definition in another process
+    twice = first + "\n\n@Metrics.register_artifact\ndef score(x):\n    return 2 * x\n"
+    assert run("c", twice) == "refused a/labmetrics.py:3 c/labmetrics.py:8"
+    moved = (
+        header + "import math\n\n\n@Metrics.register_artifact\ndef score(x):\n    return 3 * x\n"
+    )
+    assert run("d", moved) == "ok [(1, 3), (2, 6)]"

@@ -166,3 +166,51 @@ def test_artifacts_without_import_path_are_pickled_and_load_only_with_opt_in(
         assert reader.get_artifact("shift")(1) == 4
     finally:
         settings.reset()
+
+
+def test_get_model_and_build_config_use_the_stored_scheme_without_the_artifact(url, namespace):
+    from registry.schemes import config_values
+    from tests.samples import described
+
+    writer = _new(SchemeRegistry, namespace, url, "Writer")
+    writer.register_artifact(described.experiment)
+    reader = _new(SchemeRegistry, namespace, url, "Reader")
+    stored = reader.get_model("experiment")
+    live = writer.get_model("experiment")
+    assert stored is not live  # rebuilt from the record: nothing was restored
+    assert "experiment" not in reader._artifacts
+    assert stored.__name__ == "experimentConfig"
+    assert stored.__doc__ == "Run an experiment."
+    names = {info.alias or name: info.is_required() for name, info in stored.model_fields.items()}
+    assert names == {
+        info.alias or name: info.is_required() for name, info in live.model_fields.items()
+    }
+    values = {
+        "count": "3",
+        "ratio": "1",
+        "tags": ("a", "b"),
+        "when": "2024-01-02",
+        "mode": "slow",
+        "limits": {"x": "1.5"},
+        "pair": ["2", "b"],
+        "level": "4",
+        "unique": [1, 1, 2],
+        "model_config": {"k": "1"},
+        "window": {"size": "3"},
+    }
+    from_record = config_values(reader.build_config("experiment", **values))
+    from_artifact = config_values(writer.build_config("experiment", **values))
+    assert from_record.pop("window").model_dump() == {"size": 3, "stride": 1}
+    assert from_artifact.pop("window") == described.Window(3)
+    assert from_record == from_artifact
+    for bad in ({"count": "x"}, {"count": 1, "mode": "medium"}, {"count": 1, "level": 11}):
+        with pytest.raises(registry.ValidationError) as info:
+            reader.build_config("experiment", **bad)
+        assert info.value.context["errors"], bad
+    with pytest.raises(registry.ValidationError, match="Extra inputs"):
+        reader.build_config("experiment", count=1, colour="red")
+    config = reader.build_config("experiment", count=2, model_config={"k": 1}, window={"size": 2})
+    result = reader.execute("experiment", config)  # execute loads the artifact and checks again
+    assert (result["count"], result["model_config"]) == (2, {"k": 1})
+    assert result["window"] == described.Window(2)
+    assert reader.get_model("experiment") is reader.get_model("experiment")

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
+import linecache
+import sys
+import textwrap
 import threading
+import time
+import types
 from abc import ABC, abstractmethod
 
 import pytest
@@ -193,6 +199,129 @@ def test_rerunning_the_same_definition_replaces_quietly():
     assert second is not first
     Losses.register_artifact(second)
     assert Losses.get_artifact("metric") is second
+
+
+def _module_from(tmp_path, monkeypatch, name, source):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop(name, None)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return path
+
+
+def test_a_second_definition_further_down_the_same_file_is_refused(tmp_path, monkeypatch):
+    path = _module_from(
+        tmp_path,
+        monkeypatch,
+        "dup_defs",
+        """
+        from tests.test_registries import Losses
+
+        @Losses.register_artifact
+        def my_func(x):
+            return x
+
+        @Losses.register_artifact
+        def my_func(x):  # the same name again, further down
+            return x + 1
+        """,
+    )
+    with pytest.raises(RegistryError) as info:
+        importlib.import_module("dup_defs")
+    error = info.value
+    assert f"{path}:4" in error.message and f"{path}:8" in error.message
+    assert "dup_defs:my_func" in error.message
+    assert f"{path} defines my_func at lines 4, 8" in error.message
+    assert error.context["existing_place"] == f"{path}:4"
+    assert error.context["new_place"] == f"{path}:8"
+    assert error.context["existing_source_hash"] != error.context["new_source_hash"]
+    assert error.context["operation"] == "register_artifact"
+    assert any("Rename one of the definitions" in hint for hint in error.suggestions)
+    assert Losses.get_artifact("my_func")(1) == 1  # the first one stays
+
+
+def test_two_classes_of_one_name_in_one_file_are_refused(tmp_path, monkeypatch):
+    _module_from(
+        tmp_path,
+        monkeypatch,
+        "dup_classes",
+        """
+        class Head:
+            def forward(self, x):
+                return x
+
+        first = Head
+
+        class Head:
+            size = 2
+            def forward(self, x):
+                return 2 * x
+        """,
+    )
+    module = importlib.import_module("dup_classes")
+
+    class Heads(TypeRegistry):
+        pass
+
+    Heads.register_artifact(module.first)
+    with pytest.raises(RegistryError, match="defines Head at lines 2, 8"):
+        Heads.register_artifact(module.Head)
+
+
+def test_a_reloaded_module_replaces_quietly_even_when_its_lines_moved(tmp_path, monkeypatch):
+    path = _module_from(
+        tmp_path,
+        monkeypatch,
+        "reloaded_defs",
+        """
+        def metric(x):
+            return x
+
+        class Scorer:
+            def score(self, x):
+                return x
+        """,
+    )
+    module = importlib.import_module("reloaded_defs")
+
+    class Metrics(FunctionalRegistry):
+        pass
+
+    class Scorers(TypeRegistry):
+        pass
+
+    Metrics.register_artifact(module.metric)
+    Scorers.register_artifact(module.Scorer)
+    importlib.reload(module)  # unchanged: the same definitions run again
+    Metrics.register_artifact(module.metric)
+    Scorers.register_artifact(module.Scorer)
+    path.write_text("import math\n\n\n" + path.read_text().replace("return x", "return 2 * x"))
+    importlib.invalidate_caches()
+    module = importlib.reload(module)
+    Metrics.register_artifact(module.metric)
+    Scorers.register_artifact(module.Scorer)
+    assert Metrics.get_artifact("metric")(2) == 4
+    assert Scorers.get_artifact("Scorer") is module.Scorer
+
+
+def test_a_notebook_cell_run_again_edited_replaces_quietly():
+    def run_cell(number: int, source: str, namespace: dict[str, object]) -> None:
+        filename = f"<ipython-input-{number}-cafe>"  # what IPython does: one name per run
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), namespace)
+
+    namespace: dict[str, object] = {"__name__": "notebook", "Losses": Losses}
+    run_cell(1, "@Losses.register_artifact\ndef loss(x):\n    return x\n", namespace)
+    run_cell(2, "@Losses.register_artifact\ndef loss(x):\n    return 3 * x\n", namespace)
+    assert Losses.get_artifact("loss")(1) == 3
+    two_in_one = (
+        "@Losses.register_artifact\ndef loss(x):\n    return 4 * x\n\n"
+        "@Losses.register_artifact\ndef loss(x):\n    return 5 * x\n"
+    )
+    with pytest.raises(RegistryError, match="defines loss at lines 1, 5"):
+        run_cell(3, two_in_one, namespace)
+    assert Losses.get_artifact("loss")(1) == 4
 
 
 def test_two_different_lambdas_conflict_but_the_same_lambda_does_not():
@@ -401,11 +530,12 @@ def test_validate_registry_state():
 # ------------------------------------------------------------------ modules
 
 
-def test_register_module_functions_honours_all():
+def test_register_module_functions_honours_all_and_returns_the_module():
     class Funcs(FunctionalRegistry):
         pass
 
-    assert Funcs.register_module_functions(mathfuncs) == ["add", "scale"]
+    assert Funcs.register_module_functions(mathfuncs) is mathfuncs
+    assert list(Funcs.iter_identifiers()) == ["add", "scale"]
     assert not Funcs.has_identifier("not_exported")
 
 
@@ -413,34 +543,86 @@ def test_register_module_functions_without_all_skips_imports():
     class Funcs(FunctionalRegistry):
         pass
 
-    assert Funcs.register_module_functions(nomodall) == ["first", "second"]
+    Funcs.register_module_functions(nomodall)
+    assert list(Funcs.iter_identifiers()) == ["first", "second"]
 
 
 def test_register_module_subclasses():
     class Shapes(TypeRegistry[nomodall.Shape], abstract=True):
         pass
 
-    assert Shapes.register_module_subclasses(nomodall) == ["Square"]
+    assert Shapes.register_module_subclasses(nomodall) is nomodall
+    assert list(Shapes.iter_identifiers()) == ["Square"]
 
     class AnyClass(TypeRegistry):
         pass
 
-    assert AnyClass.register_module_subclasses(mathfuncs) == ["Point"]
+    AnyClass.register_module_subclasses(mathfuncs)
+    assert list(AnyClass.iter_identifiers()) == ["Point"]
+
+
+def test_register_module_subclasses_raises_for_an_exported_class_of_the_wrong_base(tmp_path):
+    module = types.ModuleType("plugins_mod")
+    exec(
+        "class Plugin:\n    pass\n"
+        "class Good(Plugin):\n    pass\n"
+        "class Stray:\n    pass\n"
+        "__all__ = ['Good', 'Stray']\n",
+        module.__dict__,
+    )
+
+    class Plugins(TypeRegistry[module.Plugin], abstract=True):
+        pass
+
+    with pytest.raises(InheritanceError) as info:
+        Plugins.register_module_subclasses(module)
+    assert info.value.context["module_name"] == "plugins_mod"
+    assert info.value.context["operation"] == "register_module_subclasses"
+    assert "Inherit from Plugin" in info.value.suggestions
+    assert list(Plugins.iter_identifiers()) == ["Good"]  # registered before the failure
+    Plugins.clear_artifacts()
+    assert Plugins.register_module_subclasses(module, raise_error=False) is module
+    assert list(Plugins.iter_identifiers()) == ["Good"]
 
 
 def test_register_module_callables_and_raise_error():
     class Calls(SchemeRegistry):
         pass
 
-    assert Calls.register_module_callables(mathfuncs) == ["add", "Point", "scale"]
+    Calls.register_module_callables(mathfuncs)
+    assert list(Calls.iter_identifiers()) == ["add", "Point", "scale"]
+
+    class OnlyClasses(SchemeRegistry):
+        pass
+
+    OnlyClasses.register_module_callables(mathfuncs, include_functions=False)
+    assert list(OnlyClasses.iter_identifiers()) == ["Point"]
+
+    class OnlyFunctions(SchemeRegistry):
+        pass
+
+    OnlyFunctions.register_module_callables(mathfuncs, include_classes=False)
+    assert list(OnlyFunctions.iter_identifiers()) == ["add", "scale"]
 
     class StrictInts(FunctionalRegistry[[int], int], strict=True):
         pass
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as info:
         StrictInts.register_module_functions(mathfuncs)
-    assert StrictInts.register_module_functions(mathfuncs, raise_error=False) == []
-    assert StrictInts.register_module_functions(nomodall, raise_error=False) == ["first", "second"]
+    assert info.value.context["module_name"] == "tests.samples.mathfuncs"
+    StrictInts.clear_artifacts()
+    StrictInts.register_module_functions(mathfuncs, raise_error=False)
+    assert list(StrictInts.iter_identifiers()) == []
+    StrictInts.register_module_functions(nomodall, raise_error=False)
+    assert list(StrictInts.iter_identifiers()) == ["first", "second"]
+
+
+def test_register_module_functions_refuses_what_is_not_a_module():
+    class Funcs(FunctionalRegistry):
+        pass
+
+    with pytest.raises(ValidationError, match="takes a module, got str"):
+        Funcs.register_module_functions("tests.samples.mathfuncs")
 
 
 # ------------------------------------------------------------------ abstract
@@ -519,3 +701,141 @@ def test_unknown_class_keywords_are_named_with_a_suggestion():
 
     assert "unknown class keyword(s): strcit" in info.value.message
     assert "Did you mean 'strict'?" in info.value.suggestions
+
+
+# ------------------------------------------------------------------ strings, hooks, caches
+
+
+def test_a_string_that_is_no_identifier_is_refused_not_turned_into_a_decorator():
+    with pytest.raises(ValidationError) as info:
+        Losses.register_artifact("not a function")
+    error = info.value
+    assert "a string is not a function, class or scheme" in error.message
+    assert any("register_artifact(obj)" in hint for hint in error.suggestions)
+    assert error.context["operation"] == "register_artifact"
+    assert list(Losses.iter_identifiers()) == []
+
+
+def test_a_decorator_that_is_never_applied_warns():
+    with pytest.warns(RuntimeWarning, match=r"register_artifact\('l2'\) was never applied"):
+        Losses.register_artifact("l2")
+    pending = Losses.register_artifact("l1")
+    assert repr(pending) == "<pending registration of 'l1' in Losses>"
+    assert pending(mae) is mae
+    del pending  # applied: no warning
+    assert list(Losses.iter_identifiers()) == ["l1"]
+
+
+def test_an_identifier_of_override_names_artifacts():
+    class Prefixed(FunctionalRegistry):
+        @classmethod
+        def _identifier_of(cls, item):
+            return f"loss_{item.__name__}"
+
+    Prefixed.register_artifact(mse)
+    Prefixed.register_module_functions(mathfuncs)
+    Prefixed.safe_register_batch({"explicit": mae})
+    assert list(Prefixed.iter_identifiers()) == ["loss_mse", "loss_add", "loss_scale", "explicit"]
+
+
+def typed_loss(y_true: float, y_pred: float) -> float:
+    return (y_true - y_pred) ** 2
+
+
+def typed_gap(y_true: float, y_pred: float) -> float:
+    return abs(y_true - y_pred)
+
+
+def test_validation_cache_counts_expires_and_can_be_turned_off():
+    class Cached(FunctionalRegistry, strict=True):
+        pass
+
+    assert Cached.validate_artifact(typed_loss) is typed_loss
+    assert Cached.validate_artifact(typed_loss) is typed_loss
+    Cached.register_artifact(typed_loss)
+    stats = Cached.get_validation_stats()
+    assert (stats["hits"], stats["misses"], stats["total_entries"]) == (2, 1, 1)
+    assert (stats["max_size"], stats["ttl_seconds"]) == (1000, 300.0)
+    assert (stats["cached_artifacts"], stats["cached_schemes"]) == (1, 0)
+    assert Cached.clear_validation_cache() == 1
+    Cached.configure_validation(cache_ttl=0.05)
+    Cached.validate_artifact(typed_gap)
+    time.sleep(0.1)
+    assert Cached.get_validation_stats()["expired_entries"] == 1
+    Cached.configure_validation(cache_size=0)
+    Cached.validate_artifact(typed_gap)
+    assert Cached.get_validation_stats()["total_entries"] == 0
+
+    class Loose(FunctionalRegistry):  # nothing to cache: its checks cost less than a lookup
+        pass
+
+    Loose.register_artifact(mse)
+    assert Loose.get_validation_stats()["total_entries"] == 0
+    for bad in ({"cache_size": -1}, {"cache_size": 1.5}, {"cache_ttl": 0}, {"cache_ttl": "x"}):
+        with pytest.raises(ValidationError):
+            Cached.configure_validation(**bad)
+
+
+def test_validate_registry_state_reports_in_the_seed_shape():
+    class Typed(FunctionalRegistry):
+        pass
+
+    Typed.register_artifact(mse)
+    Typed.register_artifact(mae)
+    Typed._strict = True  # the rules tightened after registration: the cache is bypassed
+    report = Typed.validate_registry_state()
+    assert report["total_artifacts"] == 2
+    assert [e["key"] for e in report["validation_errors"]] == ["mse", "mae"]
+    assert "not annotated" in report["validation_errors"][0]["error"]
+    assert report["validation_errors"][0]["suggestions"]
+    assert report["warnings"] == []
+    assert set(report["cache_stats"]) >= {"total_entries", "max_size", "ttl_seconds"}
+    assert report["ok"] is False and set(report["invalid"]) == {"mse", "mae"}
+    json.dumps(report)
+
+
+# ------------------------------------------------------------------ error context
+
+
+def test_errors_carry_the_seed_context_keys_and_the_names_users_wrote():
+    class Plugin:
+        pass
+
+    class Plugins(TypeRegistry[Plugin], abstract=True):
+        pass
+
+    class Stray:
+        pass
+
+    with pytest.raises(InheritanceError) as info:
+        Plugins.register_artifact(Stray)
+    error = info.value
+    assert error.message == "Stray must inherit from Plugin to be registered in Plugins"
+    assert "Inherit from Plugin" in error.suggestions
+    assert "<locals>" not in str(error)
+    context = error.context
+    assert (context["expected_type"], context["actual_type"], context["artifact_name"]) == (
+        "Plugin",
+        "Stray",
+        "Stray",
+    )
+    assert (context["operation"], context["registry_type"], context["key"]) == (
+        "register_artifact",
+        "TypeRegistry",
+        "Stray",
+    )
+    with pytest.raises(RegistryError) as info:
+        Plugins.get_artifact("Strya")
+    assert info.value.context["key"] == "Strya"
+    assert info.value.context["operation"] == "get_artifact"
+    assert info.value.context["registry_type"] == "TypeRegistry"
+    with pytest.raises(ValidationError) as info:
+        Losses.validate_artifact(Stray)
+    assert (info.value.context["expected_type"], info.value.context["actual_type"]) == (
+        "function",
+        "class",
+    )
+    assert info.value.context["operation"] == "validate_artifact"
+    with pytest.raises(RegistryError) as info:
+        Losses.unregister_identifier("ghost")
+    assert info.value.context["operation"] == "unregister_identifier"

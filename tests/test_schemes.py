@@ -151,3 +151,64 @@ def test_other_kinds_validate_too():
     Types.register_artifact(Encoder)
     assert Funcs._scheme("create_optimizer").__name__ == "create_optimizerConfig"
     assert Types._scheme("Encoder").__name__ == "EncoderConfig"
+
+
+# ------------------------------------------------------------------ names pydantic reserves
+
+
+def log_experiment(
+    experiment_name: str,
+    model_config: dict[str, int],
+    json: bool = False,
+    _seed: int = 0,
+    copy: int = 1,
+):
+    return (experiment_name, model_config, json, _seed, copy)
+
+
+class Tracker:
+    def __init__(self, model_config: dict[str, int], schema: str = "v1") -> None:
+        self.model_config = model_config
+        self.schema = schema
+
+
+class Experiments(SchemeRegistry):
+    pass
+
+
+Experiments.register_artifact(log_experiment)
+Experiments.register_artifact(Tracker)
+
+RESERVED = {"experiment_name", "model_config", "json", "_seed", "copy"}
+
+
+def test_parameters_named_like_pydantic_internals_are_fields():
+    model = Experiments.get_model("log_experiment")
+    assert {info.alias or name for name, info in model.model_fields.items()} == RESERVED
+    assert set(model.model_json_schema()["properties"]) == RESERVED
+    assert Experiments.execute(
+        "log_experiment", {"experiment_name": "a", "model_config": {"k": 1}}
+    ) == ("a", {"k": 1}, False, 0, 1)
+
+
+def test_build_config_then_execute_with_reserved_names():
+    config = Experiments.build_config(
+        "log_experiment", experiment_name="a", model_config={"k": "2"}, json=True, _seed="3"
+    )
+    assert Experiments.execute("log_experiment", config) == ("a", {"k": 2}, True, 3, 1)
+    assert Experiments.execute("log_experiment", config, copy=5)[4] == 5
+    with pytest.raises(ValidationError) as info:
+        Experiments.build_config("log_experiment", experiment_name="a", model_config="x")
+    assert [e["field"] for e in info.value.context["errors"]] == ["model_config"]
+    with pytest.raises(ValidationError, match="model_config_"):
+        Experiments.build_config("log_experiment", experiment_name="a", model_config_={})
+
+
+def test_factorize_and_to_config_round_trip_reserved_names():
+    tracker = Experiments.factorize_artifact("Tracker", model_config={"k": "1"}, schema="v2")
+    assert (tracker.model_config, tracker.schema) == ({"k": 1}, "v2")
+    config = Experiments.to_config(tracker)
+    assert config == {"_type": "Tracker", "model_config": {"k": 1}, "schema": "v2"}
+    again = Experiments.factorize_artifact("Tracker", **config)
+    assert (again.model_config, again.schema) == (tracker.model_config, tracker.schema)
+    assert Experiments.factorize_artifact("log_experiment", "b", {"k": 3})[:2] == ("b", {"k": 3})

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.config_bounds import MAX_CONFIG_DEPTH, check_config
-from registry.errors import ValidationError, closest_names, did_you_mean
+from registry.errors import RegistryError, ValidationError, closest_names, did_you_mean
 from registry.registries import FunctionalRegistry
 
 # yaml, tomllib/tomli, tomli_w and urllib are imported where they are used, so that
@@ -282,6 +282,17 @@ def fetch_config(identifier: str, source: Any, protocol: str = "http") -> Any:
     Raises:
         ValidationError: unknown protocol, bad source, unreachable host, bad response.
     """
+    if protocol == "rpc" and not SocketEngine.has_identifier("rpc"):
+        raise RegistryError(
+            "The seed's 'rpc' protocol is retired: it passed remote object references, so the "
+            "config server could run code in this process",
+            suggestions=[
+                "Serve the config as JSON over HTTP(S) and use protocol='http' with "
+                "{'url': ..., 'timeout': ...}",
+                "Or register your own source: @SocketEngine.register_artifact('name')",
+            ],
+            context={"protocol": protocol, "available_keys": list(SocketEngine.iter_identifiers())},
+        )
     fetch: Callable[..., Any] = SocketEngine.get_artifact(protocol)
     if not isinstance(source, Mapping):
         raise ValidationError(

@@ -26,8 +26,10 @@ __all__ = [
     "factorize_in",
     "label_of",
     "lookup_for",
+    "one_of",
     "registry_named",
     "to_config_in",
+    "with_positional",
 ]
 
 
@@ -121,6 +123,36 @@ def factorize_in(
             suggestions=["Flatten the config, or call factorization from a shallower stack"],
             context={"type": identifier},
         ) from None
+
+
+def with_positional(
+    identifier: str, args: tuple[Any, ...], config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return ``config`` with the positional values of a ``factorize_artifact`` call as its
+    ``_args_`` (matched to the parameters in order when the config is compiled)."""
+    if factorize.ARGS_KEY in config:
+        raise ValidationError(
+            f"{identifier!r} got positional values twice: as arguments and as {factorize.ARGS_KEY}",
+            suggestions=[
+                f"Pass them one way: factorize_artifact({identifier!r}, 1, 2) or _args_=[1, 2]"
+            ],
+            context={"type": identifier, "path": factorize.ARGS_KEY},
+        )
+    return {**config, factorize.ARGS_KEY: list(args)}
+
+
+def one_of(operation: str, **spellings: Any) -> Any:
+    """Return the one argument given among ``spellings`` (ours and the seed's name for it)."""
+    given = {name: value for name, value in spellings.items() if value is not None}
+    if len(given) == 1:
+        return next(iter(given.values()))
+    names = " or ".join(f"{name}=" for name in spellings)
+    raise ValidationError(
+        f"{operation} needs exactly one of {names}, got "
+        + (", ".join(sorted(given)) if given else "neither"),
+        suggestions=[f"Pass it once, as {next(iter(spellings))}="],
+        context={"operation": operation, "given": sorted(given)},
+    )
 
 
 def to_config_in(registry: type[_Registry], obj: Any) -> Any:

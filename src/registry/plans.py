@@ -59,7 +59,8 @@ def compile_plan(label: str, artifact: Callable[..., Any], model: type[BaseModel
         p for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
     ]
     var_args = [p for p in parameters if p.kind is kinds.VAR_POSITIONAL]
-    infos = model.model_fields
+    # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
+    infos = {info.alias or name: info for name, info in model.model_fields.items()}
     return ArtifactPlan(
         label=label,
         artifact=artifact,

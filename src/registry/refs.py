@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from registry.store.base import EntryRecord
 
 __all__ = [
+    "display_name",
     "doc_summary",
     "drift_state",
     "import_object",
@@ -36,6 +37,15 @@ def origin_of(obj: Any) -> str:
     if qualname is None:
         qualname = f"<instance of {type(obj).__qualname__}>"
     return f"{module}:{qualname}"
+
+
+def display_name(obj: Any) -> str:
+    """Return the name a user wrote for an artifact: its qualname without the
+    ``function.<locals>.`` prefix of a definition made inside a function."""
+    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if not isinstance(qualname, str):
+        return type(obj).__name__
+    return qualname.rpartition("<locals>.")[2]
 
 
 def source_hash(obj: Any) -> str | None:

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
-from registry import plugins, refs, validation
+from registry import plugins, refs, sources, validation
 from registry.errors import (
     PermissionDeniedError,
     RegistryError,
@@ -29,6 +29,7 @@ from registry.errors import (
     capped_keys,
     closest_names,
     did_you_mean,
+    jsonable,
 )
 from registry.store import limits
 from registry.store.base import (
@@ -76,6 +77,8 @@ class _Registry:
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
     _schemes: ClassVar[dict[str, tuple[Any, type[BaseModel]]]]
     _versions: ClassVar[dict[str, int]]
+    _stored_models: ClassVar[dict[str, tuple[int, type[BaseModel]]]]
+    _validated: ClassVar[validation.ValidationCache]
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
 
     def __init_subclass__(
@@ -116,6 +119,8 @@ class _Registry:
         cls._artifacts = {}
         cls._schemes = {}
         cls._versions = {}
+        cls._stored_models = {}
+        cls._validated = validation.ValidationCache()
         cls._lock = threading.RLock()
         cls._write_lock = threading.Lock()
         cls._install_getter()
@@ -126,7 +131,7 @@ class _Registry:
                     suggestions=["Add logic_namespace='lab.name' to make the registry persistent"],
                     context={"registry_name": cls.__name__},
                 )
-            cls._namespace = cls.__qualname__
+            cls._namespace = refs.display_name(cls)
             cls._store = MemoryStore()
             cls._store.ensure_namespace(cls._namespace, cls._kind)
             cls._persistent = False
@@ -265,7 +270,7 @@ class _Registry:
         return pickling.load_blob(blob, record)
 
     @classmethod
-    def _missing_error(cls, identifier: str) -> RegistryError:
+    def _missing_error(cls, identifier: str, operation: str = "get_artifact") -> RegistryError:
         names = list(cls.iter_identifiers())
         close = closest_names(identifier, names)
         suggestions = [did_you_mean(close)] if close else []
@@ -277,7 +282,7 @@ class _Registry:
             suggestions.append(
                 "Import the module that registers it, or list it in a 'registry' entry point"
             )
-        return RegistryError(
+        error = RegistryError(
             f"{identifier!r} is not registered in {cls.__name__}",
             suggestions=suggestions,
             context={
@@ -287,6 +292,22 @@ class _Registry:
                 "identifier": identifier,
             },
         )
+        cls._add_context(error, operation, key=identifier)
+        return error
+
+    @classmethod
+    def _add_context(cls, error: ValidationError, operation: str, **facts: Any) -> None:
+        """Add the context keys the seed documented (``operation``, ``registry_type``, ``key``,
+        ...) to ``error`` where it does not have them yet."""
+        known = {
+            "operation": operation,
+            "registry_name": cls.__name__,
+            "registry_type": _REGISTRY_TYPES[cls._kind],
+            **facts,
+        }
+        for key, value in known.items():
+            if value is not None:
+                error.context.setdefault(key, jsonable(value))
 
     @classmethod
     def has_identifier(cls, identifier: str) -> bool:
@@ -336,23 +357,45 @@ class _Registry:
     def validate_artifact(cls, artifact: A) -> A:
         """Check ``artifact`` as registration would, store nothing, and return it.
 
+        In a ``strict=True`` registry a pass is remembered in the validation cache (see
+        :meth:`configure_validation`).
+
         Raises:
             ValidationError: wrong kind of artifact.
             InheritanceError: ``abstract=True`` and the class does not inherit from the base.
             ConformanceError: ``strict=True`` and the signature or protocol does not match.
         """
+        try:
+            cls._validate(artifact)
+        except ValidationError as error:
+            cls._add_context(error, "validate_artifact")
+            raise
+        return artifact
+
+    @classmethod
+    def _validate(cls, artifact: Any) -> None:
+        if not cls._strict:  # kind and inheritance checks cost less than a cache lookup
+            cls._check_artifact(artifact)
+            return
+        if artifact in cls._validated:
+            return
+        cls._check_artifact(artifact)
+        cls._validated.add(artifact)
+
+    @classmethod
+    def _check_artifact(cls, artifact: Any) -> None:
+        """Run every check of this registry on ``artifact`` (no cache)."""
         name = cls.__name__
         validation.check_kind(cls._kind, artifact, name)
         if cls._kind == "type":
-            klass: type = artifact  # type: ignore[assignment]
+            klass: type = artifact
             if cls._abstract and cls._base is not None:
                 validation.check_inheritance(klass, cls._base, name)
             if cls._strict:
                 validation.check_class_conformance(klass, cls._base, name)
         elif cls._strict:
-            target: Callable[..., Any] = artifact  # type: ignore[assignment]
+            target: Callable[..., Any] = artifact
             validation.check_function_conformance(target, cls._function_spec, name)
-        return artifact
 
     @classmethod
     def batch_validate(cls, artifacts: Mapping[str, Any]) -> dict[str, bool | ValidationError]:
@@ -361,33 +404,92 @@ class _Registry:
         for key, artifact in artifacts.items():
             try:
                 validation.check_identifier(key, cls.__name__)
-                cls.validate_artifact(artifact)
+                cls._validate(artifact)
                 results[key] = True
             except ValidationError as error:
+                cls._add_context(error, "batch_validate", key=key)
                 results[key] = error
         return results
 
     @classmethod
     def validate_registry_state(cls) -> dict[str, Any]:
-        """Re-validate every registered artifact (restoring persistent ones).
+        """Check every registered artifact again, bypassing the validation cache (persistent
+        artifacts are restored, which may warn, for example that their source changed).
 
         Returns:
-            ``{"registry_name", "total", "valid": [ids], "invalid": {id: error dict}, "ok"}``.
+            The seed's report ``{"total_artifacts": n, "validation_errors": [{"key", "error",
+            "suggestions"}], "warnings": [{"key", "warning"}], "cache_stats": {...}}`` (the
+            cache statistics are :meth:`get_validation_stats`), and beside it
+            ``"registry_name"``, ``"total"``, ``"valid": [ids]``, ``"invalid": {id: error
+            dict}`` and ``"ok"``.
         """
         valid: list[str] = []
         invalid: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        noticed: list[dict[str, str]] = []
         for identifier in cls.iter_identifiers():
-            try:
-                cls.validate_artifact(cls.get_artifact(identifier))
-                valid.append(identifier)
-            except ValidationError as error:
-                invalid[identifier] = error.to_dict()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    artifact = cls.get_artifact(identifier)
+                    cls._check_artifact(artifact)
+                    cls._validated.add(artifact)
+                    valid.append(identifier)
+                except ValidationError as error:
+                    cls._add_context(error, "validate_registry_state", key=identifier)
+                    invalid[identifier] = error.to_dict()
+                    errors.append(
+                        {
+                            "key": identifier,
+                            "error": error.message,
+                            "suggestions": list(error.suggestions),
+                        }
+                    )
+            noticed += [{"key": identifier, "warning": str(w.message)} for w in caught]
         return {
+            "total_artifacts": len(valid) + len(invalid),
+            "validation_errors": errors,
+            "warnings": noticed,
+            "cache_stats": cls.get_validation_stats(),
             "registry_name": cls.__name__,
             "total": len(valid) + len(invalid),
             "valid": valid,
             "invalid": invalid,
             "ok": not invalid,
+        }
+
+    @classmethod
+    def clear_validation_cache(cls) -> int:
+        """Forget which artifacts passed validation, and the schemes built from signatures;
+        return how many validation entries were dropped. Call it after changing a registered
+        class in place."""
+        with cls._lock:
+            cls._schemes.clear()
+            cls._stored_models.clear()
+        return cls._validated.clear()
+
+    @classmethod
+    def configure_validation(
+        cls, cache_size: int | None = None, cache_ttl: float | None = None
+    ) -> None:
+        """Set this registry's validation cache, which remembers the artifacts that passed the
+        ``strict=True`` signature checks: at most ``cache_size`` artifacts (``0`` turns it off),
+        each for ``cache_ttl`` seconds. Defaults: 1000 and 300.
+
+        Raises:
+            ValidationError: a negative size or a time-to-live that is not positive.
+        """
+        cls._validated.configure(cache_size, cache_ttl)
+
+    @classmethod
+    def get_validation_stats(cls) -> dict[str, Any]:
+        """Return what this registry caches: the validation cache's ``total_entries``,
+        ``active_entries``, ``expired_entries``, ``max_size``, ``ttl_seconds``, ``hits`` and
+        ``misses``, plus ``cached_artifacts`` (live objects) and ``cached_schemes``."""
+        return {
+            **cls._validated.stats(),
+            "cached_artifacts": len(cls._artifacts),
+            "cached_schemes": len(cls._schemes),
         }
 
     # ------------------------------------------------------------------ writes
@@ -409,30 +511,66 @@ class _Registry:
         """Register an artifact and return it, so this works as a decorator.
 
         Forms: ``register_artifact(obj)``, ``register_artifact("key", obj)`` and the decorator
-        ``@register_artifact("key")``. Registering the same definition again is a no-op; a
-        different artifact under a taken identifier raises :class:`RegistryError`.
+        ``@register_artifact("key")``. Registering the same definition again (the same object,
+        a module reloaded, a cell or script run again) is quiet; a different artifact under a
+        taken identifier, or a second definition of the same name elsewhere in one source
+        file, raises :class:`RegistryError`.
+
+        ``register_artifact("key")`` alone registers nothing until its result is applied to an
+        artifact; a result that is never applied warns (``RuntimeWarning``) when dropped.
+
+        Raises:
+            ValidationError: the artifact fails the registry's checks, or a lone string is
+                not a valid identifier (a string is not a function, class or scheme).
+            RegistryError: the identifier is taken by something else.
         """
         if artifact is not _MISSING:
             cls._register(key_or_artifact, artifact)
             return artifact
         if isinstance(key_or_artifact, str):
-            key = key_or_artifact
-            return lambda obj: cls.register_artifact(key, obj)
+            return _PendingRegistration(cls, cls._decorator_key(key_or_artifact))
         cls._register(None, key_or_artifact)
         return key_or_artifact
 
     @classmethod
-    def _register(cls, identifier: object, artifact: Any) -> str:
-        draft = cls._draft(identifier, artifact)
-        cls._writable_namespace()
-        with cls._write_lock:
-            if draft.blob is None:
-                registration = cls._store.register(cls._namespace, draft)
-            else:
-                from registry import pickling
+    def _decorator_key(cls, key: str) -> str:
+        """Return ``key`` for ``@register_artifact(key)``, or explain that a string is no artifact."""
+        try:
+            return validation.check_identifier(key, cls.__name__)
+        except ValidationError as invalid:
+            error = ValidationError(
+                f"{cls.__name__}.register_artifact({key!r}): a string is not a function, class "
+                f"or scheme, and {key!r} is not a valid identifier for the decorator form "
+                "@register_artifact('name') either",
+                suggestions=[
+                    f"Register the object itself: {cls.__name__}.register_artifact(obj)",
+                    f"Or give it a name: {cls.__name__}.register_artifact('name', obj)",
+                    *invalid.suggestions,
+                ],
+                context=invalid.context,
+            )
+        cls._add_context(error, "register_artifact", artifact_name=key)
+        raise error
 
-                registration = pickling.register_sealed(cls._store, cls._namespace, draft)
-            cls._remember(draft.identifier, artifact, registration.record.version)
+    @classmethod
+    def _register(cls, identifier: object, artifact: Any) -> str:
+        try:
+            draft = cls._draft(identifier, artifact)
+            cls._writable_namespace()
+            with cls._write_lock:
+                if draft.blob is None:
+                    registration = cls._store.register(cls._namespace, draft)
+                else:
+                    from registry import pickling
+
+                    registration = pickling.register_sealed(cls._store, cls._namespace, draft)
+                cls._remember(draft.identifier, artifact, registration.record.version)
+        except ValidationError as error:
+            key = identifier if identifier is not None else getattr(artifact, "__name__", None)
+            cls._add_context(
+                error, "register_artifact", key=key, artifact_name=refs.display_name(artifact)
+            )
+            raise
         cls._sync_siblings()
         return draft.identifier
 
@@ -444,7 +582,10 @@ class _Registry:
             cls._schemes.pop(identifier, None)
 
     @classmethod
-    def _identifier_for(cls, artifact: Any) -> str:
+    def _identifier_of(cls, artifact: Any) -> str:
+        """Return the identifier ``register_artifact(obj)`` uses: the ``__name__`` (after
+        unwrapping ``functools.wraps`` chains). Override it in a registry class for another
+        naming rule; what it returns must be a valid identifier."""
         name = getattr(inspect.unwrap(artifact), "__name__", None)
         if not isinstance(name, str):
             raise ValidationError(
@@ -456,19 +597,35 @@ class _Registry:
 
     @classmethod
     def _draft(cls, identifier: object, artifact: Any) -> EntryDraft:
-        cls.validate_artifact(artifact)
+        cls._validate(artifact)
         key = validation.check_identifier(
-            cls._identifier_for(artifact) if identifier is None else identifier, cls.__name__
+            cls._identifier_of(artifact) if identifier is None else identifier, cls.__name__
         )
         origin = refs.origin_of(artifact)
-        if not cls._persistent:
-            # Source text only tells same-named lambdas apart; reading it costs ~70 us.
-            source = refs.source_hash(artifact) if "<lambda>" in origin else None
-            return EntryDraft(identifier=key, origin=origin, source_hash=source)
-        return cls._persistent_draft(key, artifact, origin)
+        if cls._persistent:
+            return cls._persistent_draft(key, artifact, origin, sources.place_of(artifact))
+        # Reading (and, once per file version, parsing) the source is only needed to tell a
+        # second definition from a re-run: when the identifier is held by the same origin at
+        # another line. The memory store makes that question a dict lookup.
+        lambda_ = "<lambda>" in origin
+        place = sources.place_of(artifact, read=lambda_)
+        if place is not None and not lambda_:
+            current = cls._store.get_entry(cls._namespace, key)
+            if (
+                current is not None
+                and current.origin == origin
+                and current.source_line != place.line
+            ):
+                place = sources.place_of(artifact)
+        source = place.source_hash if place is not None else None
+        if source is None and lambda_:
+            source = refs.source_hash(artifact)  # no source file: tell lambdas apart by bytecode
+        return EntryDraft(identifier=key, origin=origin, source_hash=source, **_place_fields(place))
 
     @classmethod
-    def _persistent_draft(cls, key: str, artifact: Any, origin: str) -> EntryDraft:
+    def _persistent_draft(
+        cls, key: str, artifact: Any, origin: str, place: sources.Place | None
+    ) -> EntryDraft:
         from registry import pickling, schemes
 
         model = cls._model_for(key, artifact)
@@ -478,6 +635,7 @@ class _Registry:
             blob = pickling.dump_blob(artifact, cls._namespace, key)
         version = _distribution_version(package)
         draft = EntryDraft(
+            **_place_fields(place),
             identifier=key,
             origin=origin,
             source_hash=refs.source_hash(artifact),
@@ -505,7 +663,7 @@ class _Registry:
             cls._forget(identifier)
         cls._sync_siblings()
         if not removed:
-            raise cls._missing_error(identifier)
+            raise cls._missing_error(identifier, "unregister_identifier")
 
     @classmethod
     def _forget(cls, identifier: str) -> None:
@@ -542,11 +700,16 @@ class _Registry:
         """
         identifiers = cls._identifiers_of(artifact)
         if not identifiers:
-            raise RegistryError(
-                f"{refs.origin_of(artifact)} is not registered in {cls.__name__}",
+            error = RegistryError(
+                f"{refs.display_name(artifact)} ({refs.origin_of(artifact)}) is not registered "
+                f"in {cls.__name__}",
                 suggestions=["Check has_artifact() first, or unregister by identifier"],
                 context={"registry_name": cls.__name__, "artifact": refs.origin_of(artifact)},
             )
+            cls._add_context(
+                error, "unregister_artifact", artifact_name=refs.display_name(artifact)
+            )
+            raise error
         for identifier in identifiers:
             with cls._write_lock:
                 cls._store.unregister(cls._namespace, identifier)
@@ -593,6 +756,7 @@ class _Registry:
             try:
                 drafts.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
+                cls._add_context(error, "safe_register_batch", key=key)
                 _record_failure(report, key, error)
         if not drafts:
             return report
@@ -605,6 +769,7 @@ class _Registry:
             )
             for (draft, artifact), result in zip(drafts, results, strict=True):
                 if isinstance(result, ValidationError):
+                    cls._add_context(result, "safe_register_batch", key=draft.identifier)
                     _record_failure(report, draft.identifier, result)
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
@@ -614,25 +779,40 @@ class _Registry:
 
     @classmethod
     def _register_module_members(
-        cls, module: types.ModuleType, wanted: Callable[[Any], bool], raise_error: bool
-    ) -> list[str]:
+        cls,
+        module: types.ModuleType,
+        wanted: Callable[[Any], bool],
+        raise_error: bool,
+        operation: str,
+    ) -> types.ModuleType:
+        """Register the public members of ``module`` that ``wanted`` selects: those in its
+        ``__all__``, else the public names it defines itself (not what it imports)."""
+        if not isinstance(module, types.ModuleType):
+            raise ValidationError(
+                f"{cls.__name__}.{operation} takes a module, got {type(module).__name__}",
+                suggestions=["Pass the module object: import mylab.losses, then the module"],
+                context={"operation": operation, "actual_type": type(module).__name__},
+            )
         names = getattr(module, "__all__", None)
         exported = names is not None
         if names is None:
             names = [name for name in vars(module) if not name.startswith("_")]
-        registered: list[str] = []
         for name in names:
-            member = getattr(module, name, None)
-            if not wanted(member):
+            member = getattr(module, name, _MISSING)
+            if member is _MISSING or not wanted(member):
                 continue
+            if inspect.isclass(member) and issubclass(member, _Registry):
+                continue  # a registry declared in the module is not one of its artifacts
             if not exported and getattr(member, "__module__", None) != module.__name__:
                 continue  # imported from elsewhere, not defined here
             try:
-                registered.append(cls._register(None, member))
-            except ValidationError:
+                cls._register(None, member)
+            except ValidationError as error:
                 if raise_error:
+                    error.context["module_name"] = module.__name__
+                    error.context["operation"] = operation
                     raise
-        return registered
+        return module
 
     # ------------------------------------------------------------------ schemes
 
@@ -661,13 +841,35 @@ class _Registry:
             return schemes.extract_model(identifier, artifact)  # raises the explanatory error
         return model
 
+    @classmethod
+    def _described(cls, identifier: str) -> type[BaseModel]:
+        """Return the scheme of ``identifier`` without importing anything: the live artifact's
+        when it is loaded, else (persistent registries) the one stored at registration."""
+        validation.check_identifier(identifier, cls.__name__)
+        if not cls._persistent or identifier in cls._artifacts:
+            return cls._scheme(identifier)
+        record = cls._store.get_entry(cls._namespace, identifier)
+        if record is None or record.scheme is None:
+            return cls._scheme(identifier)  # raises the missing error, or imports to explain
+        cached = cls._stored_models.get(identifier)
+        if cached is not None and cached[0] == record.version:
+            return cached[1]
+        from registry import schemes
+
+        model = schemes.model_from_scheme(identifier, record.scheme)
+        with cls._lock:
+            cls._stored_models[identifier] = (record.version, model)
+        return model
+
     # ------------------------------------------------------------------ factorization
 
     @classmethod
-    def factorize_artifact(cls, identifier: str, /, **config: Any) -> Any:
+    def factorize_artifact(cls, identifier: str, /, *args: Any, **config: Any) -> Any:
         """Build ``identifier`` from ``config``; nested ``{"_type": name, ...}`` mappings are
         built first. The whole tree is validated and coerced before anything is called.
 
+        Positional values fill the parameters in order, as in a call
+        (``factorize_artifact("make_sgd", 0.1)``); they are the config's ``_args_``.
         ``_type`` names an artifact of this registry, or ``"Registry:name"`` of another (class
         name or logic namespace); never an import path. See docs/factorization.md.
 
@@ -676,10 +878,12 @@ class _Registry:
         """
         import registry.lookup as lookup  # noqa: PLR0402 - about 0.2 us cheaper per call than from-import
 
+        if args:
+            config = lookup.with_positional(identifier, args, config)
         return lookup.factorize_in(cls, identifier, config)
 
     @classmethod
-    def check_config(cls, identifier: str, /, **config: Any) -> None:
+    def check_config(cls, identifier: str, /, *args: Any, **config: Any) -> None:
         """Validate a whole config tree as :meth:`factorize_artifact` would, calling nothing.
 
         Raises:
@@ -687,28 +891,52 @@ class _Registry:
         """
         from registry import lookup
 
+        if args:
+            config = lookup.with_positional(identifier, args, config)
         lookup.factorize_in(cls, identifier, config, build=False)
 
     @classmethod
     def factorize_from_file(
-        cls, identifier: str, path: str | os.PathLike[str], engine: str | None = None
+        cls,
+        identifier: str,
+        path: str | os.PathLike[str] | None = None,
+        engine: str | None = None,
+        *,
+        filepath: str | os.PathLike[str] | None = None,
     ) -> Any:
-        """Build ``identifier`` from the config file ``path``, read by the ``ConfigFileEngine``
-        loader for its suffix (or ``engine``)."""
+        """Build ``identifier`` from the config file ``path`` (the seed's ``filepath=`` is
+        accepted too), read by the ``ConfigFileEngine`` loader for its suffix (or ``engine``).
+
+        Raises:
+            ValidationError: no file given (or two), no engine, unreadable file, invalid config.
+        """
         from registry import engines, lookup
 
-        return lookup.factorize_in(cls, identifier, engines.load_config_file(path, engine))
+        chosen = lookup.one_of("factorize_from_file", path=path, filepath=filepath)
+        return lookup.factorize_in(cls, identifier, engines.load_config_file(chosen, engine))
 
     @classmethod
     def factorize_from_socket(
-        cls, identifier: str, source: Mapping[str, Any], protocol: str = "http"
+        cls,
+        identifier: str,
+        source: Mapping[str, Any] | None = None,
+        protocol: str = "http",
+        *,
+        socket_config: Mapping[str, Any] | None = None,
     ) -> Any:
         """Build ``identifier`` from a config fetched by the ``SocketEngine`` source
-        ``protocol`` (``http``: ``{"url": ..., "timeout": 5, "headers": {...}}``)."""
+        ``protocol`` (``http``: ``{"url": ..., "timeout": 5, "headers": {...}}``); the seed's
+        ``socket_config=`` is accepted for ``source``. The seed's ``rpc`` protocol is retired
+        (docs/factorization.md says why).
+
+        Raises:
+            ValidationError: no source given (or two), unknown protocol, fetch or config error.
+        """
         from registry import engines, lookup
 
+        chosen = lookup.one_of("factorize_from_socket", source=source, socket_config=socket_config)
         return lookup.factorize_in(
-            cls, identifier, engines.fetch_config(identifier, source, protocol)
+            cls, identifier, engines.fetch_config(identifier, chosen, protocol)
         )
 
     @classmethod
@@ -721,6 +949,44 @@ class _Registry:
 
 
 _KINDS = ("FunctionalRegistry", "TypeRegistry", "SchemeRegistry")
+_REGISTRY_TYPES: dict[NamespaceKind, str] = {
+    "function": "FunctionalRegistry",
+    "type": "TypeRegistry",
+    "scheme": "SchemeRegistry",
+}
+
+
+class _PendingRegistration:
+    """What ``register_artifact("name")`` returns: applied to an artifact, it registers it
+    under ``name``; dropped without ever being applied, it warns, since nothing was registered
+    (``Losses.register_artifact("l2")`` on a line of its own is an easy slip)."""
+
+    __slots__ = ("_applied", "_identifier", "_registry")
+
+    def __init__(self, registry: type[_Registry], identifier: str) -> None:
+        self._registry = registry
+        self._identifier = identifier
+        self._applied = False
+
+    def __call__(self, artifact: A) -> A:
+        self._applied = True
+        registered: A = self._registry.register_artifact(self._identifier, artifact)
+        return registered
+
+    def __repr__(self) -> str:
+        return f"<pending registration of {self._identifier!r} in {self._registry.__name__}>"
+
+    def __del__(self) -> None:
+        if self._applied:
+            return
+        name, key = self._registry.__name__, self._identifier
+        warnings.warn(
+            f"{name}.register_artifact({key!r}) was never applied to an artifact, so nothing "
+            f"was registered under {key!r}: use it as a decorator, @{name}.register_artifact"
+            f"({key!r}), or pass the artifact, {name}.register_artifact({key!r}, obj)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _record_failure(report: dict[str, Any], key: object, error: ValidationError) -> None:
@@ -733,6 +999,17 @@ def _record_failure(report: dict[str, Any], key: object, error: ValidationError)
             "context": error.context,
         }
     )
+
+
+def _place_fields(place: sources.Place | None) -> dict[str, Any]:
+    """The ``EntryDraft`` fields saying where an artifact is defined."""
+    if place is None:
+        return {}
+    return {
+        "source_file": place.file,
+        "source_line": place.line,
+        "definitions": place.definitions,
+    }
 
 
 def _distribution_version(package: str) -> str | None:
@@ -768,9 +1045,18 @@ class FunctionalRegistry(_Registry, Generic[P, R]):
     @classmethod
     def register_module_functions(
         cls, module: types.ModuleType, raise_error: bool = True
-    ) -> list[str]:
-        """Register the functions a module defines (its ``__all__`` if it has one)."""
-        return cls._register_module_members(module, inspect.isfunction, raise_error)
+    ) -> types.ModuleType:
+        """Register the functions of a module's ``__all__`` (without one: the public functions
+        it defines) and return the module.
+
+        Raises:
+            ValidationError: with ``raise_error=True``, the first function that fails the
+                registry's checks (its context names ``module_name``); with ``False`` it is
+                skipped.
+        """
+        return cls._register_module_members(
+            module, inspect.isfunction, raise_error, "register_module_functions"
+        )
 
 
 class TypeRegistry(_Registry, Generic[T]):
@@ -783,17 +1069,22 @@ class TypeRegistry(_Registry, Generic[T]):
     @classmethod
     def register_module_subclasses(
         cls, module: types.ModuleType, raise_error: bool = True
-    ) -> list[str]:
-        """Register the classes a module defines that subclass the registry's base (all classes
-        when the registry has none)."""
+    ) -> types.ModuleType:
+        """Register the classes of a module's ``__all__`` (without one: the public classes it
+        defines), except the registry's base itself, and return the module.
+
+        Raises:
+            InheritanceError: with ``raise_error=True``, a class that does not inherit the base
+                of an ``abstract=True`` registry (its context names ``module_name``); other
+                checks raise their own errors. With ``False`` such classes are skipped.
+        """
         base = cls._base
-
-        def wanted(member: Any) -> bool:
-            if not inspect.isclass(member) or member is base:
-                return False
-            return base is None or not cls._abstract or base in member.__mro__
-
-        return cls._register_module_members(module, wanted, raise_error)
+        return cls._register_module_members(
+            module,
+            lambda member: inspect.isclass(member) and member is not base,
+            raise_error,
+            "register_module_subclasses",
+        )
 
 
 class SchemeRegistry(_Registry):
@@ -803,28 +1094,52 @@ class SchemeRegistry(_Registry):
 
     @classmethod
     def register_module_callables(
-        cls, module: types.ModuleType, raise_error: bool = True
-    ) -> list[str]:
-        """Register the functions and classes a module defines (its ``__all__`` if it has one)."""
+        cls,
+        module: types.ModuleType,
+        raise_error: bool = True,
+        *,
+        include_functions: bool = True,
+        include_classes: bool = True,
+    ) -> types.ModuleType:
+        """Register the functions and classes of a module's ``__all__`` (without one: the
+        public ones it defines) and return the module.
+
+        Raises:
+            ValidationError: with ``raise_error=True``, the first one whose scheme cannot be
+                built (its context names ``module_name``); with ``False`` it is skipped.
+        """
+
+        def wanted(member: Any) -> bool:
+            if inspect.isclass(member):
+                return include_classes
+            return include_functions and inspect.isfunction(member)
+
         return cls._register_module_members(
-            module, lambda m: inspect.isfunction(m) or inspect.isclass(m), raise_error
+            module, wanted, raise_error, "register_module_callables"
         )
 
     @classmethod
     def get_model(cls, identifier: str) -> type[BaseModel]:
-        """Return the pydantic model ``<identifier>Config`` describing the artifact's parameters."""
-        return cls._scheme(identifier)
+        """Return the pydantic model ``<identifier>Config`` describing the artifact's parameters.
+
+        Nothing is imported: in a persistent registry whose artifact is not loaded in this
+        process, the model is rebuilt from the JSON Schema stored at registration (types JSON
+        Schema cannot describe accept any value there).
+        """
+        return cls._described(identifier)
 
     @classmethod
     def build_config(cls, identifier: str, **values: Any) -> BaseModel:
         """Validate ``values`` against the artifact's scheme and return the config instance.
+        Like :meth:`get_model`, this imports nothing; :meth:`execute` checks the config again
+        against the artifact itself.
 
         Raises:
             ValidationError: a value is missing, unknown or cannot be coerced (each is named).
         """
         from registry import schemes
 
-        return schemes.validate_config(identifier, cls._scheme(identifier), values)
+        return schemes.validate_config(identifier, cls._described(identifier), values)
 
     @classmethod
     def execute(
@@ -832,15 +1147,15 @@ class SchemeRegistry(_Registry):
     ) -> Any:
         """Validate ``config`` (a config instance or a mapping, plus keyword values) and call the
         artifact with it."""
+        from registry import schemes
+
         merged: BaseModel | Mapping[str, Any]
         if config is None:
             merged = values
         elif values:
-            base = dict(config)
-            merged = {**base, **values}
+            merged = {**schemes.config_values(config), **values}
         else:
             merged = config
-        from registry import schemes
 
         validated = schemes.validate_config(identifier, cls._scheme(identifier), merged)
         return schemes.call_with_config(cls.get_artifact(identifier), validated)

@@ -4,24 +4,35 @@
 ``extract_model(name, obj)`` builds ``<name>Config`` from the signature (a class contributes its
 ``__init__`` without ``self``): annotations become field types, defaults stay defaults,
 unannotated parameters are ``Any``; ``*args`` are not fields and ``**kwargs`` allows extra keys.
-Imports only ``errors``.
+``model_from_scheme(name, scheme)`` builds the same model from the JSON Schema stored at
+registration, for processes that cannot import the artifact.
+
+Parameters whose names pydantic reserves for itself (``model_config``, ``json``, ``copy``, any
+``BaseModel`` attribute, names starting with ``_``) are fields too: the model keeps them under
+``<name>_`` with the parameter name as the alias, so configs, errors and JSON Schema use the
+parameter name. Imports only ``errors``.
 """
 
 from __future__ import annotations
 
+import datetime
 import inspect
+import pathlib
 import typing
-from collections.abc import Callable, Mapping
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, Literal, Union
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from registry.errors import ValidationError
 
 __all__ = [
     "call_with_config",
+    "config_values",
     "extract_model",
+    "model_from_scheme",
     "resolved_hints",
     "scheme_json",
     "validate_config",
@@ -90,7 +101,7 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
             context={"artifact": name},
         ) from exc
     hints = _resolved_hints(func, obj)
-    fields: dict[str, Any] = {}
+    fields: list[tuple[str, Any, Any]] = []
     allows_extra = False
     for param in sig.parameters.values():
         if param.kind is param.VAR_KEYWORD:
@@ -100,22 +111,213 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
             continue
         annotation = hints.get(param.name, _signature_annotation(param))
         default = ... if param.default is param.empty else param.default
-        fields[param.name] = (annotation, default)
+        fields.append((param.name, annotation, default))
+    return _build_model(name, fields, allows_extra, inspect.getdoc(obj))
+
+
+def _reserved(name: str) -> bool:
+    """Whether pydantic would drop or misread a field called ``name``."""
+    return name.startswith("_") or hasattr(BaseModel, name)
+
+
+def _build_model(
+    name: str, fields: Iterable[tuple[str, Any, Any]], allows_extra: bool, doc: str | None
+) -> type[BaseModel]:
+    """Create ``<name>Config`` from ``(parameter, annotation, default)`` triples."""
+    definitions: dict[str, Any] = {}
+    parameters = [parameter for parameter, _, _ in fields]
+    taken = set(parameters)
+    for parameter, annotation, default in fields:
+        if not _reserved(parameter):
+            definitions[parameter] = (annotation, default)
+            continue
+        attribute = (parameter.lstrip("_") or "parameter") + "_"
+        while attribute in taken or _reserved(attribute):
+            attribute += "_"
+        taken.add(attribute)
+        definitions[attribute] = (annotation, Field(default, alias=parameter))
     config = ConfigDict(
         arbitrary_types_allowed=True,
         extra="allow" if allows_extra else "forbid",
         protected_namespaces=(),
     )
     try:
-        model: type[BaseModel] = pydantic.create_model(f"{name}Config", __config__=config, **fields)
+        model: type[BaseModel] = pydantic.create_model(
+            f"{name}Config", __config__=config, **definitions
+        )
     except Exception as exc:  # pydantic raises several types for unsupported annotations
         raise ValidationError(
             f"Cannot build a scheme for {name!r}: {exc}",
             suggestions=["Use annotations pydantic understands, or annotate the parameter as Any"],
             context={"artifact": name},
         ) from exc
-    model.__doc__ = inspect.getdoc(obj)
+    model.__doc__ = doc
     return model
+
+
+def config_values(config: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
+    """Return the values of a config instance keyed by parameter name (aliases resolved),
+    extra keys included; a mapping is returned as a dict."""
+    if not isinstance(config, BaseModel):
+        return dict(config)
+    values = {
+        info.alias or attribute: getattr(config, attribute)
+        for attribute, info in type(config).model_fields.items()
+    }
+    if config.model_extra:
+        values.update(config.model_extra)
+    return values
+
+
+# --------------------------------------------------------------------------- stored schemes
+
+_FORMATS: dict[str, Any] = {
+    "date-time": datetime.datetime,
+    "date": datetime.date,
+    "time": datetime.time,
+    "duration": datetime.timedelta,
+    "uuid": uuid.UUID,
+    "path": pathlib.Path,
+}
+_TYPES: dict[str, Any] = {
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "null": type(None),
+}
+_CONSTRAINTS = {
+    "minimum": "ge",
+    "maximum": "le",
+    "exclusiveMinimum": "gt",
+    "exclusiveMaximum": "lt",
+    "multipleOf": "multiple_of",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "pattern": "pattern",
+    "minItems": "min_length",
+    "maxItems": "max_length",
+}
+
+
+def model_from_scheme(name: str, scheme: Mapping[str, Any]) -> type[BaseModel]:
+    """Build ``<name>Config`` from the JSON Schema :func:`scheme_json` stored at registration.
+
+    Types JSON Schema describes (numbers, strings and their formats, lists, tuples, sets,
+    mappings, enums, unions, nested objects, constraints) validate and coerce as the original
+    model would; what it cannot describe (a class-typed parameter, say) accepts any value.
+
+    Raises:
+        ValidationError: the stored scheme is not an object schema.
+    """
+    if scheme.get("type", "object") != "object" or not isinstance(
+        scheme.get("properties", {}), Mapping
+    ):
+        raise ValidationError(
+            f"The stored scheme of {name!r} does not describe parameters",
+            suggestions=["Register the artifact again to store a fresh scheme"],
+            context={"artifact": name},
+        )
+    reader = _SchemeReader(scheme.get("$defs") or {})
+    return reader.model(name, scheme)
+
+
+class _SchemeReader:
+    """Turns JSON Schema nodes back into annotations, resolving ``$defs`` references."""
+
+    def __init__(self, definitions: Mapping[str, Any]) -> None:
+        self.definitions = definitions
+        self.models: dict[str, Any] = {}
+
+    def model(self, name: str, scheme: Mapping[str, Any]) -> type[BaseModel]:
+        required = set(scheme.get("required") or ())
+        fields = []
+        for parameter, node in (scheme.get("properties") or {}).items():
+            annotation = self.annotation(node)
+            if parameter in required:
+                default = ...
+            else:
+                default = _from_json(
+                    annotation, node.get("default") if isinstance(node, Mapping) else None
+                )
+            fields.append((parameter, annotation, default))
+        # Our models always say; a nested model of the user's may not: then accept extra keys.
+        extra = scheme.get("additionalProperties", True) not in (False, None)
+        return _build_model(name, fields, extra, scheme.get("description"))
+
+    def annotation(self, node: Any) -> Any:
+        if not isinstance(node, Mapping):
+            return Any
+        base = self._base(node)
+        constraints = {
+            _CONSTRAINTS[key]: value for key, value in node.items() if key in _CONSTRAINTS
+        }
+        if constraints and base is not Any:
+            return Annotated[base, Field(**constraints)]
+        return base
+
+    def _base(self, node: Mapping[str, Any]) -> Any:
+        if "$ref" in node:
+            return self._reference(str(node["$ref"]))
+        if "const" in node:
+            return Literal[node["const"]]
+        if node.get("enum"):
+            return Literal[tuple(node["enum"])]
+        for key in ("anyOf", "oneOf"):
+            if key in node:
+                return _union(self.annotation(member) for member in node[key])
+        if len(node.get("allOf") or ()) == 1:
+            return self.annotation(node["allOf"][0])
+        kind = node.get("type")
+        if isinstance(kind, list):
+            return _union(self._base({**node, "type": member}) for member in kind)
+        if kind == "string":
+            return _FORMATS.get(str(node.get("format")), str)
+        if kind == "array":
+            return self._array(node)
+        if kind == "object":
+            return self._object(node)
+        return _TYPES.get(str(kind), Any)
+
+    def _array(self, node: Mapping[str, Any]) -> Any:
+        if "prefixItems" in node:
+            members = tuple(self.annotation(item) for item in node["prefixItems"])
+            return tuple[members] if members else tuple[()]  # type: ignore[valid-type]
+        item = self.annotation(node.get("items", {}))
+        return set[item] if node.get("uniqueItems") else list[item]  # type: ignore[valid-type]
+
+    def _object(self, node: Mapping[str, Any]) -> Any:
+        if node.get("properties"):
+            return self.model(str(node.get("title") or "Nested"), node)
+        value = self.annotation(node.get("additionalProperties", {}))
+        return dict[str, value]  # type: ignore[valid-type]
+
+    def _reference(self, ref: str) -> Any:
+        key = ref.rpartition("/")[2]
+        if key in self.models:
+            # None while it is being built: a self-referencing type accepts its JSON form.
+            return self.models[key] or dict[str, Any]
+        node = self.definitions.get(key)
+        if node is None:
+            return Any
+        self.models[key] = None
+        self.models[key] = built = self.annotation(node)
+        return built
+
+
+def _from_json(annotation: Any, default: Any) -> Any:
+    """Return a default as JSON stored it, turned back into its type where it fits (a tuple
+    is stored as a list); a default that does not fit its annotation is kept as written."""
+    try:
+        return pydantic.TypeAdapter(annotation).validate_python(default)
+    except Exception:  # pydantic raises several types; the default stays as stored
+        return default
+
+
+def _union(members: Iterable[Any]) -> Any:
+    unique = list(dict.fromkeys(members))
+    if any(member is Any for member in unique):
+        return Any
+    return unique[0] if len(unique) == 1 else Union[tuple(unique)]  # noqa: UP007 - built at run time
 
 
 def scheme_json(model: type[BaseModel]) -> dict[str, Any]:
@@ -164,8 +366,8 @@ def validate_config(
     """Return ``config`` validated (and coerced) as an instance of ``model``."""
     if type(config) is model:
         return config
-    if isinstance(config, BaseModel):
-        config = dict(config)
+    if isinstance(config, BaseModel):  # another model's instance (a stored scheme's): plain data
+        config = config.model_dump(by_alias=True)
     if not isinstance(config, Mapping):
         raise ValidationError(
             f"Config for {artifact!r} must be a mapping or {model.__name__}, got {type(config).__name__}",
@@ -181,16 +383,9 @@ def validate_config(
 def call_with_config(obj: Callable[..., Any], config: BaseModel) -> Any:
     """Call ``obj`` with the validated fields of ``config`` (positional-only ones positionally)."""
     sig = inspect.signature(obj)
+    values = config_values(config)
     args: list[Any] = []
-    kwargs: dict[str, Any] = {}
     for name, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        value = getattr(config, name)
         if param.kind is param.POSITIONAL_ONLY:
-            args.append(value)
-        else:
-            kwargs[name] = value
-    if config.model_extra:
-        kwargs.update(config.model_extra)
-    return obj(*args, **kwargs)
+            args.append(values.pop(name))
+    return obj(*args, **values)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+import time
 import types
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -19,11 +22,12 @@ from registry.errors import (
     InheritanceError,
     ValidationError,
 )
-from registry.refs import origin_of
+from registry.refs import display_name, origin_of
 from registry.store.limits import IDENTIFIER_RE
 
 __all__ = [
     "FunctionSpec",
+    "ValidationCache",
     "check_class_conformance",
     "check_function_conformance",
     "check_identifier",
@@ -41,7 +45,15 @@ def check_identifier(identifier: object, registry_name: str) -> str:
     ``/`` (reserved for ``Registry:name`` references in configs and URLs), and valid Unicode
     text (no lone surrogates). Every backend enforces the same rule.
     """
-    context = {"registry_name": registry_name, "identifier": repr(identifier)}
+    if identifier.__class__ is str and IDENTIFIER_RE.fullmatch(identifier):
+        return identifier
+    context = {
+        "registry_name": registry_name,
+        "identifier": repr(identifier),
+        "key": repr(identifier)[:200],
+        "expected_type": "str",
+        "actual_type": type(identifier).__name__,
+    }
     try:
         hash(identifier)
     except TypeError as exc:
@@ -56,7 +68,7 @@ def check_identifier(identifier: object, registry_name: str) -> str:
             suggestions=[f"Use str({identifier!r}) as the identifier"],
             context=context,
         )
-    if not IDENTIFIER_RE.fullmatch(identifier) or not _is_unicode_text(identifier):
+    if not IDENTIFIER_RE.fullmatch(identifier):
         raise ValidationError(
             f"Invalid identifier {identifier!r}: use 1-255 characters without whitespace, "
             "control characters, ':', '@' or '/'",
@@ -66,19 +78,9 @@ def check_identifier(identifier: object, registry_name: str) -> str:
     return identifier
 
 
-def _is_unicode_text(text: str) -> bool:
-    """Whether ``text`` has no lone surrogates (which no database can encode)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None:
     """Raise unless ``artifact`` is a function (``function``), a class (``type``) or a callable
     whose signature can be read (``scheme``)."""
-    context = {"registry_name": registry_name, "artifact": repr(artifact)[:200]}
     if kind == "function":
         if _is_function(artifact):
             return
@@ -86,7 +88,7 @@ def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None
         raise ValidationError(
             f"{registry_name} accepts functions only, got {what}",
             suggestions=_kind_hints(artifact, "function"),
-            context={**context, "got": what},
+            context={**_kind_context(kind, artifact, registry_name), "got": what},
         )
     if kind == "type":
         if inspect.isclass(artifact):
@@ -95,13 +97,13 @@ def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None
         raise ValidationError(
             f"{registry_name} accepts classes only, got {what}",
             suggestions=["Register the class itself, not an instance of it"],
-            context={**context, "got": what},
+            context={**_kind_context(kind, artifact, registry_name), "got": what},
         )
     if not callable(artifact):
         raise ValidationError(
             f"{registry_name} accepts callables only, got {_describe(artifact)}",
             suggestions=["Register a function or a class"],
-            context=context,
+            context=_kind_context(kind, artifact, registry_name),
         )
     try:
         inspect.signature(artifact)
@@ -109,8 +111,21 @@ def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None
         raise ValidationError(
             f"{registry_name} cannot read the signature of {artifact!r}: {exc}",
             suggestions=["Wrap it in a Python function with an explicit signature"],
-            context=context,
+            context=_kind_context(kind, artifact, registry_name),
         ) from exc
+
+
+def _kind_context(kind: ArtifactKind, artifact: object, registry_name: str) -> dict[str, Any]:
+    return {
+        "registry_name": registry_name,
+        "artifact": repr(artifact)[:200],
+        "artifact_name": display_name(artifact),
+        "expected_type": _EXPECTED[kind],
+        "actual_type": "class" if inspect.isclass(artifact) else type(artifact).__name__,
+    }
+
+
+_EXPECTED: dict[ArtifactKind, str] = {"function": "function", "type": "class", "scheme": "callable"}
 
 
 def _is_function(obj: object) -> bool:
@@ -124,9 +139,9 @@ def _is_function(obj: object) -> bool:
 
 def _describe(obj: object) -> str:
     if inspect.isclass(obj):
-        return f"class {obj.__qualname__}"
+        return f"class {display_name(obj)}"
     if inspect.ismethod(obj):
-        return f"bound method {obj.__qualname__}"
+        return f"bound method {display_name(obj)}"
     return f"{type(obj).__name__} instance"
 
 
@@ -142,15 +157,20 @@ def check_inheritance(cls: type, base: type, registry_name: str) -> None:
     """Raise :class:`InheritanceError` unless ``cls`` subclasses ``base``."""
     if base in getattr(cls, "__mro__", ()) or _safe_issubclass(cls, base):
         return
+    name, base_name = display_name(cls), display_name(base)
     raise InheritanceError(
-        f"{cls.__qualname__} must inherit from {base.__qualname__} to be registered in {registry_name}",
+        f"{name} must inherit from {base_name} to be registered in {registry_name}",
         suggestions=[
-            f"Inherit from {base.__qualname__}: class {cls.__name__}({base.__name__}): ..."
+            f"Inherit from {base_name}",
+            f"Declare it as class {cls.__name__}({base.__name__}): ...",
         ],
         context={
             "registry_name": registry_name,
             "artifact": origin_of(cls),
             "required_base": origin_of(base),
+            "artifact_name": name,
+            "expected_type": base_name,
+            "actual_type": name,
         },
     )
 
@@ -268,14 +288,19 @@ def _conformance_error(
     obj: object, problems: list[str], registry_name: str, spec: object
 ) -> ConformanceError:
     listing = "; ".join(problems)
+    name = display_name(obj)
+    expected = display_name(spec) if inspect.isclass(spec) else repr(spec)
     return ConformanceError(
-        f"{origin_of(obj)} does not conform to {registry_name}: {listing}",
+        f"{name} does not conform to {registry_name}: {listing}",
         suggestions=["Fix the signature or annotations listed above"],
         context={
             "registry_name": registry_name,
             "artifact": origin_of(obj),
             "problems": problems,
             "expected": repr(spec),
+            "artifact_name": name,
+            "expected_type": expected,
+            "actual_type": name,
         },
     )
 
@@ -428,3 +453,114 @@ def _method_problems(name: str, implemented: Any, declared: Any, problems: list[
         require_return=False,
         prefix=f"method {name!r}: ",
     )
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+class ValidationCache:
+    """Remembers which artifacts passed a ``strict=True`` registry's checks, so checking one
+    again (registering it again, ``validate_artifact``) is a lookup instead of a signature walk.
+
+    Only passes are remembered, each for ``ttl_seconds``, at most ``max_size`` of them (the
+    least recently used goes first); ``max_size=0`` turns the cache off. Entries hold weak
+    references: a cached artifact is not kept alive, and a new object that reuses a dead one's
+    ``id`` is never taken for it. A class changed in place after it passed is not re-checked
+    until its entry expires or :meth:`clear` runs.
+    """
+
+    def __init__(self, max_size: int = 1000, ttl_seconds: float = 300.0) -> None:
+        self.max_size = max_size
+        self.ttl_seconds = ttl_seconds
+        self.hits = 0
+        self.misses = 0
+        self._passed: dict[int, tuple[weakref.ref[Any], float]] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, artifact: object) -> bool:
+        key = id(artifact)
+        with self._lock:
+            entry = self._passed.get(key)
+            if (
+                entry is not None
+                and entry[0]() is artifact
+                and time.monotonic() - entry[1] < self.ttl_seconds
+            ):
+                self.hits += 1
+                self._passed[key] = self._passed.pop(key)  # most recently used goes last
+                return True
+            self.misses += 1
+            return False
+
+    def add(self, artifact: object) -> None:
+        """Remember that ``artifact`` passed (not possible for objects without weak references)."""
+        if self.max_size <= 0:
+            return
+        try:
+            ref = weakref.ref(artifact)
+        except TypeError:
+            return  # builtin functions: checking them again is cheap anyway
+        with self._lock:
+            self._passed.pop(id(artifact), None)
+            while len(self._passed) >= self.max_size:
+                del self._passed[next(iter(self._passed))]  # the least recently used
+            self._passed[id(artifact)] = (ref, time.monotonic())
+
+    def clear(self) -> int:
+        """Forget every pass; return how many entries there were."""
+        with self._lock:
+            count = len(self._passed)
+            self._passed.clear()
+            return count
+
+    def configure(self, max_size: int | None = None, ttl_seconds: float | None = None) -> None:
+        """Change the limits (entries beyond a smaller ``max_size`` are dropped, oldest first).
+
+        Raises:
+            ValidationError: a negative size, or a time-to-live that is not a positive number.
+        """
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0
+        ):
+            raise ValidationError(
+                f"cache_size must be an integer >= 0, got {max_size!r}",
+                suggestions=["Pass cache_size=0 to turn the validation cache off"],
+                context={"cache_size": repr(max_size)},
+            )
+        if ttl_seconds is not None and (
+            isinstance(ttl_seconds, bool)
+            or not isinstance(ttl_seconds, (int, float))
+            or not ttl_seconds > 0
+        ):
+            raise ValidationError(
+                f"cache_ttl must be a number of seconds > 0, got {ttl_seconds!r}",
+                context={"cache_ttl": repr(ttl_seconds)},
+            )
+        with self._lock:
+            if max_size is not None:
+                self.max_size = max_size
+                while len(self._passed) > max_size:
+                    del self._passed[next(iter(self._passed))]
+            if ttl_seconds is not None:
+                self.ttl_seconds = float(ttl_seconds)
+
+    def stats(self) -> dict[str, Any]:
+        """Return the entry counts (``total_entries``, ``active_entries``, ``expired_entries``),
+        the limits (``max_size``, ``ttl_seconds``) and the ``hits``/``misses`` so far."""
+        now = time.monotonic()
+        with self._lock:
+            total = len(self._passed)
+            active = sum(
+                1
+                for ref, when in self._passed.values()
+                if ref() is not None and now - when < self.ttl_seconds
+            )
+            return {
+                "total_entries": total,
+                "active_entries": active,
+                "expired_entries": total - active,
+                "max_size": self.max_size,
+                "ttl_seconds": self.ttl_seconds,
+                "hits": self.hits,
+                "misses": self.misses,
+            }

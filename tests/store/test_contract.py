@@ -271,3 +271,72 @@ def test_two_lambdas_under_one_identifier_conflict(store: Store, namespace: str)
     store.register(namespace, draft("l", origin="__main__:<lambda>", source="x + 1"))
     with pytest.raises(RegistryError):
         store.register(namespace, draft("l", origin="__main__:<lambda>", source="x * 2"))
+
+
+def placed(
+    line: int, defined_at: tuple[int, ...], source: str = "v1", **extra: object
+) -> EntryDraft:
+    """A draft of ``lab.mod:f`` defined at ``line`` of lab/mod.py, which defines ``f`` at
+    ``defined_at``."""
+    return draft(
+        "f",
+        source=source,
+        source_file="lab/mod.py",
+        source_line=line,
+        definitions=tuple((at, f"hash{at}") for at in defined_at),
+        **extra,
+    )
+
+
+def test_the_place_is_stored_and_read_back(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    result = store.register(namespace, placed(10, (10,)))
+    stored = store.get_entry(namespace, "f")
+    assert stored is not None
+    assert (stored.source_file, stored.source_line) == ("lab/mod.py", 10)
+    assert (result.record.source_file, result.record.source_line) == ("lab/mod.py", 10)
+    assert [(r.source_file, r.source_line) for r in store.list_entries(namespace)] == [
+        ("lab/mod.py", 10)
+    ]
+
+
+def test_a_second_definition_of_one_name_in_one_file_is_refused(
+    store: Store, namespace: str
+) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register(namespace, placed(10, (10, 30)))
+    with pytest.raises(RegistryError) as info:
+        store.register(namespace, placed(30, (10, 30), source="v2"))
+    error = info.value
+    assert "lab/mod.py:10" in error.message and "lab/mod.py:30" in error.message
+    assert "defines f at lines 10, 30" in error.message
+    assert (error.context["existing_place"], error.context["new_place"]) == (
+        "lab/mod.py:10",
+        "lab/mod.py:30",
+    )
+    assert error.context["existing_source_hash"] != error.context["new_source_hash"]
+    [result] = store.register_batch(namespace, [placed(30, (10, 30), source="v2")])
+    assert isinstance(result, RegistryError)
+    assert [r.source_line for r in store.history(namespace, "f")] == [10]
+
+
+def test_the_same_place_again_or_a_moved_definition_is_a_new_version(
+    store: Store, namespace: str
+) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register(namespace, placed(10, (10,)))
+    assert store.register(namespace, placed(10, (10,))).outcome is Outcome.UNCHANGED
+    edited = store.register(namespace, placed(10, (10,), source="v2"))
+    assert edited.outcome is Outcome.NEW_VERSION
+    # Lines were added above it: line 10 no longer defines f, so this is the same one, moved.
+    moved = store.register(namespace, placed(14, (14,), source="v3"))
+    assert moved.outcome is Outcome.NEW_VERSION
+    assert moved.record.source_line == 14
+    [batched] = store.register_batch(namespace, [placed(14, (14,), source="v3")])
+    assert isinstance(batched, Registration) and batched.outcome is Outcome.UNCHANGED
+
+
+def test_an_unknown_place_is_not_taken_for_a_duplicate(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register(namespace, draft("f"))  # a row written before places were recorded
+    assert store.register(namespace, placed(30, (10, 30))).outcome is Outcome.UNCHANGED

@@ -23,7 +23,8 @@ from tests.conftest import run_python, subprocess_env
 REPO = Path(__file__).resolve().parents[2]
 OUR_TABLES = {"registry_meta", "namespaces", "entries", "heads", "blobs"}
 
-#: A later revision, as the next release of the package would ship it.
+#: A later revision, as the next release of the package would ship it (its parent is replaced
+#: by the current head).
 NEXT_REVISION = '''"""Add entries.deprecated (test fixture).
 
 Revision ID: 9999_test_next
@@ -65,6 +66,7 @@ def next_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(
         migrate.script_location(), scripts, ignore=shutil.ignore_patterns("__pycache__")
     )
+    # The next revision follows whatever this package's head is.
     head = migrate.head_revision()
     (scripts / "versions" / "9999_test_next.py").write_text(NEXT_REVISION.format(head=head))
     monkeypatch.setattr(migrate, "script_location", lambda: scripts)
@@ -232,6 +234,7 @@ def test_python_dash_m_registry_db_history() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"{migrate.head_revision()} (head)" in done.stdout
+    assert "<base> -> 0001_initial" in done.stdout
 
 
 @pytest.mark.slow

@@ -83,12 +83,20 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def connection_cap(settings: GuardSettings) -> int:
-    """The connection cap that fits the open-file limit."""
+def capacity(settings: GuardSettings) -> tuple[int, int]:
+    """Return (connection cap, listen backlog) that fit the open-file limit.
+
+    asyncio accepts up to ``backlog`` connections in one go before any of them reaches the
+    protocol that enforces the cap, and refused ones hold their descriptor until the next loop
+    turn: the cap leaves room for two backlogs, so ``accept()`` never fails with "too many open
+    files" (which makes asyncio log and reschedule in a loop).
+    """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return settings.max_connections
-    return max(1, min(settings.max_connections, soft - _RESERVED_FILES))
+        return settings.max_connections, 2048
+    available = max(soft - _RESERVED_FILES, 3)
+    backlog = min(max(available // 8, 1), 2048)
+    return max(1, min(settings.max_connections, available - 2 * backlog)), backlog
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -98,7 +106,7 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         settings = getattr(self.config, "registry_guard", DEFAULT_GUARD)
         self._header_timeout = settings.header_timeout
-        self._cap = connection_cap(settings)
+        self._cap = capacity(settings)[0]
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaited_cycle: object = None
         self._refused = False
@@ -194,7 +202,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, object], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.msg)  # the template: counts and addresses vary
+        # The template's first line: counts and addresses vary, asyncio appends object reprs.
+        key = (record.name, str(record.msg).split("\n", 1)[0])
         now = time.monotonic()
         with self._lock:
             last, held = self._seen.get(key, (-self.window, 0))

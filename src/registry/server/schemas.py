@@ -100,6 +100,13 @@ class DraftBody(_Body):
                 raise ValueError(error.message) from None
         return scheme
 
+    source_file: str | None = Field(default=None, max_length=limits.PATH)
+    """Stored as its first ``limits.SOURCE_FILE`` characters."""
+    source_line: int | None = Field(default=None, ge=1, le=limits.LINE)
+    definitions: list[tuple[int, str | None]] = Field(default_factory=list, max_length=10_000)
+    """``[line, source hash]`` of each definition of the same name in ``source_file`` (tells a
+    second definition from a re-run)."""
+
 
 class BatchBody(_Body):
     """``POST /namespaces/{name}/batch``: drafts registered in one store transaction."""

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from registry.server.guard import DEFAULT_GUARD, GuardedH11Protocol, GuardSettings
+from registry.server.guard import DEFAULT_GUARD, GuardedH11Protocol, GuardSettings, capacity
 
 __all__ = ["GRACEFUL_SHUTDOWN", "KEEP_ALIVE", "NoDelayConfig", "run_workers", "uvicorn_config"]
 
@@ -48,6 +48,7 @@ def uvicorn_config(app: Any, guard: GuardSettings = DEFAULT_GUARD, **options: An
     config = NoDelayConfig(
         app,
         http=GuardedH11Protocol,
+        backlog=capacity(guard)[1],
         timeout_keep_alive=KEEP_ALIVE,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         server_header=False,

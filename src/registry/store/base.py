@@ -39,6 +39,7 @@ __all__ = [
     "decide",
     "is_importable_origin",
     "kind_mismatch_error",
+    "place_text",
     "resealed",
 ]
 
@@ -109,6 +110,14 @@ class EntryDraft:
     created_at: datetime | None = None
     """Provenance to keep (imports from another store); backends fill in the current time."""
     seal: Seal | None = None
+    source_file: str | None = None
+    """The file the definition was read from, as Python reports it (``None``: no source)."""
+    source_line: int | None = None
+    """First line of the definition in ``source_file`` (its first decorator)."""
+    definitions: tuple[tuple[int, str | None], ...] = ()
+    """``(first line, source hash)`` of every definition of the same qualified name in
+    ``source_file`` (not stored: it tells :func:`decide` whether the stored place is another
+    definition in that file; empty when the file was not read)."""
 
     @property
     def importable(self) -> bool:
@@ -135,6 +144,8 @@ class EntryRecord:
     created_by: str = ""
     seal: Seal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    source_file: str | None = None
+    source_line: int | None = None
 
     @property
     def importable(self) -> bool:
@@ -214,37 +225,101 @@ def is_importable_origin(origin: str) -> bool:
 def decide(namespace: str, current: EntryRecord | None, draft: EntryDraft) -> Outcome:
     """Decide what registering ``draft`` over ``current`` means; raise on a conflict.
 
+    The same ``module:qualname`` is the same definition run again (a module reloaded, a
+    notebook cell or script run again): unchanged, or a new version when its source changed.
+    Except for a second definition: when both places are known, they differ, and the draft's
+    file still defines the name at the stored line, two definitions of one name exist side by
+    side. Lambdas whose place is unknown are told apart by their source hash.
+
     Backends call this inside their atomic section (a lock, a database transaction), so the
     check and the write are one step.
 
     Raises:
-        RegistryError: a different artifact already holds the identifier.
+        RegistryError: a different artifact, or another definition, holds the identifier.
     """
     if current is None:
         return Outcome.CREATED
-    same_origin = current.origin == draft.origin
     changed = (
         draft.source_hash is not None
         and current.source_hash is not None
         and draft.source_hash != current.source_hash
     )
-    # Two lambdas (or two nameless blobs) share a qualname without being the same definition.
-    if same_origin and not ("<lambda>" in draft.origin and changed):
-        if changed or _sealed_other_bytes(current, draft):
-            return Outcome.NEW_VERSION
-        return Outcome.UNCHANGED
-    raise RegistryError(
-        f"Identifier {draft.identifier!r} in {namespace!r} is already taken by "
-        f"{current.origin}; cannot register {draft.origin} under it",
-        suggestions=[
-            f"Register it under another identifier: register_artifact('<new name>', {_leaf(draft.origin)})",
-            f"Or remove the existing one first: unregister_identifier({draft.identifier!r})",
-        ],
+    if current.origin != draft.origin:
+        raise _taken_error(namespace, current, draft, "")
+    # Both places known, and the draft's file read (``definitions`` is empty when it was not).
+    placed = (
+        current.source_line is not None
+        and draft.source_line is not None
+        and bool(draft.definitions)
+    )
+    if (
+        placed
+        and current.source_line != draft.source_line
+        and current.source_line in dict(draft.definitions)
+    ):
+        raise _taken_error(namespace, current, draft, "another definition of the same name")
+    if not placed and "<lambda>" in draft.origin and changed:
+        raise _taken_error(namespace, current, draft, "a different lambda")
+    if changed or _sealed_other_bytes(current, draft):
+        return Outcome.NEW_VERSION
+    return Outcome.UNCHANGED
+
+
+def place_text(file: str | None, line: int | None) -> str:
+    """Return ``file:line`` (or what is known of it) for messages."""
+    if file is None:
+        return "no source file"
+    return f"{file}:{line}" if line is not None else file
+
+
+def _described(origin: str, file: str | None, line: int | None, source: str | None) -> str:
+    facts = [place_text(file, line)] if file is not None else []
+    if source:
+        facts.append(f"source sha256 {source[:12]}")
+    return f"{origin} ({', '.join(facts)})" if facts else origin
+
+
+def _taken_error(
+    namespace: str, current: EntryRecord, draft: EntryDraft, same_name: str
+) -> RegistryError:
+    in_file = dict(draft.definitions)
+    # An in-process record may carry no hash: the draft's file has the text at that line.
+    existing_hash = current.source_hash or (
+        in_file.get(current.source_line or 0) if same_name else None
+    )
+    existing = _described(current.origin, current.source_file, current.source_line, existing_hash)
+    new = _described(draft.origin, draft.source_file, draft.source_line, draft.source_hash)
+    suggestions = [
+        f"Register it under another identifier: register_artifact('<new name>', {_leaf(draft.origin)})",
+        f"Or remove the existing one first: unregister_identifier({draft.identifier!r})",
+    ]
+    if same_name:
+        message = (
+            f"Identifier {draft.identifier!r} in {namespace!r} is already taken by {existing}; "
+            f"cannot register {same_name}, {new}"
+        )
+        if draft.source_line in in_file and len(in_file) > 1:
+            lines = ", ".join(str(line) for line in in_file)
+            message += f": {draft.source_file} defines {_leaf(draft.origin)} at lines {lines}"
+            suggestions.insert(0, "Rename one of the definitions: the later one hides the earlier")
+    else:
+        message = (
+            f"Identifier {draft.identifier!r} in {namespace!r} is already taken by {existing}; "
+            f"cannot register {new} under it"
+        )
+    return RegistryError(
+        message,
+        suggestions=suggestions,
         context={
             "registry_name": namespace,
             "identifier": draft.identifier,
+            "key": draft.identifier,
             "existing_origin": current.origin,
             "new_origin": draft.origin,
+            "existing_place": place_text(current.source_file, current.source_line),
+            "new_place": place_text(draft.source_file, draft.source_line),
+            "existing_source_hash": existing_hash,
+            "new_source_hash": draft.source_hash,
         },
     )
 

@@ -26,17 +26,20 @@ __all__ = [
     "IDENTIFIER_PATTERN",
     "IDENTIFIER_RE",
     "KEY_ID",
+    "LINE",
     "NAMESPACE",
     "NAMESPACE_PATTERN",
     "ORIGIN",
     "PACKAGE",
     "PACKAGE_VERSION",
+    "PATH",
     "PICKLER_VERSION",
     "PYTHON_VERSION",
     "SCHEME_BYTES",
     "SCHEME_DEPTH",
     "SEAL",
     "SIGNATURE_TEXT",
+    "SOURCE_FILE",
     "SOURCE_HASH",
     "check_draft",
     "check_drafts",
@@ -59,6 +62,11 @@ DOC = 200_000
 SCHEME_BYTES = 1_000_000
 #: Deeper JSON is refused: pydantic, ``json`` and the server's serialiser all recurse.
 SCHEME_DEPTH = 64
+#: The stored prefix of a definition's source file; the server accepts paths up to ``PATH``.
+SOURCE_FILE = 1024
+PATH = 4096
+#: ``Integer`` columns (source lines) hold 32-bit values on every database.
+LINE = 2**31 - 1
 BLOB_FORMAT = 32
 PICKLER_VERSION = 32
 KEY_ID = 64
@@ -67,9 +75,10 @@ SEAL = 128
 #: 1-255 letters, digits, '.', '_' or '-' (a ``logic_namespace``).
 NAMESPACE_PATTERN = r"[A-Za-z0-9_.\-]{1,255}"
 #: No whitespace, no control characters, no ':', '@' or '/' (reserved for ``Registry:name`` and
-#: URLs). Lone surrogates are refused separately: they cannot be encoded for any database.
+#: URLs). The server's schema uses it as is: pydantic refuses lone surrogates by itself.
 IDENTIFIER_PATTERN = r"[^\s:@/\x00-\x1f\x7f-\x9f]{1,255}"
-IDENTIFIER_RE = re.compile(IDENTIFIER_PATTERN)
+#: The same rule in Python, where lone surrogates (no database can encode them) must be named.
+IDENTIFIER_RE = re.compile(r"[^\s:@/\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,255}")
 
 #: The bounded text fields of a draft and their limits.
 _DRAFT_TEXT = {
@@ -151,6 +160,11 @@ def check_draft(namespace: str, draft: EntryDraft) -> None:
         value = getattr(draft, field)
         if value is not None:
             check_text(field, value, limit, context)
+    if draft.source_line is not None and not 1 <= draft.source_line <= LINE:
+        raise ValidationError(
+            f"source_line is {draft.source_line}; it must be between 1 and {LINE}",
+            context={**context, "field": "source_line", "limit": LINE},
+        )
     if draft.blob is not None:
         for field, limit in _BLOB_TEXT.items():
             check_text(f"blob.{field}", getattr(draft.blob, field), limit, context)

@@ -168,6 +168,8 @@ class MemoryStore(Store):
             created_at=draft.created_at or datetime.now(timezone.utc),
             created_by=draft.created_by or current_user_host(),
             seal=draft.seal,
+            source_file=draft.source_file,
+            source_line=draft.source_line,
         )
         versions.append(record)
         space.current[draft.identifier] = record

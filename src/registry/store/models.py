@@ -137,6 +137,11 @@ class EntryRow(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(limits.CREATED_BY))
     """``user@host`` of the process that wrote the row."""
+    source_file: Mapped[str | None] = mapped_column(String(limits.SOURCE_FILE))
+    """The file the definition was read from, as the registering process saw it."""
+    source_line: Mapped[int | None] = mapped_column(Integer)
+    """First line of the definition in ``source_file``: tells a definition run again from a
+    second definition of the same name (``store.base.decide``)."""
     seal_key_id: Mapped[str | None] = mapped_column(String(limits.KEY_ID))
     seal: Mapped[str | None] = mapped_column(String(limits.SEAL))
     """HMAC binding this version to its blob (``registry.pickling``); set by signed writes."""

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Text, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from registry.store import limits
 from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Seal, current_user_host
 from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow, metadata
 
@@ -51,6 +52,8 @@ ENTRY_COLUMNS = (
     EntryRow.package_version,
     EntryRow.created_at,
     EntryRow.created_by,
+    EntryRow.source_file,
+    EntryRow.source_line,
     EntryRow.seal_key_id,
     EntryRow.seal,
 )
@@ -93,6 +96,12 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
         "created_by": (draft.created_by or current_user_host())[:255],
+        "source_file": (
+            None
+            if draft.source_file is None
+            else limits.fit_text(draft.source_file, limits.SOURCE_FILE)
+        ),
+        "source_line": draft.source_line,
         "seal_key_id": None if draft.seal is None else draft.seal.key_id,
         "seal": None if draft.seal is None else draft.seal.signature,
     }
@@ -200,5 +209,7 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
         package_version=values["package_version"],
         created_at=utc(values["created_at"]),
         created_by=values["created_by"],
+        source_file=values["source_file"],
+        source_line=values["source_line"],
         seal=None if seal is None else Seal(values["seal_key_id"], seal, values["version"]),
     )

@@ -126,6 +126,9 @@ def draft_to_json(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         "created_by": draft.created_by,
         "created_at": _iso(draft.created_at),
+        "source_file": draft.source_file,
+        "source_line": draft.source_line,
+        "definitions": [list(definition) for definition in draft.definitions],
         "seal": _seal_to_json(draft.seal),
     }
 
@@ -146,6 +149,12 @@ def draft_from_json(data: Mapping[str, Any]) -> EntryDraft:
         package_version=data.get("package_version"),
         created_by=data.get("created_by"),
         created_at=_datetime(data.get("created_at")),
+        source_file=data.get("source_file"),
+        source_line=_line(data.get("source_line")),
+        definitions=tuple(
+            (int(line), None if hashed is None else str(hashed))
+            for line, hashed in data.get("definitions") or ()
+        ),
         seal=_seal_from_json(data.get("seal")),
     )
 
@@ -169,6 +178,8 @@ def entry_to_json(record: EntryRecord) -> dict[str, Any]:
         "created_by": record.created_by,
         "seal": _seal_to_json(record.seal),
         "extra": record.extra,
+        "source_file": record.source_file,
+        "source_line": record.source_line,
     }
 
 
@@ -191,6 +202,8 @@ def entry_from_json(data: Mapping[str, Any]) -> EntryRecord:
         created_by=str(data.get("created_by") or ""),
         seal=_seal_from_json(data.get("seal")),
         extra=dict(data.get("extra") or {}),
+        source_file=data.get("source_file"),
+        source_line=_line(data.get("source_line")),
     )
 
 
@@ -204,6 +217,10 @@ def _seal_from_json(data: Any) -> Seal | None:
     if data is None:
         return None
     return Seal(str(data["key_id"]), str(data["signature"]), int(data["version"]))
+
+
+def _line(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _iso(moment: datetime | None) -> str | None:
