@@ -1,0 +1,402 @@
+"""Concurrency and load at lab scale (issue 14, item 9): many writers on one store, and a
+registry server under 16 concurrent clients.
+
+1. Writers: 8 processes each registering 500 functions one by one through ``register_artifact``,
+   against one process registering all 4,000 (SQLite file and PostgreSQL). Target: 8 x 500
+   within 5x the single process on PostgreSQL, 10x on SQLite.
+2. Server load: 16 client processes for ``--seconds`` (default 30), each on one keep-alive
+   connection, 90% ``GET /namespaces/{ns}/entries/{id}`` of 1,000 stored entries and 10%
+   ``POST`` registrations of new identifiers; 1 and 4 server workers; SQLite and PostgreSQL.
+   Targets: 0 errors, p99 get <= 10 ms, p99 register <= 50 ms, 4 workers >= 1.5x the
+   throughput of 1.
+
+Run: ``python benchmarks/bench_load.py [--seconds 30] [--pg-url URL] [--skip-writers]``. Writes
+the ``load`` section of docs/benchmarks.md and the figures table of docs/reliability.md. Needs the
+PostgreSQL cluster of ``.ci/postgres.sh`` for the PostgreSQL rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import machine, percentile, today, write_section  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://registry:registry@127.0.0.1:5432/registry_test"
+WRITERS, PER_WRITER = 8, 500
+CLIENTS, ENTRIES = 16, 1000
+RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
+
+WRITER = """
+import sys, time, types
+from registry import FunctionalRegistry
+
+count, prefix, start = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+
+class Ops(FunctionalRegistry, logic_namespace="bench.writers"):
+    pass
+
+module = types.ModuleType("bench_writer_functions")
+functions = []
+for index in range(count):
+    exec(f"def {prefix}{index}(x: int) -> int:\\n    return x + {index}", module.__dict__)
+    functions.append(module.__dict__[f"{prefix}{index}"])
+while time.time() < start:
+    time.sleep(0.001)
+began = time.perf_counter()
+for function in functions:
+    Ops.register_artifact(function)
+print(time.perf_counter() - began)
+"""
+
+CLIENT = """
+import http.client, json, random, sys, time
+port, namespace, seconds, client, entries = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+start = float(sys.argv[6])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+rng = random.Random(client)
+gets, registers, errors = [], [], []
+while time.time() < start:
+    time.sleep(0.001)
+deadline = time.perf_counter() + seconds
+written = 0
+while time.perf_counter() < deadline:
+    write = rng.random() < 0.1
+    if write:
+        written += 1
+        body = json.dumps({"identifier": f"c{client}_{written}", "origin": f"bench.mod:c{client}_{written}", "source_hash": "h"}).encode()
+        method, path, headers = "POST", f"/namespaces/{namespace}/entries", {"Content-Type": "application/json"}
+    else:
+        body, method, headers = None, "GET", {}
+        path = f"/namespaces/{namespace}/entries/e{rng.randrange(entries)}"
+    began = time.perf_counter()
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        status = response.status
+    except Exception as exc:
+        errors.append(type(exc).__name__)
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        continue
+    elapsed = time.perf_counter() - began
+    if status != 200:
+        errors.append(status)
+    (registers if write else gets).append(elapsed)
+print(json.dumps({"gets": gets, "registers": registers, "errors": errors}))
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
+    env["PYTHONPATH"] = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+    env.update(extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fresh_pg_database(admin_url: str) -> str:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"registry_bench_{uuid.uuid4().hex[:8]}"
+    conninfo = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _store_urls(pg_admin: str | None, folder: Path) -> dict[str, str]:
+    urls = {"SQLite": f"sqlite:///{folder / 'bench.db'}"}
+    if pg_admin:
+        urls["PostgreSQL"] = _fresh_pg_database(pg_admin)
+    return urls
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _writers(url: str, processes: int, per_process: int) -> float:
+    """Wall time for ``processes`` writers of ``per_process`` registrations each."""
+    start = time.time() + 3.0  # every process imported and defined its functions by then
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(per_process), f"w{index}_", str(start)],
+            env=_env(REGISTRY_URL=url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(processes)
+    ]
+    durations = []
+    for process in running:
+        out, err = process.communicate(timeout=3600)
+        if process.returncode != 0:
+            raise RuntimeError(err)
+        durations.append(float(out.strip().splitlines()[-1]))
+    return max(durations)
+
+
+def bench_writers(urls: dict[str, str]) -> list[dict[str, Any]]:
+    from registry.store import open_store
+
+    rows = []
+    for backend, url in urls.items():
+        single = _writers(url + "", 1, WRITERS * PER_WRITER)
+        _clear(url)
+        parallel = _writers(url, WRITERS, PER_WRITER)
+        count = len(open_store(url).list_entries("bench.writers"))
+        _clear(url)
+        rows.append(
+            {
+                "backend": backend,
+                "single": single,
+                "parallel": parallel,
+                "ratio": parallel / single,
+                "target": 5.0 if backend == "PostgreSQL" else 10.0,
+                "entries": count,
+            }
+        )
+        print(f"writers {backend}: 1 x 4000 {single:.1f} s, 8 x 500 {parallel:.1f} s", flush=True)
+    return rows
+
+
+def _clear(url: str) -> None:
+    from registry.store import open_store
+
+    store = open_store(url)
+    if store.get_namespace("bench.writers") is not None:
+        store.clear("bench.writers")
+
+
+# --------------------------------------------------------------------------- server load
+
+
+def _start_server(store_url: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--url", store_url, "--workers", str(workers)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env=_env())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                time.sleep(1.0 if workers > 1 else 0.2)  # every worker ready
+                return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def _fill(port: int, namespace: str) -> None:
+    def call(method: str, path: str, body: Any) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+
+    call("PUT", f"/namespaces/{namespace}", {"kind": "function"})
+    drafts = [
+        {"identifier": f"e{i}", "origin": f"bench.mod:e{i}", "source_hash": "h"}
+        for i in range(ENTRIES)
+    ]
+    call("POST", f"/namespaces/{namespace}/batch", {"drafts": drafts})
+
+
+def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
+    process, port = _start_server(url, workers)
+    namespace = f"bench.load{workers}_{uuid.uuid4().hex[:6]}"
+    try:
+        _fill(port, namespace)
+        start = time.time() + 3.0
+        arguments = [str(port), namespace, str(seconds)]
+        clients = [
+            subprocess.Popen(
+                [sys.executable, "-c", CLIENT, *arguments, str(index), str(ENTRIES), str(start)],
+                env=_env(),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for index in range(CLIENTS)
+        ]
+        gets: list[float] = []
+        registers: list[float] = []
+        errors: list[Any] = []
+        for client in clients:
+            out, _ = client.communicate(timeout=seconds + 120)
+            data = json.loads(out.strip().splitlines()[-1])
+            gets += data["gets"]
+            registers += data["registers"]
+            errors += data["errors"]
+    finally:
+        process.terminate()
+        process.wait(30)
+    total = len(gets) + len(registers)
+    return {
+        "workers": workers,
+        "throughput": total / seconds,
+        "get_p50": percentile(gets, 0.5) * 1000,
+        "get_p99": percentile(gets, 0.99) * 1000,
+        "register_p50": percentile(registers, 0.5) * 1000,
+        "register_p99": percentile(registers, 0.99) * 1000,
+        "errors": len(errors),
+        "requests": total,
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--pg-url", default=os.environ.get("REGISTRY_TEST_PG_URL", DEFAULT_PG))
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--skip-writers", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
+    args = parser.parse_args()
+    load_before = _load_average()
+    with tempfile.TemporaryDirectory() as folder:
+        urls = _store_urls(None if args.no_pg else args.pg_url, Path(folder))
+        try:
+            writers = [] if args.skip_writers else bench_writers(urls)
+            loads = []
+            for backend, url in urls.items():
+                for workers in (1, 4):
+                    row = bench_server(url, workers, args.seconds)
+                    row["backend"] = backend
+                    loads.append(row)
+                    print(
+                        f"load {backend} x{workers}: {row['throughput']:.0f} req/s, get p99 "
+                        f"{row['get_p99']:.1f} ms, register p99 {row['register_p99']:.1f} ms, "
+                        f"{row['errors']} errors",
+                        flush=True,
+                    )
+        finally:
+            if "PostgreSQL" in urls:
+                from registry.store import close_stores
+
+                close_stores()
+                _drop_pg_database(urls["PostgreSQL"])
+    load_after = _load_average()
+    body = _report(writers, loads, args.seconds, load_before, load_after)
+    print(body)
+    if not args.no_write:
+        write_section("load", body)
+        _write_reliability_figures(body)
+
+
+def _report(
+    writers: list[dict[str, Any]],
+    loads: list[dict[str, Any]],
+    seconds: float,
+    load_before: str,
+    load_after: str,
+) -> str:
+    lines = [
+        "## Concurrency and load (`benchmarks/bench_load.py`)",
+        "",
+        f"{machine()}; {today()}; load average {load_before} before, {load_after} after. The "
+        "clients run on the same 2 cores as the server, so these are upper bounds.",
+        "",
+    ]
+    if writers:
+        lines += [
+            f"Writers: {WRITERS} processes each registering {PER_WRITER} functions one by one "
+            f"with `register_artifact`, against one process registering all "
+            f"{WRITERS * PER_WRITER} (wall time of the slowest process).",
+            "",
+            "| store | 1 x 4,000 | 8 x 500 | ratio | target | entries after |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in writers:
+            lines.append(
+                f"| {row['backend']} | {row['single']:.1f} s | {row['parallel']:.1f} s | "
+                f"{row['ratio']:.1f}x | <= {row['target']:.0f}x | {row['entries']} |"
+            )
+        lines.append("")
+    lines += [
+        f"Server: {CLIENTS} client processes for {seconds:g} s, one keep-alive connection each, "
+        f"90% `GET` of one of {ENTRIES} entries, 10% registrations of new identifiers. "
+        "Targets: 0 errors, p99 get <= 10 ms, p99 register <= 50 ms, 4 workers >= 1.5x one.",
+        "",
+        "| store | workers | requests/s | get p50 / p99 | register p50 / p99 | errors |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in loads:
+        lines.append(
+            f"| {row['backend']} | {row['workers']} | {row['throughput']:.0f} | "
+            f"{row['get_p50']:.1f} / {row['get_p99']:.1f} ms | "
+            f"{row['register_p50']:.1f} / {row['register_p99']:.1f} ms | {row['errors']} |"
+        )
+    by_backend: dict[str, dict[int, float]] = {}
+    for row in loads:
+        by_backend.setdefault(row["backend"], {})[row["workers"]] = row["throughput"]
+    ratios = [
+        f"{backend} {values[4] / values[1]:.2f}x"
+        for backend, values in by_backend.items()
+        if 1 in values and 4 in values
+    ]
+    if ratios:
+        lines += ["", "4 workers against 1: " + ", ".join(ratios) + "."]
+    return "\n".join(lines)
+
+
+def _write_reliability_figures(body: str) -> None:
+    """Put the same tables under "Last figures" in docs/reliability.md."""
+    import re
+
+    text = RELIABILITY_DOC.read_text()
+    block = f"<!-- figures:load -->\n{body.strip()}\n<!-- /figures:load -->"
+    pattern = re.compile(r"<!-- figures:load -->.*?<!-- /figures:load -->", re.S)
+    text = (
+        pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n"
+    )
+    RELIABILITY_DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
