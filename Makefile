@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	bash .ci/chromium.sh
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) lint
@@ -31,6 +32,7 @@ bench: $(STAMP) lint
 	$(BIN)/python benchmarks/bench_factorize.py --write
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
+	$(BIN)/python benchmarks/bench_ui.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

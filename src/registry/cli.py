@@ -522,6 +522,18 @@ def serve_command(
     )
 
 
+@cli.command("ui")
+@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+@url_option
+@click.pass_context
+def ui_command(ctx: click.Context, port: int, open_browser: bool) -> None:
+    """Browse the store in a web browser: read-only, for you alone on 127.0.0.1 (docs/ui.md)."""
+    from registry.server.ui.local import serve_ui
+
+    serve_ui(ctx.ensure_object(dict).get("url"), port, open_browser=open_browser)
+
+
 cli.add_command(db)
 
 

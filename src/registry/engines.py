@@ -27,7 +27,14 @@ from registry.registries import FunctionalRegistry
 # yaml, tomllib/tomli, tomli_w and urllib are imported where they are used, so that
 # ``import registry`` stays light.
 
-__all__ = ["ConfigFileEngine", "SocketEngine", "dump_config", "fetch_config", "load_config_file"]
+__all__ = [
+    "ConfigFileEngine",
+    "SocketEngine",
+    "dump_config",
+    "fetch_config",
+    "load_config_file",
+    "render_config",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -208,7 +215,12 @@ def _plain(value: Any, path: str, engine: str) -> Any:
     )
 
 
-def _render(config: Any, engine: str) -> str:
+def render_config(config: Any, engine: str) -> str:
+    """Return ``config`` as the text of a ``json``, ``yaml`` or ``toml`` file.
+
+    Raises:
+        ValidationError: a value the format cannot hold (its path is named).
+    """
     data = _plain(config, "", engine)
     if engine == "json":
         return json.dumps(data, indent=2) + "\n"
@@ -244,7 +256,7 @@ def dump_config(config: Any, path: PathLike, engine: str | None = None) -> Path:
             context={"file": str(filepath), "engine": name},
         )
     check_config(config, source=str(filepath))
-    text = _render(config, name)
+    text = render_config(config, name)
     try:
         filepath.write_text(text, encoding="utf-8")
     except UnicodeEncodeError as exc:

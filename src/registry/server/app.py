@@ -29,6 +29,23 @@ from registry.errors import (
 from registry.server.auth import Scope, TokenTable
 from registry.server.changes import ChangeHub
 from registry.server.middleware import BodyLimitMiddleware, TokenGate, error_body
+from registry.server.responses import (
+    BatchResults,
+    BlobAnswer,
+    Changes,
+    EnsuredNamespace,
+    EntryAnswer,
+    EntryList,
+    Generations,
+    Health,
+    NamespaceAnswer,
+    NamespaceList,
+    Registration,
+    RemovedCount,
+    RemovedFlag,
+    Stats,
+    error_responses,
+)
 from registry.server.schemas import (
     IDENTIFIER_PATTERN,
     NAMESPACE_PATTERN,
@@ -37,6 +54,8 @@ from registry.server.schemas import (
     DraftBody,
     NamespaceBody,
 )
+from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
+from registry.server.ui.routes import SESSION_COOKIE
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
@@ -57,6 +76,16 @@ DEFAULT_BODY_TIMEOUT = 60.0
 MAX_CHANGE_WAIT = 55.0
 
 _log = logging.getLogger("registry.server")
+
+# The errors each kind of route documents in the OpenAPI description (see server.responses).
+_LIST_ERRORS = error_responses(401, 503)
+_READ_ERRORS = error_responses(401, 422, 503)
+_WRITE_ERRORS = error_responses(400, 401, 403, 409, 413, 422, 503)
+_DELETE_ERRORS = error_responses(401, 403, 422, 503)
+_CHANGES_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_READ_ERRORS,
+    204: {"description": "The client hung up before anything changed"},
+}
 
 NamespaceName = Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="logic_namespace")]
 Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="artifact identifier")]
@@ -92,6 +121,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     change_poll_interval: float = 0.05,
+    read_only: bool = False,
 ) -> FastAPI:
     """Return the ASGI app serving ``store``.
 
@@ -101,6 +131,7 @@ def create_app(
         max_body_bytes: larger request bodies are refused with 413.
         body_timeout: seconds a request body may take to arrive (408 after).
         change_poll_interval: seconds between generation polls while change requests wait.
+        read_only: leave out the write routes (``registry ui``).
     """
     table = TokenTable(tokens)
     hub = ChangeHub(store, change_poll_interval)
@@ -118,43 +149,51 @@ def create_app(
         summary="Namespaces of registered artifacts, shared over HTTP",
         version="1",
         lifespan=lifespan,
+        # The web page serves /docs from the package (offline); ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     _install_error_handlers(app)
-    # The last one added runs first: tokens are checked before a body is read.
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout
     )
-    app.add_middleware(TokenGate, table=table)
-    read, write = _scope_dependencies()
+    app.add_middleware(SecurityHeadersMiddleware)
+    # The last one added runs first: a request with a body is refused before the body is read.
+    app.add_middleware(TokenGate, table=table, session_cookie=SESSION_COOKIE, read_only=read_only)
+    read, write = _scope_dependencies(table)
     _add_service_routes(app, store, read)
     _add_read_routes(app, store, hub, read)
-    _add_write_routes(app, store, hub, write)
+    if not read_only:
+        _add_write_routes(app, store, hub, write)
+    add_ui_routes(app, store, hub, table, read_only=read_only)
     return app
 
 
-def _scope_dependencies() -> tuple[Any, Any]:
-    """The bearer scheme in the API description; ``TokenGate`` checks the tokens, before the
-    body is read, which a route dependency could not do."""
-
+def _scope_dependencies(table: TokenTable) -> tuple[Any, Any]:
     def dependency(
         needed: Scope,
     ) -> Callable[[HTTPAuthorizationCredentials | None], Awaitable[None]]:
-        async def documented(credentials: BearerCredentials) -> None:
-            del credentials  # checked by TokenGate
+        async def check(credentials: BearerCredentials) -> None:
+            table.check(None if credentials is None else credentials.credentials, needed)
 
-        documented.__doc__ = f"Needs a token with scope {needed!r}."
-        return documented
+        return check
 
     return Depends(dependency("read")), Depends(dependency("write"))
 
 
 def _add_service_routes(app: FastAPI, store: Store, read: Any) -> None:
-    @app.get("/health", tags=["service"])
+    @app.get("/health", tags=["service"], response_model=Health)
     async def health() -> dict[str, str]:
         """Liveness probe; needs no token."""
         return {"status": "healthy", "service": SERVICE_NAME}
 
-    @app.get("/stats", tags=["service"], dependencies=[read])
+    @app.get(
+        "/stats",
+        tags=["service"],
+        dependencies=[read],
+        response_model=Stats,
+        responses=_LIST_ERRORS,
+    )
     def stats() -> Response:
         """Namespaces, entries and per-namespace sizes."""
         spaces = store.list_namespaces()
@@ -168,40 +207,88 @@ def _add_service_routes(app: FastAPI, store: Store, read: Any) -> None:
 
 
 def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> None:
-    @app.get("/namespaces", tags=["read"], dependencies=[read])
+    @app.get(
+        "/namespaces",
+        tags=["read"],
+        dependencies=[read],
+        response_model=NamespaceList,
+        responses=_LIST_ERRORS,
+    )
     def list_namespaces() -> Response:
         return _json({"namespaces": [namespace_to_json(r) for r in store.list_namespaces()]})
 
-    @app.get("/namespaces/{name}", tags=["read"], dependencies=[read])
+    @app.get(
+        "/namespaces/{name}",
+        tags=["read"],
+        dependencies=[read],
+        response_model=NamespaceAnswer,
+        responses=_READ_ERRORS,
+    )
     def get_namespace(name: NamespaceName) -> Response:
         """The namespace, or ``null``; a read never creates it."""
         record = store.get_namespace(name)
         return _json({"namespace": None if record is None else namespace_to_json(record)})
 
-    @app.get("/namespaces/{name}/entries", tags=["read"], dependencies=[read])
+    @app.get(
+        "/namespaces/{name}/entries",
+        tags=["read"],
+        dependencies=[read],
+        response_model=EntryList,
+        responses=_READ_ERRORS,
+    )
     def list_entries(name: NamespaceName) -> Response:
         return _json({"entries": [entry_to_json(r) for r in store.list_entries(name)]})
 
-    @app.get("/namespaces/{name}/entries/{identifier}", tags=["read"], dependencies=[read])
+    @app.get(
+        "/namespaces/{name}/entries/{identifier}",
+        tags=["read"],
+        dependencies=[read],
+        response_model=EntryAnswer,
+        responses=_READ_ERRORS,
+    )
     def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
         record = store.get_entry(name, identifier)
         return _json({"entry": None if record is None else entry_to_json(record)})
 
-    @app.get("/namespaces/{name}/entries/{identifier}/history", tags=["read"], dependencies=[read])
+    @app.get(
+        "/namespaces/{name}/entries/{identifier}/history",
+        tags=["read"],
+        dependencies=[read],
+        response_model=EntryList,
+        responses=_READ_ERRORS,
+    )
     def history(name: NamespaceName, identifier: Identifier) -> Response:
         return _json({"entries": [entry_to_json(r) for r in store.history(name, identifier)]})
 
-    @app.get("/blobs/{sha256}", tags=["read"], dependencies=[read])
+    @app.get(
+        "/blobs/{sha256}",
+        tags=["read"],
+        dependencies=[read],
+        response_model=BlobAnswer,
+        responses=_READ_ERRORS,
+    )
     def get_blob(sha256: Annotated[str, Path(pattern=SHA256_PATTERN)]) -> Response:
         """A pickled payload as opaque base64 bytes, or ``null``."""
         blob = store.get_blob(sha256)
         return _json({"blob": None if blob is None else blob_to_json(blob)})
 
-    @app.get("/generations", tags=["read"], dependencies=[read])
+    @app.get(
+        "/generations",
+        tags=["read"],
+        dependencies=[read],
+        response_model=Generations,
+        responses=_LIST_ERRORS,
+    )
     def generations() -> Response:
         return _json({"generations": store.generations()})
 
-    @app.get("/changes", tags=["read"], dependencies=[read])
+    @app.get(
+        "/changes",
+        tags=["read"],
+        dependencies=[read],
+        response_model=Changes,
+        responses=_CHANGES_RESPONSES,
+    )
     async def changes(
         request: Request,
         since: Annotated[str | None, Query(max_length=64)] = None,
@@ -227,14 +314,26 @@ async def _disconnected(request: Request) -> None:
 
 
 def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) -> None:
-    @app.put("/namespaces/{name}", tags=["write"], dependencies=[write])
+    @app.put(
+        "/namespaces/{name}",
+        tags=["write"],
+        dependencies=[write],
+        response_model=EnsuredNamespace,
+        responses=_WRITE_ERRORS,
+    )
     def ensure_namespace(name: NamespaceName, body: NamespaceBody) -> Response:
         """Create the namespace with ``kind`` if missing (409 if it holds another kind)."""
         record = store.ensure_namespace(name, body.kind)
         hub.notify()
         return _json({"namespace": namespace_to_json(record)})
 
-    @app.post("/namespaces/{name}/entries", tags=["write"], dependencies=[write])
+    @app.post(
+        "/namespaces/{name}/entries",
+        tags=["write"],
+        dependencies=[write],
+        response_model=Registration,
+        responses=_WRITE_ERRORS,
+    )
     def register(name: NamespaceName, body: DraftBody) -> Response:
         """Register one artifact; 409 when another artifact holds the identifier."""
         try:
@@ -243,7 +342,13 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
             hub.notify()
         return _json(registration_to_json(registration))
 
-    @app.post("/namespaces/{name}/batch", tags=["write"], dependencies=[write])
+    @app.post(
+        "/namespaces/{name}/batch",
+        tags=["write"],
+        dependencies=[write],
+        response_model=BatchResults,
+        responses=_WRITE_ERRORS,
+    )
     def register_batch(name: NamespaceName, body: BatchBody) -> Response:
         """Register many artifacts in one store transaction, with a result per draft."""
         drafts = [draft_from_json(draft.model_dump(mode="json")) for draft in body.drafts]
@@ -253,13 +358,25 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
             hub.notify()
         return _json({"results": [result_to_json(r) for r in results]})
 
-    @app.delete("/namespaces/{name}/entries/{identifier}", tags=["write"], dependencies=[write])
+    @app.delete(
+        "/namespaces/{name}/entries/{identifier}",
+        tags=["write"],
+        dependencies=[write],
+        response_model=RemovedFlag,
+        responses=_DELETE_ERRORS,
+    )
     def unregister(name: NamespaceName, identifier: Identifier) -> Response:
         removed = store.unregister(name, identifier)
         hub.notify()
         return _json({"removed": removed})
 
-    @app.delete("/namespaces/{name}/entries", tags=["write"], dependencies=[write])
+    @app.delete(
+        "/namespaces/{name}/entries",
+        tags=["write"],
+        dependencies=[write],
+        response_model=RemovedCount,
+        responses=_DELETE_ERRORS,
+    )
     def clear(name: NamespaceName) -> Response:
         removed = store.clear(name)
         hub.notify()

@@ -6,6 +6,7 @@ clear). Imports only ``errors``; FastAPI wiring lives in ``server.app``.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,7 @@ __all__ = [
     "TokenTable",
     "load_tokens",
     "parse_token_lines",
+    "session_value",
 ]
 
 Scope = Literal["read", "write"]
@@ -97,6 +99,12 @@ def load_tokens(
     return tokens
 
 
+def session_value(token: str) -> str:
+    """Return the web page's session cookie for ``token``: derived from it, so any worker that
+    knows the token can check the cookie, yet the cookie cannot be used as a bearer token."""
+    return hmac.new(token.encode(), b"registry web page session v1", hashlib.sha256).hexdigest()
+
+
 class TokenTable:
     """Checks the tokens of ``Authorization: Bearer`` headers against the configured ones.
 
@@ -107,6 +115,7 @@ class TokenTable:
         self._tokens: list[tuple[bytes, Scope]] = [
             (token.encode(), scope) for token, scope in (tokens or {}).items()
         ]
+        self._sessions: list[bytes] = [session_value(token).encode() for token in tokens or {}]
 
     @property
     def is_enabled(self) -> bool:
@@ -121,7 +130,7 @@ class TokenTable:
         """
         if not self._tokens:
             return
-        scope = self._scope_of(token)
+        scope = self.scope_of(token)
         if scope is None:
             raise PermissionDeniedError(
                 "Missing or unknown bearer token",
@@ -135,7 +144,18 @@ class TokenTable:
                 context={"status": 403},
             )
 
-    def _scope_of(self, token: str | None) -> Scope | None:
+    def has_session(self, cookie: str | None) -> bool:
+        """Return whether ``cookie`` is the session value of a configured token."""
+        if not cookie:
+            return False
+        candidate = cookie.encode()
+        found = False
+        for known in self._sessions:  # constant time, as for tokens
+            found |= hmac.compare_digest(known, candidate)
+        return found
+
+    def scope_of(self, token: str | None) -> Scope | None:
+        """Return the scope of a bearer ``token``, or ``None`` when it is not configured."""
         if not token:
             return None
         candidate = token.strip().encode()

@@ -22,8 +22,10 @@ from registry.server.auth import TokenTable
 
 __all__ = ["BodyBudget", "BodyLimitMiddleware", "TokenGate", "error_body"]
 
-#: Paths anyone may read: the liveness probe and the API description.
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+#: Routes of the HTTP API (bearer tokens); the web page's forms are everything else.
+API_PREFIXES = ("/namespaces", "/blobs", "/stats", "/generations", "/changes")
+#: Forms anyone may post: signing in and out of the web page.
+PUBLIC_FORMS = frozenset({"/login", "/logout"})
 #: Bodies up to this size are read without touching the shared budget.
 _SMALL_BODY = 64 * 1024
 
@@ -106,37 +108,85 @@ def _bearer(scope: Scope) -> str | None:
 
 
 class TokenGate:
-    """Checks the bearer token of every request but the public paths before its body is read.
+    """Checks the credentials of every request that carries a body before the body is read.
 
-    ``GET``/``HEAD`` need scope ``read``, everything else ``write``. A refused request with a
-    small body has it drained first, so the client reads the 401/403 instead of a reset.
+    Routes check tokens themselves too (and every ``GET``), but only once the body has been
+    read; this gate keeps a client without a valid token from making the server buffer
+    anything. API writes need a ``write`` bearer token; the web page's forms a bearer token or
+    its session cookie; signing in and out needs nothing; a read-only app (``registry ui``)
+    answers every API write 405. A refused request with a small body has it drained first, so
+    the client reads the answer instead of a reset.
     """
 
-    def __init__(self, app: ASGIApp, table: TokenTable, drain_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        table: TokenTable,
+        session_cookie: str | None = None,
+        read_only: bool = False,
+        drain_timeout: float = 5.0,
+    ) -> None:
         self.app = app
         self.table = table
+        self.session_cookie = session_cookie
+        self.read_only = read_only
         self.drain_timeout = drain_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
             or not self.table.is_enabled
-            or _route_path(scope) in PUBLIC_PATHS
         ):
             await self.app(scope, receive, send)
             return
-        needed: TokenScope = "read" if scope["method"] in ("GET", "HEAD") else "write"
+        path = _route_path(scope)
+        if path in PUBLIC_FORMS:
+            await self.app(scope, receive, send)
+            return
+        if self.read_only and path.startswith(API_PREFIXES):
+            await self._refuse(
+                scope, receive, send, 405, error_body("ValidationError", "Method Not Allowed")
+            )
+            return
         try:
-            self.table.check(_bearer(scope), needed)
+            if path.startswith(API_PREFIXES) or not self._has_session(scope):
+                needed: TokenScope = "write" if path.startswith(API_PREFIXES) else "read"
+                self.table.check(_bearer(scope), needed)
         except PermissionDeniedError as error:
             status = 401 if error.context.get("status") == 401 else 403
-            declared = _content_length(scope)
-            if declared is not None and 0 < declared <= _SMALL_BODY:
-                await _drain(receive, _SMALL_BODY, self.drain_timeout)
             headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            await _respond(send, status, {"error": error.to_dict()}, headers)
+            answer = {"error": error.to_dict()}
+            await self._refuse(scope, receive, send, status, answer, headers=headers)
             return
         await self.app(scope, receive, send)
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        body: dict[str, Any],
+        *,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        declared = _content_length(scope)
+        if declared is not None and 0 < declared <= _SMALL_BODY:
+            await _drain(receive, _SMALL_BODY, self.drain_timeout)
+        await _respond(send, status, body, headers)
+
+    def _has_session(self, scope: Scope) -> bool:
+        if self.session_cookie is None:
+            return False
+        prefix = self.session_cookie.encode() + b"="
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                for raw in value.split(b";"):
+                    part = raw.strip()
+                    if part.startswith(prefix):
+                        return self.table.has_session(part[len(prefix) :].decode("latin-1"))
+        return False
 
 
 class BodyBudget:

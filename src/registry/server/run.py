@@ -201,11 +201,15 @@ def app_from_environment() -> FastAPI:
 
 
 def _build_app(config: Mapping[str, Any]) -> FastAPI:
+    from registry import settings
     from registry.server.app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, create_app
     from registry.server.guard import install_repeat_filter
 
     install_repeat_filter()
     store = _open_backing_store(config.get("url"))
+    # This process serves one store: configs checked by the web page resolve their
+    # "Namespace:name" references in it, not in whatever REGISTRY_URL says.
+    settings.configure(url=store.url)
     tokens = {**load_tokens(config.get("token_file")), **(config.get("tokens") or {})}
     return create_app(
         store,
