@@ -77,3 +77,11 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest) -> str:
+    """An empty store database: a new SQLite file, then a new PostgreSQL database."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("empty_pg_url"))
+    return str(request.getfixturevalue("sqlite_url"))

@@ -36,13 +36,6 @@ CHANGES = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("empty_pg_url"))
-    return str(request.getfixturevalue("sqlite_url"))
-
-
 def db_check(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = cli_main(["db", "check", "--url", url])
     captured = capsys.readouterr()

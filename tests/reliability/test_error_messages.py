@@ -23,13 +23,6 @@ from tests.server.conftest import LiveServer
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("empty_pg_url"))
-    return str(request.getfixturevalue("sqlite_url"))
-
-
 def test_a_missing_column_is_a_schema_problem_not_an_outage(url: str) -> None:
     store = SqlStore(url)
     store.ensure_namespace("lab.x", "function")

@@ -67,13 +67,6 @@ print("upgraded")
 """
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("empty_pg_url"))
-    return str(request.getfixturevalue("sqlite_url"))
-
-
 def test_kill_9_mid_migration_leaves_the_old_revision_whole(url: str, tmp_path: Path) -> None:
     store = SqlStore(url)
     store.ensure_namespace("lab.kept", "function")

@@ -51,13 +51,6 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        return str(request.getfixturevalue("empty_pg_url"))
-    return str(request.getfixturevalue("sqlite_url"))
-
-
 def env(url: str, key: str | None = None) -> dict[str, str]:
     extra = {"REGISTRY_URL": url, "REGISTRY_ALLOW_PICKLE": "1"}
     if key is not None:

@@ -3,33 +3,22 @@ refuses one made for another version (issue 14, item 2)."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
 from registry.errors import RegistryError
 from registry.pickling import seal
-from registry.store.base import BlobDraft, EntryDraft, Outcome, Store
+from registry.store.base import EntryDraft, Outcome, Store
+from tests.store.test_contract import blob
 
 KEY, OTHER_KEY = b"lab key", b"rotated key"
-
-
-def _blob(payload: bytes) -> BlobDraft:
-    return BlobDraft(
-        data=payload,
-        sha256=hashlib.sha256(payload).hexdigest(),
-        format="cloudpickle",
-        python_version="3.11.7",
-        pickler_version="3.0.0",
-    )
 
 
 def _draft(
     namespace: str, payload: bytes, *, key: bytes | None = None, version: int = 1
 ) -> EntryDraft:
-    blob = _blob(payload)
-    sealed = None if key is None else seal(key, namespace, "scaled", version, blob)
-    return EntryDraft("scaled", "__main__:<lambda>", source_hash="s1", blob=blob, seal=sealed)
+    pickled = blob(payload)
+    sealed = None if key is None else seal(key, namespace, "scaled", version, pickled)
+    return EntryDraft("scaled", "__main__:<lambda>", source_hash="s1", blob=pickled, seal=sealed)
 
 
 def test_a_seal_is_kept_with_its_entry(store: Store, namespace: str) -> None:
@@ -86,7 +75,7 @@ def test_signed_new_bytes_are_a_new_version(store: Store, namespace: str) -> Non
     assert unsigned.outcome is Outcome.UNCHANGED  # unsigned: same definition, nothing written
     signed = store.register(namespace, _draft(namespace, b"two", key=KEY, version=2))
     assert signed.outcome is Outcome.NEW_VERSION and signed.record.version == 2
-    assert signed.record.blob_sha256 == _blob(b"two").sha256
+    assert signed.record.blob_sha256 == blob(b"two").sha256
 
 
 def test_registries_seal_for_the_version_the_store_assigns(
