@@ -389,6 +389,10 @@ class Store(ABC):
     * "not found" is ``None`` / ``False`` from reads, never an exception;
     * :meth:`register` decides duplicates with :func:`decide` in the same atomic step as the
       write, and raises :class:`~registry.errors.RegistryError` on a conflict;
+    * a draft is checked with :func:`registry.store.limits.check_draft` before anything is
+      written, so every backend refuses the same input;
+    * a draft's seal is kept with its entry, refused when made for another version
+      (:func:`check_seal`), and replaces the seal of an unchanged entry (:func:`resealed`);
     * failures of the backend itself raise :class:`~registry.errors.StoreError`.
     """
 
