@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: tour test lint bench clean
+.PHONY: tour test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP) lint
 	bash .ci/chromium.sh
 	$(BIN)/python -m pytest
 
+# The fault suite alone, printing its figures (make test runs it too). docs/reliability.md.
+chaos: $(STAMP)
+	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	$(BIN)/python -m pytest tests/reliability -s -q
+
 bench: $(STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	$(BIN)/python benchmarks/bench_core.py
@@ -33,6 +38,7 @@ bench: $(STAMP) lint
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_ui.py
+	$(BIN)/python benchmarks/bench_load.py
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache

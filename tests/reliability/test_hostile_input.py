@@ -12,6 +12,7 @@ import json
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,9 @@ def test_factorize_from_file_refuses_hostile_files(lab: Path, case: str) -> None
         "try:\n    Lab.factorize_from_file('model', 'run.yaml')\n"
         "except ValidationError as error:\n    print(json.dumps(error.message))\n"
     )
+    began = time.monotonic()
     done = _bounded([sys.executable, "-c", code], lab)
+    print(f"config figures: {case} refused in {time.monotonic() - began:.2f} s (whole process)")
     assert done.returncode == 0, done.stderr
     assert expected in json.loads(done.stdout)
 

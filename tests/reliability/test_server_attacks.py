@@ -101,6 +101,7 @@ def test_unauthenticated_bodies_are_refused_before_they_are_read(guarded: LiveSe
         sock.close()
     time.sleep(0.5)
     after = rss_mib(pid)
+    print(f"attack figures: RSS {baseline:.0f} MiB before, {during:.0f} during, {after:.0f} after")
     # nothing of 100 x 8 MB was buffered: the server stays within 30 MiB of where it began
     assert during - baseline < 30, (baseline, during)
     assert after - baseline < 30, (baseline, after)
@@ -128,7 +129,9 @@ def test_half_sent_headers_do_not_stop_the_server(guarded: LiveServer, tmp_path:
         assert response.status == 200
         assert json.loads(response.read())["status"] == "healthy"
         conn.close()
-    assert time.monotonic() - started < 10
+    answered = time.monotonic() - started
+    print(f"attack figures: 20 requests answered in {answered:.2f} s among 600 half-open")
+    assert answered < 10
     # every half-open connection is closed: evicted for newcomers, or after the header deadline
     deadline = time.monotonic() + HEADER_TIMEOUT + 5
     closed = 0
