@@ -13,6 +13,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -189,13 +190,14 @@ def test_nothing_but_registry_errors_escape_for_any_identifier(identifier: str) 
 
 
 @pytest.fixture(scope="module")
-def persistent(tmp_path_factory: pytest.TempPathFactory) -> type[FunctionalRegistry]:
+def persistent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type[FunctionalRegistry]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'store.db'}"
 
     class Stored(FunctionalRegistry, logic_namespace="lab.hostile", url=url):
         pass
 
-    return Stored
+    yield Stored
+    Stored._store.close()  # stop its watcher thread
 
 
 @given(identifier=IDENTIFIERS)

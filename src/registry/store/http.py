@@ -565,7 +565,11 @@ class _ChangeWatcher:
                 if self._failing_since is not None:
                     _log.info("registry change watch of %s is back", self._store._address)
                 self._failing_since, self._last_error, self._warned = None, None, False
-            except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            except Exception as exc:
+                if self._stopped.is_set():
+                    return  # stop() closed the connection under the poll
+                if not isinstance(exc, (ValidationError, KeyError, TypeError, ValueError)):
+                    raise
                 # Unreachable server or an answer of the wrong shape (a proxy page, a server
                 # mid-restart): back off and poll again; the next answer resyncs.
                 self._failed(exc)
