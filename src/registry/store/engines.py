@@ -212,7 +212,7 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if path is not None and mode == "rw":
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(dbapi_connection)
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
@@ -222,6 +222,27 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (once: it persists in the file).
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked" at once, without
+    its busy handler, when another process holds any lock, as when several processes open a new
+    file together; the switch is idempotent, so it is simply tried again.
+    """
+    for attempt in range(40):
+        try:
+            if str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == 39:
+                raise
+            time.sleep(min(0.01 * (attempt + 1), 0.25))
 
 
 #: File systems on which SQLite's locking is unreliable (SQLite FAQ q5).
@@ -335,7 +356,7 @@ def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: b
         except SQLAlchemyError as exc:
             pause = delay * (0.5 + random.random())
             if not is_transient(exc) or time.monotonic() + pause > deadline:
-                raise store_error(exc, url) from exc
+                raise store_error(exc, url, retried=True) from exc
         time.sleep(pause)
         delay = min(delay * 2, BACKOFF_CAP_S)
 
@@ -376,8 +397,9 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def store_error(exc: BaseException, url: str) -> StoreError:
-    """Translate a SQLAlchemy/driver exception into a :class:`StoreError` naming the URL.
+def store_error(exc: BaseException, url: str, *, retried: bool = False) -> StoreError:
+    """Translate a SQLAlchemy/driver exception into a :class:`StoreError` naming the URL
+    (``retried``: after :func:`run_transaction` replayed it for its whole budget).
 
     A refused write (a read-only database role or file) becomes a
     :class:`~registry.errors.PermissionDeniedError`.
@@ -426,9 +448,9 @@ def store_error(exc: BaseException, url: str) -> StoreError:
             context=context,
         )
     if isinstance(exc, DBAPIError) and is_transient(exc):
+        retries = f" for {RETRY_BUDGET_S:g} s of retries" if retried else ""
         return StoreError(
-            f"The store at {shown} stayed busy or unreachable for {RETRY_BUDGET_S:g} s of "
-            f"retries: {reason}",
+            f"The store at {shown} stayed busy or unreachable{retries}: {reason}",
             suggestions=[
                 "Retry later: another process holds a long write transaction, or the database "
                 "server is restarting or unreachable"
