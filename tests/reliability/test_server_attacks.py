@@ -15,6 +15,7 @@ import json
 import resource
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -152,12 +153,23 @@ def test_half_sent_headers_do_not_stop_the_server(guarded: LiveServer, tmp_path:
     assert len(log.splitlines()) < 10, log[-2000:]
 
 
-def test_at_the_cap_the_idlest_connection_makes_room(tmp_path: Path) -> None:
+#: Runs ``python -m registry.server.run ARGS`` (the command after it) with httptools hidden, so
+#: the server falls back to uvicorn's h11 protocol.
+WITHOUT_HTTPTOOLS = (
+    "import runpy, sys; sys.modules['httptools'] = None; "
+    "sys.argv = ['registry.server.run', *sys.argv[4:]]; "
+    "runpy.run_module('registry.server.run', run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize("protocol", ["installed", "h11"])
+def test_at_the_cap_the_idlest_connection_makes_room(tmp_path: Path, protocol: str) -> None:
     server = LiveServer(
         f"sqlite:///{tmp_path / 'store.db'}",
         None,
         ["--max-connections", "20", "--header-timeout", "60"],
         log=tmp_path / "server.log",
+        prefix=[sys.executable, "-c", WITHOUT_HTTPTOOLS] if protocol == "h11" else None,
     )
     server.start()
     try:

@@ -4,7 +4,7 @@ open-file limit, and log lines that cannot flood the disk.
 uvicorn closes idle keep-alive connections, but a client that sends its request headers one byte
 at a time, or never finishes them, holds a connection (and a file descriptor) for as long as it
 likes; tens of thousands of those exhaust the descriptors, and every failed ``accept()`` logs a
-line. :class:`GuardedH11Protocol` (uvicorn's h11 protocol plus the guards) gives each request's
+line. :func:`guarded_protocol` (uvicorn's HTTP/1.1 protocol plus the guards) gives each request's
 headers :attr:`GuardSettings.header_timeout` seconds from its first byte, and caps connections at
 :attr:`GuardSettings.max_connections`: at the cap, the connection idle the longest (waiting for
 headers, or kept alive between requests) is closed to make room, so an attacker's half-open
@@ -14,6 +14,7 @@ connections cannot lock out real clients; with no idle connection left, the newc
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import resource
@@ -29,6 +30,8 @@ __all__ = [
     "GuardSettings",
     "GuardedH11Protocol",
     "RepeatFilter",
+    "capacity",
+    "guarded_protocol",
     "install_repeat_filter",
     "raise_open_file_limit",
 ]
@@ -99,8 +102,16 @@ def capacity(settings: GuardSettings) -> tuple[int, int]:
     return max(1, min(settings.max_connections, available - 2 * backlog)), backlog
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a request-header deadline and a connection cap."""
+class _Guard:
+    """The request-header deadline and the connection cap, for either of uvicorn's HTTP/1.1
+    protocols (they share the attributes used here: ``config``, ``connections``, ``cycle``,
+    ``transport``, ``loop``)."""
+
+    config: Any
+    connections: set[Any]
+    cycle: Any
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -108,26 +119,26 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timeout = settings.header_timeout
         self._cap = capacity(settings)[0]
         self._header_timer: asyncio.TimerHandle | None = None
-        self._awaited_cycle: object = None
         self._refused = False
         #: When this connection last became idle (opened, or finished a response).
         self.idle_since = time.monotonic()
 
     # -- connection cap ------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if len(self.connections) >= self._cap and not self._evict_idlest():
+            assert isinstance(transport, asyncio.Transport)
             self._refused = True
             self.transport = transport
             _log.warning("Refused a connection: %d connections are open", len(self.connections))
             transport.write(_REFUSAL_RESPONSE)
             transport.close()
             return
-        super().connection_made(transport)
+        super().connection_made(transport)  # type: ignore[misc]
         self._await_headers()
 
     def _evict_idlest(self) -> bool:
-        idle = [c for c in self.connections if isinstance(c, GuardedH11Protocol) and c.is_idle]
+        idle = [c for c in self.connections if isinstance(c, _Guard) and c.is_idle]
         if not idle:
             return False
         victim = min(idle, key=lambda connection: connection.idle_since)
@@ -138,7 +149,7 @@ class GuardedH11Protocol(H11Protocol):
     @property
     def is_idle(self) -> bool:
         """Whether no request is being served (waiting for headers, or kept alive)."""
-        return self.cycle is None or self.cycle.response_complete
+        return self.cycle is None or bool(self.cycle.response_complete)
 
     def drop(self) -> None:
         """Close the connection now and stop counting it."""
@@ -150,27 +161,21 @@ class GuardedH11Protocol(H11Protocol):
         self._cancel_header_timer()
         if self._refused:
             return
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     # -- request header deadline ---------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         if self._header_timer is None and self.is_idle:
             self._await_headers()  # the first byte of the next request on a kept-alive connection
-        super().data_received(data)
-
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self._header_timer is not None and self.cycle is not self._awaited_cycle:
-            self._cancel_header_timer()  # a new request cycle started: its headers are complete
+        super().data_received(data)  # type: ignore[misc]
 
     def on_response_complete(self) -> None:
         self.idle_since = time.monotonic()
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]
 
     def _await_headers(self) -> None:
         self._cancel_header_timer()
-        self._awaited_cycle = self.cycle
         self._header_timer = self.loop.call_later(self._header_timeout, self._headers_timed_out)
 
     def _cancel_header_timer(self) -> None:
@@ -185,6 +190,45 @@ class GuardedH11Protocol(H11Protocol):
                 "Closed a connection whose request headers took over %g s", self._header_timeout
             )
             self.drop()
+
+
+class GuardedH11Protocol(_Guard, H11Protocol):
+    """uvicorn's h11 (pure Python) protocol with the guards."""
+
+    def handle_events(self) -> None:
+        awaited = self.cycle
+        super().handle_events()
+        if self._header_timer is not None and self.cycle is not awaited:
+            self._cancel_header_timer()  # a new request cycle started: its headers are complete
+
+
+def _httptools_protocol() -> Any:
+    """uvicorn's C-parser protocol when httptools is installed (``uvicorn[standard]``)."""
+    try:
+        module = importlib.import_module("uvicorn.protocols.http.httptools_impl")
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return module.HttpToolsProtocol
+
+
+_HttpTools = _httptools_protocol()
+GuardedHttpToolsProtocol: type[asyncio.Protocol] | None = None
+if _HttpTools is not None:
+
+    class _GuardedHttpTools(_Guard, _HttpTools):  # type: ignore[misc, valid-type]
+        """uvicorn's httptools protocol with the guards."""
+
+        def on_headers_complete(self) -> None:
+            self._cancel_header_timer()
+            super().on_headers_complete()
+
+    GuardedHttpToolsProtocol = _GuardedHttpTools
+
+
+def guarded_protocol() -> type[asyncio.Protocol]:
+    """The guarded protocol uvicorn's ``auto`` would pick: httptools (a C parser, about 40%
+    more requests per second here) when it is installed, else h11."""
+    return GuardedHttpToolsProtocol or GuardedH11Protocol
 
 
 class RepeatFilter(logging.Filter):

@@ -1,6 +1,6 @@
 """The uvicorn settings of the registry server, and several workers on one listening socket.
 
-Connections are served by :class:`~registry.server.guard.GuardedH11Protocol` (header deadline,
+Connections are served by :func:`~registry.server.guard.guarded_protocol` (header deadline,
 connection cap). uvicorn binds the shared listener with ``proto`` 0; asyncio only enables
 ``TCP_NODELAY`` on accepted sockets whose ``proto`` is ``IPPROTO_TCP``, so with ``--workers N``
 every keep-alive request waits about 40 ms for the client's delayed ACK (uvicorn issue #3149).
@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from registry.server.guard import DEFAULT_GUARD, GuardedH11Protocol, GuardSettings, capacity
+from registry.server.guard import DEFAULT_GUARD, GuardSettings, capacity, guarded_protocol
 
 __all__ = ["GRACEFUL_SHUTDOWN", "KEEP_ALIVE", "NoDelayConfig", "run_workers", "uvicorn_config"]
 
@@ -47,7 +47,7 @@ def uvicorn_config(app: Any, guard: GuardSettings = DEFAULT_GUARD, **options: An
     """Return the uvicorn settings of the registry server for ``app`` (object or import path)."""
     config = NoDelayConfig(
         app,
-        http=GuardedH11Protocol,
+        http=guarded_protocol(),
         backlog=capacity(guard)[1],
         timeout_keep_alive=KEEP_ALIVE,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
