@@ -38,6 +38,7 @@ bench: $(STAMP) lint
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_ui.py
+	$(BIN)/python benchmarks/bench_scaling.py
 	$(BIN)/python benchmarks/bench_load.py
 
 clean:

@@ -77,3 +77,11 @@ def write_section(name: str, body: str) -> None:
     )
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(text)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, for the record beside the numbers."""
+    try:
+        return " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"

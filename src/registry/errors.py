@@ -21,7 +21,6 @@ re-raise the same class. This module imports nothing else from ``registry``.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -162,30 +161,12 @@ def error_from_dict(data: Mapping[str, Any]) -> ValidationError:
     )
 
 
-@functools.lru_cache(maxsize=65536)
-def _bigrams(word: str) -> frozenset[str]:
-    padded = f" {word.lower()} "
-    return frozenset(padded[i : i + 2] for i in range(len(padded) - 1))
-
-
 def closest_names(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
-    """Return up to ``limit`` candidates that look like ``name``, best first.
+    """Return up to ``limit`` candidates that look like ``name``, best first (see
+    :mod:`registry.suggest`)."""
+    from registry import suggest
 
-    A bigram (Dice) prefilter keeps this well under a millisecond at a thousand names, then
-    ``difflib`` ranks the few survivors; difflib over every name costs several milliseconds.
-    """
-    import difflib
-
-    target = _bigrams(name)
-    scored: list[tuple[float, str]] = []
-    for candidate in candidates:
-        grams = _bigrams(candidate)
-        overlap = len(target & grams)
-        if overlap:
-            scored.append((2.0 * overlap / (len(target) + len(grams)), candidate))
-    scored.sort(reverse=True)
-    shortlist = [c for _, c in scored[: limit * 4]]
-    return difflib.get_close_matches(name, shortlist, n=limit, cutoff=0.5)
+    return suggest.closest(name, candidates, limit)
 
 
 def did_you_mean(names: list[str]) -> str:

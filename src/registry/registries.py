@@ -10,7 +10,9 @@ miss.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 import os
 import re
 import sys
@@ -18,7 +20,7 @@ import threading
 import types
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
 
 from registry import plugins, refs, sources, validation
@@ -33,8 +35,10 @@ from registry.errors import (
 )
 from registry.store import limits
 from registry.store.base import (
+    ChangeSet,
     EntryDraft,
     EntryRecord,
+    JsonText,
     NamespaceKind,
     Store,
     is_importable_origin,
@@ -44,6 +48,8 @@ from registry.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+    from registry.suggest import NameIndex
 
 __all__ = [
     "FunctionalRegistry",
@@ -77,6 +83,7 @@ class _Registry:
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
     _schemes: ClassVar[dict[str, tuple[Any, type[BaseModel]]]]
     _versions: ClassVar[dict[str, int]]
+    _suggestions: ClassVar[tuple[int, NameIndex] | None] = None
     _stored_models: ClassVar[dict[str, tuple[int, type[BaseModel]]]]
     _validated: ClassVar[validation.ValidationCache]
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
@@ -119,6 +126,7 @@ class _Registry:
         cls._artifacts = {}
         cls._schemes = {}
         cls._versions = {}
+        cls._suggestions = None
         cls._stored_models = {}
         cls._validated = validation.ValidationCache()
         cls._lock = threading.RLock()
@@ -188,7 +196,7 @@ class _Registry:
         cls._persistent = True
         cls._store = open_store(url)
         cls._namespace_stored = cls._find_or_create_namespace()
-        cls._store.watch(_ChangeListener(cls))
+        cls._store.watch_changes(logic_namespace, _ChangeListener(cls))
 
     @classmethod
     def _find_or_create_namespace(cls) -> bool:
@@ -251,8 +259,13 @@ class _Registry:
                 return current
             cls._artifacts[record.identifier] = artifact
             cls._versions[record.identifier] = record.version
+        # A change that arrived while we imported was applied to the store's view before its
+        # listener ran, and the listener did not see this artifact yet: look once more.
+        latest = cls._store.get_entry(cls._namespace, record.identifier)
+        if latest is None or latest.version != record.version:
+            cls._forget(record.identifier)
         if record.source_hash and not record.blob_sha256:
-            found = refs.source_hash(artifact)
+            found = refs.source_hash(artifact, index=False)
             if found is not None and found != record.source_hash:
                 warnings.warn(
                     f"{record.origin} changed since it was registered in {cls._namespace!r} "
@@ -271,8 +284,9 @@ class _Registry:
 
     @classmethod
     def _missing_error(cls, identifier: str, operation: str = "get_artifact") -> RegistryError:
-        names = list(cls.iter_identifiers())
-        close = closest_names(identifier, names)
+        index = cls._name_index()
+        names = index.names
+        close = index.closest(identifier)
         suggestions = [did_you_mean(close)] if close else []
         if not names:
             suggestions.append(
@@ -310,6 +324,19 @@ class _Registry:
                 error.context.setdefault(key, jsonable(value))
 
     @classmethod
+    def _name_index(cls) -> NameIndex:
+        """The did-you-mean index of the identifiers, rebuilt when the namespace moved."""
+        record = cls._store.get_namespace(cls._namespace)
+        generation = -1 if record is None else record.generation
+        cached = cls._suggestions
+        if cached is None or cached[0] != generation:
+            from registry.suggest import NameIndex
+
+            names = cls._store.list_identifiers(cls._namespace)
+            cached = cls._suggestions = (generation, NameIndex(names))
+        return cached[1]
+
+    @classmethod
     def has_identifier(cls, identifier: str) -> bool:
         """Return whether something is registered under ``identifier`` (never imports it)."""
         try:
@@ -330,7 +357,7 @@ class _Registry:
     @classmethod
     def iter_identifiers(cls) -> Iterator[str]:
         """Iterate over a snapshot of the identifiers, in registration order."""
-        return iter([record.identifier for record in cls._store.list_entries(cls._namespace)])
+        return iter(cls._store.list_identifiers(cls._namespace))
 
     @classmethod
     def history(cls, identifier: str) -> list[EntryRecord]:
@@ -571,7 +598,7 @@ class _Registry:
                 error, "register_artifact", key=key, artifact_name=refs.display_name(artifact)
             )
             raise
-        cls._sync_siblings()
+        cls._sync_siblings([draft.identifier])
         return draft.identifier
 
     @classmethod
@@ -628,8 +655,8 @@ class _Registry:
     ) -> EntryDraft:
         from registry import pickling, schemes
 
-        model = cls._model_for(key, artifact)
         package = origin.partition(":")[0].partition(".")[0]
+        scheme = schemes.scheme_json_of(key, artifact)
         blob = None
         if not is_importable_origin(origin):
             blob = pickling.dump_blob(artifact, cls._namespace, key)
@@ -640,7 +667,9 @@ class _Registry:
             origin=origin,
             source_hash=refs.source_hash(artifact),
             signature=limits.fit_text(refs.signature_text(artifact), limits.SIGNATURE_TEXT),
-            scheme=None if model is None else schemes.scheme_json(model),
+            # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
+            # each (get_model builds one when asked), and a batch holds every draft at once.
+            scheme=None if scheme is None else JsonText(json.dumps(scheme)),
             doc=limits.fit_text(refs.doc_summary(artifact), limits.DOC),
             blob=blob,
             python_version="{}.{}.{}".format(*sys.version_info[:3]),
@@ -661,7 +690,7 @@ class _Registry:
         with cls._write_lock:
             removed = cls._store.unregister(cls._namespace, identifier)
             cls._forget(identifier)
-        cls._sync_siblings()
+        cls._sync_siblings([identifier])
         if not removed:
             raise cls._missing_error(identifier, "unregister_identifier")
 
@@ -673,23 +702,33 @@ class _Registry:
             cls._schemes.pop(identifier, None)
 
     @classmethod
-    def _sync_with_store(cls) -> None:
-        """Drop cached objects whose stored version moved (changed elsewhere)."""
-        current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
-        with cls._lock:
-            for identifier, version in list(cls._versions.items()):
-                if current.get(identifier) != version:
-                    cls._forget(identifier)
+    def _apply_changes(cls, changes: ChangeSet | None) -> None:
+        """Drop cached objects whose stored version moved elsewhere (``None``: check all)."""
+        if changes is None:
+            current = {r.identifier: r.version for r in cls._store.list_entries(cls._namespace)}
+            stale = [i for i, version in list(cls._versions.items()) if current.get(i) != version]
+        else:
+            moved = {record.identifier: record.version for record in changes.records}
+            versions = cls._versions
+            stale = [i for i in changes.removed if i in versions]
+            stale += [i for i, version in moved.items() if versions.get(i, version) != version]
+            if changes.cleared:
+                stale += [i for i, version in list(versions.items()) if moved.get(i) != version]
+        for identifier in stale:
+            cls._forget(identifier)
 
     @classmethod
-    def _sync_siblings(cls) -> None:
-        """Tell other live classes of this process on the same namespace about our write."""
+    def _sync_siblings(cls, identifiers: Iterable[str] | None) -> None:
+        """Tell other live classes of this process on the same namespace that we wrote
+        ``identifiers`` (``None``: all of them)."""
         if not cls._persistent:
             return
         for ref in cls._directory.get(cls._namespace, ()):
             other = ref()
             if other is not None and other is not cls and other._store is cls._store:
-                other._sync_with_store()
+                with other._lock:
+                    for identifier in list(other._versions) if identifiers is None else identifiers:
+                        other._forget(identifier)
 
     @classmethod
     def unregister_artifact(cls, artifact: Any) -> None:
@@ -714,7 +753,7 @@ class _Registry:
             with cls._write_lock:
                 cls._store.unregister(cls._namespace, identifier)
                 cls._forget(identifier)
-        cls._sync_siblings()
+        cls._sync_siblings(identifiers)
 
     @classmethod
     def clear_artifacts(cls) -> None:
@@ -725,7 +764,7 @@ class _Registry:
                 cls._artifacts.clear()
                 cls._versions.clear()
                 cls._schemes.clear()
-        cls._sync_siblings()
+        cls._sync_siblings(None)
 
     @classmethod
     def safe_register_batch(
@@ -774,7 +813,7 @@ class _Registry:
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
-        cls._sync_siblings()
+        cls._sync_siblings(report["successful"])
         return report
 
     @classmethod
@@ -1012,7 +1051,9 @@ def _place_fields(place: sources.Place | None) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=256)
 def _distribution_version(package: str) -> str | None:
+    # Cached: a lookup scans sys.path (~40 us), and registrations come in bursts per package.
     if not package:
         return None
     import importlib.metadata
@@ -1029,10 +1070,10 @@ class _ChangeListener:
     def __init__(self, registry: type[_Registry]) -> None:
         self._registry = weakref.ref(registry)
 
-    def __call__(self, namespaces: frozenset[str] | None) -> None:
+    def __call__(self, changes: ChangeSet | None) -> None:
         cls = self._registry()
-        if cls is not None and (namespaces is None or cls._namespace in namespaces):
-            cls._sync_with_store()
+        if cls is not None:
+            cls._apply_changes(changes)
 
 
 class FunctionalRegistry(_Registry, Generic[P, R]):

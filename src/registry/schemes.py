@@ -16,7 +16,9 @@ parameter name. Imports only ``errors``.
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
+import math
 import pathlib
 import typing
 import uuid
@@ -35,6 +37,7 @@ __all__ = [
     "model_from_scheme",
     "resolved_hints",
     "scheme_json",
+    "scheme_json_of",
     "validate_config",
 ]
 
@@ -91,28 +94,38 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
     Raises:
         ValidationError: the signature cannot be read or a field cannot be modelled.
     """
-    func = _annotated_function(obj)
     try:
-        sig = inspect.signature(obj)  # drops ``self`` for classes
+        parameters, allows_extra = _parameters(obj)
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"Cannot read the signature of {name!r}: {exc}",
             suggestions=["Register a Python function or class with an explicit signature"],
             context={"artifact": name},
         ) from exc
-    hints = _resolved_hints(func, obj)
-    fields: list[tuple[str, Any, Any]] = []
+    fields = [
+        (param.name, annotation, ... if param.default is param.empty else param.default)
+        for param, annotation in parameters
+    ]
+    return _build_model(name, fields, allows_extra, inspect.getdoc(obj))
+
+
+def _parameters(obj: Callable[..., Any]) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
+    """The parameters a scheme describes, each with its resolved annotation, and whether a
+    ``**kwargs`` lets the scheme accept extra keys (``*args`` are not fields).
+
+    Raises:
+        TypeError, ValueError: the signature cannot be read.
+    """
+    sig = inspect.signature(obj)  # drops ``self`` for classes
+    hints = _resolved_hints(_annotated_function(obj), obj)
+    parameters: list[tuple[inspect.Parameter, Any]] = []
     allows_extra = False
     for param in sig.parameters.values():
         if param.kind is param.VAR_KEYWORD:
             allows_extra = True
-            continue
-        if param.kind is param.VAR_POSITIONAL:
-            continue
-        annotation = hints.get(param.name, _signature_annotation(param))
-        default = ... if param.default is param.empty else param.default
-        fields.append((param.name, annotation, default))
-    return _build_model(name, fields, allows_extra, inspect.getdoc(obj))
+        elif param.kind is not param.VAR_POSITIONAL:
+            parameters.append((param, hints.get(param.name, _signature_annotation(param))))
+    return parameters, allows_extra
 
 
 def _reserved(name: str) -> bool:
@@ -320,16 +333,30 @@ def _union(members: Iterable[Any]) -> Any:
     return unique[0] if len(unique) == 1 else Union[tuple(unique)]  # noqa: UP007 - built at run time
 
 
+def _lenient_generator() -> type[Any]:
+    """The JSON Schema generator of :func:`scheme_json`, defined once (pydantic sets up each
+    generator class on first use, so a class per call cost ~100 us)."""
+    global _LENIENT
+    if _LENIENT is None:
+        from pydantic.json_schema import GenerateJsonSchema
+
+        class Lenient(GenerateJsonSchema):
+            def handle_invalid_for_json_schema(
+                self, schema: Any, error_info: str
+            ) -> dict[str, Any]:
+                return {"description": error_info}
+
+        _LENIENT = Lenient
+    return _LENIENT
+
+
+_LENIENT: type[Any] | None = None
+
+
 def scheme_json(model: type[BaseModel]) -> dict[str, Any]:
     """Return the JSON Schema of ``model``; types JSON Schema cannot express become ``{}``."""
-    from pydantic.json_schema import GenerateJsonSchema
-
-    class _Lenient(GenerateJsonSchema):
-        def handle_invalid_for_json_schema(self, schema: Any, error_info: str) -> dict[str, Any]:
-            return {"description": error_info}
-
     try:
-        return model.model_json_schema(schema_generator=_Lenient)
+        return model.model_json_schema(schema_generator=_lenient_generator())
     except Exception as exc:  # unknown core schema kinds: keep the field names at least
         return {
             "title": model.__name__,
@@ -337,6 +364,94 @@ def scheme_json(model: type[BaseModel]) -> dict[str, Any]:
             "properties": {name: {} for name in model.model_fields},
             "description": f"schema generation failed: {exc}",
         }
+
+
+def scheme_json_of(name: str, obj: Callable[..., Any]) -> dict[str, Any] | None:
+    """Return ``scheme_json(extract_model(name, obj))``, or ``None`` when there is no scheme.
+
+    The common case (every annotation renders without ``$defs``, every default is a plain JSON
+    value) is assembled from per-annotation pieces that pydantic rendered once, without
+    building a model per call (a model costs ~0.4 ms and ~10 KiB); anything else takes the
+    model path, so the result is the same either way.
+    """
+    try:
+        assembled = _assembled_scheme(name, obj)
+    except Exception:  # whatever surprised the shortcut, the model path decides
+        assembled = None
+    if assembled is not None:
+        return assembled
+    try:
+        return scheme_json(extract_model(name, obj))
+    except ValidationError:
+        return None
+
+
+_JSON_PLAIN = (bool, int, str, type(None))
+_fragments: dict[Any, tuple[dict[str, Any], bool] | None] = {}
+
+
+def _assembled_scheme(name: str, obj: Callable[..., Any]) -> dict[str, Any] | None:
+    parameters, allows_extra = _parameters(obj)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for param, annotation in parameters:
+        if _reserved(param.name):
+            return None  # an aliased field: the model path names it
+        piece = _fragment(annotation)
+        if piece is None:
+            return None
+        fragment, titled = piece
+        field = dict(fragment)
+        if titled:
+            field["title"] = _field_title(param.name)
+        if param.default is param.empty:
+            required.append(param.name)
+        elif type(param.default) in _JSON_PLAIN or (
+            type(param.default) is float and math.isfinite(param.default)
+        ):
+            field["default"] = param.default
+        else:
+            return None
+        properties[param.name] = dict(sorted(field.items()))
+    schema: dict[str, Any] = {
+        "additionalProperties": allows_extra,
+        "properties": properties,
+        "title": f"{name}Config",
+        "type": "object",
+    }
+    if required:
+        schema["required"] = required
+    doc = inspect.getdoc(obj)
+    if doc:
+        schema["description"] = doc
+    return dict(sorted(schema.items()))
+
+
+def _fragment(annotation: Any) -> tuple[dict[str, Any], bool] | None:
+    """How pydantic renders a field of type ``annotation`` (without its title and default),
+    and whether it gives such a field a title; ``None`` when it needs ``$defs``."""
+    try:
+        return _fragments[annotation]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable annotation
+        return None
+    probe = pydantic.create_model(
+        "Probe", __config__=ConfigDict(arbitrary_types_allowed=True), field=(annotation, ...)
+    )
+    rendered = scheme_json(probe)
+    field = rendered.get("properties", {}).get("field")
+    piece: tuple[dict[str, Any], bool] | None = None
+    if field is not None and "$defs" not in rendered and "$ref" not in str(field):
+        titled = field.pop("title", None) is not None
+        piece = (field, titled)
+    _fragments[annotation] = piece
+    return piece
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_title(field: str) -> str:
+    return str(_lenient_generator()().get_title_from_name(field))
 
 
 def validation_error(

@@ -90,6 +90,8 @@ def test_answers_match_their_response_models(
         ("GET", f"{ns}/entries", "/namespaces/{name}/entries", None),
         ("GET", f"{ns}/entries/f", "/namespaces/{name}/entries/{identifier}", None),
         ("GET", f"{ns}/entries/f/history", "/namespaces/{name}/entries/{identifier}/history", None),
+        ("GET", f"{ns}/identifiers", "/namespaces/{name}/identifiers", None),
+        ("GET", f"{ns}/changes?since=0", "/namespaces/{name}/changes", None),
         ("GET", f"/blobs/{blob['sha256']}", "/blobs/{sha256}", None),
         ("GET", "/generations", "/generations", None),
         ("GET", "/changes?timeout=0", "/changes", None),
@@ -108,6 +110,9 @@ def test_answers_match_their_response_models(
             _assert_matches(responses.ErrorDetail, items[1]["error"])
         if method == "GET" and path == "/namespaces/{name}/entries/{identifier}":
             _assert_matches(responses.Entry, answer["entry"])
+        if path == "/namespaces/{name}/changes":
+            _assert_matches(responses.ChangeSet, answer["changes"])
+            _assert_matches(responses.Entry, answer["changes"]["added"][0])
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,15 @@ from datetime import datetime, timezone
 import pytest
 
 from registry.errors import RegistryError
-from registry.store.base import BlobDraft, EntryDraft, Outcome, Registration, Store
+from registry.store.base import (
+    BlobDraft,
+    ChangeSet,
+    EntryDraft,
+    EntryRecord,
+    Outcome,
+    Registration,
+    Store,
+)
 
 
 def draft(
@@ -271,6 +279,105 @@ def test_two_lambdas_under_one_identifier_conflict(store: Store, namespace: str)
     store.register(namespace, draft("l", origin="__main__:<lambda>", source="x + 1"))
     with pytest.raises(RegistryError):
         store.register(namespace, draft("l", origin="__main__:<lambda>", source="x * 2"))
+
+
+def apply(view: dict[str, EntryRecord], changes: ChangeSet) -> dict[str, EntryRecord]:
+    """What a listener holding ``view`` holds after applying ``changes`` (ChangeSet's recipe)."""
+    result = {} if changes.cleared else dict(view)
+    for identifier in changes.removed:
+        result.pop(identifier, None)
+    for record in changes.updated:
+        result[record.identifier] = record
+    for record in changes.added:
+        result.pop(record.identifier, None)
+        result[record.identifier] = record
+    return result
+
+
+def snapshot(store: Store, namespace: str) -> tuple[int, dict[str, EntryRecord]]:
+    record = store.get_namespace(namespace)
+    assert record is not None
+    return record.generation, {r.identifier: r for r in store.list_entries(namespace)}
+
+
+def test_changes_since_carries_only_what_moved(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register_batch(namespace, [draft("a"), draft("b"), draft("c"), draft("d")])
+    since, view = snapshot(store, namespace)
+    store.register(namespace, draft("e"))
+    store.register(namespace, draft("a", source="v2"))
+    store.unregister(namespace, "b")
+    store.unregister(namespace, "c")
+    store.register(namespace, draft("c", source="v3"))  # back, at the end of the order
+    changes = store.changes_since(namespace, since)
+    assert not changes.cleared
+    assert [r.identifier for r in changes.added] == ["e", "c"]
+    assert [(r.identifier, r.version) for r in changes.updated] == [("a", 2)]
+    assert changes.removed == ("b",)
+    generation, current = snapshot(store, namespace)
+    assert changes.generation == generation
+    after = apply(view, changes)
+    assert list(after) == list(current) == ["a", "d", "e", "c"]
+    assert after == current
+    assert store.changes_since(namespace, generation) == ChangeSet(
+        namespace, generation, generation
+    )
+
+
+def test_changes_since_a_clear_drop_everything_before_it(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register_batch(namespace, [draft("a"), draft("b")])
+    since, view = snapshot(store, namespace)
+    store.clear(namespace)
+    store.register(namespace, draft("b", source="v2"))
+    changes = store.changes_since(namespace, since)
+    assert changes.cleared
+    assert [(r.identifier, r.version) for r in changes.added] == [("b", 2)]
+    assert apply(view, changes) == snapshot(store, namespace)[1]
+    # A listener that started after the clear is not told to drop anything.
+    assert not store.changes_since(namespace, changes.generation - 1).cleared
+
+
+def test_changes_since_after_a_batch_and_for_a_missing_namespace(
+    store: Store, namespace: str
+) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register(namespace, draft("a"))
+    since, view = snapshot(store, namespace)
+    store.register_batch(namespace, [draft("b"), draft("a", source="v2"), draft("c")])
+    changes = store.changes_since(namespace, since)
+    assert [r.identifier for r in changes.added] == ["b", "c"]
+    assert [r.identifier for r in changes.updated] == ["a"]
+    assert apply(view, changes) == snapshot(store, namespace)[1]
+    missing = store.changes_since(namespace + ".missing", 0)
+    assert (missing.generation, missing.records, missing.removed) == (0, (), ())
+
+
+def test_registrations_report_the_generation_they_wrote(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    first = store.register(namespace, draft("a"))
+    assert first.generation == store.generations()[namespace]
+    assert store.register(namespace, draft("a")).generation == 0  # unchanged: nothing written
+    results = store.register_batch(namespace, [draft("b"), draft("a"), draft("c")])
+    stamps = [r.generation for r in results if isinstance(r, Registration)]
+    assert stamps == [first.generation + 1, 0, first.generation + 2]
+    assert store.generations()[namespace] == first.generation + 2
+
+
+def test_identifiers_and_sizes_follow_every_write(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register_batch(namespace, [draft("a"), draft("b"), draft("c")])
+    store.register(namespace, draft("a", source="v2"))
+    store.unregister(namespace, "b")
+    store.register(namespace, draft("b"))
+    assert store.list_identifiers(namespace) == ["a", "c", "b"]
+    record = store.get_namespace(namespace)
+    assert record is not None and record.size == 3
+    store.clear(namespace)
+    assert store.list_identifiers(namespace) == []
+    record = store.get_namespace(namespace)
+    assert record is not None and record.size == 0
+    assert store.list_identifiers(namespace + ".missing") == []
 
 
 def placed(

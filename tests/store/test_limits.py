@@ -16,7 +16,7 @@ from registry.errors import ValidationError
 from registry.server.schemas import BlobBody, DraftBody
 from registry.store import limits
 from registry.store.base import BlobDraft, EntryDraft, Store
-from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow
+from registry.store.models import blobs, entries, heads, namespaces
 
 
 def _draft(**fields: object) -> EntryDraft:
@@ -49,29 +49,29 @@ def _deep(levels: int) -> dict[str, object]:
 
 # What the server's schema accepts must fit the columns: one declaration for both.
 COLUMN_FIELDS = [
-    (EntryRow.origin, DraftBody, "origin"),
-    (EntryRow.source_hash, DraftBody, "source_hash"),
-    (EntryRow.python_version, DraftBody, "python_version"),
-    (EntryRow.package, DraftBody, "package"),
-    (EntryRow.package_version, DraftBody, "package_version"),
-    (EntryRow.created_by, DraftBody, "created_by"),
-    (BlobRow.format, BlobBody, "format"),
-    (BlobRow.python_version, BlobBody, "python_version"),
-    (BlobRow.pickler_version, BlobBody, "pickler_version"),
+    (entries.c.origin, DraftBody, "origin"),
+    (entries.c.source_hash, DraftBody, "source_hash"),
+    (entries.c.python_version, DraftBody, "python_version"),
+    (entries.c.package, DraftBody, "package"),
+    (entries.c.package_version, DraftBody, "package_version"),
+    (entries.c.created_by, DraftBody, "created_by"),
+    (blobs.c.format, BlobBody, "format"),
+    (blobs.c.python_version, BlobBody, "python_version"),
+    (blobs.c.pickler_version, BlobBody, "pickler_version"),
 ]
 
 
 @pytest.mark.parametrize(("column", "body", "field"), COLUMN_FIELDS)
 def test_request_limits_equal_the_column_sizes(column, body, field) -> None:  # type: ignore[no-untyped-def]
-    column_type = column.property.columns[0].type
+    column_type = column.type
     assert isinstance(column_type, String)
     limit = [m.max_length for m in body.model_fields[field].metadata if hasattr(m, "max_length")]
     assert limit == [column_type.length]
 
 
 def test_identifier_and_namespace_columns_fit_their_patterns() -> None:
-    assert HeadRow.identifier.property.columns[0].type.length == limits.IDENTIFIER == 255
-    assert NamespaceRow.name.property.columns[0].type.length == limits.NAMESPACE == 255
+    assert heads.c.identifier.type.length == limits.IDENTIFIER == 255
+    assert namespaces.c.name.type.length == limits.NAMESPACE == 255
     assert "{1,255}" in limits.IDENTIFIER_PATTERN and "{1,255}" in limits.NAMESPACE_PATTERN
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -38,7 +39,9 @@ from registry.server.responses import (
     EntryList,
     Generations,
     Health,
+    IdentifierList,
     NamespaceAnswer,
+    NamespaceChanges,
     NamespaceList,
     Registration,
     RemovedCount,
@@ -59,6 +62,7 @@ from registry.server.ui.routes import SESSION_COOKIE
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
+    changes_to_json,
     draft_from_json,
     entry_to_json,
     namespace_to_json,
@@ -240,14 +244,40 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         return _json({"entries": [entry_to_json(r) for r in store.list_entries(name)]})
 
     @app.get(
+        "/namespaces/{name}/identifiers",
+        tags=["read"],
+        dependencies=[read],
+        response_model=IdentifierList,
+        responses=_READ_ERRORS,
+    )
+    def list_identifiers(name: NamespaceName) -> Response:
+        """Every registered identifier, in registration order."""
+        return _json({"identifiers": store.list_identifiers(name)})
+
+    @app.get(
+        "/namespaces/{name}/changes",
+        tags=["read"],
+        dependencies=[read],
+        response_model=NamespaceChanges,
+        responses=_READ_ERRORS,
+    )
+    def namespace_changes(name: NamespaceName, since: Annotated[int, Query(ge=0)] = 0) -> Response:
+        """What changed in the namespace after generation ``since`` (a listener's catch-up)."""
+        return _json({"changes": changes_to_json(store.changes_since(name, since))})
+
+    @app.get(
         "/namespaces/{name}/entries/{identifier}",
         tags=["read"],
         dependencies=[read],
         response_model=EntryAnswer,
         responses=_READ_ERRORS,
     )
-    def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
-        record = store.get_entry(name, identifier)
+    async def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
+        # Answered on the event loop when the store has it in memory; a database read goes to
+        # the thread pool, so it never blocks the loop.
+        known, record = store.cached_entry(name, identifier)
+        if not known:
+            record = await run_in_threadpool(store.get_entry, name, identifier)
         return _json({"entry": None if record is None else entry_to_json(record)})
 
     @app.get(

@@ -18,6 +18,7 @@ __all__ = [
     "BatchResults",
     "Blob",
     "BlobAnswer",
+    "ChangeSet",
     "Changes",
     "EnsuredNamespace",
     "Entry",
@@ -27,8 +28,10 @@ __all__ = [
     "ErrorDetail",
     "Generations",
     "Health",
+    "IdentifierList",
     "Namespace",
     "NamespaceAnswer",
+    "NamespaceChanges",
     "NamespaceList",
     "Registration",
     "RemovedCount",
@@ -143,6 +146,29 @@ class EntryAnswer(BaseModel):
 class Registration(BaseModel):
     record: Entry
     outcome: Literal["created", "unchanged", "new_version"]
+    generation: int = Field(
+        description="the namespace generation this registration wrote (0: nothing written)"
+    )
+
+
+class IdentifierList(BaseModel):
+    identifiers: list[str] = Field(description="every registered identifier, in order")
+
+
+class ChangeSet(BaseModel):
+    """What changed in one namespace after generation ``since``."""
+
+    namespace: str
+    since: int
+    generation: int = Field(description="the generation a listener holds after applying it")
+    cleared: bool = Field(description="a clear ran after since: drop everything held first")
+    added: list[Entry] = Field(description="identifiers registered after since, in order")
+    updated: list[Entry] = Field(description="new current versions of identifiers held")
+    removed: list[str] = Field(description="identifiers unregistered after since")
+
+
+class NamespaceChanges(BaseModel):
+    changes: ChangeSet
 
 
 class BatchItem(BaseModel):

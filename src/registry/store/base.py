@@ -12,12 +12,13 @@ import dataclasses
 import enum
 import functools
 import getpass
+import json
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from registry.errors import RegistryError
 
@@ -25,8 +26,11 @@ __all__ = [
     "BlobDraft",
     "BlobRecord",
     "ChangeCallback",
+    "ChangeSet",
+    "ChangeSetCallback",
     "EntryDraft",
     "EntryRecord",
+    "JsonText",
     "NamespaceKind",
     "NamespaceRecord",
     "Outcome",
@@ -41,6 +45,7 @@ __all__ = [
     "kind_mismatch_error",
     "place_text",
     "resealed",
+    "scheme_text",
 ]
 
 NamespaceKind = Literal["function", "type", "scheme"]
@@ -90,6 +95,46 @@ class BlobRecord(BlobDraft):
     """A stored blob, content-addressed by ``sha256``."""
 
 
+class JsonText(str):
+    """JSON text that stands in for a record's parsed ``scheme`` until someone reads it."""
+
+
+class _ParsedOnRead:
+    """A dataclass field given as a value or as :class:`JsonText`, parsed on first read.
+
+    Stores read the scheme JSON of every entry they list or sync; most callers never look at
+    it, so parsing waits until ``record.scheme`` is read (then the result is kept).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = f"_{name}"
+
+    @overload
+    def __get__(self, record: None, owner: type) -> None: ...
+
+    @overload
+    def __get__(self, record: object, owner: type) -> dict[str, Any] | None: ...
+
+    def __get__(self, record: object | None, owner: type) -> dict[str, Any] | None:
+        if record is None:
+            return None  # the field's default
+        value = record.__dict__[self._key]
+        if isinstance(value, JsonText):
+            value = record.__dict__[self._key] = json.loads(value)
+        return value  # type: ignore[no-any-return]
+
+    def __set__(self, record: object, value: dict[str, Any] | JsonText | None) -> None:
+        record.__dict__[self._key] = value
+
+
+def scheme_text(item: EntryDraft | EntryRecord) -> JsonText | None:
+    """The ``scheme`` of a draft or record as JSON text, without parsing text it holds."""
+    value = item.__dict__["_scheme"]
+    if value is None or isinstance(value, JsonText):
+        return value
+    return JsonText(json.dumps(value))
+
+
 @dataclass(frozen=True)
 class EntryDraft:
     """What a registry hands to a store to register one artifact."""
@@ -99,7 +144,8 @@ class EntryDraft:
     """``module:qualname`` of the artifact; its import path when :attr:`importable`."""
     source_hash: str | None = None
     signature: str = ""
-    scheme: dict[str, Any] | None = None
+    scheme: _ParsedOnRead = _ParsedOnRead()
+    """The JSON Schema of the artifact's parameters (``dict``, :class:`JsonText` or ``None``)."""
     doc: str = ""
     blob: BlobDraft | None = None
     python_version: str = ""
@@ -134,7 +180,8 @@ class EntryRecord:
     origin: str
     source_hash: str | None = None
     signature: str = ""
-    scheme: dict[str, Any] | None = None
+    scheme: _ParsedOnRead = _ParsedOnRead()
+    """The JSON Schema of the artifact's parameters (``dict`` or ``None``)."""
     doc: str = ""
     blob_sha256: str | None = None
     python_version: str = ""
@@ -198,6 +245,41 @@ class Registration:
 
     record: EntryRecord
     outcome: Outcome
+    generation: int = 0
+    """The namespace generation this registration's write produced (0: nothing was written)."""
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """What changed in one namespace from generation ``since`` to ``generation``.
+
+    A view of the namespace that held ``since`` applies it in this order: drop everything when
+    ``cleared``; drop ``removed``; put each ``updated`` record in place of its identifier's; add
+    ``added`` at the end (they are in registration order). The view then holds ``generation``.
+    Applying a change set twice, or one whose ``since`` is older than the view's, is harmless.
+    """
+
+    namespace: str
+    since: int
+    generation: int
+    cleared: bool = False
+    """A ``clear`` ran after ``since``: nothing from before it survives."""
+    added: tuple[EntryRecord, ...] = ()
+    """Identifiers (re)registered after ``since``, in registration order."""
+    updated: tuple[EntryRecord, ...] = ()
+    """New current versions of identifiers that were already registered at ``since``."""
+    removed: tuple[str, ...] = ()
+    """Identifiers unregistered after ``since``."""
+
+    @property
+    def records(self) -> tuple[EntryRecord, ...]:
+        """Every changed current record: ``updated`` then ``added``."""
+        return self.updated + self.added
+
+
+#: Called from a background thread with one namespace's changes by other processes
+#: (``None``: unknown, reload that namespace).
+ChangeSetCallback = Callable[[ChangeSet | None], None]
 
 
 @functools.lru_cache(maxsize=1)
@@ -419,9 +501,22 @@ class Store(ABC):
     def list_entries(self, namespace: str) -> list[EntryRecord]:
         """Return the current version of every identifier, in registration order."""
 
+    def list_identifiers(self, namespace: str) -> list[str]:
+        """Return every registered identifier, in registration order (no records are built)."""
+        return [record.identifier for record in self.list_entries(namespace)]
+
     @abstractmethod
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
         """Return the current version of ``identifier`` or ``None``."""
+
+    def cached_entry(self, namespace: str, identifier: str) -> tuple[bool, EntryRecord | None]:
+        """Return ``(True, get_entry(...))`` when the answer is in memory, else ``(False, None)``.
+
+        Never does I/O, so an event loop may call it (the server answers from it without a
+        thread hop); backends without a cache answer ``(False, None)``.
+        """
+        del namespace, identifier
+        return False, None
 
     @abstractmethod
     def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
@@ -457,6 +552,20 @@ class Store(ABC):
     def generations(self) -> dict[str, int]:
         """Return each namespace's change counter (bumped by every write to it)."""
 
+    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        """Return what changed in ``namespace`` after ``generation``, read in one snapshot.
+
+        Backends with a change log read only what changed; this default reads everything and
+        reports it as a clear followed by registrations.
+        """
+        record = self.get_namespace(namespace)
+        current = 0 if record is None else record.generation
+        if current == generation:
+            return ChangeSet(namespace, generation, current)
+        # The generation is read first: entries read later are at least as new.
+        entries = tuple(self.list_entries(namespace))
+        return ChangeSet(namespace, generation, current, cleared=True, added=entries)
+
     def watch(self, callback: ChangeCallback) -> Callable[[], None]:
         """Call ``callback`` when *other* processes change namespaces; return an unsubscribe.
 
@@ -464,6 +573,19 @@ class Store(ABC):
         """
         del callback
         return lambda: None
+
+    def watch_changes(self, namespace: str, callback: ChangeSetCallback) -> Callable[[], None]:
+        """Call ``callback`` with each :class:`ChangeSet` of ``namespace`` made elsewhere.
+
+        ``None`` means "reload": this default only knows *that* the namespace moved. Returns
+        an unsubscribe function.
+        """
+
+        def forward(changed: frozenset[str] | None) -> None:
+            if changed is None or namespace in changed:
+                callback(None)
+
+        return self.watch(forward)
 
     def watch_status(self) -> WatchStatus:
         """Whether changes from other processes reach this process right now."""

@@ -1,8 +1,11 @@
 """``CachedStore``: serves hot reads from memory in front of any other store.
 
-Caches each namespace's current entries, namespace records and (immutable) blobs. A namespace's
-cache is dropped when the wrapped store's watcher reports that it moved, and updated at once by
-this process's own writes. No database I/O happens under its lock. Imports only ``store.base``.
+Per namespace it keeps a *view*: the records it has read (a lookup reads one row, never the
+namespace), the identifiers in registration order once someone listed them, and the generation
+the view is in step with. When the wrapped store's watcher reports that a namespace moved, the
+view reads only what changed since its generation (:meth:`Store.changes_since`), applies it,
+and hands the change set to subscribers. This process's own writes update the view at once.
+No database I/O happens under the cache lock. Imports only ``store.base``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from registry.errors import RegistryError
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
+    ChangeSet,
+    ChangeSetCallback,
     EntryDraft,
     EntryRecord,
     NamespaceKind,
     NamespaceRecord,
+    Outcome,
     Registration,
     Store,
     WatchStatus,
@@ -28,26 +34,62 @@ __all__ = ["CachedStore"]
 
 logger = logging.getLogger(__name__)
 
+_UNKNOWN = object()
+
+#: How many records a view keeps of the identifiers it looked up one by one (the oldest half
+#: goes when it fills): a process that restores many artifacts holds them in its registries
+#: already, and a record is one indexed row away. A full listing is kept whole.
+RECORDS_PER_VIEW = 4_096
+
+
+class _View:
+    """What this process knows about one namespace.
+
+    ``records`` maps an identifier to its current record, or to ``None`` when it is known to
+    be absent; identifiers missing from it are unknown (read on demand), unless ``order`` holds
+    the full listing, in which case they are absent. ``complete`` means ``records`` holds a
+    record for every identifier of ``order``.
+    """
+
+    __slots__ = ("complete", "epoch", "generation", "order", "records", "sync")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        """Every change up to this generation is applied."""
+        self.records: dict[str, EntryRecord | None] = {}
+        self.order: dict[str, None] | None = None
+        self.complete = False
+        self.epoch = 0
+        """Moves with every change applied: a read that started before must not be stored."""
+        self.sync = threading.Lock()
+        """Held across a write or a catch-up of this namespace, so changes apply in order."""
+
+    def keep(self, identifier: str, record: EntryRecord | None) -> None:
+        """Under the cache lock: remember ``record`` (``None``: absent) for ``identifier``."""
+        records = self.records
+        records[identifier] = record
+        if not self.complete and len(records) > RECORDS_PER_VIEW:
+            # Readers may hold the old dict: build a new one rather than deleting in place.
+            newest = list(records.items())[len(records) // 2 :]
+            self.records = dict(newest)
+
 
 class CachedStore(Store):
-    """Wraps ``inner`` and keeps what it read in dicts until a change signal says otherwise.
+    """Wraps ``inner`` and keeps what it read in memory, in step with ``inner``'s changes.
 
-    Subscribers of :meth:`watch` are called after the cache of the changed namespaces was
-    dropped, so a subscriber that reads again sees fresh data.
+    Subscribers of :meth:`watch` and :meth:`watch_changes` are called after the view of the
+    changed namespace was brought up to date, so a subscriber that reads sees the new data.
     """
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.url = inner.url
         self._lock = threading.Lock()
-        # Copy-on-write: readers get a dict that no one mutates afterwards.
-        self._entries: dict[str, dict[str, EntryRecord]] = {}
+        self._views: dict[str, _View] = {}
         self._namespaces: dict[str, NamespaceRecord] = {}
         self._blobs: dict[str, BlobRecord] = {}
-        # A fill that started before an invalidation must not store what it read.
-        self._epochs: dict[str, int] = {}
-        self._epoch_all = 0
         self._subscribers: list[ChangeCallback] = []
+        self._change_subscribers: dict[str, list[ChangeSetCallback]] = {}
         self._unwatch = inner.watch(self._on_change)
 
     def __repr__(self) -> str:
@@ -60,26 +102,63 @@ class CachedStore(Store):
     # -- reads ---------------------------------------------------------------------------------
 
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
-        entries = self._entries.get(namespace)
-        if entries is None:
-            entries = self._fill(namespace)
-        return entries.get(identifier)
+        known, record = self.cached_entry(namespace, identifier)
+        if known:
+            return record
+        view = self._view(namespace)
+        epoch = view.epoch
+        found = self.inner.get_entry(namespace, identifier)
+        with self._lock:
+            if view.epoch == epoch:
+                view.keep(identifier, found)
+        return found
+
+    def cached_entry(self, namespace: str, identifier: str) -> tuple[bool, EntryRecord | None]:
+        view = self._views.get(namespace)
+        if view is not None:
+            record = view.records.get(identifier, _UNKNOWN)
+            if record is not _UNKNOWN:
+                return True, record  # type: ignore[return-value]
+            if view.order is not None and identifier not in view.order:
+                return True, None
+        return False, None
+
+    def list_identifiers(self, namespace: str) -> list[str]:
+        view = self._view(namespace)
+        with self._lock:
+            if view.order is not None:
+                return list(view.order)
+            epoch = view.epoch
+        identifiers = self.inner.list_identifiers(namespace)
+        with self._lock:
+            if view.epoch == epoch:
+                view.order = dict.fromkeys(identifiers)
+        return identifiers
 
     def list_entries(self, namespace: str) -> list[EntryRecord]:
-        entries = self._entries.get(namespace)
-        if entries is None:
-            entries = self._fill(namespace)
-        return list(entries.values())
+        view = self._view(namespace)
+        with self._lock:
+            if view.complete and view.order is not None:
+                return [view.records[identifier] for identifier in view.order]  # type: ignore[misc]
+            epoch = view.epoch
+        records = self.inner.list_entries(namespace)
+        with self._lock:
+            if view.epoch == epoch:
+                view.records.update((record.identifier, record) for record in records)
+                view.order = dict.fromkeys(record.identifier for record in records)
+                view.complete = True
+        return records
 
     def get_namespace(self, name: str) -> NamespaceRecord | None:
         record = self._namespaces.get(name)
         if record is not None:
             return record
-        stamp = self._stamp(name)
+        view = self._view(name)
+        epoch = view.epoch
         record = self.inner.get_namespace(name)
         if record is not None:
             with self._lock:
-                if self._stamp(name) == stamp:
+                if view.epoch == epoch:
                     self._namespaces[name] = record
         return record
 
@@ -101,35 +180,59 @@ class CachedStore(Store):
     def generations(self) -> dict[str, int]:
         return self.inner.generations()
 
+    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        return self.inner.changes_since(namespace, generation)
+
     # -- writes --------------------------------------------------------------------------------
 
     def ensure_namespace(self, name: str, kind: NamespaceKind) -> NamespaceRecord:
-        return self.inner.ensure_namespace(name, kind)
+        record = self.inner.ensure_namespace(name, kind)
+        with self._lock:
+            self._views.setdefault(name, _View(record.generation))
+        return record
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
-        registration = self.inner.register(namespace, draft)
-        self._remember(namespace, [registration.record], [])
+        view = self._view(namespace)
+        with view.sync:
+            registration = self.inner.register(namespace, draft)
+            self._remember(namespace, view, [registration])
         return registration
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
     ) -> list[Registration | RegistryError]:
-        results = self.inner.register_batch(namespace, drafts)
-        records = [r.record for r in results if isinstance(r, Registration)]
-        self._remember(namespace, records, [])
+        view = self._view(namespace)
+        with view.sync:
+            results = self.inner.register_batch(namespace, drafts)
+            self._remember(namespace, view, [r for r in results if isinstance(r, Registration)])
         return results
 
     def unregister(self, namespace: str, identifier: str) -> bool:
-        removed = self.inner.unregister(namespace, identifier)
-        self._remember(namespace, [], [identifier])
+        view = self._view(namespace)
+        with view.sync:
+            removed = self.inner.unregister(namespace, identifier)
+            if removed:
+                with self._lock:
+                    self._changed(namespace, view)
+                    view.keep(identifier, None)
+                    if view.order is not None:
+                        view.order.pop(identifier, None)
+        if removed:
+            self._catch_up(namespace, view)
         return removed
 
     def clear(self, namespace: str) -> int:
-        removed = self.inner.clear(namespace)
-        with self._lock:
-            self._bump(namespace)
-            self._entries[namespace] = {}
-            self._namespaces.pop(namespace, None)
+        view = self._view(namespace)
+        with view.sync:
+            removed = self.inner.clear(namespace)
+            if removed:
+                with self._lock:
+                    self._changed(namespace, view)
+                    view.records = {}
+                    view.order = {}
+                    view.complete = True
+        if removed:
+            self._catch_up(namespace, view)
         return removed
 
     # -- change signals ------------------------------------------------------------------------
@@ -146,17 +249,31 @@ class CachedStore(Store):
 
         return unsubscribe
 
-    def invalidate(self, namespaces: frozenset[str] | None = None) -> None:
-        """Drop the cache of ``namespaces`` (``None``: everything)."""
+    def watch_changes(self, namespace: str, callback: ChangeSetCallback) -> Callable[[], None]:
+        """Call ``callback`` with each change set of ``namespace`` this view applies.
+
+        Change sets come from other processes' writes, and from the catch-up read that follows
+        this process's own unregister and clear (they may hold changes made elsewhere).
+        """
         with self._lock:
-            if namespaces is None:
-                self._epoch_all += 1
-                self._entries = {}
-                self._namespaces = {}
-                return
-            for name in namespaces:
-                self._bump(name)
-                self._entries.pop(name, None)
+            self._change_subscribers.setdefault(namespace, []).append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                callbacks = self._change_subscribers.get(namespace, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+
+        return unsubscribe
+
+    def invalidate(self, namespaces: frozenset[str] | None = None) -> None:
+        """Forget what is cached of ``namespaces`` (``None``: everything)."""
+        with self._lock:
+            names = list(self._views) if namespaces is None else list(namespaces)
+            for name in names:
+                view = self._views.pop(name, None)
+                if view is not None:
+                    view.epoch += 1  # reads in flight must not store into the dropped view
                 self._namespaces.pop(name, None)
 
     def watch_status(self) -> WatchStatus:
@@ -168,8 +285,54 @@ class CachedStore(Store):
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _view(self, namespace: str) -> _View:
+        view = self._views.get(namespace)
+        if view is not None:
+            return view
+        # The baseline: whatever is read into the view from now on is at least this new, and
+        # every later change arrives through changes_since(this generation).
+        record = self.inner.get_namespace(namespace)
+        with self._lock:
+            return self._views.setdefault(
+                namespace, _View(0 if record is None else record.generation)
+            )
+
+    def _changed(self, namespace: str, view: _View) -> None:
+        """Under the lock: a change is being applied to ``view``."""
+        view.epoch += 1
+        self._namespaces.pop(namespace, None)  # its generation and size moved
+
+    def _remember(self, namespace: str, view: _View, registrations: Sequence[Registration]) -> None:
+        """Apply this process's own registrations to the view at once."""
+        # Written: a generation was produced (new versions, and unchanged entries resealed).
+        written = [r for r in registrations if r.generation]
+        if not written:
+            return
+        with self._lock:
+            self._changed(namespace, view)
+            for registration in written:
+                record = registration.record
+                identifier = record.identifier
+                # A writer keeps no record it has not read: it holds the artifacts already.
+                if view.complete or identifier in view.records:
+                    view.keep(identifier, record)
+                if view.order is not None and registration.outcome is Outcome.CREATED:
+                    view.order.pop(identifier, None)
+                    view.order[identifier] = None
+            stamps = sorted(r.generation for r in written)
+            generation = view.generation
+            # Our writes directly follow what the view holds: it holds them too now. Otherwise
+            # someone else wrote in between, and the watcher's catch-up will read from here.
+            if stamps == list(range(generation + 1, generation + len(stamps) + 1)):
+                view.generation = stamps[-1]
+
     def _on_change(self, namespaces: frozenset[str] | None) -> None:
-        self.invalidate(namespaces)
+        """From the inner store's watcher: bring the moved views up to date, then tell."""
+        names = list(self._views) if namespaces is None else list(namespaces)
+        for name in names:
+            view = self._views.get(name)
+            if view is not None:
+                self._catch_up(name, view)
         with self._lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -178,33 +341,48 @@ class CachedStore(Store):
             except Exception:  # one subscriber's bug must not starve the others
                 logger.exception("registry change subscriber %r failed", callback)
 
-    def _stamp(self, namespace: str) -> tuple[int, int]:
-        return self._epoch_all, self._epochs.get(namespace, 0)
-
-    def _bump(self, namespace: str) -> None:
-        self._epochs[namespace] = self._epochs.get(namespace, 0) + 1
-
-    def _fill(self, namespace: str) -> dict[str, EntryRecord]:
-        stamp = self._stamp(namespace)
-        entries = {record.identifier: record for record in self.inner.list_entries(namespace)}
+    def _catch_up(self, namespace: str, view: _View) -> None:
+        """Read and apply what changed since the view's generation; tell subscribers."""
+        changes: ChangeSet | None = None
+        with view.sync:
+            if self._views.get(namespace) is not view:
+                return  # dropped meanwhile
+            generation = view.generation
+            try:
+                changes = self.inner.changes_since(namespace, generation)
+            except Exception:  # the next signal retries; meanwhile read afresh
+                logger.exception("registry could not read the changes of %r", namespace)
+            if changes is None:
+                self.invalidate(frozenset({namespace}))
+            elif changes.generation != generation:
+                self._apply(namespace, view, changes)
+            else:
+                return  # nothing new (our own writes, or a change already applied)
         with self._lock:
-            if self._stamp(namespace) == stamp:
-                self._entries[namespace] = entries
-        return entries
+            callbacks = list(self._change_subscribers.get(namespace, ()))
+        for callback in callbacks:
+            try:
+                callback(changes)
+            except Exception:
+                logger.exception("registry change subscriber %r failed", callback)
 
-    def _remember(
-        self, namespace: str, records: Sequence[EntryRecord], removed: Sequence[str]
-    ) -> None:
-        """Apply this process's own write to the cache at once."""
+    def _apply(self, namespace: str, view: _View, changes: ChangeSet) -> None:
         with self._lock:
-            self._bump(namespace)  # a fill in flight may have read before our write: discard it
-            self._namespaces.pop(namespace, None)  # its generation and size moved
-            cached = self._entries.get(namespace)
-            if cached is None:
-                return
-            updated = dict(cached)
-            for record in records:
-                updated[record.identifier] = record
-            for identifier in removed:
-                updated.pop(identifier, None)
-            self._entries[namespace] = updated
+            self._changed(namespace, view)
+            if changes.cleared:
+                view.records = {}
+                if view.order is not None:
+                    view.order = {}
+            order = view.order
+            for identifier in changes.removed:
+                view.keep(identifier, None)
+                if order is not None:
+                    order.pop(identifier, None)
+            for record in changes.updated:
+                view.keep(record.identifier, record)
+            for record in changes.added:
+                view.keep(record.identifier, record)
+                if order is not None:
+                    order.pop(record.identifier, None)
+                    order[record.identifier] = None
+            view.generation = changes.generation

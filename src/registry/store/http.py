@@ -32,6 +32,7 @@ from registry.errors import (
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
+    ChangeSet,
     EntryDraft,
     EntryRecord,
     NamespaceKind,
@@ -43,6 +44,7 @@ from registry.store.base import (
 )
 from registry.store.wire import (
     blob_from_json,
+    changes_from_json,
     draft_to_json,
     entry_from_json,
     namespace_from_json,
@@ -182,6 +184,20 @@ class HttpStore(Store):
             "GET",
             f"/namespaces/{_seg(namespace)}/entries",
             lambda data: [entry_from_json(item) for item in data["entries"]],
+        )
+
+    def list_identifiers(self, namespace: str) -> list[str]:
+        return self._request(
+            "GET",
+            f"/namespaces/{_seg(namespace)}/identifiers",
+            lambda data: [str(identifier) for identifier in data["identifiers"]],
+        )
+
+    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        return self._request(
+            "GET",
+            f"/namespaces/{_seg(namespace)}/changes?since={int(generation)}",
+            lambda data: changes_from_json(data["changes"]),
         )
 
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:

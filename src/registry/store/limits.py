@@ -171,8 +171,16 @@ def check_draft(namespace: str, draft: EntryDraft) -> None:
     if draft.seal is not None:
         check_text("seal.key_id", draft.seal.key_id, KEY_ID, context)
         check_text("seal.signature", draft.seal.signature, SEAL, context)
-    if draft.scheme is not None:
-        check_scheme(draft.scheme, context)
+    scheme = draft.__dict__["_scheme"]  # as given: reading draft.scheme would parse JSON text
+    if isinstance(scheme, str):
+        # JSON text comes from json.dumps of a bounded dict (registries, the server's schema).
+        if len(scheme) > SCHEME_BYTES:
+            raise ValidationError(
+                f"scheme is {len(scheme)} bytes as JSON; the limit is {SCHEME_BYTES}",
+                context={**context, "field": "scheme", "limit": SCHEME_BYTES},
+            )
+    elif scheme is not None:
+        check_scheme(scheme, context)
 
 
 def check_drafts(namespace: str, drafts: Sequence[EntryDraft]) -> None:

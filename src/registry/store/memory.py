@@ -10,6 +10,7 @@ from registry.errors import RegistryError
 from registry.store import limits
 from registry.store.base import (
     BlobRecord,
+    ChangeSet,
     EntryDraft,
     EntryRecord,
     NamespaceKind,
@@ -22,19 +23,31 @@ from registry.store.base import (
     decide,
     kind_mismatch_error,
     resealed,
+    scheme_text,
 )
 
 __all__ = ["MemoryStore"]
 
 
 class _Namespace:
-    __slots__ = ("current", "generation", "history", "kind")
+    __slots__ = ("changes", "cleared_at", "current", "generation", "history", "kind", "positions")
 
     def __init__(self, kind: NamespaceKind) -> None:
         self.kind: NamespaceKind = kind
         self.generation = 0
+        self.cleared_at = 0
         self.current: dict[str, EntryRecord] = {}
         self.history: dict[str, list[EntryRecord]] = {}
+        # identifier -> generation of its (re)creation, i.e. its registration order
+        self.positions: dict[str, int] = {}
+        # identifier -> generation of its last change (unregisters included), kept in that
+        # order so changes_since walks back from the end and stops at the first older one
+        self.changes: dict[str, int] = {}
+
+    def changed(self, identifier: str) -> None:
+        self.generation += 1
+        self.changes.pop(identifier, None)
+        self.changes[identifier] = self.generation
 
 
 class MemoryStore(Store):
@@ -69,10 +82,18 @@ class MemoryStore(Store):
             space = self._namespaces.get(namespace)
             return [] if space is None else list(space.current.values())
 
+    def list_identifiers(self, namespace: str) -> list[str]:
+        with self._lock:
+            space = self._namespaces.get(namespace)
+            return [] if space is None else list(space.current)
+
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
         with self._lock:
             space = self._namespaces.get(namespace)
             return None if space is None else space.current.get(identifier)
+
+    def cached_entry(self, namespace: str, identifier: str) -> tuple[bool, EntryRecord | None]:
+        return True, self.get_entry(namespace, identifier)
 
     def history(self, namespace: str, identifier: str) -> list[EntryRecord]:
         with self._lock:
@@ -103,7 +124,8 @@ class MemoryStore(Store):
             space = self._namespaces.get(namespace)
             if space is None or space.current.pop(identifier, None) is None:
                 return False
-            space.generation += 1
+            del space.positions[identifier]
+            space.changed(identifier)
             return True
 
     def clear(self, namespace: str) -> int:
@@ -113,7 +135,10 @@ class MemoryStore(Store):
                 return 0
             removed = len(space.current)
             space.current.clear()
+            space.positions.clear()
+            space.changes.clear()
             space.generation += 1
+            space.cleared_at = space.generation
             return removed
 
     def get_blob(self, sha256: str) -> BlobRecord | None:
@@ -123,6 +148,37 @@ class MemoryStore(Store):
     def generations(self) -> dict[str, int]:
         with self._lock:
             return {name: space.generation for name, space in self._namespaces.items()}
+
+    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        with self._lock:
+            space = self._namespaces.get(namespace)
+            if space is None or space.generation == generation:
+                return ChangeSet(
+                    namespace, generation, generation if space is None else space.generation
+                )
+            added: list[EntryRecord] = []
+            updated: list[EntryRecord] = []
+            removed: list[str] = []
+            for identifier in reversed(space.changes):
+                if space.changes[identifier] <= generation:
+                    break
+                record = space.current.get(identifier)
+                if record is None:
+                    removed.append(identifier)
+                elif space.positions[identifier] > generation:
+                    added.append(record)
+                else:
+                    updated.append(record)
+            added.sort(key=lambda record: space.positions[record.identifier])
+            return ChangeSet(
+                namespace,
+                generation,
+                space.generation,
+                cleared=space.cleared_at > generation,
+                added=tuple(added),
+                updated=tuple(updated),
+                removed=tuple(removed),
+            )
 
     def _space(self, namespace: str) -> _Namespace:
         space = self._namespaces.get(namespace)
@@ -142,10 +198,11 @@ class MemoryStore(Store):
             assert current is not None
             check_seal(namespace, draft, current.version)
             updated = resealed(current, draft)
-            if updated is not None:
-                versions[versions.index(current)] = space.current[draft.identifier] = updated
-                space.generation += 1
-            return Registration(updated or current, outcome)
+            if updated is None:
+                return Registration(current, outcome)
+            versions[versions.index(current)] = space.current[draft.identifier] = updated
+            space.changed(draft.identifier)
+            return Registration(updated, outcome, space.generation)
         version = (versions[-1].version + 1) if versions else 1
         check_seal(namespace, draft, version)
         blob_sha = None
@@ -159,7 +216,7 @@ class MemoryStore(Store):
             origin=draft.origin,
             source_hash=draft.source_hash,
             signature=draft.signature,
-            scheme=draft.scheme,
+            scheme=scheme_text(draft),
             doc=draft.doc,
             blob_sha256=blob_sha,
             python_version=draft.python_version,
@@ -173,8 +230,9 @@ class MemoryStore(Store):
         )
         versions.append(record)
         space.current[draft.identifier] = record
-        space.generation += 1
-        return Registration(record, outcome)
+        space.changed(draft.identifier)
+        space.positions.setdefault(draft.identifier, space.generation)
+        return Registration(record, outcome, space.generation)
 
     @staticmethod
     def _record(name: str, space: _Namespace) -> NamespaceRecord:

@@ -9,6 +9,7 @@ one empty database at once all succeed. Imports ``errors``, ``store.engines``, `
 from __future__ import annotations
 
 import enum
+import importlib
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -19,12 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, func, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from registry.errors import SchemaVersionError, StoreError
 from registry.store.engines import get_engine, safe_url, sqlite_path, store_error
-from registry.store.models import MetaRow
+from registry.store.models import registry_meta
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -363,11 +363,11 @@ def _schema_lock(engine: Engine) -> Iterator[Connection]:
 
 def _record_upgrade(conn: Connection) -> None:
     values = {"id": 1, "library_version": library_version(), "upgraded_at": func.now()}
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(MetaRow).values(**values)
+    insert = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}").insert
+    statement = insert(registry_meta).values(**values)
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=[MetaRow.id],
+            index_elements=[registry_meta.c.id],
             set_={"library_version": values["library_version"], "upgraded_at": func.now()},
         )
     )

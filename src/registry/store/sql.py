@@ -12,8 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from registry.errors import RegistryError
@@ -21,6 +20,7 @@ from registry.store import limits
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
+    ChangeSet,
     EntryDraft,
     EntryRecord,
     NamespaceKind,
@@ -43,7 +43,7 @@ from registry.store.engines import (
     store_error,
 )
 from registry.store.migrate import ensure_schema
-from registry.store.models import NAMESPACE_KINDS, BlobRow, EntryRow, HeadRow, NamespaceRow
+from registry.store.models import NAMESPACE_KINDS, blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
@@ -54,6 +54,7 @@ from registry.store.sql_statements import (
     blob_params,
     entry_params,
     entry_record,
+    write_entry_params,
 )
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class SqlStore(Store):
         self._sql = Statements(self._dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher: Watcher | None = None
-        # Per thread: (namespace, before, after) of the running write transaction's bump.
+        # Per thread: the (namespace, before, after) generation moves of the running write.
         self._bumps = threading.local()
         self._watcher_lock = threading.Lock()
 
@@ -105,36 +106,36 @@ class SqlStore(Store):
                 context={"registry_name": name, "kind": kind},
             )
 
-        def work(conn: Connection) -> NamespaceRecord:
+        def create(conn: Connection) -> NamespaceRecord:
             conn.execute(
-                self._insert(NamespaceRow)
+                self._sql.insert(namespaces)
                 .values(name=name, kind=kind)
-                .on_conflict_do_nothing(index_elements=[NamespaceRow.name])
+                .on_conflict_do_nothing(index_elements=[namespaces.c.name])
             )
             record = self._namespace(conn, name)
             assert record is not None  # inserted or already there, in this transaction
-            if record.kind != kind:
-                raise kind_mismatch_error(name, record.kind, kind)
             return record
 
-        return self._run(work, write=True)
+        # Nearly every call finds the namespace: read first, and write only to create it.
+        record = self.get_namespace(name) or self._run(create, write=True)
+        if record.kind != kind:
+            raise kind_mismatch_error(name, record.kind, kind)
+        return record
 
     def get_namespace(self, name: str) -> NamespaceRecord | None:
         return self._run(lambda conn: self._namespace(conn, name), write=False)
 
     def list_namespaces(self) -> list[NamespaceRecord]:
         def work(conn: Connection) -> list[NamespaceRecord]:
-            sizes = (
-                select(HeadRow.namespace_id, func.count().label("size"))
-                .group_by(HeadRow.namespace_id)
-                .subquery()
-            )
             rows = conn.execute(
-                select(NamespaceRow.name, NamespaceRow.kind, NamespaceRow.generation, sizes.c.size)
-                .outerjoin(sizes, sizes.c.namespace_id == NamespaceRow.id)
-                .order_by(NamespaceRow.name)
+                select(
+                    namespaces.c.name,
+                    namespaces.c.kind,
+                    namespaces.c.generation,
+                    namespaces.c.size,
+                ).order_by(namespaces.c.name)
             )
-            return [NamespaceRecord(n, k, g, s or 0) for n, k, g, s in rows]
+            return [NamespaceRecord(n, k, g, s) for n, k, g, s in rows]
 
         return self._run(work, write=False)
 
@@ -142,21 +143,27 @@ class SqlStore(Store):
         def work(conn: Connection) -> list[EntryRecord]:
             rows = conn.execute(
                 select(*ENTRY_COLUMNS)
-                .join(HeadRow, HeadRow.entry_id == EntryRow.id)
-                .join(NamespaceRow, NamespaceRow.id == HeadRow.namespace_id)
-                .where(NamespaceRow.name == namespace)
-                .order_by(HeadRow.position)
+                .join(heads, heads.c.entry_id == entries.c.id)
+                .join(namespaces, namespaces.c.id == heads.c.namespace_id)
+                .where(namespaces.c.name == namespace)
+                .order_by(heads.c.position)
             )
             return [entry_record(namespace, row) for row in rows]
 
         return self._run(work, write=False)
 
+    def list_identifiers(self, namespace: str) -> list[str]:
+        def work(conn: Connection) -> list[str]:
+            return list(conn.execute(self._sql.identifiers, {"name": namespace}).scalars())
+
+        return self._run(work, write=False)
+
     def get_entry(self, namespace: str, identifier: str) -> EntryRecord | None:
         def work(conn: Connection) -> EntryRecord | None:
-            namespace_id = self._namespace_id(conn, namespace)
-            if namespace_id is None:
-                return None
-            return self._head(conn, namespace, namespace_id, identifier)
+            row = conn.execute(
+                self._sql.entry, {"name": namespace, "identifier": identifier}
+            ).first()
+            return None if row is None else entry_record(namespace, row)
 
         return self._run(work, write=False)
 
@@ -164,9 +171,9 @@ class SqlStore(Store):
         def work(conn: Connection) -> list[EntryRecord]:
             rows = conn.execute(
                 select(*ENTRY_COLUMNS)
-                .join(NamespaceRow, NamespaceRow.id == EntryRow.namespace_id)
-                .where(NamespaceRow.name == namespace, EntryRow.identifier == identifier)
-                .order_by(EntryRow.version)
+                .join(namespaces, namespaces.c.id == entries.c.namespace_id)
+                .where(namespaces.c.name == namespace, entries.c.identifier == identifier)
+                .order_by(entries.c.version)
             )
             return [entry_record(namespace, row) for row in rows]
 
@@ -184,7 +191,7 @@ class SqlStore(Store):
             for start in range(0, len(unique), IN_CHUNK):
                 chunk = unique[start : start + IN_CHUNK]
                 rows = conn.execute(
-                    select(*BLOB_COLUMNS).where(BlobRow.sha256.in_(chunk))
+                    select(*BLOB_COLUMNS).where(blobs.c.sha256.in_(chunk))
                 ).mappings()
                 for row in rows:
                     found[row["sha256"]] = BlobRecord(**{**row, "data": bytes(row["data"])})
@@ -194,8 +201,40 @@ class SqlStore(Store):
 
     def generations(self) -> dict[str, int]:
         def work(conn: Connection) -> dict[str, int]:
-            rows = conn.execute(select(NamespaceRow.name, NamespaceRow.generation))
+            rows = conn.execute(select(namespaces.c.name, namespaces.c.generation))
             return {str(name): int(generation) for name, generation in rows.all()}
+
+        return self._run(work, write=False)
+
+    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        """Read the heads and tombstones whose change counter is above ``generation`` (both
+        indexed), so the cost follows the number of changes, not the size of the namespace."""
+
+        def work(conn: Connection) -> ChangeSet:
+            if self._dialect == "postgresql":
+                # Three reads that must agree with each other: one snapshot for all of them.
+                conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            state = conn.execute(self._sql.namespace_state, {"name": namespace}).first()
+            if state is None or state.generation == generation:
+                return ChangeSet(namespace, generation, generation)
+            params = {"namespace_id": state.id, "since": generation}
+            added: list[EntryRecord] = []
+            updated: list[EntryRecord] = []
+            for row in conn.execute(self._sql.changed_heads, params):
+                # A head created after ``since`` is new to the listener; an older one moved on.
+                (added if row.position > generation else updated).append(
+                    entry_record(namespace, row)
+                )
+            removed = tuple(conn.execute(self._sql.removed, params).scalars())
+            return ChangeSet(
+                namespace,
+                generation,
+                int(state.generation),
+                cleared=state.cleared_at > generation,
+                added=tuple(added),
+                updated=tuple(updated),
+                removed=removed,
+            )
 
         return self._run(work, write=False)
 
@@ -203,17 +242,9 @@ class SqlStore(Store):
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
         limits.check_draft(namespace, draft)
-
-        def work(conn: Connection) -> Registration:
-            namespace_id, generation = self._lock_namespace(conn, namespace)
-            registration, wrote = self._register_one(
-                conn, namespace, namespace_id, generation, draft
-            )
-            if wrote:
-                self._bump(conn, namespace, namespace_id, 1)
-            return registration
-
-        return self._run_register(work, namespace, [draft])
+        return self._run_register(
+            lambda conn: self._register_one(conn, namespace, draft), namespace, [draft]
+        )
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
@@ -221,22 +252,22 @@ class SqlStore(Store):
         limits.check_drafts(namespace, drafts)
 
         def work(conn: Connection) -> list[Registration | RegistryError]:
-            namespace_id, generation = self._lock_namespace(conn, namespace)
-            if bulk:
-                results, writes = register_many(
-                    conn,
-                    self._sql,
-                    namespace=namespace,
-                    namespace_id=namespace_id,
-                    generation=generation,
-                    drafts=drafts,
-                )
-            else:
-                results, writes = self._register_each(
-                    conn, namespace, namespace_id, generation, drafts
-                )
+            locked = self._lock_namespace(conn, namespace)
+            if locked is None:
+                raise _missing_namespace(namespace)
+            if not bulk:
+                return self._register_each(conn, namespace, drafts)
+            namespace_id, generation = locked
+            results, writes, created = register_many(
+                conn,
+                self._sql,
+                namespace=namespace,
+                namespace_id=namespace_id,
+                generation=generation,
+                drafts=drafts,
+            )
             if writes:
-                self._bump(conn, namespace, namespace_id, writes)
+                self._bump(conn, namespace, namespace_id, writes, created)
             return results
 
         # Rows of one bulk statement must share their columns: drafts that bring their own
@@ -245,56 +276,54 @@ class SqlStore(Store):
         return self._run_register(work, namespace, drafts)
 
     def _register_each(
-        self,
-        conn: Connection,
-        namespace: str,
-        namespace_id: int,
-        generation: int,
-        drafts: Sequence[EntryDraft],
-    ) -> tuple[list[Registration | RegistryError], int]:
+        self, conn: Connection, namespace: str, drafts: Sequence[EntryDraft]
+    ) -> list[Registration | RegistryError]:
         results: list[Registration | RegistryError] = []
-        writes = 0
         for draft in drafts:
             # decide() runs before anything is written for this draft, so a conflict
             # leaves no partial rows and the other drafts go on.
             try:
-                registration, wrote = self._register_one(
-                    conn, namespace, namespace_id, generation + writes, draft
-                )
+                results.append(self._register_one(conn, namespace, draft))
             except RegistryError as error:
                 results.append(error)
-                continue
-            writes += wrote
-            results.append(registration)
-        return results, writes
+        return results
 
     def unregister(self, namespace: str, identifier: str) -> bool:
         def work(conn: Connection) -> bool:
-            namespace_id = self._namespace_id(conn, namespace, for_update=True)
-            if namespace_id is None:
+            locked = self._lock_namespace(conn, namespace)
+            if locked is None:
                 return False
+            namespace_id, generation = locked
             removed = conn.execute(
-                delete(HeadRow).where(
-                    HeadRow.namespace_id == namespace_id, HeadRow.identifier == identifier
+                delete(heads).where(
+                    heads.c.namespace_id == namespace_id, heads.c.identifier == identifier
                 )
             ).rowcount
-            if removed:
-                self._bump(conn, namespace, namespace_id, 1)
-            return bool(removed)
+            if not removed:
+                return False
+            conn.execute(
+                self._sql.tombstone,
+                {"namespace_id": namespace_id, "identifier": identifier, "change": generation + 1},
+            )
+            self._bump(conn, namespace, namespace_id, 1, -1)
+            return True
 
         return self._run(work, write=True)
 
     def clear(self, namespace: str) -> int:
         def work(conn: Connection) -> int:
-            namespace_id = self._namespace_id(conn, namespace, for_update=True)
-            if namespace_id is None:
+            locked = self._lock_namespace(conn, namespace)
+            if locked is None:
                 return 0
-            removed = conn.execute(
-                delete(HeadRow).where(HeadRow.namespace_id == namespace_id)
-            ).rowcount
-            if removed:
-                self._bump(conn, namespace, namespace_id, 1)
-            return int(removed)
+            namespace_id, generation = locked
+            removed = conn.execute(delete(heads).where(heads.c.namespace_id == namespace_id))
+            if not removed.rowcount:
+                return 0
+            # The clear itself tells listeners that everything before it is gone.
+            conn.execute(delete(tombstones).where(tombstones.c.namespace_id == namespace_id))
+            conn.execute(self._sql.clear_mark, {"namespace_id": namespace_id})
+            self._moved(conn, namespace, generation, generation + 1)
+            return int(removed.rowcount)
 
         return self._run(work, write=True)
 
@@ -341,29 +370,31 @@ class SqlStore(Store):
         """Run ``work`` with retries, telling the watcher which generation moves were ours."""
 
         def attempt(conn: Connection) -> T:
-            self._retract_own_write()  # a previous attempt rolled back: its move never happened
+            self._retract_own_moves()  # a previous attempt rolled back: its moves never happened
             try:
                 return work(conn)
             except BaseException:
-                self._retract_own_write()  # before the rollback releases the namespace lock
+                self._retract_own_moves()  # before the rollback releases the namespace lock
                 raise
 
         try:
             result = run_transaction(self._engine, attempt, write=write, url=self.url)
         except BaseException:
-            self._retract_own_write()  # the commit itself failed
+            self._retract_own_moves()  # the commit itself failed
             raise
-        move, self._bumps.move = getattr(self._bumps, "move", None), None
+        moves, self._bumps.moves = getattr(self._bumps, "moves", None), None
         watcher = self._watcher
-        if move is not None and watcher is not None and self._dialect == "sqlite":
-            watcher.note_own_write(*move)  # committed: data_version will show it shortly
+        if moves and watcher is not None and self._dialect == "sqlite":
+            for move in moves:
+                watcher.note_own_write(*move)  # committed: data_version will show it shortly
         return result
 
-    def _retract_own_write(self) -> None:
-        move, self._bumps.move = getattr(self._bumps, "move", None), None
+    def _retract_own_moves(self) -> None:
+        moves, self._bumps.moves = getattr(self._bumps, "moves", None), None
         watcher = self._watcher
-        if move is not None and watcher is not None and self._dialect == "postgresql":
-            watcher.retract_own_write(move[0], move[1])
+        if moves and watcher is not None and self._dialect == "postgresql":
+            for namespace, before, _after in moves:
+                watcher.retract_own_write(namespace, before)
 
     def _run_register(
         self, work: Callable[[Connection], T], namespace: str, drafts: Sequence[EntryDraft]
@@ -390,111 +421,118 @@ class SqlStore(Store):
                 },
             ) from exc
 
-    def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
-
     def _namespace(self, conn: Connection, name: str) -> NamespaceRecord | None:
-        size = (
-            select(func.count())
-            .where(HeadRow.namespace_id == NamespaceRow.id)
-            .correlate(NamespaceRow)
-            .scalar_subquery()
-        )
         row = conn.execute(
-            select(NamespaceRow.kind, NamespaceRow.generation, size).where(
-                NamespaceRow.name == name
+            select(namespaces.c.kind, namespaces.c.generation, namespaces.c.size).where(
+                namespaces.c.name == name
             )
         ).first()
         return None if row is None else NamespaceRecord(name, row[0], row[1], row[2])
 
-    def _namespace_id(self, conn: Connection, name: str, *, for_update: bool = False) -> int | None:
-        query = select(NamespaceRow.id).where(NamespaceRow.name == name)
-        if for_update:
-            query = query.with_for_update()  # a no-op on SQLite, serialised by BEGIN IMMEDIATE
-        return conn.execute(query).scalar()
-
-    def _lock_namespace(self, conn: Connection, name: str) -> tuple[int, int]:
+    def _lock_namespace(self, conn: Connection, name: str) -> tuple[int, int] | None:
         """Lock the namespace row for this transaction; return its id and generation."""
         row = conn.execute(self._sql.lock_namespace, {"name": name}).first()
-        if row is None:
-            raise RegistryError(
-                f"Namespace {name!r} does not exist",
-                suggestions=["Declare a registry class with this logic_namespace first"],
-                context={"registry_name": name},
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def _register_one(self, conn: Connection, namespace: str, draft: EntryDraft) -> Registration:
+        """Lock the namespace and read the identifier's state (one statement), decide, then
+        write (one statement on PostgreSQL)."""
+        state = conn.execute(
+            self._sql.lock_and_read, {"name": namespace, "identifier": draft.identifier}
+        ).first()
+        if state is None:
+            raise _missing_namespace(namespace)
+        current = None if state.version is None else entry_record(namespace, state)
+        outcome = decide(namespace, current, draft)
+        namespace_id, generation = int(state.id), int(state.generation) + 1
+        if outcome is Outcome.UNCHANGED:
+            assert current is not None
+            return self._reseal(conn, namespace, namespace_id, current, draft)
+        # Refuse a seal made for another version before anything is written.
+        check_seal(namespace, draft, (state.last_version or 0) + 1)
+        if draft.blob is not None:
+            conn.execute(self._sql.insert_blob, blob_params(draft.blob))
+        params = {
+            **entry_params(draft),
+            "namespace_id": namespace_id,
+            "version": (state.last_version or 0) + 1,
+        }
+        # A new version keeps its head's position; a new head is placed at this generation.
+        head = {"change": generation, "added": 1 if current is None else 0}
+        if self._dialect == "postgresql":
+            row = conn.execute(self._sql.write_entry, write_entry_params(params, **head))
+            entry_id, created_at, _ = row.one()
+            self._moved(conn, namespace, generation - 1, generation)
+        else:
+            entry_id, created_at = conn.execute(self._sql.insert_entry, params).one()
+            conn.execute(
+                self._sql.upsert_head,
+                {
+                    "namespace_id": namespace_id,
+                    "identifier": draft.identifier,
+                    "entry_id": entry_id,
+                    "position": generation,
+                    "change": generation,
+                },
             )
-        return int(row[0]), int(row[1])
+            if state.tombstoned:
+                conn.execute(
+                    self._sql.untombstone,
+                    {"namespace_id": namespace_id, "identifier": draft.identifier},
+                )
+            self._bump(conn, namespace, namespace_id, 1, head["added"])
+        record = entry_record(namespace, {**params, "created_at": created_at})
+        return Registration(record, outcome, generation)
 
-    def _head(
-        self, conn: Connection, namespace: str, namespace_id: int, identifier: str
-    ) -> EntryRecord | None:
-        row = conn.execute(self._sql.head, {"ns_id": namespace_id, "ident": identifier}).first()
-        return None if row is None else entry_record(namespace, row)
-
-    def _register_one(
+    def _reseal(
         self,
         conn: Connection,
         namespace: str,
         namespace_id: int,
-        generation: int,
+        current: EntryRecord,
         draft: EntryDraft,
-    ) -> tuple[Registration, bool]:
-        current = self._head(conn, namespace, namespace_id, draft.identifier)
-        outcome = decide(namespace, current, draft)
-        if outcome is Outcome.UNCHANGED:
-            assert current is not None
-            check_seal(namespace, draft, current.version)
-            updated = resealed(current, draft)
-            if updated is None:
-                return Registration(current, outcome), False
-            assert draft.seal is not None
-            conn.execute(
-                self._sql.reseal,
-                {
-                    "ns_id": namespace_id,
-                    "ident": draft.identifier,
-                    "entry_version": current.version,
-                    "new_key_id": draft.seal.key_id,
-                    "new_seal": draft.seal.signature,
-                },
-            )
-            return Registration(updated, outcome), True
-        if draft.seal is not None:  # refuse a seal made for another version before writing
-            ident = {"ns_id": namespace_id, "ident": draft.identifier}
-            check_seal(namespace, draft, conn.execute(self._sql.next_version, ident).scalar_one())
-        if draft.blob is not None:
-            conn.execute(self._sql.insert_blob, blob_params(draft.blob))
-        params = entry_params(draft)
-        entry_id, version, created_at = conn.execute(
-            self._sql.insert_entry,
-            {
-                **params,
-                "namespace_id": namespace_id,
-                "ns_id": namespace_id,
-                "ident": draft.identifier,
-            },
-        ).one()
-        # The head's primary key is the arbiter; a new version keeps the original position.
-        conn.execute(
-            self._sql.upsert_head,
-            {
-                "namespace_id": namespace_id,
-                "identifier": draft.identifier,
-                "entry_id": entry_id,
-                "position": generation + 1,
-            },
-        )
-        record = entry_record(namespace, {**params, "version": version, "created_at": created_at})
-        return Registration(record, outcome), True
+    ) -> Registration:
+        """An unchanged registration: nothing to write, unless it brings a new seal."""
+        check_seal(namespace, draft, current.version)
+        updated = resealed(current, draft)
+        if updated is None or draft.seal is None:
+            return Registration(current, Outcome.UNCHANGED)
+        where = {"where_namespace_id": namespace_id, "where_identifier": draft.identifier}
+        seal = {"new_key_id": draft.seal.key_id, "new_seal": draft.seal.signature}
+        conn.execute(self._sql.reseal, {**where, **seal, "where_version": current.version})
+        generation = self._bump(conn, namespace, namespace_id, 1, 0)
+        conn.execute(self._sql.touch_head, {**where, "new_change": generation})
+        return Registration(updated, Outcome.UNCHANGED, generation)
 
-    def _bump(self, conn: Connection, namespace: str, namespace_id: int, writes: int) -> int:
-        """Atomically add ``writes`` to the generation and announce it (PostgreSQL)."""
-        row = conn.execute(self._sql.bump, {"ns_id": namespace_id, "writes": writes}).one()
+    def _bump(
+        self, conn: Connection, namespace: str, namespace_id: int, writes: int, added: int
+    ) -> int:
+        """Atomically add ``writes`` to the generation and ``added`` to the size, and announce
+        it (PostgreSQL)."""
+        row = conn.execute(
+            self._sql.bump, {"namespace_id": namespace_id, "writes": writes, "added": added}
+        ).one()
         generation = int(row[0])
-        self._bumps.move = (namespace, generation - writes, generation)
+        self._moved(conn, namespace, generation - writes, generation)
+        return generation
+
+    def _moved(self, conn: Connection, namespace: str, before: int, after: int) -> None:
+        """Record a generation move of the running transaction, so the watcher skips it."""
+        moves = getattr(self._bumps, "moves", None)
+        if moves is None:
+            moves = self._bumps.moves = []
+        moves.append((namespace, before, after))
         watcher = self._watcher
         if watcher is not None and self._dialect == "postgresql":
             # The notification can beat our commit() back: record the move before committing,
             # tied to this backend; it is retracted if the transaction does not commit.
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            watcher.note_own_write(namespace, generation - writes, generation, pid)
-        return generation
+            watcher.note_own_write(namespace, before, after, pid)
+
+
+def _missing_namespace(name: str) -> RegistryError:
+    return RegistryError(
+        f"Namespace {name!r} does not exist",
+        suggestions=["Declare a registry class with this logic_namespace first"],
+        context={"registry_name": name},
+    )

@@ -22,7 +22,7 @@ from registry.store.base import (
     Registration,
     decide,
 )
-from registry.store.models import EntryRow, HeadRow
+from registry.store.models import entries, heads
 from registry.store.sql_statements import (
     ENTRY_COLUMNS,
     IN_CHUNK,
@@ -41,11 +41,14 @@ class _Plan:
 
     namespace: str
     namespace_id: int
+    generation: int
     results: list[Registration | RegistryError | tuple[int, Outcome]] = field(default_factory=list)
     """A final result, or (index of the planned entry row whose record it returns, outcome)."""
     entries: list[dict[str, Any]] = field(default_factory=list)
     blobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     heads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    created: int = 0
+    """How many identifiers the batch adds to the namespace."""
 
 
 def register_many(
@@ -56,15 +59,19 @@ def register_many(
     namespace_id: int,
     generation: int,
     drafts: Sequence[EntryDraft],
-) -> tuple[list[Registration | RegistryError], int]:
-    """Register ``drafts`` in the open transaction; return per-draft results and the writes."""
+) -> tuple[list[Registration | RegistryError], int, int]:
+    """Register ``drafts`` in the open transaction.
+
+    Returns the per-draft results, how many entry rows were written (the generation moves by
+    that much) and how many identifiers were added.
+    """
     identifiers = sorted({draft.identifier for draft in drafts})
     current = _current_heads(conn, namespace, namespace_id, identifiers)
     last_versions = _last_versions(conn, namespace_id, identifiers)
     plan = _plan(namespace, namespace_id, generation, drafts, known=(current, last_versions))
     if not plan.entries:
-        return [r for r in plan.results if not isinstance(r, tuple)], 0
-    return _write(conn, statements, plan), len(plan.entries)
+        return [r for r in plan.results if not isinstance(r, tuple)], 0, 0
+    return _write(conn, statements, plan), len(plan.entries), plan.created
 
 
 def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
@@ -74,16 +81,16 @@ def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
 def _current_heads(
     conn: Connection, namespace: str, namespace_id: int, identifiers: Sequence[str]
 ) -> dict[str, EntryRecord]:
-    heads: dict[str, EntryRecord] = {}
+    found: dict[str, EntryRecord] = {}
     for chunk in _chunks(identifiers):
         rows = conn.execute(
             select(*ENTRY_COLUMNS)
-            .join(HeadRow, HeadRow.entry_id == EntryRow.id)
-            .where(HeadRow.namespace_id == namespace_id, HeadRow.identifier.in_(chunk))
+            .join(heads, heads.c.entry_id == entries.c.id)
+            .where(heads.c.namespace_id == namespace_id, heads.c.identifier.in_(chunk))
         )
         for row in rows:
-            heads[row.identifier] = entry_record(namespace, row)
-    return heads
+            found[row.identifier] = entry_record(namespace, row)
+    return found
 
 
 def _last_versions(
@@ -93,9 +100,9 @@ def _last_versions(
     versions: dict[str, int] = {}
     for chunk in _chunks(identifiers):
         rows = conn.execute(
-            select(EntryRow.identifier, func.max(EntryRow.version))
-            .where(EntryRow.namespace_id == namespace_id, EntryRow.identifier.in_(chunk))
-            .group_by(EntryRow.identifier)
+            select(entries.c.identifier, func.max(entries.c.version))
+            .where(entries.c.namespace_id == namespace_id, entries.c.identifier.in_(chunk))
+            .group_by(entries.c.identifier)
         )
         versions.update({str(identifier): int(version) for identifier, version in rows})
     return versions
@@ -110,7 +117,7 @@ def _plan(
     known: tuple[dict[str, EntryRecord], dict[str, int]],
 ) -> _Plan:
     current, last_versions = known  # current heads and last versions, updated as we plan
-    plan = _Plan(namespace, namespace_id)
+    plan = _Plan(namespace, namespace_id, generation)
     planned_row: dict[str, int] = {}  # identifier -> index of its newest planned entry row
     for draft in drafts:
         try:
@@ -133,11 +140,19 @@ def _plan(
         planned_row[draft.identifier] = index
         if draft.blob is not None:
             plan.blobs.setdefault(draft.blob.sha256, blob_params(draft.blob))
-        # One head row per identifier (an upsert may not touch a row twice): the newest entry,
-        # at the position of its first creation; an existing head keeps its position.
+        # Each written row is one generation step. One head row per identifier (an upsert may
+        # not touch a row twice): the newest entry, at the position of its first creation; an
+        # existing head keeps its position.
+        change = generation + index + 1
         planned_head = plan.heads.get(draft.identifier)
-        position = planned_head["position"] if planned_head else generation + len(plan.entries)
-        plan.heads[draft.identifier] = {"index": index, "position": position}
+        if planned_head is not None:
+            position = planned_head["position"]
+        elif draft.identifier in current:
+            position = 0  # not written: the upsert keeps the existing head's position
+        else:
+            position = change
+            plan.created += 1
+        plan.heads[draft.identifier] = {"index": index, "position": position, "change": change}
         current[draft.identifier] = entry_record(namespace, {**params, "created_at": None})
     return plan
 
@@ -161,11 +176,24 @@ def _write(
                 "identifier": identifier,
                 "entry_id": entry_ids[head["index"]],
                 "position": head["position"],
+                "change": head["change"],
             }
             for identifier, head in plan.heads.items()
         ],
     )
-    return [
-        Registration(records[result[0]], result[1]) if isinstance(result, tuple) else result
-        for result in plan.results
-    ]
+    if conn.execute(statements.tombstone_count, {"namespace_id": plan.namespace_id}).scalar():
+        for chunk in _chunks(list(plan.heads)):
+            conn.execute(
+                statements.untombstone_many,
+                {"namespace_id": plan.namespace_id, "identifiers": list(chunk)},
+            )
+
+    def final(planned: Registration | RegistryError | tuple[int, Outcome]) -> Any:
+        if not isinstance(planned, tuple):
+            return planned
+        index, outcome = planned
+        # Row ``index`` moved the generation to generation + index + 1; a repeat wrote nothing.
+        written = outcome is not Outcome.UNCHANGED
+        return Registration(records[index], outcome, plan.generation + index + 1 if written else 0)
+
+    return [final(planned) for planned in plan.results]

@@ -1,22 +1,42 @@
 """SQL building blocks shared by ``SqlStore`` and its bulk batch path.
 
-The column lists, row-to-record mapping and the write statements, which are built once per
-store because building a statement costs more than running it. Imports ``store.base``,
-``store.models`` and SQLAlchemy.
+The column lists, row-to-record mapping and the statements, which are built once per store
+because building a statement costs more than running it. Imports ``store.base``,
+``store.models`` and SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Text, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    delete,
+    func,
+    select,
+    true,
+    update,
+)
 
 from registry.store import limits
-from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Seal, current_user_host
-from registry.store.models import BlobRow, EntryRow, HeadRow, NamespaceRow, metadata
+from registry.store.base import (
+    BlobDraft,
+    EntryDraft,
+    EntryRecord,
+    JsonText,
+    Seal,
+    current_user_host,
+    scheme_text,
+)
+from registry.store.models import blobs, entries, heads, namespaces, tombstones
 
 __all__ = [
     "BLOB_COLUMNS",
@@ -29,6 +49,7 @@ __all__ = [
     "entry_params",
     "entry_record",
     "utc",
+    "write_entry_params",
 ]
 
 #: PostgreSQL channel on which every write announces ``{"ns": name, "g": generation}``.
@@ -38,33 +59,53 @@ NOTIFY_CHANNEL = "registry_changes"
 IN_CHUNK = 500
 
 ENTRY_COLUMNS = (
-    EntryRow.id,
-    EntryRow.identifier,
-    EntryRow.version,
-    EntryRow.origin,
-    EntryRow.source_hash,
-    EntryRow.signature,
-    EntryRow.scheme_json,
-    EntryRow.doc,
-    EntryRow.blob_sha256,
-    EntryRow.python_version,
-    EntryRow.package,
-    EntryRow.package_version,
-    EntryRow.created_at,
-    EntryRow.created_by,
-    EntryRow.source_file,
-    EntryRow.source_line,
-    EntryRow.seal_key_id,
-    EntryRow.seal,
+    entries.c.identifier,
+    entries.c.version,
+    entries.c.origin,
+    entries.c.source_hash,
+    entries.c.signature,
+    entries.c.scheme_json,
+    entries.c.doc,
+    entries.c.blob_sha256,
+    entries.c.python_version,
+    entries.c.package,
+    entries.c.package_version,
+    entries.c.created_at,
+    entries.c.created_by,
+    entries.c.source_file,
+    entries.c.source_line,
+    entries.c.seal_key_id,
+    entries.c.seal,
 )
 
-
 BLOB_COLUMNS = (
-    BlobRow.data,
-    BlobRow.sha256,
-    BlobRow.format,
-    BlobRow.python_version,
-    BlobRow.pickler_version,
+    blobs.c.data,
+    blobs.c.sha256,
+    blobs.c.format,
+    blobs.c.python_version,
+    blobs.c.pickler_version,
+)
+
+#: Columns of ``entries`` a registration writes (``created_at`` comes from the server, or
+#: from the draft when an import keeps its provenance).
+_WRITTEN = (
+    "namespace_id",
+    "identifier",
+    "version",
+    "origin",
+    "blob_sha256",
+    "scheme_json",
+    "signature",
+    "doc",
+    "source_hash",
+    "python_version",
+    "package",
+    "package_version",
+    "created_by",
+    "source_file",
+    "source_line",
+    "seal_key_id",
+    "seal",
 )
 
 
@@ -87,7 +128,7 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "identifier": draft.identifier,
         "origin": draft.origin,
         "blob_sha256": draft.blob.sha256 if draft.blob is not None else None,
-        "scheme_json": None if draft.scheme is None else json.dumps(draft.scheme),
+        "scheme_json": scheme_text(draft),
         "signature": draft.signature,
         "doc": draft.doc,
         "source_hash": draft.source_hash,
@@ -123,93 +164,269 @@ def blob_params(blob: BlobDraft) -> dict[str, Any]:
     }
 
 
-class Statements:
-    """The write-path statements, built once per store (building them costs more than running)."""
-
-    def __init__(self, dialect: str) -> None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        entries, heads, blobs = (metadata.tables[name] for name in ("entries", "heads", "blobs"))
-        self.head = (
-            select(*ENTRY_COLUMNS)
-            .join(HeadRow, HeadRow.entry_id == EntryRow.id)
-            .where(HeadRow.namespace_id == bindparam("ns_id"))
-            .where(HeadRow.identifier == bindparam("ident"))
-        )
-        # Numbered inside the insert, under the namespace lock; the UNIQUE constraint backs it.
-        next_version = (
-            select(func.coalesce(func.max(EntryRow.version), 0) + 1)
-            .where(EntryRow.namespace_id == bindparam("ns_id"))
-            .where(EntryRow.identifier == bindparam("ident"))
-            .scalar_subquery()
-        )
-        self.next_version = select(next_version)
-        self.insert_entry = (
-            insert(entries)
-            .values(version=next_version)
-            .returning(EntryRow.id, EntryRow.version, EntryRow.created_at)
-        )
-        # Explicit versions, many rows per statement, rows returned in parameter order.
-        self.bulk_insert_entry = insert(entries).returning(
-            EntryRow.id, EntryRow.created_at, sort_by_parameter_order=True
-        )
-        upsert = insert(heads)
-        self.upsert_head = upsert.on_conflict_do_update(
-            index_elements=[HeadRow.namespace_id, HeadRow.identifier],
-            set_={"entry_id": upsert.excluded.entry_id},
-        )
-        self.insert_blob = insert(blobs).on_conflict_do_nothing(index_elements=[BlobRow.sha256])
-        self.reseal = (
-            update(EntryRow)
-            .where(EntryRow.namespace_id == bindparam("ns_id"))
-            .where(EntryRow.identifier == bindparam("ident"))
-            .where(EntryRow.version == bindparam("entry_version"))
-            .values(seal_key_id=bindparam("new_key_id"), seal=bindparam("new_seal"))
-        )
-        # FOR UPDATE serialises writers of one namespace on PostgreSQL; SQLite omits it and is
-        # serialised by BEGIN IMMEDIATE instead.
-        self.lock_namespace = (
-            select(NamespaceRow.id, NamespaceRow.generation)
-            .where(NamespaceRow.name == bindparam("name"))
-            .with_for_update()
-        )
-        bump = (
-            update(NamespaceRow)
-            .where(NamespaceRow.id == bindparam("ns_id"))
-            .values(generation=NamespaceRow.generation + bindparam("writes"))
-        )
-        if dialect == "postgresql":
-            # Announce in the same round trip; delivered only if the transaction commits.
-            payload = func.json_build_object(
-                "ns", NamespaceRow.name, "g", NamespaceRow.generation
-            ).cast(Text)
-            self.bump = bump.returning(
-                NamespaceRow.generation, func.pg_notify(NOTIFY_CHANNEL, payload)
-            )
-        else:
-            self.bump = bump.returning(NamespaceRow.generation)
+def _shared(text: str | None) -> str | None:
+    # Few distinct values across many records (Python and package versions, user@host):
+    # one string object each instead of one per record.
+    return None if text is None else sys.intern(text)
 
 
 def entry_record(namespace: str, row: Any) -> EntryRecord:
-    """Turn a row of :data:`ENTRY_COLUMNS` (or a mapping with those keys) into a record."""
+    """Turn a row of :data:`ENTRY_COLUMNS` (or a mapping with those keys) into a record.
+
+    The scheme stays JSON text until someone reads ``record.scheme``.
+    """
     values = row if isinstance(row, dict) else row._mapping
     scheme_json = values["scheme_json"]
     seal = values["seal"]
     return EntryRecord(
         namespace=namespace,
-        identifier=values["identifier"],
+        identifier=sys.intern(values["identifier"]),
         version=values["version"],
         origin=values["origin"],
         source_hash=values["source_hash"],
         signature=values["signature"],
-        scheme=None if scheme_json is None else json.loads(scheme_json),
+        # Text from a draft is shared, text from a row is wrapped; either is parsed on read.
+        scheme=scheme_json
+        if scheme_json is None or isinstance(scheme_json, JsonText)
+        else JsonText(scheme_json),
         doc=values["doc"],
         blob_sha256=values["blob_sha256"],
-        python_version=values["python_version"],
-        package=values["package"],
-        package_version=values["package_version"],
+        python_version=_shared(values["python_version"]) or "",
+        package=_shared(values["package"]),
+        package_version=_shared(values["package_version"]),
         created_at=utc(values["created_at"]),
-        created_by=values["created_by"],
-        source_file=values["source_file"],
+        created_by=_shared(values["created_by"]) or "",
+        source_file=_shared(values["source_file"]),
         source_line=values["source_line"],
         seal=None if seal is None else Seal(values["seal_key_id"], seal, values["version"]),
     )
+
+
+class Statements:
+    """The statements of the store, built once per store (building them costs more than running)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        # Only the dialect in use: importing PostgreSQL's costs ~40 ms of a SQLite cold start.
+        insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+        self.insert = insert
+        ns_id = bindparam("namespace_id", type_=Integer)
+        ident = bindparam("identifier", type_=String)
+
+        # -- reads -----------------------------------------------------------------------------
+        self.namespace_state = select(
+            namespaces.c.id, namespaces.c.generation, namespaces.c.cleared_at
+        ).where(namespaces.c.name == bindparam("name"))
+        self.entry = (
+            select(*ENTRY_COLUMNS)
+            .join(heads, heads.c.entry_id == entries.c.id)
+            .join(namespaces, namespaces.c.id == heads.c.namespace_id)
+            .where(namespaces.c.name == bindparam("name"), heads.c.identifier == ident)
+        )
+        self.identifiers = (
+            select(heads.c.identifier)
+            .where(
+                heads.c.namespace_id
+                == select(namespaces.c.id)
+                .where(namespaces.c.name == bindparam("name"))
+                .scalar_subquery()
+            )
+            .order_by(heads.c.position)
+        )
+        since = bindparam("since", type_=BigInteger)
+        self.changed_heads = (
+            select(heads.c.position, *ENTRY_COLUMNS)
+            .join(heads, heads.c.entry_id == entries.c.id)
+            .where(heads.c.namespace_id == ns_id, heads.c.change > since)
+            .order_by(heads.c.position)
+        )
+        if dialect == "postgresql":
+            # One index lookup per changed head: right after a large batch, stale statistics
+            # made the planner hash-join against a scan of every entry (~10 ms at 100,000).
+            # LIMIT 1 keeps the lateral subquery from being flattened back into that join.
+            found = (
+                select(*ENTRY_COLUMNS).where(entries.c.id == heads.c.entry_id).limit(1).lateral()
+            )
+            self.changed_heads = (
+                select(heads.c.position, *(found.c[column.name] for column in ENTRY_COLUMNS))
+                .select_from(heads)
+                .join(found, true())
+                .where(heads.c.namespace_id == ns_id, heads.c.change > since)
+                .order_by(heads.c.position)
+            )
+        self.removed = select(tombstones.c.identifier).where(
+            tombstones.c.namespace_id == ns_id, tombstones.c.change > since
+        )
+
+        # -- one registration: lock the namespace and read the identifier's state at once ---
+        head = heads.alias("head")
+        current = entries.alias("current")
+        last_version = (
+            select(func.max(entries.c.version))
+            .where(entries.c.namespace_id == namespaces.c.id, entries.c.identifier == ident)
+            .scalar_subquery()
+        )
+        tombstoned = (
+            select(func.count())
+            .where(tombstones.c.namespace_id == namespaces.c.id, tombstones.c.identifier == ident)
+            .scalar_subquery()
+        )
+        # FOR UPDATE OF namespaces serialises writers of one namespace on PostgreSQL; SQLite
+        # omits it and is serialised by BEGIN IMMEDIATE instead.
+        self.lock_and_read = (
+            select(
+                namespaces.c.id,
+                namespaces.c.generation,
+                last_version.label("last_version"),
+                tombstoned.label("tombstoned"),
+                *(current.c[column.name] for column in ENTRY_COLUMNS),
+            )
+            .select_from(namespaces)
+            .outerjoin(
+                head, (head.c.namespace_id == namespaces.c.id) & (head.c.identifier == ident)
+            )
+            .outerjoin(current, current.c.id == head.c.entry_id)
+            .where(namespaces.c.name == bindparam("name"))
+            .with_for_update(of=namespaces)
+        )
+        self.lock_namespace = (
+            select(namespaces.c.id, namespaces.c.generation)
+            .where(namespaces.c.name == bindparam("name"))
+            .with_for_update()
+        )
+
+        # -- writes ----------------------------------------------------------------------------
+        self.insert_blob = insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.sha256])
+        self.insert_entry = insert(entries).returning(entries.c.id, entries.c.created_at)
+        # Many rows per statement, returned in parameter order.
+        self.bulk_insert_entry = insert(entries).returning(
+            entries.c.id, entries.c.created_at, sort_by_parameter_order=True
+        )
+        upsert = insert(heads)
+        # A new version keeps the head's position (registration order); a new head takes it.
+        self.upsert_head = upsert.on_conflict_do_update(
+            index_elements=[heads.c.namespace_id, heads.c.identifier],
+            set_={"entry_id": upsert.excluded.entry_id, "change": upsert.excluded.change},
+        )
+        # A signed write of unchanged bytes replaces the entry's seal and moves its head, so
+        # listeners read the resealed record. (Parameters of an UPDATE may not be named like
+        # the table's columns.)
+        self.reseal = (
+            update(entries)
+            .where(
+                entries.c.namespace_id == bindparam("where_namespace_id", type_=Integer),
+                entries.c.identifier == bindparam("where_identifier", type_=String),
+                entries.c.version == bindparam("where_version", type_=Integer),
+            )
+            .values(seal_key_id=bindparam("new_key_id"), seal=bindparam("new_seal"))
+        )
+        self.touch_head = (
+            update(heads)
+            .where(
+                heads.c.namespace_id == bindparam("where_namespace_id", type_=Integer),
+                heads.c.identifier == bindparam("where_identifier", type_=String),
+            )
+            .values(change=bindparam("new_change", type_=BigInteger))
+        )
+        self.untombstone = delete(tombstones).where(
+            tombstones.c.namespace_id == ns_id, tombstones.c.identifier == ident
+        )
+        self.untombstone_many = delete(tombstones).where(
+            tombstones.c.namespace_id == ns_id,
+            tombstones.c.identifier.in_(bindparam("identifiers", expanding=True)),
+        )
+        self.tombstone_count = select(func.count()).where(tombstones.c.namespace_id == ns_id)
+        removal = insert(tombstones)
+        self.tombstone = removal.on_conflict_do_update(
+            index_elements=[tombstones.c.namespace_id, tombstones.c.identifier],
+            set_={"change": removal.excluded.change},
+        )
+        bump = (
+            update(namespaces)
+            .where(namespaces.c.id == ns_id)
+            .values(
+                generation=namespaces.c.generation + bindparam("writes", type_=BigInteger),
+                size=namespaces.c.size + bindparam("added", type_=BigInteger),
+            )
+        )
+        # A clear is one change: listeners holding less than it drop everything they hold.
+        self.clear_mark = (
+            update(namespaces)
+            .where(namespaces.c.id == ns_id)
+            .values(
+                generation=namespaces.c.generation + 1,
+                cleared_at=namespaces.c.generation + 1,
+                size=0,
+            )
+        )
+        if dialect == "postgresql":
+            # Announce in the same round trip; delivered only if the transaction commits.
+            self.bump = bump.returning(namespaces.c.generation, _notify())
+            self.clear_mark = self.clear_mark.returning(namespaces.c.generation, _notify())
+            self.write_entry = self._write_entry_cte()
+        else:
+            self.bump = bump.returning(namespaces.c.generation)
+            self.clear_mark = self.clear_mark.returning(namespaces.c.generation)
+
+    def _write_entry_cte(self) -> Any:
+        """PostgreSQL: insert the entry, move the head, drop a tombstone and bump the
+        generation (announcing it) in one statement, so a registration is two round trips.
+
+        Its parameters are named ``new_<column>`` (see :func:`write_entry_params`): SQLAlchemy
+        adds execution parameters named like a table's columns to the ``SET`` of an
+        ``UPDATE`` inside a CTE, and ``namespaces`` has columns named like those of ``entries``.
+        """
+
+        def new(name: str, type_: Any) -> Any:
+            return bindparam(f"new_{name}", type_=type_)
+
+        ns_id, ident = new("namespace_id", Integer), new("identifier", String)
+        change = new("change", BigInteger)
+        values: dict[str, Any] = {name: new(name, entries.c[name].type) for name in _WRITTEN}
+        # Imports keep the draft's timestamp; new registrations take the server's.
+        values["created_at"] = func.coalesce(new("created_at", DateTime(timezone=True)), func.now())
+        new_entry = (
+            self.insert(entries)
+            .values(values)
+            .returning(entries.c.id, entries.c.created_at)
+            .cte("new_entry")
+        )
+        upsert = self.insert(heads).from_select(
+            ["namespace_id", "identifier", "entry_id", "position", "change"],
+            select(ns_id, ident, new_entry.c.id, change, change),
+        )
+        new_head = upsert.on_conflict_do_update(
+            index_elements=[heads.c.namespace_id, heads.c.identifier],
+            set_={"entry_id": upsert.excluded.entry_id, "change": upsert.excluded.change},
+        ).cte("new_head")
+        untombstone = (
+            delete(tombstones)
+            .where(tombstones.c.namespace_id == ns_id, tombstones.c.identifier == ident)
+            .cte("untombstone")
+        )
+        bumped = (
+            update(namespaces)
+            .where(namespaces.c.id == ns_id)
+            .values(
+                generation=namespaces.c.generation + 1,
+                size=namespaces.c.size + new("added", BigInteger),
+            )
+            .returning(namespaces.c.generation, _notify())
+            .cte("bumped")
+        )
+        generation = select(bumped.c.generation).scalar_subquery()
+        return select(new_entry.c.id, new_entry.c.created_at, generation).add_cte(
+            new_head, untombstone
+        )
+
+
+def write_entry_params(params: dict[str, Any], *, change: int, added: int) -> dict[str, Any]:
+    """The parameters of :attr:`Statements.write_entry` for the ``entries`` values ``params``."""
+    named = {"created_at": None, **params, "change": change, "added": added}
+    return {f"new_{key}": value for key, value in named.items()}
+
+
+def _notify() -> Any:
+    """``pg_notify`` of the updated namespace row, for the ``RETURNING`` of its update."""
+    payload = func.json_build_object("ns", namespaces.c.name, "g", namespaces.c.generation)
+    return func.pg_notify(NOTIFY_CHANNEL, payload.cast(Text)).label("notified")

@@ -18,6 +18,7 @@ from registry.errors import RegistryError, ValidationError, error_from_dict
 from registry.store.base import (
     BlobDraft,
     BlobRecord,
+    ChangeSet,
     EntryDraft,
     EntryRecord,
     NamespaceKind,
@@ -31,6 +32,8 @@ __all__ = [
     "blob_from_json",
     "blob_to_json",
     "change_token",
+    "changes_from_json",
+    "changes_to_json",
     "draft_from_json",
     "draft_to_json",
     "entry_from_json",
@@ -239,12 +242,46 @@ def _datetime(text: Any) -> datetime | None:
 
 def registration_to_json(registration: Registration) -> dict[str, Any]:
     """Return the JSON form of a registration result."""
-    return {"record": entry_to_json(registration.record), "outcome": registration.outcome.value}
+    return {
+        "record": entry_to_json(registration.record),
+        "outcome": registration.outcome.value,
+        "generation": registration.generation,
+    }
 
 
 def registration_from_json(data: Mapping[str, Any]) -> Registration:
     """Rebuild a registration from :func:`registration_to_json` output."""
-    return Registration(entry_from_json(data["record"]), Outcome(data["outcome"]))
+    return Registration(
+        entry_from_json(data["record"]),
+        Outcome(data["outcome"]),
+        int(data.get("generation") or 0),  # absent from older servers
+    )
+
+
+def changes_to_json(changes: ChangeSet) -> dict[str, Any]:
+    """Return the JSON form of a change set."""
+    return {
+        "namespace": changes.namespace,
+        "since": changes.since,
+        "generation": changes.generation,
+        "cleared": changes.cleared,
+        "added": [entry_to_json(record) for record in changes.added],
+        "updated": [entry_to_json(record) for record in changes.updated],
+        "removed": list(changes.removed),
+    }
+
+
+def changes_from_json(data: Mapping[str, Any]) -> ChangeSet:
+    """Rebuild a change set from :func:`changes_to_json` output."""
+    return ChangeSet(
+        namespace=str(data["namespace"]),
+        since=int(data["since"]),
+        generation=int(data["generation"]),
+        cleared=bool(data["cleared"]),
+        added=tuple(entry_from_json(item) for item in data["added"]),
+        updated=tuple(entry_from_json(item) for item in data["updated"]),
+        removed=tuple(str(identifier) for identifier in data["removed"]),
+    )
 
 
 def result_to_json(result: Registration | RegistryError) -> dict[str, Any]:

@@ -6,8 +6,8 @@ stored earlier unsigned left them unsigned. Blob signatures made before this rev
 turned into entry seals (that needs the key): readers that require signatures refuse those
 entries until they are registered again with the key.
 
-Revision ID: 0003_entry_seals
-Revises: 0002_entry_source_place
+Revision ID: 0004_entry_seals
+Revises: 0003_incremental_sync
 Create Date: 2026-12-01
 
 Standalone: uses only ``alembic.op`` and SQLAlchemy Core, never ``registry`` models.
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_entry_seals"
-down_revision: str | None = "0002_entry_source_place"
+revision: str = "0004_entry_seals"
+down_revision: str | None = "0003_incremental_sync"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

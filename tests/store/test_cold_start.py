@@ -1,0 +1,79 @@
+"""A cold process: opening a big namespace and one hit read one row, import no ORM."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import uuid
+
+import pytest
+
+from registry.store.base import EntryDraft
+from registry.store.sql import SqlStore
+from tests.conftest import run_python
+
+ENTRIES = 2_000
+
+COLD = textwrap.dedent(
+    """
+    import json, sys
+    from sqlalchemy import event
+    from registry import FunctionalRegistry
+    from registry.store.engines import get_engine
+
+    namespace, url = sys.argv[1], sys.argv[2]
+    statements = []
+    event.listen(
+        get_engine(url),
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, context, many: (
+            None if sql.startswith("BEGIN") else statements.append((sql, str(params)))
+        ),
+    )
+
+    class Shared(FunctionalRegistry, logic_namespace=namespace, url=url):
+        pass
+
+    opened = len(statements)
+    dumps = Shared.get_artifact("e1234")
+    hit = statements[opened:]
+    names = list(Shared.iter_identifiers())
+    listing = statements[opened + len(hit):]
+    print(json.dumps({
+        "restored": dumps([1]) == "[1]",
+        "opened": statements[:opened],
+        "hit": hit,
+        "listing": listing,
+        "listed": len(names),
+        "modules": sorted(m for m in ("sqlalchemy.orm", "alembic", "pydantic") if m in sys.modules),
+    }))
+    """
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("pg_url" if request.param == "postgres" else "sqlite_url"))
+
+
+def test_one_hit_reads_one_row_and_no_orm_is_imported(url: str) -> None:
+    namespace = f"cold.{uuid.uuid4().hex[:8]}"
+    store = SqlStore(url)
+    store.ensure_namespace(namespace, "function")
+    scheme = {"type": "object", "properties": {"obj": {}}}
+    store.register_batch(
+        namespace,
+        [EntryDraft(f"e{i}", "json:dumps", scheme=scheme) for i in range(ENTRIES)],
+    )
+    store.close()
+    done = run_python(COLD.replace("sys.argv[1], sys.argv[2]", f"{namespace!r}, {url!r}"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["restored"] and report["listed"] == ENTRIES
+    assert report["modules"] == []  # the read path needs neither the ORM, alembic nor pydantic
+    # Opening checks the schema revision and reads the namespace row, no entry.
+    assert not [sql for sql, _ in report["opened"] if "heads" in sql or "entries" in sql]
+    (hit,) = report["hit"]  # one statement, for that identifier
+    assert "e1234" in hit[1]
+    (listing,) = report["listing"]
+    assert "scheme_json" not in listing[0] and "origin" not in listing[0]  # identifiers only

@@ -1,0 +1,150 @@
+"""``scheme_json_of``: the JSON Schema assembled without a pydantic model equals the model's."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import keyword
+import textwrap
+from typing import Annotated, Any, Literal, Optional, Union
+
+import pydantic
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from registry import schemes
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+class Inner(pydantic.BaseModel):
+    a: int
+
+
+@dataclasses.dataclass
+class Point:
+    x: float
+
+
+class Opaque:
+    """An arbitrary class pydantic can only check with isinstance."""
+
+
+#: Annotations as written in a signature, with the names they need.
+ANNOTATIONS = [
+    "int",
+    "float",
+    "str",
+    "bool",
+    "bytes",
+    "Any",
+    "None",
+    "Optional[int]",
+    "int | None",
+    "Union[int, str]",
+    "list[int]",
+    "dict[str, float]",
+    "tuple[int, str]",
+    "set[str]",
+    "Literal['a', 'b']",
+    "Color",
+    "Inner",
+    "Point",
+    "Opaque",
+    "Annotated[int, pydantic.Field(gt=0)]",
+    "'int'",
+    "list['Inner']",
+]
+DEFAULTS = [
+    None,
+    "...",  # no default
+    "0",
+    "1.5",
+    "float('inf')",
+    "'text'",
+    "True",
+    "None",
+    "(1, 'x')",
+    "[]",
+    "Color.RED",
+    "Opaque()",
+]
+NAMESPACE = {
+    "Any": Any,
+    "Optional": Optional,
+    "Union": Union,
+    "Literal": Literal,
+    "Annotated": Annotated,
+    "pydantic": pydantic,
+    "Color": Color,
+    "Inner": Inner,
+    "Point": Point,
+    "Opaque": Opaque,
+}
+
+
+def build(parameters: list[tuple[str, str | None, str | None]], extra: str, doc: str) -> Any:
+    """Define a function from (name, annotation, default) triples, as a module would."""
+    required, optional = [], []
+    for name, annotation, default in parameters:
+        text = name if annotation is None else f"{name}: {annotation}"
+        if default in (None, "..."):
+            required.append(text)
+        else:
+            optional.append(f"{text} = {default}")
+    source = f"def artifact({', '.join(required + optional + ([extra] if extra else []))}):\n"
+    source += textwrap.indent(f"{doc!r}\n" if doc else "pass\n", "    ")
+    namespace = dict(NAMESPACE)
+    exec(source, namespace)  # noqa: S102 - test fixture built from the lists above
+    return namespace["artifact"]
+
+
+names = st.from_regex(r"[a-z][a-z_0-9]{0,8}", fullmatch=True).filter(
+    lambda name: not keyword.iskeyword(name)
+)
+parameter = st.tuples(names, st.none() | st.sampled_from(ANNOTATIONS), st.sampled_from(DEFAULTS))
+
+
+# The model path warns about defaults JSON cannot hold (it leaves them out); both paths must.
+@pytest.mark.filterwarnings("ignore::pydantic.json_schema.PydanticJsonSchemaWarning")
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(parameter, max_size=5, unique_by=lambda p: p[0]),
+    st.sampled_from(["", "*args", "**options", "*args, **options"]),
+    st.sampled_from(["", "Scale x.", "Scale x.\n\n    Longer text."]),
+)
+def test_assembled_scheme_equals_the_models(
+    parameters: list[tuple[str, str | None, str | None]], extra: str, doc: str
+) -> None:
+    artifact = build(parameters, extra, doc)
+    expected = schemes.scheme_json(schemes.extract_model("artifact", artifact))
+    assert schemes.scheme_json_of("artifact", artifact) == expected
+
+
+def test_common_signatures_take_the_shortcut() -> None:
+    artifact = build(
+        [("x", "int", None), ("factor", "float", "2.0"), ("name", "Optional[str]", "None")],
+        "**options",
+        "Scale x.",
+    )
+    assembled = schemes._assembled_scheme("artifact", artifact)
+    assert assembled is not None
+    assert assembled == schemes.scheme_json(schemes.extract_model("artifact", artifact))
+
+
+@pytest.mark.parametrize("annotation", ["Inner", "Color", "Point"])
+def test_annotations_that_need_definitions_take_the_model_path(annotation: str) -> None:
+    artifact = build([("x", annotation, None)], "", "")
+    assert schemes._assembled_scheme("artifact", artifact) is None
+    assert "$defs" in (schemes.scheme_json_of("artifact", artifact) or {})
+
+
+def test_a_signature_pydantic_cannot_model_has_no_scheme() -> None:
+    assert (
+        schemes.scheme_json_of("print", print)
+        == schemes.scheme_json(schemes.extract_model("print", print))
+        or schemes.scheme_json_of("print", print) is None
+    )
