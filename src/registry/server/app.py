@@ -59,6 +59,7 @@ from registry.server.schemas import (
 )
 from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
 from registry.server.ui.routes import SESSION_COOKIE
+from registry.server.writes import Registrations
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
@@ -344,6 +345,9 @@ async def _disconnected(request: Request) -> None:
 
 
 def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) -> None:
+    # Concurrent registrations of a namespace go in arrival order, together (server/writes.py).
+    registrations = Registrations(store, hub.notify)
+
     @app.put(
         "/namespaces/{name}",
         tags=["write"],
@@ -364,12 +368,10 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
         response_model=Registration,
         responses=_WRITE_ERRORS,
     )
-    def register(name: NamespaceName, body: DraftBody) -> Response:
+    async def register(name: NamespaceName, body: DraftBody) -> Response:
         """Register one artifact; 409 when another artifact holds the identifier."""
-        try:
-            registration = store.register(name, draft_from_json(body.model_dump(mode="json")))
-        finally:
-            hub.notify()
+        draft = draft_from_json(body.model_dump(mode="json"))
+        registration = await registrations.register(name, draft)
         return _json(registration_to_json(registration))
 
     @app.post(
