@@ -126,6 +126,40 @@ asyncio.run(main())
 """
 
 
+#: The floor: a bare ASGI app on the same uvicorn (same protocol, same workers) answering every
+#: request with a fixed JSON body, driven by the same generator in the same run.
+FLOOR_APP = """
+PAYLOAD = b'{"entry":null}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"14")]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": PAYLOAD})
+"""
+
+
+#: Serves the floor app exactly as ``registry serve`` serves the registry (same uvicorn settings,
+#: protocol and guards, same worker launcher), so only the app differs.
+FLOOR_LAUNCHER = """
+import sys, uvicorn
+from registry.server.workers import run_workers, uvicorn_config
+folder, port, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+config = uvicorn_config(
+    "floor:app", host="127.0.0.1", port=port, workers=workers, log_level="warning",
+    access_log=False,
+)
+if workers > 1:
+    run_workers(config)
+else:
+    uvicorn.Server(config).run()
+"""
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
     env["PYTHONPATH"] = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
@@ -227,11 +261,18 @@ def _clear(url: str) -> None:
 
 
 def _start_server(store_url: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    """A registry server over ``store_url``, or the floor app when it is a directory holding
+    ``floor.py``."""
     port = _free_port()
-    command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--url", store_url, "--workers", str(workers)]
-    command += ["--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, env=_env())
+    env = _env()
+    if Path(store_url, "floor.py").exists():
+        command = [sys.executable, "-c", FLOOR_LAUNCHER, store_url, str(port), str(workers)]
+        env["PYTHONPATH"] = os.pathsep.join((store_url, env["PYTHONPATH"]))  # workers too
+    else:
+        command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--url", store_url, "--workers", str(workers)]
+        command += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -267,7 +308,8 @@ def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
     process, port = _start_server(url, workers)
     namespace = f"bench.load{workers}_{uuid.uuid4().hex[:6]}"
     try:
-        _fill(port, namespace)
+        if not Path(url, "floor.py").exists():
+            _fill(port, namespace)
         start = time.time() + 1.0
         arguments = [str(port), namespace, str(seconds), str(CLIENTS), str(ENTRIES), str(start)]
         generator = subprocess.run(
@@ -312,6 +354,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("REGISTRY_TEST_PG_URL", DEFAULT_PG))
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     parser.add_argument("--skip-writers", action="store_true")
+    parser.add_argument("--skip-server", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
     args = parser.parse_args()
     load_before = _load_average()
@@ -320,7 +363,9 @@ def main() -> None:
         try:
             writers = [] if args.skip_writers else bench_writers(urls)
             loads = []
-            for backend, url in urls.items():
+            (Path(folder) / "floor.py").write_text(FLOOR_APP)
+            servers = {"floor (bare ASGI app)": folder, **urls}
+            for backend, url in [] if args.skip_server else servers.items():
                 for workers in (1, 4):
                     row = bench_server(url, workers, args.seconds)
                     row["backend"] = backend
@@ -378,7 +423,9 @@ def _report(
         f"Server: {CLIENTS} concurrent clients for {seconds:g} s (one asyncio process, one "
         f"keep-alive connection each, the next request sent when the answer is in), "
         f"90% `GET` of one of {ENTRIES} entries, 10% registrations of new identifiers. "
-        "Targets: 0 errors, p99 get <= 10 ms, p99 register <= 50 ms, 4 workers >= 1.5x one.",
+        "Targets: 0 errors, p99 get <= 10 ms, p99 register <= 50 ms, 4 workers >= 1.5x one. "
+        "The floor row is a bare ASGI app on the same uvicorn and generator in the same run: "
+        "what this machine gives any Python server at that moment.",
         "",
         "| store | workers | requests/s | get p50 / p99 | register p50 / p99 | errors |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -19,6 +20,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from registry.errors import (
     PermissionDeniedError,
@@ -60,6 +63,7 @@ from registry.server.schemas import (
 from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
 from registry.server.ui.routes import SESSION_COOKIE
 from registry.server.writes import Registrations
+from registry.store import limits
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
@@ -159,6 +163,8 @@ def create_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
+    # Innermost: the entry reads answered from memory never reach FastAPI's routing.
+    app.add_middleware(CachedEntryReads, store=store, table=table)
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout
     )
@@ -172,6 +178,57 @@ def create_app(
         _add_write_routes(app, store, hub, write)
     add_ui_routes(app, store, hub, table, read_only=read_only)
     return app
+
+
+_ENTRY_PATH = re.compile(rf"/namespaces/({limits.NAMESPACE_PATTERN})/entries/([^/]+)")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class CachedEntryReads:
+    """ASGI shortcut for the hottest request, ``GET /namespaces/{name}/entries/{identifier}``,
+    when the store has the answer in memory: it is answered here, without FastAPI's routing,
+    dependency solving and validation, which cost about 0.4 ms of a 0.5 ms request (profiled
+    under 16 concurrent clients). Anything else, a missing or refused token included, goes on to
+    the route, which answers exactly the same (the route stays the documented one).
+    """
+
+    def __init__(self, app: ASGIApp, store: Store, table: TokenTable) -> None:
+        self.app = app
+        self.store = store
+        self.table = table
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = self._answer(scope)
+            if body is not None:
+                headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _answer(self, scope: ASGIScope) -> bytes | None:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        found = _ENTRY_PATH.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
+        if found is None or not limits.IDENTIFIER_RE.fullmatch(found[2]):
+            return None
+        if self.table.is_enabled:
+            scheme, _, token = _header(scope, b"authorization").partition(" ")
+            if scheme.lower() != "bearer" or self.table.scope_of(token) is None:
+                return None  # the route answers 401
+        known, record = self.store.cached_entry(found[1], found[2])
+        if not known:
+            return None
+        answer = {"entry": None if record is None else entry_to_json(record)}
+        return json.dumps(answer, separators=(",", ":")).encode()
+
+
+def _header(scope: ASGIScope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _scope_dependencies(table: TokenTable) -> tuple[Any, Any]:
