@@ -9,6 +9,7 @@ import platform
 import re
 import statistics
 import sys
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,31 @@ def ns_per_statement(
 ) -> float:
     """Like :func:`ns_per_call` for a statement string (no extra call frame in the loop)."""
     return min(timeit.repeat(stmt, globals=namespace, number=number, repeat=repeat)) / number * 1e9
+
+
+def wait_for_quiet(max_load: float | None, timeout: float = 600.0) -> None:
+    """Wait (at most ``timeout`` seconds) until the 1-minute load average is below
+    ``max_load``: other people's test runs share these cores."""
+    if max_load is None:
+        return
+    deadline = time.monotonic() + timeout
+    while os.getloadavg()[0] >= max_load and time.monotonic() < deadline:
+        print(f"load {load_average()}, waiting for < {max_load}", file=sys.stderr)
+        time.sleep(15)
+
+
+def interleaved_best_ns(
+    cases: dict[str, tuple[str, dict[str, object]]], number: int, rounds: int = 7
+) -> dict[str, float]:
+    """Time each ``(statement, namespace)`` case ``number`` times per round and return the
+    best round of each, in ns per execution. Rounds alternate between the cases, so a noisy
+    neighbour slows them alike; a statement adds no call frame of its own."""
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(rounds):
+        for name, (statement, namespace) in cases.items():
+            seconds = timeit.timeit(statement, globals=namespace, number=number)
+            best[name] = min(best[name], seconds / number * 1e9)
+    return best
 
 
 def percentile(samples: list[float], fraction: float) -> float:

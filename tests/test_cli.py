@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -65,13 +66,16 @@ def test_show_without_importing(filled):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "import path: tests.samples.mathfuncs:scale" in out
+    place = (inspect.getsourcefile(mathfuncs.scale), inspect.getsourcelines(mathfuncs.scale)[1])
+    assert "defined in:  {}:{}".format(*place) in out
     assert "signature:   scale(x: float, factor: float = 2.0) -> float" in out
     assert "drift:       unchanged" in out
     rows = [line.split() for line in out.splitlines()]
-    assert ["x", "number", "yes"] in rows
-    assert ["factor", "number", "2.0", "no"] in rows
+    assert ["x", "float", "yes"] in rows  # the field table of the web page's entry page
+    assert ["factor", "float", "2.0", "no"] in rows
     data = json.loads(run("show", namespace, "scale", "--json", url=url).stdout)
     assert data["drift"] == "unchanged" and [v["version"] for v in data["versions"]] == [1]
+    assert (data["source_file"], data["source_line"]) == place
 
 
 def test_missing_things_give_one_line_and_exit_3(filled):

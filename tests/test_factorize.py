@@ -389,12 +389,21 @@ def test_reregistered_identifier_uses_the_new_artifact() -> None:
         return f"second {v}"
 
     Local.register_artifact("thing", first)
-    assert Local.factorize_artifact("thing", v=1) == "first 1"
+    # built three times: the second build of the shape generates a builder, the third runs it
+    assert [Local.factorize_artifact("thing", v=n) for n in range(3)] == [
+        "first 0",
+        "first 1",
+        "first 2",
+    ]
     Local.unregister_identifier("thing")
     with pytest.raises(RegistryError):
         Local.factorize_artifact("thing", v=1)
     Local.register_artifact("thing", second)
-    assert Local.factorize_artifact("thing", v=1) == "second 1"
+    assert [Local.factorize_artifact("thing", v=n) for n in range(3)] == [
+        "second 0",
+        "second 1",
+        "second 2",
+    ]
 
 
 def test_repeated_builds_do_not_share_mutable_values() -> None:
@@ -563,25 +572,37 @@ def test_concurrent_builds() -> None:
     assert failures == []
 
 
-def test_compiled_trees_are_reused_for_equal_plain_configs() -> None:
+def test_a_shape_compiled_twice_gets_a_builder_for_any_values() -> None:
     from registry import lookup
+    from registry.shapes import MISMATCH
 
-    trees = lookup.lookup_for(Exp).trees
-    trees.clear()
-    config = {"encoder": {"_type": "Encoder", "hidden_dim": 3}}
-    first = Exp.factorize_artifact("Head", **config)
-    copied = {"encoder": dict(config["encoder"])}  # equal, but other objects
-    second = Exp.factorize_artifact("Head", **copied)
-    third = Exp.factorize_artifact("Head", **copied)
-    assert len(trees) == 1
-    assert first == second == third
-    assert first.encoder is not second.encoder is not third.encoder
-    # True == 1 in Python, but not for the cache: the value is validated again
-    Exp.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": True})
-    assert len(trees) == 2
-    # configs holding objects are never cached
-    Exp.factorize_artifact("Head", encoder=Encoder(1))
-    assert len(trees) == 2
+    found = lookup.lookup_for(Exp)
+    found.builders.clear()
+    found.shapes_seen.clear()
+    first = Exp.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": 3})
+    assert "Head" not in found.builders  # a config built once pays for no generated code
+    second = Exp.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": 4})
+    (fast,) = found.builders["Head"]
+    assert first.encoder.hidden_dim == 3 and second.encoder.hidden_dim == 4
+    built = fast({"encoder": {"_type": "Encoder", "hidden_dim": 5}})
+    assert built == Head(Encoder(5))
+    assert Exp.to_config(built) == {
+        "_type": "Head",
+        "encoder": {"_type": "Encoder", "hidden_dim": 5},
+    }
+    # True == 1 in Python, but not to pydantic's lax int: the builder validates it as pydantic does
+    assert fast({"encoder": {"_type": "Encoder", "hidden_dim": True}}).encoder.hidden_dim == 1
+    assert (
+        type(fast({"encoder": {"_type": "Encoder", "hidden_dim": "7"}}).encoder.hidden_dim) is int
+    )
+    # another shape, an invalid value, an object where a mapping was: not this builder's configs
+    assert fast({"encoder": {"_type": "Encoder", "hidden_dim": 1, "num_layers": 2}}) is MISMATCH
+    assert fast({"encoder": {"_type": "Encoder", "hidden_dim": "wide"}}) is MISMATCH
+    assert fast({"encoder": Encoder(1)}) is MISMATCH
+    assert fast({"encoder": {"_type": "Head", "hidden_dim": 1}}) is MISMATCH
+    # ...which the general path then builds or reports as always
+    with pytest.raises(ValidationError, match="hidden_dim"):
+        Exp.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": "wide"})
 
 
 def test_partial_cannot_skip_a_positional_only_parameter() -> None:

@@ -16,7 +16,7 @@ import click
 
 from registry.db_commands import db
 from registry.errors import RegistryError, StoreError, ValidationError
-from registry.store.base import EntryRecord, NamespaceRecord, Store
+from registry.store.base import EntryRecord, NamespaceRecord, Store, place_text
 
 __all__ = ["cli", "main"]
 
@@ -117,6 +117,8 @@ def _entry_json(record: EntryRecord) -> dict[str, Any]:
         "signature": record.signature,
         "doc": record.doc,
         "source_hash": record.source_hash,
+        "source_file": record.source_file,
+        "source_line": record.source_line,
         "python_version": record.python_version,
         "package": record.package,
         "package_version": record.package_version,
@@ -174,25 +176,13 @@ def list_command(ctx: click.Context, namespace: str | None, as_json: bool) -> No
 
 
 def _scheme_rows(scheme: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
-    if not scheme:
-        return []
-    required = set(scheme.get("required", ()))
-    rows = []
-    for name, spec in scheme.get("properties", {}).items():
-        default = "" if name in required else json.dumps(spec.get("default"))
-        rows.append((name, _type_label(spec), default, "yes" if name in required else "no"))
-    return rows
+    # The web page's field table: the same types, defaults and required flags in both.
+    from registry.server.ui.forms import config_fields
 
-
-def _type_label(spec: dict[str, Any]) -> str:
-    if "type" in spec:
-        return str(spec["type"])
-    if "$ref" in spec:
-        return str(spec["$ref"]).rpartition("/")[2]
-    options = spec.get("anyOf") or spec.get("oneOf")
-    if options:
-        return " | ".join(_type_label(o) for o in options)
-    return "any"
+    return [
+        (f.name, f.type_label, f.default or "", "yes" if f.required else "no")
+        for f in config_fields(scheme)
+    ]
 
 
 @cli.command("show")
@@ -221,6 +211,8 @@ def show_command(ctx: click.Context, namespace: str, name: str, as_json: bool) -
         return
     click.echo(click.style(f"{namespace}:{name}", bold=True) + f"  (version {record.version})")
     click.echo(f"import path: {record.origin}")
+    if record.source_file:
+        click.echo(f"defined in:  {place_text(record.source_file, record.source_line)}")
     click.echo(f"signature:   {name}{record.signature}")
     if record.doc:
         click.echo(f"doc:         {record.doc}")

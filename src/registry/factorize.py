@@ -10,32 +10,41 @@ and never imports ``registries``. Building has two phases:
    is given to. Nothing is called, so a bad leaf leaves no half-built objects behind.
 2. *build*: call the artifacts depth-first with the validated values.
 
-Per-artifact work is cached in :class:`~registry.plans.ArtifactPlan` objects. Whole compiled
-trees are cached too, keyed by ``marshal.dumps(config, 2)``: marshal accepts exact builtin
-types only (no subclasses, no arbitrary objects), so equal bytes mean an identical plain-data
-config. A cached tree is reused only after checking that every ``_type`` in it still names the
-same artifact, and only if its validated values are immutable scalars. Directives: ``_type``,
-``_args_`` (positional values), ``_partial_`` (return a ``functools.partial``).
+Per-artifact work is cached in :class:`~registry.plans.ArtifactPlan` objects. Configs are not
+cached by value: the second time a config *shape* is compiled for a root name (its keys,
+``_type`` names and containers, whatever its scalar values), it gets a generated builder
+(:mod:`registry.shapes`) that later configs of that shape run instead of both phases. No
+config is serialised into a key: a shape is summarised only after its config compiled (a walk
+no longer than the compile's), and a builder gives up at the first difference from its shape.
+Directives: ``_type``, ``_args_`` (positional values), ``_partial_`` (return a
+``functools.partial``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import marshal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import pydantic
 from pydantic import BaseModel
 
-from registry import schemes
+from registry import schemes, shapes
 from registry.config_bounds import check_config
 from registry.errors import ValidationError, closest_names, did_you_mean
 from registry.hints import ANY_HINT, Hint
-from registry.plans import ArtifactPlan, compile_plan, plan_for_class, shape_validator
-from registry.steps import Builder, MappingStep, Node, SequenceStep, Step, builder
+from registry.plans import (
+    ArtifactPlan,
+    compile_plan,
+    plan_for_class,
+    shape_validator,
+    validate_direct,
+)
+from registry.shapes import MISMATCH, ShapeBuilder
+from registry.steps import ATOMIC, MappingStep, Node, SequenceStep, Step
 
-__all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "factorize"]
+__all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "build_new", "factorize"]
 
 TYPE_KEY = "_type"
 ARGS_KEY = "_args_"
@@ -46,62 +55,42 @@ _UNSUPPORTED = {
     "_recursive_": "Nested _type mappings are always built; there is nothing to switch off",
     "_convert_": "Values are converted by the artifact's scheme; there is nothing to choose",
 }
-_ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
-_MAX_CACHED_TREES = 512
-# Version 2 writes no back-references, so equal configs give equal bytes whatever the reference
-# counts and string interning of their parts (later versions encode both).
-_MARSHAL_VERSION = 2
+#: Generated builders kept per root name (newest first), shapes remembered until seen again,
+#: and the size of the largest shape that gets a builder.
+_MAX_BUILDERS = 8
+_MAX_SHAPES_SEEN = 1024
+_MAX_SHAPE_PARTS = 1000
 
 
 class ArtifactLookup(Protocol):
     """Resolves ``_type`` names for :func:`factorize` and owns its caches."""
 
     plans: dict[str, ArtifactPlan]
-    trees: dict[bytes, _Tree]
+    #: Generated builders per root name, newest first (see :mod:`registry.shapes`).
+    builders: dict[str, tuple[ShapeBuilder, ...]]
+    #: Shapes compiled once, by ``(root name, shape)``; the second time gets a builder.
+    shapes_seen: set[Any]
+    #: The root registry's live artifacts: a hit is what :meth:`artifact` returns.
+    artifacts: Mapping[str, Any]
 
     def artifact(self, type_name: str) -> Callable[..., Any]:
         """Return the artifact ``type_name`` names; raise ValidationError if none."""
 
-    def describe(self, type_name: str) -> tuple[str, type[BaseModel]]:
-        """Return the qualified label (``Registry:name``) and the scheme of ``type_name``."""
+    def label(self, type_name: str) -> str:
+        """Return the qualified label (``Registry:name``) of ``type_name``."""
 
-
-class _Tree:
-    """A compiled config and the artifacts its ``_type`` names resolved to (checked again
-    before each reuse). It is turned into closures when it is first reused, not before: a
-    config built once should not pay for them."""
-
-    __slots__ = ("_build", "resolved", "root")
-
-    def __init__(self, root: Node, resolved: list[tuple[str, ArtifactPlan]]) -> None:
-        self.root = root
-        self.resolved = [(name, plan.artifact) for name, plan in dict(resolved).items()]
-        self._build: Builder | None = None
-
-    def build(self) -> Any:
-        if self._build is None:
-            self._build = builder(self.root)
-        return self._build()
-
-    def is_current(self, lookup: ArtifactLookup) -> bool:
-        try:
-            for name, artifact in self.resolved:
-                if lookup.artifact(name) is not artifact:
-                    return False
-        except ValidationError:  # unregistered since: compile again to report it properly
-            return False
-        return True
+    def scheme(self, type_name: str) -> type[BaseModel]:
+        """Return the pydantic scheme of ``type_name`` (raising its explanation if it has none)."""
 
 
 class _Compilation:
-    """State of one compile: the lookup, the names resolved, and whether the tree is reusable."""
+    """State of one compile: the lookup and the names resolved, with their plans."""
 
-    __slots__ = ("lookup", "resolved", "reusable")
+    __slots__ = ("lookup", "resolved")
 
     def __init__(self, lookup: ArtifactLookup) -> None:
         self.lookup = lookup
         self.resolved: list[tuple[str, ArtifactPlan]] = []
-        self.reusable = True
 
 
 # --------------------------------------------------------------------------- compilation
@@ -119,25 +108,110 @@ def factorize(
     """
     if not build:
         check_config(config)
-        _compile_root(lookup, type_name, config)
+        with _bounded_stack(type_name):
+            _compile_root(lookup, type_name, config)
         return None
-    try:
-        key: bytes | None = marshal.dumps((type_name, config), _MARSHAL_VERSION)  # type: ignore[arg-type]
-    except (ValueError, TypeError, RecursionError):  # not plain data: compile every time
-        key = None
-    if key is not None:
-        tree = lookup.trees.get(key)
-        if tree is not None and tree.is_current(lookup):
-            return tree.build()
-    # Compiling walks the config as a tree: bound it first (a hit was bounded when compiled).
+    for fast in lookup.builders.get(type_name, ()):
+        built = fast(config)
+        if built is not MISMATCH:
+            return built
+    return build_new(lookup, type_name, config)
+
+
+def build_new(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any]) -> Any:
+    """Compile and build ``config`` on the general path (no generated builder matched it)."""
+    # Compiling walks the config as a tree: bound it first. (A generated builder walks no
+    # further than the shape it was made from, which was bounded when it compiled.)
     check_config(config)
-    root, state = _compile_root(lookup, type_name, config)
-    if key is None or not state.reusable:
+    with _bounded_stack(type_name):
+        root, state = _compile_root(lookup, type_name, config)
+        _learn_shape(lookup, type_name, config, root, state)
         return root.build()
-    if len(lookup.trees) >= _MAX_CACHED_TREES:
-        lookup.trees.clear()
-    lookup.trees[key] = _Tree(root, state.resolved)
-    return root.build()
+
+
+@contextlib.contextmanager
+def _bounded_stack(type_name: str) -> Iterator[None]:
+    """Turn a ``RecursionError`` into a ``ValidationError``: bounded configs do not get one,
+    but a caller whose own stack is already deep may."""
+    try:
+        yield
+    except RecursionError:
+        raise ValidationError(
+            f"Building {type_name!r} ran out of stack: the config, or the code calling "
+            "factorization, is nested too deeply",
+            suggestions=["Flatten the config, or call factorization from a shallower stack"],
+            context={"type": type_name},
+        ) from None
+
+
+def _learn_shape(
+    lookup: ArtifactLookup,
+    type_name: str,
+    config: Mapping[str, Any],
+    root: Node,
+    state: _Compilation,
+) -> None:
+    """Generate a builder for the shape of ``config`` the second time it is compiled."""
+    shape = _shape_of(config)
+    if shape is None:
+        return
+    key = (type_name, shape)
+    if key not in lookup.shapes_seen:
+        if len(lookup.shapes_seen) >= _MAX_SHAPES_SEEN:
+            lookup.shapes_seen.clear()
+        lookup.shapes_seen.add(key)
+        return
+    current = lookup.builders.get(type_name, ())
+    if any(fast.shape == shape and fast.is_current(lookup) for fast in current):
+        return  # it already has a builder; this config failed a check the general path passed
+    fast = shapes.generate(
+        lookup,
+        type_name,
+        config,
+        root,
+        resolved=state.resolved,
+        holds_no_artifacts=holds_no_artifacts,
+    )
+    fast.shape = shape
+    others = tuple(other for other in current if other.shape != shape)
+    lookup.builders[type_name] = (fast, *others)[:_MAX_BUILDERS]
+
+
+def _shape_of(config: Mapping[str, Any]) -> Any:
+    """Return a hashable summary of what compiling ``config`` depends on besides its scalar
+    values, or ``None`` for configs that get no builder: those holding mappings other than
+    dicts, and those of more than ``_MAX_SHAPE_PARTS`` mappings and items (a builder's code
+    grows with its shape, and generating it would cost more than it saves)."""
+    budget = [_MAX_SHAPE_PARTS]
+
+    def part(value: Any) -> Any:
+        cls = value.__class__
+        if cls in ATOMIC:
+            return None
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _NoShape
+        if cls is dict:
+            return tuple(
+                (key, item) if key == TYPE_KEY and item.__class__ is str else (key, part(item))
+                for key, item in value.items()
+            )
+        if cls is list or cls is tuple:
+            return (cls, *[part(item) for item in value])
+        if isinstance(value, Mapping):
+            raise _NoShape
+        return cls
+
+    try:
+        shape = part(config)
+        hash(shape)
+    except Exception:  # _NoShape, or keys whose comparison fails: no builder then
+        return None
+    return shape
+
+
+class _NoShape(Exception):
+    pass
 
 
 def _compile_root(
@@ -177,8 +251,9 @@ def _resolve(state: _Compilation, type_name: object, path: str) -> ArtifactPlan:
         artifact = lookup.artifact(name)
         plan = lookup.plans.get(name)
         if plan is None or plan.artifact is not artifact:
-            label, model = lookup.describe(name)
-            plan = lookup.plans[name] = compile_plan(label, artifact, model)
+            plan = lookup.plans[name] = compile_plan(
+                lookup.label(name), artifact, lambda: lookup.scheme(name)
+            )
     except ValidationError as error:
         raise _located(error, name, _join(path, TYPE_KEY) if path else "") from None
     state.resolved.append((name, plan))
@@ -219,7 +294,7 @@ def _compile_node(
                 _set_partial(node, value)
                 continue
             hint = _unknown_key(plan, key, path)
-        if value.__class__ in _ATOMIC:
+        if value.__class__ in ATOMIC:
             literals[key] = value
             continue
         compiled = _compile_value(state, value, hint, _join(path, key), plan.label)
@@ -323,7 +398,6 @@ def _extra_positional(state: _Compilation, node: Node, value: Any, path: str) ->
     extra = _compile_value(state, value, hint, path, node.plan.label)
     if not isinstance(extra, Step):
         extra = hint.verify(value, path, node.plan.label)
-        state.reusable = state.reusable and extra.__class__ in _ATOMIC
     node.extra_args = [*(node.extra_args or ()), extra]
     node.plain = False
 
@@ -332,14 +406,17 @@ def _validate_literals(
     state: _Compilation, node: Node, literals: dict[str, Any], nested: dict[str, Step]
 ) -> None:
     plan = node.plan
-    names = tuple(nested)
-    validator = shape_validator(plan, names, node.partial)
-    if names:
+    if nested:
         node.nested = nested
+    values = validate_direct(plan, literals, nested, node.partial)
+    if values is not None:
+        node.values = values
+        return
+    validator = shape_validator(plan, tuple(nested), node.partial)
     if validator is None:
         return
     try:
-        node.values = values = validator.validate_python(literals)
+        node.values = validator.validate_python(literals)
     except pydantic.ValidationError as error:
         raise _invalid(plan.label, error, node.path) from None
     except Exception as exc:  # a user validator raising something pydantic does not wrap
@@ -347,11 +424,6 @@ def _validate_literals(
             f"Invalid config for {plan.label!r} at {node.path or '<root>'!r}: {exc}",
             context={"type": plan.label, "path": node.path},
         ) from exc
-    if state.reusable:  # a reused tree must not share mutable values between builds
-        for value in values.values():
-            if value.__class__ not in _ATOMIC:
-                state.reusable = False
-                break
 
 
 def _invalid(label: str, error: pydantic.ValidationError, path: str) -> ValidationError:
@@ -371,7 +443,7 @@ def _invalid(label: str, error: pydantic.ValidationError, path: str) -> Validati
 def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner: str) -> Any:
     """Return a :class:`Step` if ``value`` holds artifacts to build, else ``value`` itself."""
     cls = value.__class__
-    if cls in _ATOMIC:
+    if cls in ATOMIC:
         return value
     if cls is list or cls is tuple:  # before isinstance(Mapping), an abstract-class check
         return _compile_sequence(state, value, hint, path, owner)
@@ -389,6 +461,23 @@ def _compile_value(state: _Compilation, value: Any, hint: Hint, path: str, owner
     return value
 
 
+def holds_no_artifacts(value: Any, hint: Hint) -> bool:
+    """Return whether :func:`_compile_value` would keep ``value`` as a literal (nothing in it
+    is built). Generated builders check literal containers with it."""
+    cls = value.__class__
+    if cls in ATOMIC:
+        return True
+    if cls is list or cls is tuple:
+        item = hint.item
+        return all(holds_no_artifacts(part, item) for part in value)
+    if cls is dict or isinstance(value, Mapping):
+        if TYPE_KEY in value or hint.build_class is not None:
+            return False
+        item = hint.value
+        return all(holds_no_artifacts(part, item) for part in value.values())
+    return True
+
+
 def _compile_sequence(
     state: _Compilation, value: list[Any] | tuple[Any, ...], hint: Hint, path: str, owner: str
 ) -> Any:
@@ -397,7 +486,7 @@ def _compile_sequence(
     item_hint = hint.item
     prefix = f"{path}." if path else ""
     for index, item in enumerate(value):
-        if item.__class__ in _ATOMIC:
+        if item.__class__ in ATOMIC:
             items.append(item)
             continue
         compiled = _compile_value(state, item, item_hint, f"{prefix}{index}", owner)
@@ -443,9 +532,7 @@ def _literals_checked(
             checked.append(item)
             continue
         where = _join(path, keys[index] if keys is not None else index)
-        valid = hint.verify(item, where, owner)
-        state.reusable = state.reusable and valid.__class__ in _ATOMIC
-        checked.append(valid)
+        checked.append(hint.verify(item, where, owner))
     return checked
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import collections.abc
 import contextlib
 import dataclasses
+import enum
 import inspect
+import sys
 import types
 import typing
 from typing import Any
@@ -25,7 +27,7 @@ from registry import schemes
 from registry.errors import ValidationError
 from registry.validation import is_compatible
 
-__all__ = ["ANY_HINT", "Hint", "hint_for"]
+__all__ = ["ANY_HINT", "EVERY_TYPE", "Hint", "direct_types", "hint_for", "is_plain_class"]
 
 _SEQUENCES: dict[Any, type] = {
     list: list,
@@ -41,6 +43,37 @@ _SEQUENCES: dict[Any, type] = {
 }
 _MAPPINGS = frozenset({dict, collections.abc.Mapping, collections.abc.MutableMapping})
 _ARBITRARY = ConfigDict(arbitrary_types_allowed=True)
+# Classes whose exact instances pydantic returns unchanged for the same annotation (lax mode,
+# no constraints); tests/test_fast_paths.py holds each against pydantic.
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
+
+
+class _EveryType(frozenset):  # type: ignore[type-arg]
+    """Contains every class: what ``Any`` passes through unchanged."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+EVERY_TYPE: frozenset[type] = _EveryType()
+
+
+def direct_types(annotation: Any) -> frozenset[type] | None:
+    """Return the classes whose exact instances validate as themselves against ``annotation``,
+    so checking ``value.__class__`` replaces a pydantic call; ``None`` when pydantic is needed
+    (constraints, containers, coercion of other types)."""
+    if annotation is Any:
+        return EVERY_TYPE
+    if annotation is None:
+        annotation = type(None)
+    if _hashable_in(annotation, _SCALARS):
+        return frozenset({annotation})
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [direct_types(member) for member in typing.get_args(annotation)]
+        if any(member is None or member is EVERY_TYPE for member in members):
+            return None
+        return frozenset().union(*members)  # type: ignore[arg-type]
+    return None
 
 
 class Hint:
@@ -51,6 +84,7 @@ class Hint:
         "_compatible",
         "annotation",
         "build_class",
+        "direct",
         "is_any",
         "is_mapping",
         "item",
@@ -61,6 +95,7 @@ class Hint:
     def __init__(self, annotation: Any) -> None:
         self.annotation = annotation
         self.is_any = annotation is Any or annotation is object
+        self.direct = direct_types(annotation)
         self.build_class: type | None = None
         self.sequence_kind: type | None = None
         self.is_mapping = self.is_any
@@ -96,7 +131,7 @@ class Hint:
 
     def verify(self, value: Any, path: str, owner: str) -> Any:
         """Validate ``value`` against the annotation and return it coerced."""
-        if self.is_any:
+        if self.is_any or (self.direct is not None and value.__class__ in self.direct):
             return value
         if self._adapter is None:
             self._adapter = self._make_adapter(path, owner)
@@ -223,6 +258,26 @@ def _takes_mapping(annotation: Any) -> bool:
     )
 
 
+_PYDANTIC_HOOKS = ("__get_pydantic_core_schema__", "__get_validators__", "__pydantic_validator__")
+
+
+def is_plain_class(annotation: Any) -> bool:
+    """Return whether ``annotation`` is a class of user code that pydantic can only check with
+    ``isinstance`` (no model, dataclass, enum, named tuple or schema hook; not from the
+    standard library, whose classes pydantic often validates in its own way). ``False`` means
+    "ask pydantic", not "no"."""
+    if not inspect.isclass(annotation) or getattr(annotation, "_is_protocol", False):
+        return False
+    if annotation.__module__.partition(".")[0] in sys.stdlib_module_names:
+        return False
+    return not (
+        issubclass(annotation, (BaseModel, enum.Enum, tuple))
+        or dataclasses.is_dataclass(annotation)
+        or typing_extensions.is_typeddict(annotation)
+        or any(hasattr(annotation, hook) for hook in _PYDANTIC_HOOKS)
+    )
+
+
 def _buildable(annotation: Any) -> bool:
     """Return whether ``annotation`` is a concrete class pydantic only checks with isinstance.
 
@@ -232,6 +287,8 @@ def _buildable(annotation: Any) -> bool:
         return False
     if inspect.isabstract(annotation) or getattr(annotation, "_is_protocol", False):
         return False
+    if is_plain_class(annotation):
+        return True  # what the schema below would say, without building it
     try:
         schema = pydantic.TypeAdapter(annotation, config=_ARBITRARY).core_schema
     except Exception:  # models, dataclasses and the like carry their own config

@@ -20,9 +20,11 @@ from registry.errors import RegistryError, ValidationError
 from registry.namespaces import find_registry, open_namespace
 from registry.plans import ArtifactPlan
 from registry.registries import _Registry
+from registry.shapes import MISMATCH, ShapeBuilder
 
 __all__ = [
     "RegistryLookup",
+    "factorize_function",
     "factorize_in",
     "label_of",
     "lookup_for",
@@ -52,15 +54,26 @@ def registry_named(name: str) -> type[_Registry]:
 
 
 class RegistryLookup:
-    """Resolves ``_type`` names for one root registry and keeps its compiled plans."""
+    """Resolves ``_type`` names for one root registry and keeps its compiled plans and
+    generated builders (see :class:`registry.factorize.ArtifactLookup`)."""
 
-    __slots__ = ("__weakref__", "label", "plans", "root", "trees")
+    __slots__ = (
+        "__weakref__",
+        "artifacts",
+        "builders",
+        "plans",
+        "prefix",
+        "root",
+        "shapes_seen",
+    )
 
     def __init__(self, root: type[_Registry]) -> None:
         self.root = root
-        self.label = label_of(root)
+        self.prefix = label_of(root)
+        self.artifacts: Mapping[str, Any] = root._artifacts
         self.plans: dict[str, ArtifactPlan] = {}
-        self.trees: dict[bytes, Any] = {}
+        self.builders: dict[str, tuple[ShapeBuilder, ...]] = {}
+        self.shapes_seen: set[Any] = set()
 
     def _split(self, type_name: str) -> tuple[type[_Registry], str]:
         if ":" not in type_name:
@@ -77,15 +90,20 @@ class RegistryLookup:
         artifact: Callable[..., Any] = registry.get_artifact(identifier)
         return artifact
 
-    def describe(self, type_name: str) -> tuple[str, type[BaseModel]]:
-        """Return ``Registry:name`` and the scheme of ``type_name``."""
+    def label(self, type_name: str) -> str:
+        """Return ``Registry:name`` of ``type_name``."""
         registry, identifier = self._split(type_name)
-        return f"{label_of(registry)}:{identifier}", registry._scheme(identifier)
+        return f"{label_of(registry)}:{identifier}"
+
+    def scheme(self, type_name: str) -> type[BaseModel]:
+        """Return the scheme of ``type_name``."""
+        registry, identifier = self._split(type_name)
+        return registry._scheme(identifier)
 
     def name_class(self, klass: type) -> str | None:
         """Return ``Registry:name`` of a class registered in the root registry, else None."""
         identifiers = self.root._identifiers_of(klass)
-        return f"{self.label}:{identifiers[0]}" if identifiers else None
+        return f"{self.prefix}:{identifiers[0]}" if identifiers else None
 
 
 _LOOKUPS: dict[int, tuple[weakref.ref[type[_Registry]], RegistryLookup]] = {}
@@ -113,16 +131,7 @@ def factorize_in(
             suggestions=["Write the parameters as key: value pairs at the top level"],
             context={"type": identifier, "path": "", "got": type(config).__name__},
         )
-    try:
-        return factorize.factorize(lookup_for(registry), identifier, config, build=build)
-    except RecursionError:
-        # Bounded configs do not get here; a deep call stack of the caller's own may.
-        raise ValidationError(
-            f"Building {identifier!r} ran out of stack: the config, or the code calling "
-            "factorization, is nested too deeply",
-            suggestions=["Flatten the config, or call factorization from a shallower stack"],
-            context={"type": identifier},
-        ) from None
+    return factorize.factorize(lookup_for(registry), identifier, config, build=build)
 
 
 def with_positional(
@@ -155,7 +164,27 @@ def one_of(operation: str, **spellings: Any) -> Any:
     )
 
 
+def factorize_function(registry: type[_Registry]) -> Callable[..., Any]:
+    """Return the ``factorize_artifact(identifier, /, *args, **config)`` that ``registry``
+    keeps as its own: a builder generated for the config's shape if one matches, else the
+    general path."""
+    found = lookup_for(registry)
+    builders = found.builders
+
+    def factorize_artifact(identifier: str, /, *args: Any, **config: Any) -> Any:
+        if args:
+            config = with_positional(identifier, args, config)
+        for fast in builders.get(identifier, ()):
+            built = fast(config)
+            if built is not MISMATCH:
+                return built
+        return factorize.build_new(found, identifier, config)
+
+    factorize_artifact.__doc__ = _Registry.factorize_artifact.__doc__
+    return factorize_artifact
+
+
 def to_config_in(registry: type[_Registry], obj: Any) -> Any:
     """Return the config of ``obj`` with ``registry``'s own artifacts named without prefix."""
     lookup = lookup_for(registry)
-    return provenance.to_config(obj, relative_to=lookup.label, namer=lookup.name_class)
+    return provenance.to_config(obj, relative_to=lookup.prefix, namer=lookup.name_class)

@@ -1,14 +1,23 @@
 """Per-artifact factorization plans: what the builder needs to know about one artifact
 (parameter hints, positional parameters, what it builds) and the validators of its literal
-values for each config shape, all derived once from the artifact's pydantic scheme.
+values for each config shape, all derived once.
+
+A plan's fields are those of the artifact's pydantic scheme. When every annotation is one that
+pydantic models as written (scalars, containers of them, plain classes), they are read straight
+from the signature and the scheme is never built: building it costs more than everything else a
+first build does. Scalar values whose annotation is a plain type are then checked directly
+(:func:`validate_direct`); pydantic validates the rest, so coercions and messages are its own.
 
 Imports only ``errors``, ``hints`` and ``schemes``.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +27,15 @@ from typing_extensions import NotRequired, Required, TypedDict
 
 from registry import schemes
 from registry.errors import ValidationError
-from registry.hints import Hint, hint_for
+from registry.hints import EVERY_TYPE, Hint, direct_types, hint_for, is_plain_class
 
-__all__ = ["ArtifactPlan", "compile_plan", "plan_for_class", "shape_validator"]
+__all__ = [
+    "ArtifactPlan",
+    "compile_plan",
+    "plan_for_class",
+    "shape_validator",
+    "validate_direct",
+]
 
 #: A pydantic-core ``SchemaValidator`` (``validate_python(dict) -> dict``).
 Validator = Any
@@ -41,39 +56,100 @@ class ArtifactPlan:
     var_args: Hint | None
     accepts_extra: bool
     produces: Any
+    #: Per field, the classes whose exact instances pass unchanged (see ``hints.direct_types``);
+    #: fields missing here are validated by pydantic.
+    direct: dict[str, frozenset[type]]
     shapes: dict[tuple[tuple[str, ...], bool], Validator | None] = field(default_factory=dict)
 
 
-def compile_plan(label: str, artifact: Callable[..., Any], model: type[BaseModel]) -> ArtifactPlan:
-    """Work out the :class:`ArtifactPlan` of ``artifact`` from its scheme ``model``."""
+def compile_plan(
+    label: str, artifact: Callable[..., Any], scheme: Callable[[], type[BaseModel]]
+) -> ArtifactPlan:
+    """Work out the :class:`ArtifactPlan` of ``artifact``; ``scheme()`` returns its pydantic
+    scheme and is called only when the signature alone cannot tell the fields."""
     try:
-        parameters = list(inspect.signature(artifact).parameters.values())
+        signature = inspect.signature(artifact)
     except (TypeError, ValueError) as exc:
+        scheme()  # raises the scheme's own explanation first, as it always has
         raise ValidationError(
             f"Cannot read the signature of {label!r}: {exc}",
             context={"type": label},
         ) from exc
+    parameters = list(signature.parameters.values())
     hints = schemes.resolved_hints(artifact)
+    given, accepts_extra = schemes.scheme_parameters(signature, hints)
+    if all(_modelled_as_written(param.name, annotation) for param, annotation in given):
+        annotations = {param.name: annotation for param, annotation in given}
+        plain = annotations
+        required = frozenset(param.name for param, _ in given if param.default is param.empty)
+    else:
+        # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
+        infos = {info.alias or name: info for name, info in scheme().model_fields.items()}
+        annotations = {name: info.rebuild_annotation() for name, info in infos.items()}
+        plain = {name: info.annotation for name, info in infos.items()}
+        required = frozenset(name for name, info in infos.items() if info.is_required())
     kinds = inspect.Parameter
     positional = [
         p for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
     ]
     var_args = [p for p in parameters if p.kind is kinds.VAR_POSITIONAL]
-    # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
-    infos = {info.alias or name: info for name, info in model.model_fields.items()}
+    direct = {name: direct_types(annotation) for name, annotation in annotations.items()}
     return ArtifactPlan(
         label=label,
         artifact=artifact,
-        fields={name: hint_for(info.annotation) for name, info in infos.items()},
-        annotations={name: info.rebuild_annotation() for name, info in infos.items()},
-        required=frozenset(name for name, info in infos.items() if info.is_required()),
+        fields={name: hint_for(annotation) for name, annotation in plain.items()},
+        annotations=annotations,
+        required=required,
         positional=tuple(p.name for p in positional),
         positional_only=tuple(p.name for p in positional if p.kind is kinds.POSITIONAL_ONLY),
         defaults={p.name: p.default for p in parameters if p.default is not p.empty},
         var_args=hint_for(hints.get(var_args[0].name, Any)) if var_args else None,
-        accepts_extra=model.model_config.get("extra") == "allow",
+        accepts_extra=accepts_extra,
         produces=artifact if inspect.isclass(artifact) else hints.get("return"),
+        direct={name: classes for name, classes in direct.items() if classes is not None},
     )
+
+
+_SIMPLE = frozenset({Any, int, float, str, bool, bytes, type(None), None})
+_GENERIC_CONTAINERS = frozenset(
+    {
+        list,
+        tuple,
+        dict,
+        set,
+        frozenset,
+        collections.abc.Sequence,
+        collections.abc.MutableSequence,
+        collections.abc.Iterable,
+        collections.abc.Collection,
+        collections.abc.Mapping,
+        collections.abc.MutableMapping,
+        collections.abc.Set,
+        collections.abc.MutableSet,
+    }
+)
+
+
+def _modelled_as_written(name: str, annotation: Any) -> bool:
+    """Return whether pydantic's scheme would hold ``name: annotation`` exactly as written:
+    the name is allowed as a field and the annotation needs no schema of its own (no
+    ``Annotated`` metadata, no models, dataclasses or hooks that could reject or reshape it).
+    When unsure, say no: the scheme is then built and is the authority."""
+    if schemes._reserved(name):  # the scheme holds it under an alias
+        return False
+    return _plain_annotation(annotation)
+
+
+def _plain_annotation(annotation: Any) -> bool:
+    try:
+        if annotation in _SIMPLE or annotation in _GENERIC_CONTAINERS:
+            return True
+    except TypeError:  # unhashable metadata somewhere inside
+        return False
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) or origin in _GENERIC_CONTAINERS:
+        return all(arg is Ellipsis or _plain_annotation(arg) for arg in typing.get_args(annotation))
+    return origin is None and is_plain_class(annotation)
 
 
 _CLASS_PLANS: dict[type, ArtifactPlan] = {}
@@ -87,9 +163,31 @@ def plan_for_class(klass: type) -> ArtifactPlan:
     """
     plan = _CLASS_PLANS.get(klass)
     if plan is None:
-        model = schemes.extract_model(klass.__name__, klass)
-        plan = _CLASS_PLANS[klass] = compile_plan(klass.__qualname__, klass, model)
+        plan = _CLASS_PLANS[klass] = compile_plan(
+            klass.__qualname__, klass, lambda: schemes.extract_model(klass.__name__, klass)
+        )
     return plan
+
+
+def validate_direct(
+    plan: ArtifactPlan, literals: Mapping[str, Any], nested: Mapping[str, Any], partial: bool
+) -> dict[str, Any] | None:
+    """Return ``literals`` as the shape validator would (declared fields in order, then the
+    extra ones) when every value passes its direct check and nothing required is missing;
+    ``None`` when pydantic has to decide."""
+    direct = plan.direct
+    for name, value in literals.items():
+        classes = direct.get(name, EVERY_TYPE if name not in plan.annotations else None)
+        if classes is None or value.__class__ not in classes:
+            return None
+    if not partial:
+        for name in plan.required:
+            if name not in literals and name not in nested:
+                return None
+    values = {name: literals[name] for name in plan.annotations if name in literals}
+    if len(values) < len(literals):
+        values.update((name, value) for name, value in literals.items() if name not in values)
+    return values
 
 
 def shape_validator(plan: ArtifactPlan, nested: tuple[str, ...], partial: bool) -> Validator | None:

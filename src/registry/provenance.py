@@ -2,7 +2,9 @@
 
 Every object the builder makes is remembered weakly (by ``id`` plus a weak reference, so
 unhashable objects such as dataclasses work too) together with the compiled node that built
-it; building is deterministic, so the node's values and nested steps are the config.
+it and, for builders generated per config shape, the literal values of that build (the node is
+then a template whose literal values are ``Slot`` markers); building is deterministic, so the
+node's values and nested steps are the config.
 ``to_config`` reads that record; for instances of registered classes
 that were not factorized it falls back to reading the constructor's parameters back from
 same-named attributes. Objects that cannot take a weak reference (ints, dicts returned by a
@@ -26,10 +28,10 @@ from registry.errors import ValidationError
 if TYPE_CHECKING:
     from registry.steps import Node
 
-__all__ = ["remember", "to_config"]
+__all__ = ["remember", "sweep_if_due", "to_config"]
 
 
-_Record = tuple["weakref.ref[Any]", "Node"]
+_Record = tuple["weakref.ref[Any]", "Node", tuple[Any, ...]]
 _RECORDS: dict[int, _Record] = {}
 _SWEEP_LOCK = threading.Lock()
 _sweep_at = 4096
@@ -40,17 +42,24 @@ _KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime
 Namer = Callable[[type], "str | None"]
 
 
-def remember(obj: Any, node: Node) -> None:
-    """Record that ``obj`` was built by ``node``.
+def remember(obj: Any, node: Node, slots: tuple[Any, ...] = ()) -> None:
+    """Record that ``obj`` was built by ``node`` (with the literal values ``slots``).
 
     A record is a plain weak reference (no callback, so cheap to make and to drop) and the
     node, which holds no built object. Records of dead objects are swept out in batches.
+    Generated builders write records inline and call :func:`sweep_if_due` once per build.
     """
     try:
         ref = weakref.ref(obj)
     except TypeError:
         return  # ints, dicts, slotted objects: nothing to attach a record to
-    _RECORDS[id(obj)] = (ref, node)
+    _RECORDS[id(obj)] = (ref, node, slots)
+    if len(_RECORDS) >= _sweep_at:
+        _sweep()
+
+
+def sweep_if_due() -> None:
+    """Drop the records of dead objects once enough have been written since the last sweep."""
     if len(_RECORDS) >= _sweep_at:
         _sweep()
 
@@ -182,11 +191,17 @@ def _relative(label: str, relative_to: str | None) -> str:
 def _from_record(
     record: _Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
 ) -> dict[str, Any]:
-    return _node_config(record[1], path, relative_to, namer, depth)
+    return _node_config(record[1], path, relative_to, namer, depth, slots=record[2])
 
 
 def _node_config(
-    node: Node, path: str, relative_to: str | None, namer: Namer | None, depth: int
+    node: Node,
+    path: str,
+    relative_to: str | None,
+    namer: Namer | None,
+    depth: int,
+    *,
+    slots: tuple[Any, ...],
 ) -> dict[str, Any]:
     """Return the config a compiled node was built from (building is deterministic)."""
     config: dict[str, Any] = {}
@@ -197,29 +212,43 @@ def _node_config(
         positional = [given.pop(name) for name in node.plan.positional if name in given]
         given["_args_"] = [*positional, *node.extra_args]
     for name, value in given.items():
-        config[name] = _step_config(value, _join(path, name), relative_to, namer, depth + 1)
+        config[name] = _step_config(
+            value, _join(path, name), relative_to, namer, depth + 1, slots=slots
+        )
     if node.partial:
         config["_partial_"] = True
     return config
 
 
 def _step_config(
-    value: Any, path: str, relative_to: str | None, namer: Namer | None, depth: int
+    value: Any,
+    path: str,
+    relative_to: str | None,
+    namer: Namer | None,
+    depth: int,
+    *,
+    slots: tuple[Any, ...],
 ) -> Any:
     from registry import steps
 
-    if isinstance(value, steps.Node):
-        return _node_config(value, path, relative_to, namer, depth)
-    if isinstance(value, steps.SequenceStep):
+    if isinstance(value, steps.Slot):
+        value = slots[value.index]
+    elif isinstance(value, steps.Node):
+        return _node_config(value, path, relative_to, namer, depth, slots=slots)
+    elif isinstance(value, steps.SequenceStep):
         value = value.items
     elif isinstance(value, steps.MappingStep):
         return {
-            _key(key, path): _step_config(item, _join(path, key), relative_to, namer, depth + 1)
+            _key(key, path): _step_config(
+                item, _join(path, key), relative_to, namer, depth + 1, slots=slots
+            )
             for key, item in value.items.items()
         }
-    if isinstance(value, list) and any(isinstance(item, steps.Step) for item in value):
+    if isinstance(value, list) and any(
+        isinstance(item, (steps.Step, steps.Slot)) for item in value
+    ):
         return [
-            _step_config(item, _join(path, index), relative_to, namer, depth + 1)
+            _step_config(item, _join(path, index), relative_to, namer, depth + 1, slots=slots)
             for index, item in enumerate(value)
         ]
     return _config_of(value, path, relative_to, namer, depth)

@@ -38,6 +38,7 @@ __all__ = [
     "resolved_hints",
     "scheme_json",
     "scheme_json_of",
+    "scheme_parameters",
     "validate_config",
 ]
 
@@ -117,7 +118,13 @@ def _parameters(obj: Callable[..., Any]) -> tuple[list[tuple[inspect.Parameter, 
         TypeError, ValueError: the signature cannot be read.
     """
     sig = inspect.signature(obj)  # drops ``self`` for classes
-    hints = _resolved_hints(_annotated_function(obj), obj)
+    return scheme_parameters(sig, _resolved_hints(_annotated_function(obj), obj))
+
+
+def scheme_parameters(
+    sig: inspect.Signature, hints: Mapping[str, Any]
+) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
+    """:func:`_parameters` of a signature already read, with its resolved ``hints``."""
     parameters: list[tuple[inspect.Parameter, Any]] = []
     allows_extra = False
     for param in sig.parameters.values():

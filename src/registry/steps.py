@@ -2,14 +2,15 @@
 
 A :class:`Node` calls one artifact with validated values and the results of its nested steps;
 :class:`SequenceStep` and :class:`MappingStep` rebuild containers that hold artifacts. Building
-never mutates a step, so a compiled tree can be built again (and from several threads).
+never mutates a step, so a compiled tree can be built again (and from several threads). The
+builders generated per config shape (``shapes.py``) keep a *template* of the tree whose literal
+values are :class:`Slot` markers, filled from the values of each build for ``to_config``.
 Imports only ``errors``, ``hints``, ``plans`` and ``provenance``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from registry.errors import ValidationError
@@ -17,7 +18,10 @@ from registry.hints import Hint
 from registry.plans import ArtifactPlan
 from registry.provenance import remember
 
-__all__ = ["Builder", "MappingStep", "Node", "SequenceStep", "Step", "builder"]
+__all__ = ["ATOMIC", "MappingStep", "Node", "SequenceStep", "Slot", "Step", "call_special"]
+
+#: Scalars a config can hold; they are always literal values, never built.
+ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
 
 
 class Step:
@@ -31,6 +35,15 @@ class Step:
 
 def _built(value: Any) -> Any:
     return value.build() if isinstance(value, Step) else value
+
+
+class Slot:
+    """In a template tree: the literal value number ``index`` of each build."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
 
 
 class SequenceStep(Step):
@@ -98,41 +111,14 @@ class Node(Step):
             except ValidationError:
                 raise
             except Exception as exc:
-                raise self._failed(exc) from exc
+                raise self.failed(exc) from exc
             remember(obj, self)
             return obj
-        return self._build_special(kwargs)
+        extras = None if self.extra_args is None else [_built(item) for item in self.extra_args]
+        return call_special(self, dict(kwargs), extras)
 
-    def _build_special(self, kwargs: dict[str, Any]) -> Any:
-        """Build with positional values, as a partial, or with a check of the result."""
-        kwargs = dict(kwargs)
-        args = self._positional(kwargs)
-        try:
-            if self.partial:
-                obj = functools.partial(self.plan.artifact, *args, **kwargs)
-            else:
-                obj = self.plan.artifact(*args, **kwargs)
-        except ValidationError:
-            raise
-        except Exception as exc:
-            raise self._failed(exc) from exc
-        if self.check is not None:
-            self.check.verify(obj, self.path, self.plan.label)
-        remember(obj, self)
-        return obj
-
-    def _positional(self, kwargs: dict[str, Any]) -> list[Any]:
-        """Move the values that must be passed positionally out of ``kwargs``."""
-        plan = self.plan
-        names = plan.positional if self.extra_args is not None else plan.positional_only
-        given = [i for i, name in enumerate(names) if name in kwargs]
-        args = [
-            kwargs.pop(name) if name in kwargs else plan.defaults[name]
-            for name in names[: given[-1] + 1 if given else 0]
-        ]
-        return args + [_built(item) for item in self.extra_args or ()]
-
-    def _failed(self, exc: Exception) -> ValidationError:
+    def failed(self, exc: Exception) -> ValidationError:
+        """Return the error for ``exc``, raised by the artifact while building this node."""
         where = f" at {self.path!r}" if self.path else ""
         return ValidationError(
             f"Building {self.plan.label!r}{where} raised {type(exc).__name__}: {exc}",
@@ -141,52 +127,33 @@ class Node(Step):
         )
 
 
-# --------------------------------------------------------------------------- builders
-# A compiled tree that is built again and again is turned into closures once: calling a
-# closure costs about half of a method call that reads its state from attributes.
+def call_special(
+    node: Node, kwargs: dict[str, Any], extras: list[Any] | None, slots: tuple[Any, ...] = ()
+) -> Any:
+    """Build ``node`` with positional values, as a partial, or with a check of the result.
 
-Builder = Callable[[], Any]
-
-
-def builder(step: Step) -> Builder:
-    """Return a function that builds ``step``, for trees that are built repeatedly."""
-    if isinstance(step, Node):
-        return _node_builder(step) if step.plain else step.build
-    if isinstance(step, SequenceStep):
-        return _sequence_builder(step)
-    return step.build
-
-
-def _sequence_builder(step: SequenceStep) -> Builder:
-    kind = step.kind
-    if not all(isinstance(item, Step) for item in step.items):
-        return step.build
-    makers = tuple(builder(item) for item in step.items)
-
-    def build_sequence() -> Any:
-        built = [make() for make in makers]
-        return built if kind is list else kind(built)
-
-    return build_sequence
-
-
-def _node_builder(node: Node) -> Builder:
-    artifact, values, failed = node.artifact, node.values, node._failed
-    nested = tuple((name, builder(step)) for name, step in (node.nested or {}).items())
-
-    def build_node() -> Any:
-        kwargs = values
-        if nested:
-            kwargs = values.copy()
-            for name, make in nested:
-                kwargs[name] = make()
-        try:
-            obj = artifact(**kwargs)
-        except ValidationError:
-            raise
-        except Exception as exc:
-            raise failed(exc) from exc
-        remember(obj, node)
-        return obj
-
-    return build_node
+    ``kwargs`` (consumed) holds the named values, ``extras`` the built ``*args`` values, and
+    ``slots`` the literal values of this build when ``node`` is a template.
+    """
+    plan = node.plan
+    names = plan.positional if extras is not None else plan.positional_only
+    given = [i for i, name in enumerate(names) if name in kwargs]
+    args = [
+        kwargs.pop(name) if name in kwargs else plan.defaults[name]
+        for name in names[: given[-1] + 1 if given else 0]
+    ]
+    if extras is not None:
+        args += extras
+    try:
+        if node.partial:
+            obj = functools.partial(plan.artifact, *args, **kwargs)
+        else:
+            obj = plan.artifact(*args, **kwargs)
+    except ValidationError:
+        raise
+    except Exception as exc:
+        raise node.failed(exc) from exc
+    if node.check is not None:
+        node.check.verify(obj, node.path, plan.label)
+    remember(obj, node, slots)
+    return obj

@@ -153,3 +153,43 @@ def unregister(url: str, identifier: str) -> None:
         pass
 
     Metrics.unregister_identifier(identifier)
+
+
+def change_live(url: str, *steps: tuple[str, ...]) -> None:
+    """Change namespace ``lab.live`` of ``url`` through the store, as another process of the
+    lab would: ``("register", identifier, source)`` (a new ``source`` is a new version),
+    ``("unregister", identifier)``, ``("clear",)``."""
+    from registry.store import open_store
+    from registry.store.base import EntryDraft
+
+    store = open_store(url)
+    store.ensure_namespace("lab.live", "function")
+    for action, *args in steps:
+        if action == "register":
+            identifier, source = args
+            draft = EntryDraft(
+                identifier=identifier,
+                origin=f"lab.live:{identifier}",
+                source_hash=source.encode().hex().ljust(64, "0"),
+                doc=f"{identifier.capitalize()}, revision {source}.",
+            )
+            store.register("lab.live", draft)
+        elif action == "unregister":
+            store.unregister("lab.live", args[0])
+        else:
+            store.clear("lab.live")
+
+
+def fill_large(url: str, namespace: str, count: int) -> None:
+    """Register ``count`` entries in ``namespace`` in one batch (a namespace the page outlines
+    on a first visit)."""
+    from registry.store import open_store
+    from registry.store.base import EntryDraft
+
+    store = open_store(url)
+    store.ensure_namespace(namespace, "function")
+    drafts = [
+        EntryDraft(identifier=f"metric_{n:05d}", origin=f"lab.many:metric_{n:05d}")
+        for n in range(count)
+    ]
+    store.register_batch(namespace, drafts)

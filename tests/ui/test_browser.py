@@ -195,6 +195,59 @@ def test_registration_by_another_process_appears_without_reload(
     assert page.evaluate("window.__not_reloaded") is True
 
 
+def test_an_open_page_follows_new_versions_unregisters_and_clears(
+    page: Page, lab_server: LiveServer, store_url: str
+) -> None:
+    """The server brings its index up to date from what changed (new rows, new versions,
+    removals, a clear) and the open page shows each change without a reload."""
+
+    def change(*steps: tuple[str, ...]) -> None:
+        done = run_python(f"from tests.ui import lab; lab.change_live({store_url!r}, *{steps!r})")
+        assert done.returncode == 0, done.stderr
+
+    change(("register", "alpha", "1"), ("register", "beta", "1"), ("register", "gamma", "1"))
+    page.goto(lab_server.url + "/browse/lab.live?sort=version")
+    rows = page.locator("table.entries tbody tr")
+    expect(rows).to_have_count(3)
+    page.evaluate("window.__not_reloaded = true")
+    identifiers = rows.locator("td:first-child")
+    versions = rows.locator("td.num")
+
+    change(("register", "delta", "1"))
+    expect(identifiers).to_have_text(["alpha", "beta", "delta", "gamma"])
+    change(("register", "beta", "2"))  # a new version moves to the end (sorted by version)
+    expect(identifiers).to_have_text(["alpha", "delta", "gamma", "beta"])
+    expect(versions).to_have_text(["1", "1", "1", "2"])
+    expect(page.locator("#count")).to_contain_text("4 in the namespace")
+    change(("unregister", "alpha"), ("unregister", "gamma"))
+    expect(identifiers).to_have_text(["delta", "beta"])
+    change(("clear",))
+    expect(page.locator("#count")).to_contain_text("This namespace is empty.")
+    change(("register", "gamma", "3"))  # after a clear: only what came since
+    expect(identifiers).to_have_text(["gamma"])
+    expect(versions).to_have_text(["2"])  # the version numbers go on from the history
+    assert page.evaluate("window.__not_reloaded") is True
+
+
+def test_a_large_namespace_is_shown_before_the_server_has_read_it(
+    page: Page, lab_server: LiveServer, store_url: str
+) -> None:
+    """The first visit gets the first page from the identifiers alone; the page script then
+    asks for the whole of it, answered once the server has read the namespace."""
+    page.goto(lab_server.url + "/browse/lab.metrics")  # an open overview would read it at once
+    filled = run_python(
+        f"from tests.ui import lab; lab.fill_large({store_url!r}, 'lab.many', 2500)"
+    )
+    assert filled.returncode == 0, filled.stderr
+    first = page.goto(lab_server.url + "/browse/lab.many")
+    assert first is not None and "reading the rest of it" in first.text()
+    expect(page.locator("#count")).to_contain_text("last registration")
+    expect(page.locator("table.entries tbody tr")).to_have_count(50)
+    expect(page.locator("table.entries tbody tr").first).to_contain_text("metric_00000")
+    page.get_by_label("Filter entries").fill("metric_0249")
+    expect(page.locator("table.entries tbody tr")).to_have_count(10)
+
+
 def test_open_overview_follows_new_namespaces(
     page: Page, lab_server: LiveServer, store_url: str
 ) -> None:

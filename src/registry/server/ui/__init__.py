@@ -12,7 +12,24 @@ models), ``forms`` (config fields, snippets), ``checks`` (the config builder's v
 
 from __future__ import annotations
 
-from registry.server.ui.headers import SecurityHeadersMiddleware
-from registry.server.ui.routes import add_ui_routes
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from registry.server.ui.headers import SecurityHeadersMiddleware
+    from registry.server.ui.routes import add_ui_routes
 
 __all__ = ["SecurityHeadersMiddleware", "add_ui_routes"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on use: ``forms`` (the field table ``registry show`` prints too) needs neither
+    # FastAPI nor Jinja2, which only the ``server`` extra installs.
+    if name == "SecurityHeadersMiddleware":
+        from registry.server.ui.headers import SecurityHeadersMiddleware
+
+        return SecurityHeadersMiddleware
+    if name == "add_ui_routes":
+        from registry.server.ui.routes import add_ui_routes
+
+        return add_ui_routes
+    raise AttributeError(f"module 'registry.server.ui' has no attribute {name!r}")

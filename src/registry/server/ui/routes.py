@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -36,7 +36,14 @@ from registry.server.changes import ChangeHub
 from registry.server.responses import error_responses
 from registry.server.schemas import IDENTIFIER_PATTERN, NAMESPACE_PATTERN
 from registry.server.ui import checks, forms, views
-from registry.server.ui.catalog import SORT_KEYS, Catalog, NamespaceIndex, SortKey
+from registry.server.ui.catalog import (
+    SORT_KEYS,
+    Catalog,
+    NamespaceIndex,
+    Outline,
+    SortKey,
+    words_of,
+)
 from registry.store.base import EntryRecord, Store
 
 __all__ = ["SESSION_COOKIE", "add_ui_routes"]
@@ -57,6 +64,7 @@ _SORT_LABELS: dict[SortKey, str] = {
     "created_at": "Registered at",
 }
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)
+_V = TypeVar("_V", bound="NamespaceIndex | Outline")
 
 NamespaceName = Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="logic_namespace")]
 Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="artifact identifier")]
@@ -159,9 +167,18 @@ class _Ui:
     # -- lookups for pages: they answer the sign-in redirect or a 404 page instead
 
     def namespace(self, request: Request, name: str) -> NamespaceIndex | Response:
+        return self._found(request, name, self.catalog.namespace)
+
+    def preview(self, request: Request, name: str) -> NamespaceIndex | Outline | Response:
+        """The index of ``name``, or an outline of a large namespace not read yet."""
+        return self._found(request, name, self.catalog.preview)
+
+    def _found(
+        self, request: Request, name: str, read: Callable[[str], _V | None]
+    ) -> _V | Response:
         if not self.allowed(request):
             return _sign_in_redirect(request)
-        index = self.catalog.namespace(name) if _NAMESPACE.fullmatch(name) else None
+        index = read(name) if _NAMESPACE.fullmatch(name) else None
         if index is not None:
             return index
         close = closest_names(name, [n.name for n in self.store.list_namespaces()])
@@ -204,7 +221,13 @@ def _local_target(candidate: str | None) -> str:
     return "/"
 
 
-def _watch(*indexes: NamespaceIndex, every: bool = False) -> dict[str, Any]:
+def _first_look(request: Request) -> bool:
+    """Whether a whole page is asked for: it may show an outline of a large namespace not read
+    yet. The page script then asks for the live part, and those requests wait for the index."""
+    return request.headers.get(FRAGMENT_HEADER) != "live"
+
+
+def _watch(*indexes: NamespaceIndex | Outline, every: bool = False) -> dict[str, Any]:
     """What the page script compares with the change events: these namespaces' generations,
     and whether any other namespace appearing matters too (the overview)."""
     return {"all": every, "namespaces": {i.record.name: i.record.generation for i in indexes}}
@@ -237,7 +260,8 @@ def _add_browse_pages(app: FastAPI, ui: _Ui) -> None:
         if not ui.allowed(request):
             return _sign_in_redirect(request)
         total, hits = ui.catalog.search(q) if q.strip() else (0, [])
-        indexes = ui.catalog.namespaces()
+        quick = _first_look(request) and not q.strip()
+        indexes = ui.catalog.previews() if quick else ui.catalog.namespaces()
         context = {
             "title": "Namespaces",
             "namespaces": indexes,
@@ -250,13 +274,14 @@ def _add_browse_pages(app: FastAPI, ui: _Ui) -> None:
 
     @app.get("/browse/{name}", include_in_schema=False)
     def namespace_page(request: Request, name: str) -> Response:
-        index = ui.namespace(request, name)
-        if isinstance(index, Response):
-            return index
         params = request.query_params
         query = params.get("q", "")
         sort: SortKey = next((k for k in SORT_KEYS if k == params.get("sort")), "identifier")
         descending = params.get("order") == "desc"
+        quick = _first_look(request) and not words_of(query) and sort == "identifier"
+        index = ui.preview(request, name) if quick else ui.namespace(request, name)
+        if isinstance(index, Response):
+            return index
         total = index.page(query, sort=sort, descending=descending, limit=0).total
         pages = max(1, math.ceil(total / PAGE_SIZE))
         number = _page_number(params.get("page"), pages)

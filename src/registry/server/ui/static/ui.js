@@ -87,6 +87,12 @@ function watchChanges() {
   });
 }
 
+// A page served while the server was still reading a large namespace marks what it could not
+// show yet; the same address, asked again, answers once the server has read it.
+function completePending() {
+  if (document.querySelector("#live [data-pending]")) refresh(location.href);
+}
+
 // ------------------------------------------------------------------ keyboard and copying
 
 function shortcuts() {
@@ -327,4 +333,5 @@ document.addEventListener("DOMContentLoaded", () => {
   copyButtons();
   builder();
   watchChanges();
+  completePending();
 });
