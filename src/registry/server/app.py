@@ -32,7 +32,7 @@ from registry.errors import (
 )
 from registry.server.auth import Scope, TokenTable
 from registry.server.changes import ChangeHub
-from registry.server.middleware import BodyLimitMiddleware, TokenGate, error_body
+from registry.server.middleware import BodyLimitMiddleware, TokenGate, bearer_token, error_body
 from registry.server.responses import (
     BatchResults,
     BlobAnswer,
@@ -213,22 +213,13 @@ class CachedEntryReads:
         found = _ENTRY_PATH.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
         if found is None or not limits.IDENTIFIER_RE.fullmatch(found[2]):
             return None
-        if self.table.is_enabled:
-            scheme, _, token = _header(scope, b"authorization").partition(" ")
-            if scheme.lower() != "bearer" or self.table.scope_of(token) is None:
-                return None  # the route answers 401
+        if self.table.is_enabled and self.table.scope_of(bearer_token(scope)) is None:
+            return None  # the route answers 401
         known, record = self.store.cached_entry(found[1], found[2])
         if not known:
             return None
         answer = {"entry": None if record is None else entry_to_json(record)}
         return json.dumps(answer, separators=(",", ":")).encode()
-
-
-def _header(scope: ASGIScope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
 
 
 def _scope_dependencies(table: TokenTable) -> tuple[Any, Any]:

@@ -20,7 +20,7 @@ from registry.errors import PermissionDeniedError
 from registry.server.auth import Scope as TokenScope
 from registry.server.auth import TokenTable
 
-__all__ = ["BodyBudget", "BodyLimitMiddleware", "TokenGate", "error_body"]
+__all__ = ["BodyBudget", "BodyLimitMiddleware", "TokenGate", "bearer_token", "error_body"]
 
 #: Routes of the HTTP API (bearer tokens); the web page's forms are everything else.
 API_PREFIXES = ("/namespaces", "/blobs", "/stats", "/generations", "/changes")
@@ -99,7 +99,8 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header, if any."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
@@ -152,7 +153,7 @@ class TokenGate:
         try:
             if path.startswith(API_PREFIXES) or not self._has_session(scope):
                 needed: TokenScope = "write" if path.startswith(API_PREFIXES) else "read"
-                self.table.check(_bearer(scope), needed)
+                self.table.check(bearer_token(scope), needed)
         except PermissionDeniedError as error:
             status = 401 if error.context.get("status") == 401 else 403
             headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
