@@ -1,37 +1,64 @@
-# Developer entry points. `make tour` runs the short tour on the embedded SQLite default;
-# `make test` installs everything into .venv and runs linters, type checks and the whole suite.
+# Developer entry points. `make tour` installs the package (runtime dependencies only) and runs
+# the short tour on the embedded SQLite default; `make test` installs the dev tools too and runs
+# linters, type checks and the whole suite; `make test-lowest` runs the suite again on the lowest
+# declared versions of the direct dependencies (CI runs both).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: tour test lint bench chaos clean
+.PHONY: tour test test-lowest lint bench chaos clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-tour: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+tour: $(RUNTIME_STAMP)
 	$(BIN)/python examples/tour.py
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples migrations
-	$(BIN)/ruff format --check src tests benchmarks examples migrations
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests benchmarks examples migrations .ci
+	$(BIN)/ruff format --check src tests benchmarks examples migrations .ci
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+test: $(DEV_STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	bash .ci/chromium.sh
 	$(BIN)/python -m pytest
 
+# pip pins every direct dependency (runtime and the server extra) to its `>=` floor through a
+# constraints file derived from pyproject.toml; the test tools resolve freely around those pins.
+$(LOWEST_STAMP): pyproject.toml .ci/lowest_constraints.py | $(DEV_STAMP)
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(BIN)/python .ci/lowest_constraints.py > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'
+	touch $@
+
+test-lowest: $(LOWEST_STAMP)
+	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	bash .ci/chromium.sh
+	@echo "lowest declared versions (pinned with pip -c):" && cat $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pytest -q
+
 # The fault suite alone, printing its figures (make test runs it too). docs/reliability.md.
-chaos: $(STAMP)
+chaos: $(DEV_STAMP)
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	$(BIN)/python -m pytest tests/reliability -s -q
 
-bench: $(STAMP) lint
+bench: $(DEV_STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_factorize.py --write
@@ -42,4 +69,4 @@ bench: $(STAMP) lint
 	$(BIN)/python benchmarks/bench_load.py
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST) build dist .mypy_cache .ruff_cache .pytest_cache

@@ -15,35 +15,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The experiment's building blocks (Encoder, make_sgd, make_run in the registry Exp) are lab
+# code: examples/labexp.py, which `registry build` and the README use too.
+from labexp import Exp
 
 import registry
-from registry import ConfigFileEngine, FunctionalRegistry, SchemeRegistry, ValidationError
-
-
-class Encoder:
-    def __init__(self, hidden_dim: int, num_layers: int = 3) -> None:
-        self.hidden_dim = hidden_dim
-        self.num_layers = num_layers
-
-    def __repr__(self) -> str:
-        return f"Encoder(hidden_dim={self.hidden_dim}, num_layers={self.num_layers})"
-
-
-def make_sgd(learning_rate: float, momentum: float = 0.9) -> dict[str, float]:
-    return {"lr": learning_rate, "momentum": momentum}
-
-
-def make_run(model: Encoder, optimizer: dict[str, float], epochs: int = 1) -> dict[str, Any]:
-    return {"model": model, "optimizer": optimizer, "epochs": epochs}
-
-
-class Exp(SchemeRegistry):
-    """The experiment's building blocks."""
-
-
-Exp.register_artifact(Encoder)
-Exp.register_artifact(make_sgd)
-Exp.register_artifact(make_run)
+from registry import ConfigFileEngine, FunctionalRegistry, ValidationError
 
 
 class Optimizers(FunctionalRegistry):

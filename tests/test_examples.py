@@ -14,3 +14,11 @@ def test_example_runs(path, python, tmp_path):
     code = f"import runpy; runpy.run_path({str(path)!r}, run_name='__main__')"
     result = python(code, env={"REGISTRY_URL": f"sqlite:///{tmp_path / 'tour.db'}"}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_factorize_tour_fetches_a_config_over_http(python, tmp_path):
+    path = EXAMPLES[0].parent / "factorize_tour.py"
+    code = f"import runpy; runpy.run_path({str(path)!r}, run_name='__main__')"
+    result = python(code, env={"REGISTRY_URL": f"sqlite:///{tmp_path / 'tour.db'}"}, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "from http:" in result.stdout

@@ -67,11 +67,12 @@ y_true, y_pred = Vector(1.0, 2.0, 3.0), Vector(1.0, 2.0, 5.0)
 
 
 def test_installation_extras_remote_is_there() -> None:
-    """`pip install registry[remote]`: the extra exists and brings the server it talks to."""
+    """The seed's `pip install registry[remote]`: the extra exists and brings the server it talks
+    to. The distribution is `lab-registry`: `registry` on the package index is another project."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["name"] == "registry"
+    assert project["name"] == "lab-registry"
     assert "remote" in project["optional-dependencies"]
-    assert project["optional-dependencies"]["remote"] == ["registry[server]"]
+    assert project["optional-dependencies"]["remote"] == ["lab-registry[server]"]
 
 
 # ----------------------------------------------------------------------- 1. Function Registry

@@ -4,10 +4,12 @@ from registry.errors import (
     CoercionError,
     ConformanceError,
     InheritanceError,
+    NotFoundError,
     PermissionDeniedError,
     RegistryError,
     RestoreError,
     SchemaVersionError,
+    SettingsError,
     StoreError,
     ValidationError,
 )
@@ -27,11 +29,13 @@ __all__ = [
     "ConformanceError",
     "FunctionalRegistry",
     "InheritanceError",
+    "NotFoundError",
     "PermissionDeniedError",
     "RegistryError",
     "RestoreError",
     "SchemaVersionError",
     "SchemeRegistry",
+    "SettingsError",
     "SocketEngine",
     "StoreError",
     "TypeRegistry",
@@ -49,3 +53,12 @@ for _name in __all__:
     if getattr(_obj, "__module__", "").startswith("registry."):
         _obj.__module__ = "registry"
 del _name, _obj
+
+
+def __getattr__(name: str) -> str:
+    # The version is read from the installed metadata on first use, not at every import.
+    if name == "__version__":
+        from registry.version import package_version
+
+        return package_version()
+    raise AttributeError(f"module 'registry' has no attribute {name!r}")

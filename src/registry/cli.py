@@ -1,24 +1,29 @@
 """The ``registry`` command line (also ``python -m registry``).
 
-Thin by design: each command maps its arguments to public API or ``Store`` calls and maps
-errors to one line on stderr plus an exit code. click is imported only here.
+Thin by design: each command maps its arguments to public API or ``Store`` calls. :func:`main`
+turns every error into an ``error:`` line and ``hint:`` lines on stderr, with an exit code
+chosen by the error's class (``--debug``, before or after the subcommand, adds the
+traceback). click is imported only here and in ``db_commands``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from registry.db_commands import db
-from registry.errors import RegistryError, StoreError, ValidationError
+from registry.db_commands import db, echo_json, json_option
+from registry.errors import NotFoundError, SettingsError, StoreError, ValidationError
 from registry.store.base import EntryRecord, NamespaceRecord, Store, place_text
+from registry.version import DISTRIBUTION
 
-__all__ = ["cli", "main"]
+__all__ = ["EXIT_CODES", "cli", "exit_code_of", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,18 +31,40 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_STORE = 4
+EXIT_INTERRUPTED = 130
+
+#: The exit code of each error class, most specific first (the table in docs/cli.md).
+EXIT_CODES: tuple[tuple[type[ValidationError], int], ...] = (
+    (NotFoundError, EXIT_NOT_FOUND),
+    (StoreError, EXIT_STORE),
+    (SettingsError, EXIT_USAGE),
+    (ValidationError, EXIT_PROBLEMS),
+)
+
+
+def exit_code_of(error: ValidationError) -> int:
+    """Return the exit code for ``error``, from its class alone."""
+    return next(code for cls, code in EXIT_CODES if isinstance(error, cls))
 
 
 # --------------------------------------------------------------------------- plumbing
 
 
 def _store(ctx: click.Context) -> Store:
-    from registry.store import open_store
+    """The store of a command that only reads: never creates one where there is none."""
+    from registry.store import open_existing_store
 
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "store" not in obj:
-        obj["store"] = open_store(obj.get("url"))
+        obj["store"] = open_existing_store(obj.get("url"))
     store: Store = obj["store"]
+    return store
+
+
+def _writable_store(ctx: click.Context) -> Store:
+    from registry.store import open_store
+
+    store: Store = open_store(ctx.ensure_object(dict).get("url"))
     return store
 
 
@@ -57,14 +84,6 @@ def url_option(func: F) -> F:
     )(func)
 
 
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
-
-
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print an aligned table; the header is bold on a terminal (click strips it when piped)."""
     cells = [[("" if c is None else str(c)) for c in row] for row in rows]
@@ -82,7 +101,7 @@ def _namespace(store: Store, name: str) -> NamespaceRecord:
 
         known = [n.name for n in store.list_namespaces()]
         close = closest_names(name, known)
-        raise RegistryError(
+        raise NotFoundError(
             f"Namespace {name!r} does not exist in {store.url}",
             suggestions=[did_you_mean(close)] if close else ["List namespaces with: registry ls"],
             context={"registry_name": name},
@@ -98,7 +117,7 @@ def _entry(store: Store, namespace: str, identifier: str) -> EntryRecord:
 
         names = [e.identifier for e in store.list_entries(namespace)]
         close = closest_names(identifier, names)
-        raise RegistryError(
+        raise NotFoundError(
             f"{identifier!r} is not registered in {namespace!r}",
             suggestions=[did_you_mean(close)]
             if close
@@ -137,16 +156,17 @@ def _when(record: EntryRecord) -> str:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--url",
-    envvar="REGISTRY_URL",
-    help="Store URL (default: $REGISTRY_URL, then the local SQLite file).",
+    help="Store URL (default: $REGISTRY_URL, $REGISTRY_SERVER_HOST, then the local SQLite file).",
 )
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(
+    package_name=DISTRIBUTION,
+    prog_name="registry",
+    message=f"%(prog)s %(version)s ({DISTRIBUTION})",
+)
 @click.pass_context
-def cli(ctx: click.Context, url: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, url: str | None) -> None:
     """Browse, inspect and maintain registry stores."""
-    obj = ctx.ensure_object(dict)
-    obj.setdefault("url", url)
-    obj["debug"] = debug
+    ctx.ensure_object(dict).setdefault("url", url)
 
 
 @cli.command("ls")
@@ -160,14 +180,14 @@ def list_command(ctx: click.Context, namespace: str | None, as_json: bool) -> No
     if namespace is None:
         spaces = store.list_namespaces()
         if as_json:
-            _echo_json([{"name": n.name, "kind": n.kind, "size": n.size} for n in spaces])
+            echo_json([{"name": n.name, "kind": n.kind, "size": n.size} for n in spaces])
         else:
             _table(["namespace", "kind", "size"], [(n.name, n.kind, n.size) for n in spaces])
         return
     space = _namespace(store, namespace)
     entries = store.list_entries(namespace)
     if as_json:
-        _echo_json([{**_entry_json(e), "kind": space.kind} for e in entries])
+        echo_json([{**_entry_json(e), "kind": space.kind} for e in entries])
         return
     _table(
         ["identifier", "kind", "import path", "version", "registered by", "registered at"],
@@ -200,7 +220,7 @@ def show_command(ctx: click.Context, namespace: str, name: str, as_json: bool) -
     history = store.history(namespace, name)
     drift = drift_state(record)
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 **_entry_json(record),
                 "scheme": record.scheme,
@@ -253,7 +273,7 @@ def search_command(ctx: click.Context, text: str, as_json: bool) -> None:
         if needle in f"{entry.identifier}\n{entry.origin}\n{entry.doc}".lower()
     ]
     if as_json:
-        _echo_json([{"namespace": ns, **_entry_json(e)} for ns, e in hits])
+        echo_json([{"namespace": ns, **_entry_json(e)} for ns, e in hits])
         return
     _table(
         ["namespace", "identifier", "import path", "doc"],
@@ -302,10 +322,11 @@ def schema_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to a file (default: stdout).",
 )
+@json_option
 @url_option
 @click.pass_context
-def export_command(ctx: click.Context, namespace: str, output: Path | None) -> None:
-    """Export NAMESPACE (every version and blob) as YAML."""
+def export_command(ctx: click.Context, namespace: str, output: Path | None, as_json: bool) -> None:
+    """Export NAMESPACE (every version and blob) as YAML, or JSON with --json."""
     import yaml
 
     from registry.transfer import export_namespace
@@ -313,7 +334,10 @@ def export_command(ctx: click.Context, namespace: str, output: Path | None) -> N
     store = _store(ctx)
     _namespace(store, namespace)
     document = export_namespace(store, namespace, progress=_progress)
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    if as_json:
+        text = json.dumps(document, indent=2, default=str) + "\n"
+    else:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -334,7 +358,7 @@ def import_command(ctx: click.Context, file: Path, as_json: bool) -> None:
 
     from registry.transfer import import_namespace
 
-    store = _store(ctx)
+    store = _writable_store(ctx)
     try:
         document = yaml.safe_load(file.read_text())
     except yaml.YAMLError as exc:
@@ -343,7 +367,7 @@ def import_command(ctx: click.Context, file: Path, as_json: bool) -> None:
         ) from exc
     report = import_namespace(store, document, source=str(file))
     if as_json:
-        _echo_json(report)
+        echo_json(report)
     else:
         click.echo(
             f"imported {len(report['imported'])} versions into {report['namespace']!r}, "
@@ -365,14 +389,21 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
     from registry.doctor import diagnose
 
     store = _store(ctx)
+    if namespace is not None:
+        _namespace(store, namespace)
     report = diagnose(store, namespace, progress=_progress)
     if as_json:
-        _echo_json(report)
+        echo_json(report)
     else:
         click.echo(f"store:        {report['store']}")
         click.echo(f"schema:       {report['schema']}")
         click.echo(f"pickle:       {report['pickle_policy']}")
         click.echo(f"changes:      {report['changes']}")
+        environment = report["environment"]
+        click.echo(
+            "environment:  "
+            + (", ".join(f"{k}={v}" for k, v in environment.items()) or "no REGISTRY_* variable")
+        )
         click.echo(
             f"artifacts:    {report['checked']} checked, {len(report['problems'])} with problems"
         )
@@ -402,6 +433,7 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the built object's config (.json/.yaml/.toml) or repr (other suffixes).",
 )
+@json_option
 @url_option
 @click.pass_context
 def build_command(
@@ -411,8 +443,13 @@ def build_command(
     engine: str | None,
     dry_run: bool,
     output: Path | None,
+    as_json: bool,
 ) -> None:
-    """Build the object a config file describes; its top-level _type is "Registry:name"."""
+    """Build the object a config file describes; its top-level _type is "Registry:name".
+
+    Modules given with --import are found as `python -m` finds them: the current directory
+    comes first.
+    """
     import importlib
 
     from registry import engines, lookup, provenance, settings
@@ -423,9 +460,18 @@ def build_command(
     for module in modules:
         try:
             importlib.import_module(module)
+        except ValidationError:
+            raise
         except Exception as exc:
             raise ValidationError(
-                f"--import {module}: {type(exc).__name__}: {exc}", context={"module": module}
+                f"--import {module}: {type(exc).__name__}: {exc}",
+                suggestions=[
+                    f"Run from the directory that holds {module.replace('.', '/')}.py, "
+                    "or add its directory to PYTHONPATH"
+                ]
+                if isinstance(exc, ModuleNotFoundError) and exc.name == module.split(".")[0]
+                else [],
+                context={"module": module},
             ) from exc
     document = engines.load_config_file(config, engine)
     root = document.get("_type") if isinstance(document, dict) else None
@@ -442,18 +488,27 @@ def build_command(
     body = {key: value for key, value in document.items() if key != "_type"}
     if dry_run:
         lookup.factorize_in(target, identifier, body, build=False)
-        click.echo(f"{config}: valid config for {root}")
+        if as_json:
+            echo_json({"config": str(config), "type": root, "valid": True})
+        else:
+            click.echo(f"{config}: valid config for {root}")
         return
     built = lookup.factorize_in(target, identifier, body)
-    if output is None:
-        click.echo(repr(built))
-    elif output.suffix.lstrip(".") in ("json", "yaml", "yml", "toml"):
+
+    def config_of_result() -> Any:
         saved = provenance.to_config(built)
-        if not (isinstance(saved, dict) and "_type" in saved):
-            # Results that cannot carry a build record (a dict, a number) are described by
-            # the config that built them.
-            saved = document
-        engines.dump_config(saved, output)
+        # Results that cannot carry a build record (a dict, a number) are described by the
+        # config that built them.
+        return saved if isinstance(saved, dict) and "_type" in saved else document
+
+    if as_json:
+        echo_json({"type": root, "repr": repr(built), "config": config_of_result()})
+    elif output is None:
+        click.echo(repr(built))
+    if output is None:
+        return
+    if output.suffix.lstrip(".") in ("json", "yaml", "yml", "toml"):
+        engines.dump_config(config_of_result(), output)
         click.echo(f"wrote the config of the built {root} to {output}", err=True)
     else:
         output.write_text(repr(built) + "\n")
@@ -462,21 +517,54 @@ def build_command(
 
 @cli.command("serve")
 @click.option("--host", help="Interface (default $REGISTRY_SERVER_HOST or 127.0.0.1).")
-@click.option("--port", type=int, help="Port (default $REGISTRY_SERVER_PORT or 8001).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port, 1-65535 (default $REGISTRY_SERVER_PORT or 8001).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
 @click.option(
     "--token-file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     help="File of 'token:read' / 'token:write' lines.",
 )
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback host without tokens.")
-@click.option("--max-body-bytes", type=int, help="Request body limit in bytes.")
-@click.option("--ssl-certfile", help="Serve HTTPS with this PEM certificate.")
-@click.option("--ssl-keyfile", help="The certificate's PEM private key.")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), help="Request body limit in bytes.")
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve HTTPS with this PEM certificate.",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The certificate's PEM private key.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"]),
+    default="info",
+    show_default=True,
+    help="uvicorn's log level.",
+)
 @click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
-@click.option("--max-connections", type=int, help="Open connections per worker (default 1024).")
-@click.option("--header-timeout", type=float, help="Seconds for a request's headers (default 10).")
-@click.option("--body-timeout", type=float, help="Seconds for a request's body (default 60).")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    help="Open connections per worker (default 1024).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a request's headers (default 10).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a request's body (default 60).",
+)
 @url_option
 @click.pass_context
 def serve_command(
@@ -489,12 +577,16 @@ def serve_command(
     max_body_bytes: int | None,
     ssl_certfile: str | None,
     ssl_keyfile: str | None,
+    log_level: str,
     no_access_log: bool,
     max_connections: int | None,
     header_timeout: float | None,
     body_timeout: float | None,
 ) -> None:
-    """Run the registry server over the store (see docs/server.md)."""
+    """Run the registry server over the store (see docs/server.md).
+
+    `python -m registry --host H --port P` (the seed's form) runs this command too.
+    """
     from registry.server.run import serve
 
     serve(
@@ -505,6 +597,7 @@ def serve_command(
         token_file=token_file,
         insecure=insecure,
         max_body_bytes=max_body_bytes,
+        log_level=log_level,
         access_log=not no_access_log,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
@@ -515,7 +608,12 @@ def serve_command(
 
 
 @cli.command("ui")
-@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port on 127.0.0.1 (default: a free one).",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 @url_option
 @click.pass_context
@@ -539,39 +637,88 @@ def _progress(items: Sequence[Any], label: str) -> Iterable[Any]:
 # --------------------------------------------------------------------------- entry point
 
 
-def _exit_code(error: ValidationError) -> int:
-    if isinstance(error, StoreError):
-        return EXIT_STORE
-    if isinstance(error, RegistryError) and "not" in error.message:
-        return EXIT_NOT_FOUND
-    return EXIT_PROBLEMS
+def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["debug"] = True
+
+
+def _add_debug_option(command: click.Command) -> None:
+    """Give ``command`` and every subcommand ``--debug``, so it works before or after them."""
+    if not any(param.name == "debug" for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--debug"],
+                is_flag=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_remember_debug,
+                help="Show the traceback of an error as well.",
+            )
+        )
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            _add_debug_option(subcommand)
+
+
+def _seed_server_form(args: list[str]) -> bool:
+    """``python -m registry --host H --port P`` (the seed's server start) names no command."""
+    options = {arg.split("=")[0] for arg in args if arg.startswith("--")}
+    return bool(options & {"--host", "--port"}) and not any(arg in cli.commands for arg in args)
+
+
+def _report(message: str, hints: Iterable[str]) -> None:
+    click.echo(f"error: {message}", err=True)
+    for hint in hints:
+        click.echo(f"  hint: {hint}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (errors: one line on stderr)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0].split("=")[0] in ("--host", "--port"):
-        # The seed's form, ``python -m registry --host H --port P``, starts the server.
-        from registry.server.run import main as serve_main
+    """Run the command line and return its exit code.
 
-        return serve_main(args)
+    Errors print ``error:`` and ``hint:`` lines on stderr; the exit code comes from the
+    error's class (:data:`EXIT_CODES`; 2 for usage mistakes); ``--debug`` adds the traceback.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if _seed_server_form(args):
+        args = ["serve", *args]
+    # Modules named on the command line (--import, import paths of stored artifacts) are
+    # found in the current directory first, as `python -m` finds them.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    _add_debug_option(cli)
+    state: dict[str, Any] = {}
     try:
-        result = cli.main(args=args, prog_name="registry", standalone_mode=False)
+        result = cli.main(args=args, prog_name="registry", standalone_mode=False, obj=state)
     except click.exceptions.Exit as done:
         return done.exit_code
-    except click.ClickException as usage:
-        usage.show()
-        return usage.exit_code
+    except click.UsageError as usage:
+        if usage.ctx is None or not args:  # `registry` alone: click shows the help
+            usage.show()
+            return usage.exit_code
+        hint = f"See: {usage.ctx.command_path} --help"
+        _report(usage.format_message(), [hint])
+        return EXIT_USAGE
+    except click.ClickException as failure:
+        _report(failure.format_message(), ["See: registry --help"])
+        return failure.exit_code
     except click.Abort:
-        click.echo("aborted", err=True)
+        click.echo("aborted: nothing was changed", err=True)
         return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
     except ValidationError as error:
-        if "--debug" in args:
-            raise
-        click.echo(f"error: {error.message}", err=True)
-        for hint in error.suggestions:
-            click.echo(f"  hint: {hint}", err=True)
-        return _exit_code(error)
+        if state.get("debug"):
+            traceback.print_exc()
+        _report(error.message, error.suggestions)
+        return exit_code_of(error)
+    except OSError as error:
+        # A file named on the command line that cannot be written or read.
+        if state.get("debug"):
+            traceback.print_exc()
+        where = f": {error.filename}" if error.filename else ""
+        _report(f"{error.strerror or error}{where}", ["Check the path and this user's permissions"])
+        return EXIT_PROBLEMS
     return result if isinstance(result, int) else 0
 
 

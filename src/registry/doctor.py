@@ -8,11 +8,10 @@ refuse is reported.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from registry import refs
+from registry import refs, settings
 from registry.errors import RestoreError, ValidationError
 from registry.store.base import EntryRecord, Store, WatchStatus
 
@@ -27,13 +26,9 @@ def _no_progress(items: Sequence[Any], _label: str) -> Iterable[Any]:
 
 def pickle_policy() -> str:
     """Describe the pickle policy in force for this process."""
-    allowed = os.environ.get("REGISTRY_ALLOW_PICKLE", "") == "1"
-    signed = bool(os.environ.get("REGISTRY_SIGNING_KEY"))
-    loading = (
-        "allowed (REGISTRY_ALLOW_PICKLE=1)"
-        if allowed
-        else "refused (set REGISTRY_ALLOW_PICKLE=1 to allow)"
-    )
+    allowed = settings.allow_pickle()
+    signed = settings.signing_key() is not None
+    loading = "allowed" if allowed else "refused (set REGISTRY_ALLOW_PICKLE=1 to allow)"
     signing = "signatures required (REGISTRY_SIGNING_KEY set)" if signed else "no signing key"
     return f"loading {loading}; {signing}"
 
@@ -120,6 +115,7 @@ def diagnose(
         "schema": schema,
         "pickle_policy": pickle_policy(),
         "changes": watch.describe(),
+        "environment": settings.variables_in_force(),
         "checked": len(work),
         "problems": problems,
     }

@@ -6,7 +6,9 @@ Every error the public API raises is a :class:`ValidationError`::
     ├── CoercionError               a value cannot be turned into what is needed (unhashable key, ...)
     ├── ConformanceError            strict mode: signature or protocol mismatch (lists every problem)
     ├── InheritanceError            abstract=True: the class does not inherit from the base
-    ├── RegistryError               a missing, duplicate or conflicting identifier
+    ├── RegistryError               a duplicate or conflicting identifier
+    │   └── NotFoundError           no such identifier, registry or namespace
+    ├── SettingsError               a malformed environment variable, or a missing extra
     └── StoreError                  the persistent store: unreachable, wrong schema revision, restore
         ├── SchemaVersionError      the database is behind or ahead of this package
         ├── RestoreError            an artifact cannot be imported or unpickled
@@ -29,10 +31,12 @@ __all__ = [
     "CoercionError",
     "ConformanceError",
     "InheritanceError",
+    "NotFoundError",
     "PermissionDeniedError",
     "RegistryError",
     "RestoreError",
     "SchemaVersionError",
+    "SettingsError",
     "StoreError",
     "ValidationError",
     "capped_keys",
@@ -118,6 +122,15 @@ class RegistryError(ValidationError):
     """Raised for a missing identifier, or a different artifact under a taken identifier."""
 
 
+class NotFoundError(RegistryError):
+    """Raised when an identifier, a registry or a namespace does not exist."""
+
+
+class SettingsError(ValidationError):
+    """Raised for a malformed setting (an environment variable such as ``REGISTRY_SERVER_PORT``)
+    or an optional extra that is not installed."""
+
+
 class StoreError(ValidationError):
     """Raised when the persistent store cannot be reached or used."""
 
@@ -143,6 +156,8 @@ _ERROR_TYPES: dict[str, type[ValidationError]] = {
         ConformanceError,
         InheritanceError,
         RegistryError,
+        NotFoundError,
+        SettingsError,
         StoreError,
         SchemaVersionError,
         RestoreError,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import types
 
-from registry.errors import RegistryError, capped_keys, closest_names, did_you_mean
+from registry.errors import NotFoundError, RegistryError, capped_keys, closest_names, did_you_mean
 from registry.registries import FunctionalRegistry, SchemeRegistry, TypeRegistry, _Registry
 
 __all__ = ["find_registry", "open_namespace"]
@@ -34,7 +34,7 @@ def find_registry(name: str) -> type[_Registry]:
             context={"registry_name": name, "candidates": origins},
         )
     names = [key for key, refs_ in _Registry._directory.items() if any(r() for r in refs_)]
-    raise RegistryError(
+    raise NotFoundError(
         f"No registry called {name!r}",
         suggestions=[did_you_mean(closest_names(name, names))]
         if closest_names(name, names)
@@ -53,7 +53,7 @@ def open_namespace(namespace: str, *, url: str | None = None) -> type[_Registry]
     The registry kind is read from the store.
 
     Raises:
-        RegistryError: the namespace does not exist in the store.
+        NotFoundError: the namespace does not exist in the store.
     """
     from registry.store import open_store
 
@@ -64,7 +64,7 @@ def open_namespace(namespace: str, *, url: str | None = None) -> type[_Registry]
         record = open_store(url).get_namespace(namespace)
         if record is None:
             known = [n.name for n in open_store(url).list_namespaces()]
-            raise RegistryError(
+            raise NotFoundError(
                 f"Namespace {namespace!r} does not exist in the store",
                 suggestions=[did_you_mean(closest_names(namespace, known))]
                 if closest_names(namespace, known)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
+import importlib.machinery
 import inspect
 import linecache
 import re
@@ -271,13 +272,39 @@ def import_object(origin: str) -> Any:
 
 
 def _module_file(module_name: str) -> Path | None:
-    """Find a module's source file on ``sys.path`` without importing it or its parents."""
+    """Find a module's source file as ``import`` would, without importing it or its parents.
+
+    Asks every finder on ``sys.meta_path`` (so editable installs and zip imports count) one
+    package level at a time, passing the parent's search locations down.
+    """
+    search: list[str] | None = None
+    spec = None
     parts = module_name.split(".")
-    for entry in sys.path:
-        base = Path(entry or ".").joinpath(*parts)
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            if candidate.is_file():
-                return candidate
+    for depth in range(1, len(parts) + 1):
+        spec = _find_spec(".".join(parts[:depth]), search)
+        if spec is None:
+            return None
+        search = list(spec.submodule_search_locations or [])
+    if spec is None or not spec.has_location or not spec.origin:
+        return None
+    origin = Path(spec.origin)
+    return origin if origin.suffix == ".py" and origin.is_file() else None
+
+
+def _find_spec(name: str, search: list[str] | None) -> importlib.machinery.ModuleSpec | None:
+    loaded = sys.modules.get(name)
+    if loaded is not None and loaded.__spec__ is not None:
+        return loaded.__spec__
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            found = find(name, search)
+        except (ImportError, ValueError, OSError):
+            continue
+        if found is not None:
+            return found  # type: ignore[no-any-return]
     return None
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, ov
 
 from registry import plugins, refs, sources, validation
 from registry.errors import (
+    NotFoundError,
     PermissionDeniedError,
     RegistryError,
     ValidationError,
@@ -312,7 +313,7 @@ class _Registry:
             suggestions.append(
                 "Import the module that registers it, or list it in a 'registry' entry point"
             )
-        error = RegistryError(
+        error = NotFoundError(
             f"{identifier!r} is not registered in {cls.__name__}",
             suggestions=suggestions,
             context={
@@ -755,7 +756,7 @@ class _Registry:
         """
         identifiers = cls._identifiers_of(artifact)
         if not identifiers:
-            error = RegistryError(
+            error = NotFoundError(
                 f"{refs.display_name(artifact)} ({refs.origin_of(artifact)}) is not registered "
                 f"in {cls.__name__}",
                 suggestions=["Check has_artifact() first, or unregister by identifier"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from registry.errors import RegistryError, ValidationError
+from registry.errors import NotFoundError, ValidationError
 from registry.store import wire
 from registry.store.base import EntryDraft, Outcome, Store
 
@@ -31,11 +31,11 @@ def export_namespace(
     """Return the export document of ``namespace`` (entries and blobs in their wire JSON form).
 
     Raises:
-        RegistryError: the namespace does not exist.
+        NotFoundError: the namespace does not exist.
     """
     space = store.get_namespace(namespace)
     if space is None:
-        raise RegistryError(
+        raise NotFoundError(
             f"Namespace {namespace!r} does not exist", context={"registry_name": namespace}
         )
     entries: list[dict[str, Any]] = []

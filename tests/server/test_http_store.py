@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from registry.errors import PermissionDeniedError, RegistryError, StoreError
+from registry.errors import PermissionDeniedError, RegistryError, SettingsError, StoreError
 from registry.store import open_store
 from registry.store.base import BlobDraft, EntryDraft, Outcome
 from registry.store.http import HttpStore
@@ -231,21 +231,6 @@ def test_pickles_without_its_token_or_connections(server: LiveServer, monkeypatc
     copy.close()
 
 
-def test_server_url_from_seed_variables() -> None:
-    from registry.store.http import server_url_from_environment
-
-    assert server_url_from_environment({}) is None
-    assert server_url_from_environment({"REGISTRY_SERVER_HOST": "lab"}) == "http://lab:8001"
-    assert (
-        server_url_from_environment({"REGISTRY_SERVER_HOST": "::1", "REGISTRY_SERVER_PORT": "9"})
-        == "http://[::1]:9"
-    )
-    assert (
-        server_url_from_environment({"REGISTRY_SERVER_HOST": "lab", "REGISTRY_URL": "sqlite://"})
-        is None
-    )
-
-
 def test_silent_server_times_out_with_a_clear_error() -> None:
     import socket as socket_module
 
@@ -267,7 +252,7 @@ def test_timeout_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGISTRY_TIMEOUT", "2.5")
     assert HttpStore.from_url("http://127.0.0.1:1")._timeout == 2.5
     monkeypatch.setenv("REGISTRY_TIMEOUT", "soon")
-    with pytest.raises(StoreError, match="REGISTRY_TIMEOUT"):
+    with pytest.raises(SettingsError, match="REGISTRY_TIMEOUT"):
         HttpStore.from_url("http://127.0.0.1:1")
 
 

@@ -180,7 +180,7 @@ def test_register_into_missing_namespace_does_not_create_it(
     open_server: LiveServer, namespace: str
 ) -> None:
     status, body = request(open_server, "POST", f"/namespaces/{namespace}/entries", DRAFT)
-    assert_error(status, body, 409, "RegistryError")
+    assert_error(status, body, 404, "NotFoundError")
     assert request(open_server, "GET", f"/namespaces/{namespace}")[1] == {"namespace": None}
 
 
@@ -217,12 +217,11 @@ def test_command_line_refuses_exposed_host_without_tokens() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_token_parsing(tmp_path) -> None:
+def test_token_parsing(tmp_path, monkeypatch) -> None:
     token_file = tmp_path / "tokens"
     token_file.write_text("# lab tokens\nalice-0123456789abcdef:write\n\nbob-0123456789abcdef:ro\n")
-    tokens = load_tokens(
-        token_file, environ={"REGISTRY_SERVER_TOKENS": "carol-0123456789abcd:read"}
-    )
+    monkeypatch.setenv("REGISTRY_SERVER_TOKENS", "carol-0123456789abcd:read")
+    tokens = load_tokens(token_file)
     assert tokens == {
         "alice-0123456789abcdef": "write",
         "bob-0123456789abcdef": "read",
@@ -233,7 +232,7 @@ def test_token_parsing(tmp_path) -> None:
     with pytest.raises(ValidationError, match="shorter"):
         parse_token_lines(["short:write"], "test")
     with pytest.raises(ValidationError, match="Cannot read token file"):
-        load_tokens(tmp_path / "missing", environ={})
+        load_tokens(tmp_path / "missing")
 
 
 def test_token_table_scopes() -> None:

@@ -159,7 +159,7 @@ def test_database_ahead_says_upgrade_the_package(sqlite_url: str) -> None:
     with pytest.raises(SchemaVersionError) as caught:
         SqlStore(sqlite_url)
     assert "newer registry package" in caught.value.message
-    assert any("pip install -U registry" in hint for hint in caught.value.suggestions)
+    assert any("pip install -U lab-registry" in hint for hint in caught.value.suggestions)
     assert cli_main(["db", "check", "--url", sqlite_url]) == 2
     with pytest.raises(SchemaVersionError):
         migrate.upgrade(sqlite_url)  # never "upgrade" a database we do not understand
@@ -249,7 +249,7 @@ def test_installed_wheel_creates_and_upgrades_a_database(tmp_path: Path) -> None
         check=False,
     )
     assert build.returncode == 0, build.stderr
-    (wheel,) = wheels.glob("registry-*.whl")
+    (wheel,) = wheels.glob("lab_registry-*.whl")
     venv = tmp_path / "venv"
     # A plain venv, as on a user's machine: the wheel brings its dependencies from the index
     # (pip's cache makes this quick after the first run); nothing leaks in from the test venv.

@@ -99,6 +99,11 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     port = free_port()
     import socket
 
+    from registry.store import close_stores, open_store
+
+    open_store(f"sqlite:///{tmp_path / 'empty.db'}")  # `registry ui` never creates a store
+    close_stores()
+
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen(1)

@@ -22,7 +22,7 @@ def test_wheel_holds_every_template_and_asset(tmp_path: Path) -> None:
         check=True,
         timeout=300,
     )
-    (wheel,) = tmp_path.glob("registry-*.whl")
+    (wheel,) = tmp_path.glob("lab_registry-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     on_disk = {
         str(path.relative_to(ROOT / "src"))

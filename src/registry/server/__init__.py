@@ -1,4 +1,4 @@
-"""The registry server: the ``Store`` contract over HTTP (needs the ``registry[server]`` extra).
+"""The registry server: the ``Store`` contract over HTTP (needs the ``lab-registry[server]`` extra).
 
 ``create_app(store, tokens=...)`` builds the ASGI app; ``serve(...)`` runs it on uvicorn. Both
 load lazily, so ``registry.server.run`` can parse its options (and print ``--help``) without

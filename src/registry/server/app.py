@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
 from registry.errors import (
+    NotFoundError,
     PermissionDeniedError,
     RegistryError,
     StoreError,
@@ -116,6 +117,8 @@ def _status_of(error: ValidationError) -> int:
     if isinstance(error, PermissionDeniedError):
         status = error.context.get("status")
         return status if status in (401, 403) else 403
+    if isinstance(error, NotFoundError):
+        return 404
     if isinstance(error, RegistryError):
         return 409
     if isinstance(error, StoreError):

@@ -1,7 +1,7 @@
 """Bearer tokens of the registry server: parsing token files and checking request scopes.
 
 A token has scope ``read`` (every GET route) or ``write`` (also registration, unregister and
-clear). Imports only ``errors``; FastAPI wiring lives in ``server.app``.
+clear). Imports only ``errors`` and ``settings``; FastAPI wiring lives in ``server.app``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
+from registry import settings
 from registry.errors import PermissionDeniedError, ValidationError
 
 __all__ = [
-    "TOKENS_ENV",
     "Scope",
     "TokenTable",
     "load_tokens",
@@ -25,9 +25,6 @@ __all__ = [
 ]
 
 Scope = Literal["read", "write"]
-
-#: Environment variable with ``token:scope`` pairs separated by commas or newlines.
-TOKENS_ENV = "REGISTRY_SERVER_TOKENS"
 
 _SCOPE_ALIASES: dict[str, Scope] = {
     "read": "read",
@@ -76,12 +73,8 @@ def parse_token_lines(lines: Iterable[str], source: str) -> dict[str, Scope]:
     return tokens
 
 
-def load_tokens(
-    token_file: str | os.PathLike[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> dict[str, Scope]:
+def load_tokens(token_file: str | os.PathLike[str] | None = None) -> dict[str, Scope]:
     """Return the tokens from ``token_file`` and the ``REGISTRY_SERVER_TOKENS`` variable."""
-    environ = os.environ if environ is None else environ
     tokens: dict[str, Scope] = {}
     if token_file is not None:
         path = Path(token_file)
@@ -93,9 +86,11 @@ def load_tokens(
                 context={"path": str(path)},
             ) from exc
         tokens.update(parse_token_lines(text.splitlines(), str(path)))
-    from_env = environ.get(TOKENS_ENV, "")
-    if from_env.strip():
-        tokens.update(parse_token_lines(from_env.replace(",", "\n").splitlines(), TOKENS_ENV))
+    from_env = settings.server_tokens()
+    if from_env is not None:
+        tokens.update(
+            parse_token_lines(from_env.replace(",", "\n").splitlines(), settings.SERVER_TOKENS_ENV)
+        )
     return tokens
 
 

@@ -1,23 +1,25 @@
-"""Running the registry server on uvicorn: ``serve(...)`` for Python and CLIs, ``main(argv)``
-for ``python -m registry`` and ``python -m registry.server.run``.
+"""Running the registry server on uvicorn: ``serve(...)`` for Python and the ``registry serve``
+command (which ``python -m registry --host H --port P`` and ``python -m registry.server.run``
+also run).
 
 Only the pieces that need FastAPI or uvicorn import them, inside the functions, so
-``python -m registry --help`` works without the ``registry[server]`` extra.
+``registry --help`` works without the ``server`` extra, and says to install it when needed.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ipaddress
-import json
 import os
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import ValidationError
+from registry import settings
+from registry.errors import SettingsError, ValidationError
 from registry.server.auth import Scope, load_tokens
+from registry.version import install_hint
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -29,16 +31,14 @@ __all__ = [
     "DEFAULT_PORT",
     "app_from_environment",
     "check_listen_address",
+    "check_tls_files",
     "main",
+    "require_server_extra",
     "serve",
 ]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8001
-HOST_ENV = "REGISTRY_SERVER_HOST"
-PORT_ENV = "REGISTRY_SERVER_PORT"
-#: How ``serve`` hands its settings to worker processes, which uvicorn starts by import path.
-_CONFIG_ENV = "REGISTRY_SERVER_CONFIG"
+DEFAULT_HOST = settings.DEFAULT_SERVER_HOST
+DEFAULT_PORT = settings.DEFAULT_SERVER_PORT
 
 
 def is_loopback(host: str) -> bool:
@@ -55,11 +55,11 @@ def check_listen_address(host: str, tokens: Mapping[str, Scope], insecure: bool)
     """Refuse to listen beyond loopback without tokens, unless ``insecure`` says so.
 
     Raises:
-        ValidationError: ``host`` is exposed, no token is configured and ``insecure`` is false.
+        SettingsError: ``host`` is exposed, no token is configured and ``insecure`` is false.
     """
     if tokens or insecure or is_loopback(host):
         return
-    raise ValidationError(
+    raise SettingsError(
         f"Refusing to listen on {host} without tokens: anyone who can reach it could write",
         suggestions=[
             "Give tokens with --token-file FILE (lines 'token:read' or 'token:write') "
@@ -71,10 +71,60 @@ def check_listen_address(host: str, tokens: Mapping[str, Scope], insecure: bool)
     )
 
 
+def require_server_extra() -> None:
+    """Raise a clear error when FastAPI or uvicorn (the ``server`` extra) is missing."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise SettingsError(
+            f"The registry server needs the 'server' extra, which is not installed "
+            f"(No module named {exc.name!r})",
+            suggestions=[f"Install it: {install_hint('server')}"],
+            context={"missing_module": exc.name},
+        ) from exc
+
+
+def check_tls_files(certfile: str | None, keyfile: str | None) -> None:
+    """Load the certificate and key once, so a bad file is an error before the server starts.
+
+    Raises:
+        SettingsError: a key without a certificate, a file that cannot be read, or one that is
+            not a PEM certificate with its private key.
+    """
+    if certfile is None:
+        if keyfile is not None:
+            raise SettingsError(
+                "A TLS key was given without its certificate",
+                suggestions=["Pass --ssl-certfile CERT.pem with --ssl-keyfile KEY.pem"],
+            )
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    files = {"certfile": certfile, "keyfile": keyfile}
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except ssl.SSLError as exc:
+        raise SettingsError(
+            f"Cannot use {certfile}{f' with {keyfile}' if keyfile else ''} for TLS: "
+            f"{exc.reason or exc}",
+            suggestions=[
+                "Give a PEM certificate (--ssl-certfile) and its PEM private key (--ssl-keyfile)"
+            ],
+            context=files,
+        ) from exc
+    except OSError as exc:
+        raise SettingsError(
+            f"Cannot read the TLS file {exc.filename or certfile}: {exc.strerror or exc}",
+            suggestions=["Check the path and that this user may read it"],
+            context=files,
+        ) from exc
+
+
 def _open_backing_store(url: str | None) -> Store:
     from registry.store import open_store
 
-    store = open_store(url)
+    # REGISTRY_SERVER_HOST is where this server listens, not a store to forward to.
+    store = open_store(settings.resolve_url(url, server_variables=False))
     # By URL, not by class: open_store may wrap an HttpStore in the caching store.
     if store.url.startswith(("http://", "https://")):
         raise ValidationError(
@@ -126,11 +176,15 @@ def serve(
         body_timeout: seconds a request's body may take (default 60).
 
     Raises:
-        ValidationError: exposed host without tokens, bad token file, several workers over an
-            in-process store, or the address cannot be bound.
+        SettingsError: the ``server`` extra is not installed, a ``REGISTRY_SERVER_*`` variable is
+            malformed, the TLS files cannot be used, the host is exposed without tokens, or
+            the address cannot be bound.
+        ValidationError: a bad token file, or several workers over an in-process store.
     """
-    host = host or os.environ.get(HOST_ENV) or DEFAULT_HOST
-    port = port if port is not None else int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
+    require_server_extra()
+    host = host or settings.server_host()
+    port = port if port is not None else settings.server_port()
+    check_tls_files(ssl_certfile, ssl_keyfile)
     check_listen_address(host, {**load_tokens(token_file), **(tokens or {})}, insecure)
     # Workers load the token file themselves, so only tokens given in code travel through the
     # environment handed to them.
@@ -170,7 +224,7 @@ def serve(
 
     # Workers are fresh processes importing the app by path; they read the settings from the
     # environment this process hands down.
-    os.environ[_CONFIG_ENV] = json.dumps(config)
+    settings.hand_down_worker_config(config)
     run_workers(
         uvicorn_config(
             "registry.server.run:app_from_environment", factory=True, workers=workers, **options
@@ -188,7 +242,7 @@ def _run_single(app: FastAPI, options: Mapping[str, Any]) -> None:
     with contextlib.suppress(SystemExit):
         server.run()
     if not server.started:
-        raise ValidationError(
+        raise SettingsError(
             f"The registry server could not listen on {options['host']}:{options['port']}",
             suggestions=["Is another process using that port? Pick another with --port"],
             context={"host": options["host"], "port": options["port"]},
@@ -197,7 +251,7 @@ def _run_single(app: FastAPI, options: Mapping[str, Any]) -> None:
 
 def app_from_environment() -> FastAPI:
     """Build the app in a uvicorn worker process from the settings ``serve`` handed down."""
-    return _build_app(json.loads(os.environ.get(_CONFIG_ENV) or "{}"))
+    return _build_app(settings.worker_config())
 
 
 def _build_app(config: Mapping[str, Any]) -> FastAPI:
@@ -219,61 +273,11 @@ def _build_app(config: Mapping[str, Any]) -> FastAPI:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m registry", description="Run the registry server."
-    )
-    parser.add_argument("--host", help=f"interface (default ${HOST_ENV} or {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, help=f"port (default ${PORT_ENV} or {DEFAULT_PORT})")
-    parser.add_argument("--url", help="store URL (default: the configured store)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--token-file", help="file of 'token:read' / 'token:write' lines")
-    parser.add_argument(
-        "--insecure", action="store_true", help="allow a non-loopback host without tokens"
-    )
-    parser.add_argument("--max-body-bytes", type=int, help="request body limit in bytes")
-    parser.add_argument(
-        "--max-connections", type=int, help="open connections per worker (default 1024)"
-    )
-    parser.add_argument(
-        "--header-timeout", type=float, help="seconds for a request's headers (default 10)"
-    )
-    parser.add_argument(
-        "--body-timeout", type=float, help="seconds for a request's body (default 60)"
-    )
-    parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
-    parser.add_argument(
-        "--no-access-log", action="store_true", help="do not log one line per request"
-    )
-    parser.add_argument("--ssl-certfile", help="serve HTTPS with this PEM certificate")
-    parser.add_argument("--ssl-keyfile", help="the certificate's PEM private key")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``python -m registry``; return the exit code (2 for a configuration error)."""
-    args = _parser().parse_args(argv)
-    try:
-        serve(
-            args.url,
-            args.host,
-            args.port,
-            workers=args.workers,
-            token_file=args.token_file,
-            insecure=args.insecure,
-            max_body_bytes=args.max_body_bytes,
-            log_level=args.log_level,
-            access_log=not args.no_access_log,
-            ssl_certfile=args.ssl_certfile,
-            ssl_keyfile=args.ssl_keyfile,
-            max_connections=args.max_connections,
-            header_timeout=args.header_timeout,
-            body_timeout=args.body_timeout,
-        )
-    except ValidationError as error:
-        print(f"registry server: {error}", file=sys.stderr)
-        return 2
-    return 0
+    """Run ``python -m registry.server.run ARGS``: the same command as ``registry serve ARGS``."""
+    from registry.cli import main as cli_main
+
+    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

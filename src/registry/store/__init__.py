@@ -9,13 +9,23 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from registry.errors import StoreError
 from registry.store.base import Store
 from registry.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     from registry.store.cached import CachedStore
 
-__all__ = ["MemoryStore", "Store", "close_stores", "open_store"]
+__all__ = [
+    "MemoryStore",
+    "Store",
+    "close_stores",
+    "open_existing_store",
+    "open_store",
+    "resolve_store_url",
+]
+
+_NOT_SQL = ("memory://", "http://", "https://")
 
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
@@ -33,14 +43,68 @@ def open_store(url: str | None = None) -> Store:
         StoreError: the URL is unsupported or the database cannot be reached.
         SchemaVersionError: the database schema is behind or ahead of this package.
     """
-    from registry.settings import resolve_url
-
-    resolved = resolve_url(url)
+    resolved = resolve_store_url(url)
     with _stores_lock:
         store = _stores.get(resolved)
         if store is None:
             store = _stores[resolved] = _create(resolved)
         return store
+
+
+def open_existing_store(url: str | None = None) -> Store:
+    """Like :func:`open_store`, but never create a store: for commands that only read.
+
+    Raises:
+        StoreError: no SQLite file at that path, or a database without the registry schema.
+    """
+    resolved = resolve_store_url(url)
+    with _stores_lock:
+        if resolved in _stores:
+            return _stores[resolved]
+    if not resolved.startswith(_NOT_SQL):
+        _require_schema(resolved)
+    return open_store(resolved)
+
+
+def resolve_store_url(url: str | None) -> str:
+    """Return the store URL ``open_store(url)`` would open, PostgreSQL spelled for psycopg 3.
+
+    Raises:
+        StoreError: the URL names another PostgreSQL driver.
+    """
+    from registry.settings import resolve_url
+
+    resolved = resolve_url(url)
+    if resolved.startswith(_NOT_SQL):
+        return resolved
+    from registry.store.engines import canonical_url  # SQLAlchemy only for SQL stores
+
+    return canonical_url(resolved)
+
+
+def _require_schema(url: str) -> None:
+    from registry.settings import is_default_url
+    from registry.store.engines import safe_url, sqlite_file_exists, sqlite_path
+    from registry.store.migrate import has_schema
+
+    path = sqlite_path(url)
+    exists = sqlite_file_exists(path) if path is not None else True
+    if exists and has_schema(url):
+        return
+    where = str(path) if path is not None else safe_url(url)
+    suggestions = [
+        "Create it by registering into a registry declared with logic_namespace=... "
+        "(or `registry import FILE`, or `registry db upgrade`)",
+    ]
+    if is_default_url(url):
+        suggestions.insert(0, "Nothing has been registered on this machine yet")
+    else:
+        suggestions.insert(0, "Check the URL (--url, REGISTRY_URL) for a typo")
+    raise StoreError(
+        f"There is no registry store at {where}",
+        suggestions=suggestions,
+        context={"url": safe_url(url)},
+    )
 
 
 def _create(url: str) -> Store:

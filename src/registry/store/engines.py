@@ -12,10 +12,10 @@ import os
 import random
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,10 +30,14 @@ from registry.errors import PermissionDeniedError, StoreError
 
 __all__ = [
     "BeginMode",
+    "canonical_url",
+    "connect_sqlite",
     "get_engine",
     "is_transient",
+    "parse_url",
     "run_transaction",
     "safe_url",
+    "sqlite_file_exists",
     "sqlite_path",
     "store_error",
     "transaction",
@@ -79,9 +83,60 @@ def safe_url(url: str | URL) -> str:
         return "<unparseable store URL>"
 
 
+#: How PostgreSQL URLs may be spelled; all of them mean psycopg 3, the driver we depend on.
+_POSTGRES_SCHEMES = ("postgresql+psycopg", "postgresql", "postgres")
+
+
+def canonical_url(url: str) -> str:
+    """Return ``url`` with PostgreSQL spelled ``postgresql+psycopg://`` (the psycopg 3 driver).
+
+    ``postgres://`` and ``postgresql://`` are accepted as PostgreSQL with psycopg 3.
+
+    Raises:
+        StoreError: the URL names another PostgreSQL driver (psycopg2, asyncpg, pg8000, ...).
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    if scheme in _POSTGRES_SCHEMES:
+        return f"postgresql+psycopg://{rest}"
+    backend, plus, driver = scheme.partition("+")
+    if plus and backend in _POSTGRES_SCHEMES:
+        fixed = f"postgresql+psycopg://{rest}"
+        raise StoreError(
+            f"registry talks to PostgreSQL through the psycopg 3 driver, not {driver!r} "
+            f"({safe_url(url)})",
+            suggestions=[f"Spell the URL {safe_url(fixed)} (postgresql:// means the same)"],
+            context={"url": safe_url(url), "driver": driver},
+        )
+    return url
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse a store URL (PostgreSQL spelled for psycopg 3).
+
+    Raises:
+        StoreError: the URL cannot be parsed, or names another PostgreSQL driver.
+    """
+    if isinstance(url, URL):
+        return url
+    try:
+        return make_url(canonical_url(url))
+    except ArgumentError as exc:
+        raise StoreError(
+            f"Cannot parse the store URL {url!r}",
+            suggestions=["Use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"],
+            context={"url": safe_url(url)},
+        ) from exc
+
+
 def sqlite_path(url: str | URL) -> Path | None:
-    """Return the file of a SQLite URL, or ``None`` for other backends and in-memory databases."""
-    parsed = make_url(url)
+    """Return the file of a SQLite URL, or ``None`` for other backends and in-memory databases.
+
+    Raises:
+        StoreError: the URL cannot be parsed.
+    """
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
     database = parsed.database
@@ -112,14 +167,7 @@ def dispose_engine(url: str) -> None:
 
 
 def _create_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(
-            f"Cannot parse the store URL {url!r}",
-            suggestions=["Use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"],
-            context={"url": safe_url(url)},
-        ) from exc
+    parsed = parse_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed)
@@ -132,78 +180,20 @@ def _create_engine(url: str) -> Engine:
     )
 
 
-#: How a SQLite file is opened: read-write, read-only (the file is not writable for this user),
-#: or as an immutable snapshot (read-only, in WAL mode, and SQLite cannot create the ``-shm``
-#: file it needs next to it).
-SqliteMode = Literal["rw", "ro", "immutable"]
-
-
-_sqlite_modes: weakref.WeakKeyDictionary[Engine, SqliteMode] = weakref.WeakKeyDictionary()
-
-
-def opened_mode(engine: Engine) -> SqliteMode:
-    """Return how the engine opens its SQLite file (``"rw"`` for every other database)."""
-    return _sqlite_modes.get(engine, "rw")
-
-
-def sqlite_mode(path: Path) -> SqliteMode:
-    """Return how this process can open the SQLite file ``path``."""
-    if not path.exists() or os.access(path, os.W_OK):
-        return "rw"
-    shared_memory = path.with_name(path.name + "-shm")
-    if shared_memory.exists() or os.access(path.parent, os.W_OK) or not _is_wal(path):
-        return "ro"
-    return "immutable"
-
-
-def _is_wal(path: Path) -> bool:
-    try:
-        with path.open("rb") as file:
-            header = file.read(20)
-    except OSError:
-        return False
-    return header[18:20] == b"\x02\x02"  # file format versions 2: WAL
-
-
-def sqlite_connect(path: Path, mode: SqliteMode, timeout: float) -> sqlite3.Connection:
-    """Open ``path`` in ``mode`` (see :data:`SqliteMode`) with autocommit at the driver level."""
-    if mode == "rw":
-        return sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
-    uri = path.resolve().as_uri() + ("?mode=ro" if mode == "ro" else "?immutable=1")
-    return sqlite3.connect(
-        uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None
-    )
-
-
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_path(url)
-    options: dict[str, Any] = {
-        "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
-    }
-    mode: SqliteMode = "rw"
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    options: dict[str, Any] = {"connect_args": connect_args}
+    read_only = False
     if path is None:
         # An in-memory database lives in one connection: share it.
         options["poolclass"] = StaticPool
     else:
-        mode = sqlite_mode(path)
-        if mode == "rw":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        else:
-            # A file this user may only read: open it read-only, so reads work and writes fail
-            # with a permission error instead of at connect.
-            file = path
-            options["creator"] = lambda: sqlite_connect(file, mode, SQLITE_BUSY_TIMEOUT_MS / 1000)
-        if mode == "immutable":
-            warnings.warn(
-                f"The SQLite store {path} is read-only for this user and its directory is too, "
-                "so SQLite cannot create the shared-memory file a WAL database needs: it is "
-                "read as a snapshot, and changes made after this process opened it are not seen",
-                RuntimeWarning,
-                stacklevel=4,
-            )
+        read_only = not _sqlite_file_writable(path)
         _warn_if_network_filesystem(path)
+        file = path
+        options["creator"] = lambda: connect_sqlite(file, **connect_args)
     engine = create_engine(url, **options)
-    _sqlite_modes[engine] = mode
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -211,7 +201,7 @@ def _sqlite_engine(url: URL) -> Engine:
         # reads, writes and DDL get exactly the transaction we ask for.
         dbapi_connection.isolation_level = None
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if path is not None and mode == "rw":
+        if path is not None and not read_only:
             _enable_wal(dbapi_connection)
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
@@ -243,6 +233,100 @@ def _enable_wal(connection: sqlite3.Connection) -> None:
             if attempt == 39:
                 raise
             time.sleep(min(0.01 * (attempt + 1), 0.25))
+
+
+def sqlite_file_exists(path: Path) -> bool:
+    """Return whether the SQLite file exists (never creates it).
+
+    Raises:
+        StoreError: a directory on the way cannot be searched by this user.
+    """
+    try:
+        if path.is_dir():
+            raise _directory_error(path)
+        return path.is_file()
+    except PermissionError as exc:
+        raise _path_error(path, "cannot be reached", exc.strerror, path.parent) from exc
+
+
+def _sqlite_file_writable(path: Path) -> bool:
+    """Check that this user may use the SQLite file at ``path``; return whether it may write.
+
+    A missing file is created later by SQLite, so its directory is created here. A file this
+    user can read but not write (a lab's shared, read-only store) is opened read-only.
+
+    Raises:
+        StoreError: the path cannot be reached, read or created, naming the path and the cause.
+    """
+    if sqlite_file_exists(path):
+        if not os.access(path, os.R_OK):
+            raise _path_error(path, "cannot be read", "Permission denied", path)
+        # SQLite writes journal files beside the database, so writing needs the directory too.
+        return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _path_error(path, "cannot be created", exc.strerror, _nearest_existing(path)) from exc
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise _path_error(path, "cannot be created", "Permission denied", path.parent)
+    return True
+
+
+def _nearest_existing(path: Path) -> Path:
+    for parent in path.parents:
+        try:
+            if parent.exists():
+                return parent
+        except OSError:
+            continue
+    return Path("/")
+
+
+def _directory_error(path: Path) -> StoreError:
+    return StoreError(
+        f"The SQLite store {path} is a directory, not a SQLite file",
+        suggestions=[f"Name a file in it, e.g. sqlite:///{path / 'registry.db'}"],
+        context={"path": str(path)},
+    )
+
+
+def _path_error(path: Path, what: str, cause: str | None, check: Path) -> StoreError:
+    context: dict[str, Any] = {"path": str(path), "checked": str(check)}
+    try:
+        info = check.stat()
+        context.update(mode=stat.filemode(info.st_mode), owner_uid=info.st_uid)
+        mode = f" (mode {stat.filemode(info.st_mode)}, owner uid {info.st_uid})"
+    except OSError:
+        mode = ""
+    return StoreError(
+        f"The SQLite store {path} {what}" + (f": {cause}" if cause else ""),
+        suggestions=[
+            f"Check the permissions of {check}{mode} for this user (uid {os.getuid()})",
+            "Or use a store this user may write: REGISTRY_URL=sqlite:////path/you/own/registry.db",
+        ],
+        context=context,
+    )
+
+
+def connect_sqlite(path: Path, **options: Any) -> sqlite3.Connection:
+    """Open the SQLite file at ``path``; read-only when this user may not write it.
+
+    A read-only WAL database whose directory this user cannot write either (no ``-shm`` file to
+    share) is opened as an immutable snapshot: reads work, and changes its owner makes are seen
+    by the next connection (a read that meets a write in progress may fail; it is not retried).
+    """
+    conn: sqlite3.Connection
+    if _sqlite_file_writable(path):
+        conn = sqlite3.connect(path, **options)
+        return conn
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
+    return conn
 
 
 #: File systems on which SQLite's locking is unreliable (SQLite FAQ q5).
@@ -408,15 +492,33 @@ def store_error(exc: BaseException, url: str, *, retried: bool = False) -> Store
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = detail[0] if detail else type(exc).__name__
     context = {"url": shown, "cause": type(exc).__name__}
+    path = _sqlite_file(url)
+    if path is not None and isinstance(exc, DBAPIError):
+        text = str(exc.orig).lower()
+        if "readonly" in text or "read-only" in text:
+            return PermissionDeniedError(
+                f"The SQLite store {path} is read-only for this user: {reason}",
+                suggestions=[
+                    f"Ask the owner of {path} for write access to it and its directory",
+                    "Or register into a store of your own: REGISTRY_URL=sqlite:////path/you/own.db",
+                ],
+                context={**context, "path": str(path)},
+            )
+        if "unable to open" in text:
+            return _path_error(path, "cannot be opened", reason, path.parent)
+        if "not a database" in text:
+            return StoreError(
+                f"The file {path} is not a SQLite database: {reason}",
+                suggestions=["Check that the URL (--url, REGISTRY_URL) names a registry store"],
+                context={**context, "path": str(path)},
+            )
     problem = _problem(exc) if isinstance(exc, DBAPIError) else None
     if problem == "read-only":
         return PermissionDeniedError(
             f"The store at {shown} refused a write: {reason}",
             suggestions=[
-                "This database role or file may only be read: registering, unregistering and "
-                "creating namespaces need write access",
-                "For PostgreSQL, grant INSERT, UPDATE and DELETE on the registry tables to the "
-                "role; for SQLite, make the file (and its directory) writable for this user",
+                "This database role may only read: registering, unregistering and creating "
+                "namespaces need INSERT, UPDATE and DELETE on the registry tables",
             ],
             context=context,
         )
@@ -462,6 +564,13 @@ def store_error(exc: BaseException, url: str, *, retried: bool = False) -> Store
         suggestions=["Run `registry db check` to verify the schema and integrity of this database"],
         context=context,
     )
+
+
+def _sqlite_file(url: str) -> Path | None:
+    try:
+        return sqlite_path(url)
+    except StoreError:
+        return None
 
 
 #: SQLSTATEs by what they say about the store: 42501 insufficient privilege; 08 connection

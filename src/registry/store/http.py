@@ -3,7 +3,7 @@
 Standard library only (``http.client``): one keep-alive connection per thread, one round trip
 per operation, and a long-poll thread for :meth:`HttpStore.watch`. This module is the one
 boundary where HTTP and socket failures become registry errors. Imports ``errors``,
-``store.base`` and ``store.wire``.
+``settings``, ``store.base`` and ``store.wire``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from registry import settings
 from registry.errors import (
     PermissionDeniedError,
     RegistryError,
@@ -52,12 +53,9 @@ from registry.store.wire import (
     result_from_json,
 )
 
-__all__ = ["TOKEN_ENV", "HttpStore", "server_url_from_environment"]
+__all__ = ["HttpStore"]
 
 T = TypeVar("T")
-
-#: Environment variable holding the bearer token clients send.
-TOKEN_ENV = "REGISTRY_TOKEN"
 
 #: A request body this large that ends in a reset was most likely refused for its size.
 _LARGE_REQUEST = 1024 * 1024
@@ -117,7 +115,7 @@ class HttpStore(Store):
         self._timeout = timeout
         self._watch_timeout = watch_timeout
         self._ssl_context = ssl_context
-        token = os.environ.get(TOKEN_ENV) if token is None else token
+        token = settings.client_token() if token is None else token
         self._headers = {"Accept": "application/json", "User-Agent": "registry-httpstore/1"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -147,15 +145,7 @@ class HttpStore(Store):
 
         ``REGISTRY_TOKEN`` is the token, ``REGISTRY_TIMEOUT`` the timeout in seconds.
         """
-        timeout = os.environ.get("REGISTRY_TIMEOUT")
-        try:
-            seconds = float(timeout) if timeout else 10.0
-        except ValueError as exc:
-            raise StoreError(
-                f"REGISTRY_TIMEOUT={timeout!r} is not a number of seconds",
-                context={"REGISTRY_TIMEOUT": timeout},
-            ) from exc
-        return cls(url, timeout=seconds)
+        return cls(url, timeout=settings.client_timeout())
 
     # ------------------------------------------------------------------ Store contract
 
@@ -455,22 +445,6 @@ class HttpStore(Store):
 
 def _rebuild(url: str, timeout: float, watch_timeout: float) -> HttpStore:
     return HttpStore(url, timeout=timeout, watch_timeout=watch_timeout)
-
-
-def server_url_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
-    """Return ``http://HOST:PORT`` from the seed's ``REGISTRY_SERVER_HOST`` and
-    ``REGISTRY_SERVER_PORT`` when ``REGISTRY_URL`` is not set, else ``None``.
-
-    For ``registry.settings``: the seed's clients found their server through these variables.
-    """
-    environ = os.environ if environ is None else environ
-    host = environ.get("REGISTRY_SERVER_HOST")
-    if environ.get("REGISTRY_URL") or not host:
-        return None
-    port = environ.get("REGISTRY_SERVER_PORT") or "8001"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 literal
-    return f"http://{host}:{port}"
 
 
 def _seg(value: str) -> str:

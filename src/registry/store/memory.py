@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from registry.errors import RegistryError
+from registry.errors import NotFoundError, RegistryError
 from registry.store import limits
 from registry.store.base import (
     BlobRecord,
@@ -183,7 +183,7 @@ class MemoryStore(Store):
     def _space(self, namespace: str) -> _Namespace:
         space = self._namespaces.get(namespace)
         if space is None:
-            raise RegistryError(
+            raise NotFoundError(
                 f"Namespace {namespace!r} does not exist",
                 suggestions=["Declare a registry class with this logic_namespace first"],
                 context={"registry_name": namespace},

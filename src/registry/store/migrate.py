@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, func, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from registry.errors import SchemaVersionError, StoreError
+from registry.errors import SchemaVersionError, StoreError, ValidationError
 from registry.store.engines import get_engine, safe_url, sqlite_path, store_error
 from registry.store.models import registry_meta
+from registry.version import install_hint, package_version
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -41,6 +42,7 @@ __all__ = [
     "current_revision",
     "downgrade",
     "ensure_schema",
+    "has_schema",
     "head_revision",
     "history",
     "inspect_schema",
@@ -113,13 +115,8 @@ class RevisionInfo:
 
 
 def library_version() -> str:
-    """Return the installed ``registry`` distribution version (recorded in ``registry_meta``)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("registry")
-    except PackageNotFoundError:
-        return "0+unknown"
+    """Return the installed package version (recorded in ``registry_meta``)."""
+    return package_version()
 
 
 def script_location() -> Path:
@@ -134,7 +131,7 @@ def script_location() -> Path:
             return candidate
     raise StoreError(
         "The registry migration scripts are missing from this installation",
-        suggestions=["Reinstall the package: pip install --force-reinstall registry"],
+        suggestions=[f"Reinstall the package: {install_hint()} --force-reinstall"],
         context={"searched": str(package_root / "_migrations")},
     )
 
@@ -232,7 +229,7 @@ def version_error(state: SchemaState, url: str) -> SchemaVersionError:
     return SchemaVersionError(
         f"The store at {shown} uses schema revision {state.revision}, which registry "
         f"{library_version()} does not know: a newer registry package upgraded it",
-        suggestions=["Upgrade the package on this machine: pip install -U registry"],
+        suggestions=[f"Upgrade the package on this machine: {install_hint(upgrade=True)}"],
         context=context,
     )
 
@@ -291,8 +288,7 @@ def _quick_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def _stored_revision(conn: Connection) -> str | None:
-    """Read ``registry_alembic_version`` with plain SQL (``None``: missing, empty or several)."""
+def _has_version_table(conn: Connection) -> bool:
     if conn.dialect.name == "sqlite":
         exists = conn.execute(
             text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :table"),
@@ -300,7 +296,12 @@ def _stored_revision(conn: Connection) -> str | None:
         ).first()
     else:
         exists = conn.execute(text("SELECT to_regclass(:table)"), {"table": VERSION_TABLE}).scalar()
-    if not exists:
+    return bool(exists)
+
+
+def _stored_revision(conn: Connection) -> str | None:
+    """Read ``registry_alembic_version`` with plain SQL (``None``: missing, empty or several)."""
+    if not _has_version_table(conn):
         return None
     rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
     return str(rows[0]) if len(rows) == 1 else None
@@ -310,8 +311,10 @@ def _migrate_locked(
     engine: Engine, url: str, target: str, *, upgrading: bool, backup: bool
 ) -> SchemaState:
     from alembic import command
+    from alembic.util.exc import CommandError
 
     scripts = _scripts()
+    _check_target(scripts, target)
     wanted = scripts.get_current_head() if target == "head" else target
     with _translated(url), _schema_lock(engine) as conn:
         # Another process may have migrated while we waited for the lock.
@@ -321,17 +324,61 @@ def _migrate_locked(
         if upgrading and _state(before).status is SchemaStatus.AHEAD:
             raise version_error(_state(before), url)
         path = sqlite_path(url)
+        copy = None
         if backup and before is not None and path is not None:
-            backup_sqlite(path, before)
+            copy = backup_sqlite(path, before)
         config = alembic_config(conn, url)
-        if upgrading:
-            command.upgrade(config, target)
-        else:
-            command.downgrade(config, target)
+        try:
+            if upgrading:
+                command.upgrade(config, target)
+            else:
+                command.downgrade(config, target)
+        except BaseException as exc:
+            # The schema transaction rolls back, so the database is unchanged: drop the copy.
+            if copy is not None:
+                copy.unlink(missing_ok=True)
+            if isinstance(exc, CommandError):
+                raise ValidationError(
+                    f"Cannot {'upgrade' if upgrading else 'downgrade'} {safe_url(url)} from "
+                    f"{before or 'base'} to {target}: {exc}",
+                    suggestions=[
+                        "See where it is with `registry db current` and the revisions with "
+                        "`registry db history`"
+                    ],
+                    context={"url": safe_url(url), "revision": before, "target": target},
+                ) from exc
+            raise
         after = current_revision(conn)
         if after is not None:
             _record_upgrade(conn)
         return _state(after)
+
+
+#: Targets alembic resolves itself: head, base and relative steps such as ``-1`` or ``head-1``.
+_RELATIVE_TARGET = re.compile(r"^(?:heads?|base)?(?:[+-]\d+)?$")
+
+
+def _check_target(scripts: ScriptDirectory, target: str) -> None:
+    """Refuse a revision these scripts do not know before anything is copied or changed."""
+    if _RELATIVE_TARGET.match(target):
+        return
+    from alembic.util.exc import CommandError
+
+    try:
+        if scripts.get_revision(target) is not None:
+            return
+        problem = f"Unknown schema revision {target!r}"
+    except CommandError as exc:
+        problem = f"Unknown schema revision {target!r}: {exc}"
+    known = [script.revision for script in scripts.walk_revisions()]
+    raise ValidationError(
+        problem,
+        suggestions=[
+            f"Known revisions, newest first: {', '.join(known)}; or head, base",
+            "List them with: registry db history",
+        ],
+        context={"revision": target, "known_revisions": known},
+    )
 
 
 @contextmanager
@@ -477,6 +524,13 @@ def _describe(diff: object) -> str:
         table, column = diff[2], diff[3]
         return f"column {table}.{column} differs ({what}: database {diff[5]!r}, models {diff[6]!r})"
     return f"{action}: {diff[1:]!r}"
+
+
+def has_schema(url: str) -> bool:
+    """Return whether the database at ``url`` holds a registry schema (imports no alembic)."""
+    engine = get_engine(url)
+    with _translated(url), engine.connect() as conn:
+        return _has_version_table(conn)
 
 
 def upgrade(url: str, revision: str = "head", *, backup: bool = True) -> SchemaState:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
-from registry.errors import RegistryError
+from registry.errors import NotFoundError, RegistryError
 from registry.store import limits
 from registry.store.base import (
     BlobRecord,
@@ -36,7 +36,6 @@ from registry.store.base import (
 )
 from registry.store.engines import (
     get_engine,
-    opened_mode,
     run_transaction,
     safe_url,
     sqlite_path,
@@ -336,10 +335,8 @@ class SqlStore(Store):
         generation move that was exactly ours); writes by other store objects of this process
         are.
         """
-        if self._dialect == "sqlite" and (
-            sqlite_path(self.url) is None or opened_mode(self._engine) == "immutable"
-        ):
-            return lambda: None  # no other writers (in memory), or none we could see (a snapshot)
+        if self._dialect == "sqlite" and sqlite_path(self.url) is None:
+            return lambda: None  # an in-memory database has no other writers
         with self._watcher_lock:
             if self._watcher is None:
                 from registry.store.watch import start_watcher
@@ -530,8 +527,8 @@ class SqlStore(Store):
             watcher.note_own_write(namespace, before, after, pid)
 
 
-def _missing_namespace(name: str) -> RegistryError:
-    return RegistryError(
+def _missing_namespace(name: str) -> NotFoundError:
+    return NotFoundError(
         f"Namespace {name!r} does not exist",
         suggestions=["Declare a registry class with this logic_namespace first"],
         context={"registry_name": name},

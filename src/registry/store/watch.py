@@ -24,7 +24,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from registry.store.base import ChangeCallback, WatchStatus
-from registry.store.engines import RETRY_BUDGET_S, postgres_connect_args, safe_url, sqlite_path
+from registry.store.engines import (
+    RETRY_BUDGET_S,
+    connect_sqlite,
+    postgres_connect_args,
+    safe_url,
+    sqlite_path,
+)
 
 __all__ = ["PostgresWatcher", "SqliteWatcher", "Watcher", "start_watcher"]
 
@@ -242,7 +248,8 @@ class SqliteWatcher(Watcher):
 
     def _watch(self, first: bool) -> None:
         # Autocommit, so no read transaction freezes data_version.
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        # connect_sqlite opens a store this user may only read read-only, as the engine does.
+        conn = connect_sqlite(self._path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=5000")
             version = conn.execute("PRAGMA data_version").fetchone()[0]

@@ -57,6 +57,10 @@ class ConfigField:
 
 
 def _resolve(spec: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    wrapped = spec.get("allOf")
+    if isinstance(wrapped, list) and len(wrapped) == 1 and isinstance(wrapped[0], dict):
+        # pydantic before 2.9 writes a $ref with siblings (a default) as allOf: [{$ref}].
+        spec = {**wrapped[0], **{k: v for k, v in spec.items() if k != "allOf"}}
     ref = spec.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         target = definitions.get(ref.rpartition("/")[2])

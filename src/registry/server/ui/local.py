@@ -53,16 +53,21 @@ def serve_ui(
 
     Raises:
         ValidationError: the port is taken or the store cannot be opened.
+        SettingsError: the ``server`` extra is not installed.
+        StoreError: there is no store at ``url`` (the page never creates one).
     """
+    from registry.server.run import require_server_extra
+
+    require_server_extra()
     import uvicorn
 
     from registry import settings
     from registry.server.app import create_app
     from registry.server.ui.views import store_label
     from registry.server.workers import uvicorn_config
-    from registry.store import open_store
+    from registry.store import open_existing_store
 
-    store = open_store(url)
+    store = open_existing_store(url)
     if url:
         # Nested "Namespace:name" references in the config builder resolve in this store.
         settings.configure(url=url)
