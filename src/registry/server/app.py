@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -19,6 +20,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from registry.errors import (
     NotFoundError,
@@ -30,7 +33,7 @@ from registry.errors import (
 )
 from registry.server.auth import Scope, TokenTable
 from registry.server.changes import ChangeHub
-from registry.server.middleware import BodyLimitMiddleware, error_body
+from registry.server.middleware import BodyLimitMiddleware, TokenGate, bearer_token, error_body
 from registry.server.responses import (
     BatchResults,
     BlobAnswer,
@@ -59,6 +62,9 @@ from registry.server.schemas import (
     NamespaceBody,
 )
 from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
+from registry.server.ui.routes import SESSION_COOKIE
+from registry.server.writes import Registrations
+from registry.store import limits
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
@@ -74,6 +80,8 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVICE_NAME", "create_app"]
 
 SERVICE_NAME = "registry-server"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Seconds a request body may take to arrive (slow uploads get 408).
+DEFAULT_BODY_TIMEOUT = 60.0
 #: Longest long-poll a client may ask for; proxies often cut idle requests at 60 s.
 MAX_CHANGE_WAIT = 55.0
 
@@ -123,6 +131,7 @@ def create_app(
     tokens: Mapping[str, Scope] | None = None,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
     change_poll_interval: float = 0.05,
     read_only: bool = False,
 ) -> FastAPI:
@@ -132,6 +141,7 @@ def create_app(
         store: any backend; the app keeps no state of its own.
         tokens: bearer token -> ``"read"`` or ``"write"``; none means every request is allowed.
         max_body_bytes: larger request bodies are refused with 413.
+        body_timeout: seconds a request body may take to arrive (408 after).
         change_poll_interval: seconds between generation polls while change requests wait.
         read_only: leave out the write routes (``registry ui``).
     """
@@ -156,8 +166,14 @@ def create_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    # Innermost: the entry reads answered from memory never reach FastAPI's routing.
+    app.add_middleware(CachedEntryReads, store=store, table=table)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout
+    )
     app.add_middleware(SecurityHeadersMiddleware)
+    # The last one added runs first: a request with a body is refused before the body is read.
+    app.add_middleware(TokenGate, table=table, session_cookie=SESSION_COOKIE, read_only=read_only)
     read, write = _scope_dependencies(table)
     _add_service_routes(app, store, read)
     _add_read_routes(app, store, hub, read)
@@ -165,6 +181,48 @@ def create_app(
         _add_write_routes(app, store, hub, write)
     add_ui_routes(app, store, hub, table, read_only=read_only)
     return app
+
+
+_ENTRY_PATH = re.compile(rf"/namespaces/({limits.NAMESPACE_PATTERN})/entries/([^/]+)")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class CachedEntryReads:
+    """ASGI shortcut for the hottest request, ``GET /namespaces/{name}/entries/{identifier}``,
+    when the store has the answer in memory: it is answered here, without FastAPI's routing,
+    dependency solving and validation, which cost about 0.4 ms of a 0.5 ms request (profiled
+    under 16 concurrent clients). Anything else, a missing or refused token included, goes on to
+    the route, which answers exactly the same (the route stays the documented one).
+    """
+
+    def __init__(self, app: ASGIApp, store: Store, table: TokenTable) -> None:
+        self.app = app
+        self.store = store
+        self.table = table
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            body = self._answer(scope)
+            if body is not None:
+                headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _answer(self, scope: ASGIScope) -> bytes | None:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        found = _ENTRY_PATH.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
+        if found is None or not limits.IDENTIFIER_RE.fullmatch(found[2]):
+            return None
+        if self.table.is_enabled and self.table.scope_of(bearer_token(scope)) is None:
+            return None  # the route answers 401
+        known, record = self.store.cached_entry(found[1], found[2])
+        if not known:
+            return None
+        answer = {"entry": None if record is None else entry_to_json(record)}
+        return json.dumps(answer, separators=(",", ":")).encode()
 
 
 def _scope_dependencies(table: TokenTable) -> tuple[Any, Any]:
@@ -338,6 +396,9 @@ async def _disconnected(request: Request) -> None:
 
 
 def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) -> None:
+    # Concurrent registrations of a namespace go in arrival order, together (server/writes.py).
+    registrations = Registrations(store, hub.notify)
+
     @app.put(
         "/namespaces/{name}",
         tags=["write"],
@@ -358,12 +419,10 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
         response_model=Registration,
         responses=_WRITE_ERRORS,
     )
-    def register(name: NamespaceName, body: DraftBody) -> Response:
+    async def register(name: NamespaceName, body: DraftBody) -> Response:
         """Register one artifact; 409 when another artifact holds the identifier."""
-        try:
-            registration = store.register(name, draft_from_json(body.model_dump(mode="json")))
-        finally:
-            hub.notify()
+        draft = draft_from_json(body.model_dump(mode="json"))
+        registration = await registrations.register(name, draft)
         return _json(registration_to_json(registration))
 
     @app.post(

@@ -26,11 +26,13 @@ from sqlalchemy import (
     update,
 )
 
+from registry.store import limits
 from registry.store.base import (
     BlobDraft,
     EntryDraft,
     EntryRecord,
     JsonText,
+    Seal,
     current_user_host,
     scheme_text,
 )
@@ -72,6 +74,8 @@ ENTRY_COLUMNS = (
     entries.c.created_by,
     entries.c.source_file,
     entries.c.source_line,
+    entries.c.seal_key_id,
+    entries.c.seal,
 )
 
 BLOB_COLUMNS = (
@@ -80,8 +84,6 @@ BLOB_COLUMNS = (
     blobs.c.format,
     blobs.c.python_version,
     blobs.c.pickler_version,
-    blobs.c.key_id,
-    blobs.c.signature,
 )
 
 #: Columns of ``entries`` a registration writes (``created_at`` comes from the server, or
@@ -102,6 +104,8 @@ _WRITTEN = (
     "created_by",
     "source_file",
     "source_line",
+    "seal_key_id",
+    "seal",
 )
 
 
@@ -133,8 +137,14 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
         "created_by": (draft.created_by or current_user_host())[:255],
-        "source_file": None if draft.source_file is None else draft.source_file[:1024],
+        "source_file": (
+            None
+            if draft.source_file is None
+            else limits.fit_text(draft.source_file, limits.SOURCE_FILE)
+        ),
         "source_line": draft.source_line,
+        "seal_key_id": None if draft.seal is None else draft.seal.key_id,
+        "seal": None if draft.seal is None else draft.seal.signature,
     }
     if draft.created_at is not None:
         # SQLite keeps no offset: store every timestamp in UTC.
@@ -151,8 +161,6 @@ def blob_params(blob: BlobDraft) -> dict[str, Any]:
         "pickler_version": blob.pickler_version,
         "size": len(blob.data),
         "data": blob.data,
-        "key_id": blob.key_id,
-        "signature": blob.signature,
     }
 
 
@@ -169,6 +177,7 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
     """
     values = row if isinstance(row, dict) else row._mapping
     scheme_json = values["scheme_json"]
+    seal = values["seal"]
     return EntryRecord(
         namespace=namespace,
         identifier=sys.intern(values["identifier"]),
@@ -189,6 +198,7 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
         created_by=_shared(values["created_by"]) or "",
         source_file=_shared(values["source_file"]),
         source_line=values["source_line"],
+        seal=None if seal is None else Seal(values["seal_key_id"], seal, values["version"]),
     )
 
 
@@ -297,6 +307,26 @@ class Statements:
         self.upsert_head = upsert.on_conflict_do_update(
             index_elements=[heads.c.namespace_id, heads.c.identifier],
             set_={"entry_id": upsert.excluded.entry_id, "change": upsert.excluded.change},
+        )
+        # A signed write of unchanged bytes replaces the entry's seal and moves its head, so
+        # listeners read the resealed record. (Parameters of an UPDATE may not be named like
+        # the table's columns.)
+        self.reseal = (
+            update(entries)
+            .where(
+                entries.c.namespace_id == bindparam("where_namespace_id", type_=Integer),
+                entries.c.identifier == bindparam("where_identifier", type_=String),
+                entries.c.version == bindparam("where_version", type_=Integer),
+            )
+            .values(seal_key_id=bindparam("new_key_id"), seal=bindparam("new_seal"))
+        )
+        self.touch_head = (
+            update(heads)
+            .where(
+                heads.c.namespace_id == bindparam("where_namespace_id", type_=Integer),
+                heads.c.identifier == bindparam("where_identifier", type_=String),
+            )
+            .values(change=bindparam("new_change", type_=BigInteger))
         )
         self.untombstone = delete(tombstones).where(
             tombstones.c.namespace_id == ns_id, tombstones.c.identifier == ident
