@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: tour test test-lowest lint bench clean
+.PHONY: tour test test-lowest lint bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ test-lowest: $(LOWEST_STAMP)
 	@echo "lowest declared versions (pinned with pip -c):" && cat $(LOWEST)/constraints.txt
 	$(LOWEST)/bin/python -m pytest -q
 
+# The fault suite alone, printing its figures (make test runs it too). docs/reliability.md.
+chaos: $(DEV_STAMP)
+	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	$(BIN)/python -m pytest tests/reliability -s -q
+
 bench: $(DEV_STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	$(BIN)/python benchmarks/bench_core.py
@@ -61,6 +66,7 @@ bench: $(DEV_STAMP) lint
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_scaling.py
+	$(BIN)/python benchmarks/bench_load.py
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build dist .mypy_cache .ruff_cache .pytest_cache

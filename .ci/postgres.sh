@@ -34,11 +34,12 @@ as_postgres() {
 }
 
 if [ "$(as_postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$PG_ROLE'")" != "1" ]; then
-    # CREATEDB lets the tests create and drop a throw-away database per test module.
-    as_postgres -c "CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD'"
+    # CREATEDB lets the tests create and drop a throw-away database per test module, CREATEROLE
+    # a read-only role for the read-only consumer tests.
+    as_postgres -c "CREATE ROLE $PG_ROLE LOGIN CREATEDB CREATEROLE PASSWORD '$PG_PASSWORD'"
 else
     # A role made elsewhere may lack these; the tests need them.
-    as_postgres -c "ALTER ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD'"
+    as_postgres -c "ALTER ROLE $PG_ROLE LOGIN CREATEDB CREATEROLE PASSWORD '$PG_PASSWORD'"
 fi
 if [ "$(as_postgres -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'")" != "1" ]; then
     as_postgres -c "CREATE DATABASE $PG_DATABASE OWNER $PG_ROLE"

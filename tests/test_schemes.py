@@ -212,3 +212,18 @@ def test_factorize_and_to_config_round_trip_reserved_names():
     again = Experiments.factorize_artifact("Tracker", **config)
     assert (again.model_config, again.schema) == (tracker.model_config, tracker.schema)
     assert Experiments.factorize_artifact("log_experiment", "b", {"k": 3})[:2] == ("b", {"k": 3})
+
+
+def test_a_required_parameter_with_constraints_in_annotated_stays_required() -> None:
+    # pydantic 2.6 turned `(Annotated[int, Field(gt=0)], ...)` into an optional field.
+    from typing import Annotated
+
+    from registry.schemes import extract_model
+
+    def positive(count: Annotated[int, pydantic.Field(gt=0)]) -> int:
+        return count
+
+    model = extract_model("positive", positive)
+    assert model.model_json_schema()["required"] == ["count"]
+    with pytest.raises(pydantic.ValidationError, match="count"):
+        model()

@@ -398,6 +398,7 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
         click.echo(f"store:        {report['store']}")
         click.echo(f"schema:       {report['schema']}")
         click.echo(f"pickle:       {report['pickle_policy']}")
+        click.echo(f"changes:      {report['changes']}")
         environment = report["environment"]
         click.echo(
             "environment:  "
@@ -549,6 +550,21 @@ def build_command(
     help="uvicorn's log level.",
 )
 @click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    help="Open connections per worker (default 1024).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a request's headers (default 10).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a request's body (default 60).",
+)
 @url_option
 @click.pass_context
 def serve_command(
@@ -563,6 +579,9 @@ def serve_command(
     ssl_keyfile: str | None,
     log_level: str,
     no_access_log: bool,
+    max_connections: int | None,
+    header_timeout: float | None,
+    body_timeout: float | None,
 ) -> None:
     """Run the registry server over the store (see docs/server.md).
 
@@ -582,6 +601,9 @@ def serve_command(
         access_log=not no_access_log,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        max_connections=max_connections,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
     )
 
 

@@ -102,17 +102,47 @@ def current(url: str | None, as_json: bool) -> None:
 @url_option
 @json_option
 def check(url: str | None, as_json: bool) -> None:
-    """Exit 0 if up to date, 1 if behind, 2 if newer than this package, 3 if empty."""
+    """Check the revision, the live schema against the models, and (SQLite) the file's
+    integrity. Exit 0 if up to date, 1 if behind, 2 if newer than this package, 3 if empty,
+    5 if the schema differs from the models or the file is damaged."""
+    from registry.store import migrate
+
     resolved = _resolve(url)
-    state = _inspect(resolved)
-    if as_json:
-        echo_json(_state_json(resolved, state))
+    if _missing_file(resolved):
+        report = migrate.SchemaReport(_inspect(resolved), [], [])
     else:
+        report = migrate.verify(resolved)
+    state = report.state
+    if as_json:
+        shown = (
+            _state_json(resolved, state)
+            if state is not None
+            else {"url": _shown(resolved), "status": "unreadable"}
+        )
+        echo_json({**shown, "differences": report.differences, "problems": report.problems})
+        click.get_current_context().exit(report.exit_code)
+    if state is not None:
         click.echo(
             f"{state.status.value}: database at {state.revision or '(none)'}, "
             f"package head {state.head}"
         )
-    click.get_current_context().exit(state.status.exit_code)
+    if report.differences:
+        click.echo(f"schema: {len(report.differences)} differences from the models")
+        for difference in report.differences:
+            click.echo(f"  - {difference}")
+    elif state is not None and state.status is migrate.SchemaStatus.CURRENT:
+        click.echo("schema: matches the models")
+    if report.problems:
+        click.echo("integrity: the database file is damaged")
+        for problem in report.problems:
+            click.echo(f"  - {problem}")
+    if report.exit_code == migrate.EXIT_DAMAGED:
+        click.echo(
+            "hint: restore the database from a backup (SQLite: the <db>.bak-* copies "
+            "`registry db upgrade` makes), or recreate it and `registry import` an export",
+            err=True,
+        )
+    click.get_current_context().exit(report.exit_code)
 
 
 @db.command()

@@ -1,7 +1,9 @@
 """``registry doctor``: check a store and every artifact it references, and say what is wrong.
 
 Imports artifacts by path (that runs their modules' code, which is the point: it shows whether
-this machine can use them). Pickled artifacts are not loaded; their policy state is reported.
+this machine can use them). Pickled artifacts are never unpickled: their blobs are checked
+against the pickle policy in force (integrity, seal, versions), and each one a reader would
+refuse is reported.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from registry import refs, settings
-from registry.errors import ValidationError
-from registry.store.base import EntryRecord, Store
+from registry.errors import RestoreError, ValidationError
+from registry.store.base import EntryRecord, Store, WatchStatus
 
 __all__ = ["diagnose"]
 
@@ -31,9 +33,19 @@ def pickle_policy() -> str:
     return f"loading {loading}; {signing}"
 
 
-def _check_entry(namespace: str, record: EntryRecord) -> dict[str, str] | None:
+def _check_entry(store: Store, namespace: str, record: EntryRecord) -> dict[str, str] | None:
     if record.blob_sha256:
-        return None  # never unpickled here; the policy line covers it
+        from registry import pickling
+
+        try:
+            pickling.check_blob(store.get_blob(record.blob_sha256), record)
+        except RestoreError as error:
+            return {
+                "namespace": namespace,
+                "identifier": record.identifier,
+                "problem": f"would be refused: {error.message}",
+            }
+        return None
     try:
         artifact = refs.import_object(record.origin)
     except ValidationError as error:
@@ -49,24 +61,26 @@ def _check_entry(namespace: str, record: EntryRecord) -> dict[str, str] | None:
 
 
 def schema_state(store: Store) -> tuple[str, bool]:
-    """Describe the store's schema revision; the flag is False when it needs attention."""
+    """Describe the store's schema (revision, differences from the models, SQLite integrity);
+    the flag is False when it needs attention."""
     if not store.url.startswith(("sqlite", "postgresql")):
         return "not versioned by this client", True
-    from registry.store.migrate import SchemaStatus, check
+    from registry.store.migrate import SchemaStatus, verify
 
-    state = check(store.url)
-    healthy = state.status is SchemaStatus.CURRENT
-    advice = (
-        ""
-        if healthy
-        else " (run: registry db upgrade)"
-        if state.status is SchemaStatus.BEHIND
-        else ""
-    )
-    return (
-        f"{state.status.value}: revision {state.revision}, package head {state.head}{advice}",
-        healthy,
-    )
+    report = verify(store.url)
+    state = report.state
+    if state is None:
+        described = "unreadable"
+    else:
+        described = f"{state.status.value}: revision {state.revision}, package head {state.head}"
+        if state.status is SchemaStatus.BEHIND:
+            described += " (run: registry db upgrade)"
+    if report.differences or report.problems:
+        described += (
+            f"; {len(report.differences)} differences from the models, "
+            f"{len(report.problems)} integrity problems (run: registry db check)"
+        )
+    return described, report.exit_code == 0
 
 
 def _shown(url: str) -> str:
@@ -85,17 +99,33 @@ def diagnose(
     work = [(name, record) for name in spaces for record in store.list_entries(name)]
     problems = []
     for name, record in progress(work, "importing artifacts"):
-        problem = _check_entry(name, record)
+        problem = _check_entry(store, name, record)
         if problem is not None:
             problems.append(problem)
     schema, schema_ok = schema_state(store)
     if not schema_ok:
         problems.append({"namespace": "", "identifier": "", "problem": f"schema {schema}"})
+    watch = _watch_state(store)
+    if watch.stale:
+        problems.append(
+            {"namespace": "", "identifier": "", "problem": f"changes {watch.describe()}"}
+        )
     return {
         "store": _shown(store.url),
         "schema": schema,
         "pickle_policy": pickle_policy(),
+        "changes": watch.describe(),
         "environment": settings.variables_in_force(),
         "checked": len(work),
         "problems": problems,
     }
+
+
+def _watch_state(store: Store) -> WatchStatus:
+    """Open the change channel (as a registry class would) and report whether it works: a
+    PostgreSQL pooler in transaction mode, for one, cannot hold the LISTEN connection."""
+    unwatch = store.watch(lambda _changed: None)
+    try:
+        return store.watch_status()
+    finally:
+        unwatch()

@@ -12,7 +12,8 @@ Every error the public API raises is a :class:`ValidationError`::
     └── StoreError                  the persistent store: unreachable, wrong schema revision, restore
         ├── SchemaVersionError      the database is behind or ahead of this package
         ├── RestoreError            an artifact cannot be imported or unpickled
-        └── PermissionDeniedError   the registry server refused the token (missing, unknown, read-only)
+        └── PermissionDeniedError   a refused token (missing, unknown, read-only), or a write to a
+                                    read-only database role or file
 
 Errors carry ``message``, ``suggestions`` (list of str) and ``context`` (a dict that
 ``json.dumps`` can always serialise), pickle cleanly, and round-trip through
@@ -143,8 +144,8 @@ class RestoreError(StoreError):
 
 
 class PermissionDeniedError(StoreError):
-    """Raised when the registry server refuses a request: no token, unknown token, or a
-    read-only token used for a write."""
+    """Raised when the store refuses a request: no token, an unknown token or a read-only token
+    (registry server), or a write through a read-only database role or SQLite file."""
 
 
 _ERROR_TYPES: dict[str, type[ValidationError]] = {

@@ -22,14 +22,16 @@ Directives: ``_type``, ``_args_`` (positional values), ``_partial_`` (return a
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import pydantic
 from pydantic import BaseModel
 
 from registry import schemes, shapes
+from registry.config_bounds import check_config
 from registry.errors import ValidationError, closest_names, did_you_mean
 from registry.hints import ANY_HINT, Hint
 from registry.plans import (
@@ -105,7 +107,9 @@ def factorize(
             raised while building (the cause is chained).
     """
     if not build:
-        _compile_root(lookup, type_name, config)
+        check_config(config)
+        with _bounded_stack(type_name):
+            _compile_root(lookup, type_name, config)
         return None
     for fast in lookup.builders.get(type_name, ()):
         built = fast(config)
@@ -116,9 +120,28 @@ def factorize(
 
 def build_new(lookup: ArtifactLookup, type_name: str, config: Mapping[str, Any]) -> Any:
     """Compile and build ``config`` on the general path (no generated builder matched it)."""
-    root, state = _compile_root(lookup, type_name, config)
-    _learn_shape(lookup, type_name, config, root, state)
-    return root.build()
+    # Compiling walks the config as a tree: bound it first. (A generated builder walks no
+    # further than the shape it was made from, which was bounded when it compiled.)
+    check_config(config)
+    with _bounded_stack(type_name):
+        root, state = _compile_root(lookup, type_name, config)
+        _learn_shape(lookup, type_name, config, root, state)
+        return root.build()
+
+
+@contextlib.contextmanager
+def _bounded_stack(type_name: str) -> Iterator[None]:
+    """Turn a ``RecursionError`` into a ``ValidationError``: bounded configs do not get one,
+    but a caller whose own stack is already deep may."""
+    try:
+        yield
+    except RecursionError:
+        raise ValidationError(
+            f"Building {type_name!r} ran out of stack: the config, or the code calling "
+            "factorization, is nested too deeply",
+            suggestions=["Flatten the config, or call factorization from a shallower stack"],
+            context={"type": type_name},
+        ) from None
 
 
 def _learn_shape(

@@ -1,27 +1,52 @@
 """Guarded cloudpickle blobs for artifacts that have no import path (lambdas, ``__main__``).
 
 Unpickling runs arbitrary code, so :func:`load_blob` refuses unless the caller opted in, and
-refuses even then when a signing key is configured and the HMAC is missing or wrong (checked
-before a single byte is unpickled), or when another Python or cloudpickle version wrote it.
-Imports ``errors``, ``settings``, ``store.base``; cloudpickle only when called.
+refuses even then when a signing key is configured and the entry's seal is missing or wrong
+(checked before a single byte is unpickled), or when another Python or cloudpickle version wrote
+it. A *seal* (:func:`seal`) is an HMAC over the entry's namespace, identifier and version and
+its blob's hash, format and versions: it binds one entry version to its bytes, so an entry
+pointed at another entry's blob in the database is refused. Imports ``errors``, ``settings``,
+``store.base``; cloudpickle only when called.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from registry import settings
-from registry.errors import RestoreError, StoreError
-from registry.store.base import BlobDraft, BlobRecord, EntryRecord
+from registry.errors import RegistryError, RestoreError, StoreError
+from registry.store.base import (
+    BlobDraft,
+    BlobRecord,
+    EntryDraft,
+    EntryRecord,
+    Registration,
+    Seal,
+    Store,
+)
 
-__all__ = ["BLOB_FORMAT", "dump_blob", "key_id_for", "load_blob", "python_version"]
+__all__ = [
+    "BLOB_FORMAT",
+    "check_blob",
+    "dump_blob",
+    "key_id_for",
+    "load_blob",
+    "python_version",
+    "register_batch_sealed",
+    "register_sealed",
+    "seal",
+]
 
 BLOB_FORMAT = "cloudpickle"
-#: Domain separation: a signature made for blobs can never verify some other message.
-_SIGNATURE_DOMAIN = b"registry/blob-signature/v1"
+#: Domain separation: a seal can never verify some other message made with the same key.
+_SEAL_DOMAIN = b"registry/entry-seal/v2"
+#: Registrations sealed again after the version moved (concurrent writers) before giving up.
+_SEAL_ATTEMPTS = 5
 
 
 def python_version() -> str:
@@ -40,36 +65,118 @@ def key_id_for(key: bytes) -> str:
     return hashlib.sha256(b"registry/key-id/v1\0" + key).hexdigest()[:16]
 
 
-def _signed_message(sha256: str, fmt: str, python: str, pickler: str, key_id: str) -> bytes:
-    # Blobs are content-addressed and shared between identifiers, so the signature binds the
-    # content and the metadata the loader trusts (format, versions, key), not one identifier.
+def _seal_signature(
+    key: bytes, namespace: str, identifier: str, version: int, blob: BlobDraft
+) -> str:
     fields = (
-        _SIGNATURE_DOMAIN,
-        fmt.encode(),
-        key_id.encode(),
-        sha256.encode(),
-        python.encode(),
-        pickler.encode(),
+        _SEAL_DOMAIN,
+        key_id_for(key).encode(),
+        namespace.encode(),
+        identifier.encode(),
+        str(version).encode(),
+        blob.sha256.encode(),
+        blob.format.encode(),
+        blob.python_version.encode(),
+        blob.pickler_version.encode(),
     )
-    return b"\0".join(fields)
+    # Length-prefixed, so no two field lists give the same message.
+    message = b"".join(len(part).to_bytes(4, "big") + part for part in fields)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def _sign(key: bytes, sha256: str, fmt: str, python: str, pickler: str) -> tuple[str, str]:
-    key_id = key_id_for(key)
-    message = _signed_message(sha256, fmt, python, pickler, key_id)
-    return key_id, hmac.new(key, message, hashlib.sha256).hexdigest()
+def seal(key: bytes, namespace: str, identifier: str, version: int, blob: BlobDraft) -> Seal:
+    """Return the seal binding version ``version`` of ``identifier`` in ``namespace`` to ``blob``."""
+    return Seal(
+        key_id_for(key), _seal_signature(key, namespace, identifier, version, blob), version
+    )
 
 
-def dump_blob(
-    obj: object, namespace: str, identifier: str, *, signing_key: bytes | None = None
-) -> BlobDraft:
-    """Pickle ``obj`` with cloudpickle into a content-addressed, optionally signed blob.
+def register_sealed(
+    store: Store, namespace: str, draft: EntryDraft, *, signing_key: bytes | None = None
+) -> Registration:
+    """Register ``draft``; when it carries a blob and a key is configured, seal it for the
+    version it becomes.
+
+    The store assigns versions, so the seal is made for the predicted one; a store that would
+    write another version refuses it and names the expected one, and the draft is sealed again.
+    A draft that leaves a stored entry unchanged replaces that entry's seal (signing an entry
+    stored unsigned, or rotating keys).
+
+    Raises:
+        RegistryError: the identifier is taken, or the version kept moving under concurrent
+            writers.
+    """
+    key = signing_key if signing_key is not None else settings.signing_key()
+    if not key or draft.blob is None:
+        return store.register(namespace, draft)
+    version = _predicted_version(store.get_entry(namespace, draft.identifier), draft)
+    for _ in range(_SEAL_ATTEMPTS):
+        try:
+            return store.register(namespace, _sealed(key, namespace, draft, version))
+        except RegistryError as error:
+            expected = error.context.get("expected_version")
+            if not isinstance(expected, int):
+                raise
+            version = expected
+    raise RegistryError(
+        f"Could not seal {draft.identifier!r} in {namespace!r}: its version kept changing "
+        f"under other writers ({_SEAL_ATTEMPTS} attempts)",
+        suggestions=["Register it again once the other writers are done"],
+        context={"registry_name": namespace, "identifier": draft.identifier},
+    )
+
+
+def register_batch_sealed(
+    store: Store, namespace: str, drafts: Sequence[EntryDraft]
+) -> list[Registration | RegistryError]:
+    """``store.register_batch`` with every blob draft sealed as :func:`register_sealed` does;
+    drafts whose version moved are sealed again and registered one by one."""
+    key = settings.signing_key()
+    if not key or all(draft.blob is None for draft in drafts):
+        return store.register_batch(namespace, drafts)
+    sealed = [
+        draft
+        if draft.blob is None
+        else _sealed(
+            key,
+            namespace,
+            draft,
+            _predicted_version(store.get_entry(namespace, draft.identifier), draft),
+        )
+        for draft in drafts
+    ]
+    results = store.register_batch(namespace, sealed)
+    for index, result in enumerate(results):
+        if isinstance(result, RegistryError) and "expected_version" in result.context:
+            try:
+                results[index] = register_sealed(store, namespace, drafts[index], signing_key=key)
+            except RegistryError as error:
+                results[index] = error
+    return results
+
+
+def _predicted_version(current: EntryRecord | None, draft: EntryDraft) -> int:
+    if current is None:
+        return 1  # or more after an unregister: the store then names the right one
+    blob_sha = None if draft.blob is None else draft.blob.sha256
+    unchanged = current.origin == draft.origin and current.blob_sha256 == blob_sha
+    return current.version if unchanged else current.version + 1
+
+
+def _sealed(key: bytes, namespace: str, draft: EntryDraft, version: int) -> EntryDraft:
+    assert draft.blob is not None
+    return dataclasses.replace(
+        draft, seal=seal(key, namespace, draft.identifier, version, draft.blob)
+    )
+
+
+def dump_blob(obj: object, namespace: str, identifier: str) -> BlobDraft:
+    """Pickle ``obj`` with cloudpickle into a content-addressed blob.
 
     Args:
         obj: the artifact (typically a lambda, closure or ``__main__`` definition).
         namespace: the namespace it is registered in (for error messages).
         identifier: its identifier (for error messages).
-        signing_key: HMAC key; defaults to ``REGISTRY_SIGNING_KEY`` (unsigned when unset).
 
     Raises:
         StoreError: cloudpickle cannot serialise ``obj``.
@@ -91,20 +198,12 @@ def dump_blob(
                 "cause": type(exc).__name__,
             },
         ) from exc
-    sha256 = hashlib.sha256(data).hexdigest()
-    python, pickler = python_version(), _cloudpickle_version()
-    key = signing_key if signing_key is not None else settings.signing_key()
-    key_id = signature = None
-    if key:
-        key_id, signature = _sign(key, sha256, BLOB_FORMAT, python, pickler)
     return BlobDraft(
         data=data,
-        sha256=sha256,
+        sha256=hashlib.sha256(data).hexdigest(),
         format=BLOB_FORMAT,
-        python_version=python,
-        pickler_version=pickler,
-        key_id=key_id,
-        signature=signature,
+        python_version=python_version(),
+        pickler_version=_cloudpickle_version(),
     )
 
 
@@ -119,21 +218,17 @@ def load_blob(
 
     Args:
         blob: the stored blob (``None``: the entry names a blob the store does not have).
-        entry: the entry that uses it (for error messages).
+        entry: the entry that uses it (its seal is checked when a key is configured).
         allow_pickle: the opt-in; ``None`` falls back to ``registry.configure`` and
             ``REGISTRY_ALLOW_PICKLE``.
         signing_key: HMAC key; defaults to ``REGISTRY_SIGNING_KEY``.
 
     Raises:
         RestoreError: no opt-in; missing or corrupted data; a key is configured and the
-            signature is missing or wrong; another Python or cloudpickle version wrote it;
+            entry's seal is missing or wrong; another Python or cloudpickle version wrote it;
             unpickling failed.
     """
-    namespace = entry.namespace if entry is not None else ""
-    identifier = entry.identifier if entry is not None else ""
-    sha = blob.sha256 if blob is not None else (entry.blob_sha256 if entry else None) or "?"
-    context = {"registry_name": namespace, "identifier": identifier, "blob": sha}
-    what = f"{identifier!r} in {namespace!r}" if identifier else f"blob {sha[:12]}"
+    what, context = _describe(blob, entry)
     if not settings.allow_pickle(allow_pickle):
         raise RestoreError(
             f"Refusing to unpickle {what}: loading a pickle runs arbitrary code",
@@ -145,16 +240,7 @@ def load_blob(
             ],
             context=context,
         )
-    if blob is None:
-        raise RestoreError(
-            f"Cannot restore {what}: its pickled blob {sha[:12]} is missing from the store",
-            suggestions=["Register the artifact again"],
-            context=context,
-        )
-    record = blob
-    _check_integrity(record, what, context)
-    _check_signature(record, signing_key, what, context)
-    _check_versions(record, what, context)
+    record = check_blob(blob, entry, signing_key=signing_key)
     import cloudpickle
 
     try:
@@ -167,7 +253,49 @@ def load_blob(
         ) from exc
 
 
-def _check_integrity(record: BlobRecord, what: str, context: dict[str, Any]) -> None:
+def check_blob(
+    blob: BlobRecord | None, entry: EntryRecord | None = None, *, signing_key: bytes | None = None
+) -> BlobRecord:
+    """Run every check :func:`load_blob` runs except the opt-in; unpickle nothing.
+
+    ``registry doctor`` uses it to report what readers would refuse.
+
+    Raises:
+        RestoreError: the blob is missing or corrupted, its seal is missing or wrong while a
+            key is configured, or another Python or cloudpickle version wrote it.
+    """
+    what, context = _describe(blob, entry)
+    if blob is None:
+        raise RestoreError(
+            f"Cannot restore {what}: its pickled blob {context['blob'][:12]} is missing from "
+            "the store",
+            suggestions=["Register the artifact again"],
+            context=context,
+        )
+    _check_integrity(blob, entry, what, context)
+    _check_seal(blob, entry, signing_key, what, context)
+    _check_versions(blob, what, context)
+    return blob
+
+
+def _describe(blob: BlobRecord | None, entry: EntryRecord | None) -> tuple[str, dict[str, Any]]:
+    namespace = entry.namespace if entry is not None else ""
+    identifier = entry.identifier if entry is not None else ""
+    sha = blob.sha256 if blob is not None else (entry.blob_sha256 if entry else None) or "?"
+    context = {"registry_name": namespace, "identifier": identifier, "blob": sha}
+    what = f"{identifier!r} in {namespace!r}" if identifier else f"blob {sha[:12]}"
+    return what, context
+
+
+def _check_integrity(
+    record: BlobRecord, entry: EntryRecord | None, what: str, context: dict[str, Any]
+) -> None:
+    if entry is not None and entry.blob_sha256 != record.sha256:
+        raise RestoreError(
+            f"Refusing to unpickle {what}: the entry names blob {entry.blob_sha256}, "
+            f"not {record.sha256}",
+            context=context,
+        )
     if record.format != BLOB_FORMAT:
         raise RestoreError(
             f"Cannot load {what}: unknown blob format {record.format!r}",
@@ -182,34 +310,39 @@ def _check_integrity(record: BlobRecord, what: str, context: dict[str, Any]) -> 
         )
 
 
-def _check_signature(
-    record: BlobRecord, signing_key: bytes | None, what: str, context: dict[str, Any]
+def _check_seal(
+    record: BlobRecord,
+    entry: EntryRecord | None,
+    signing_key: bytes | None,
+    what: str,
+    context: dict[str, Any],
 ) -> None:
     key = signing_key if signing_key is not None else settings.signing_key()
     if not key:
         return
-    if not record.signature or not record.key_id:
+    if entry is None or entry.seal is None:
         raise RestoreError(
             f"Refusing to unpickle {what}: it is not signed and a signing key is configured",
             suggestions=[
                 "Register the artifact again from a process that has "
-                "REGISTRY_SIGNING_KEY set, so the blob gets signed"
+                "REGISTRY_SIGNING_KEY set, so the entry gets sealed"
             ],
             context=context,
         )
-    if record.key_id != key_id_for(key):
+    if entry.seal.key_id != key_id_for(key):
         raise RestoreError(
-            f"Refusing to unpickle {what}: it was signed with another key ({record.key_id})",
-            suggestions=["Use the same REGISTRY_SIGNING_KEY as the writer, or register it again"],
-            context={**context, "key_id": record.key_id},
+            f"Refusing to unpickle {what}: it was signed with another key ({entry.seal.key_id})",
+            suggestions=[
+                "Use the same REGISTRY_SIGNING_KEY as the writer, or register it again with "
+                "this key (that replaces the seal: how keys are rotated)"
+            ],
+            context={**context, "key_id": entry.seal.key_id},
         )
-    _, expected = _sign(
-        key, record.sha256, record.format, record.python_version, record.pickler_version
-    )
-    if not hmac.compare_digest(expected, record.signature):
+    expected = _seal_signature(key, entry.namespace, entry.identifier, entry.version, record)
+    if not hmac.compare_digest(expected, entry.seal.signature):
         raise RestoreError(
-            f"Refusing to unpickle {what}: its signature is wrong (tampered with, or a "
-            "different key)",
+            f"Refusing to unpickle {what}: its seal does not match this entry and blob "
+            "(tampered with, pointed at another entry's blob, or another key)",
             suggestions=["Do not load it; register the artifact again from a trusted process"],
             context=context,
         )

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, ov
 from registry import plugins, refs, sources, validation
 from registry.errors import (
     NotFoundError,
+    PermissionDeniedError,
     RegistryError,
     ValidationError,
     capped_keys,
@@ -33,6 +34,7 @@ from registry.errors import (
     did_you_mean,
     jsonable,
 )
+from registry.store import limits
 from registry.store.base import (
     ChangeSet,
     EntryDraft,
@@ -41,6 +43,7 @@ from registry.store.base import (
     NamespaceKind,
     Store,
     is_importable_origin,
+    kind_mismatch_error,
 )
 from registry.store.memory import MemoryStore
 
@@ -61,7 +64,7 @@ T = TypeVar("T")
 A = TypeVar("A")
 
 _MISSING: Any = object()
-_NAMESPACE = re.compile(r"[A-Za-z0-9_.\-]{1,255}")
+_NAMESPACE = re.compile(limits.NAMESPACE_PATTERN)
 
 
 class _Registry:
@@ -74,6 +77,7 @@ class _Registry:
     _store: ClassVar[Store]
     _namespace: ClassVar[str]
     _persistent: ClassVar[bool] = False
+    _namespace_stored: ClassVar[bool] = True
     _strict: ClassVar[bool] = False
     _abstract: ClassVar[bool] = False
     _base: ClassVar[type | None] = None
@@ -208,8 +212,34 @@ class _Registry:
         cls._namespace = logic_namespace
         cls._persistent = True
         cls._store = open_store(url)
-        cls._store.ensure_namespace(logic_namespace, cls._kind)
+        cls._namespace_stored = cls._find_or_create_namespace()
         cls._store.watch_changes(logic_namespace, _ChangeListener(cls))
+
+    @classmethod
+    def _find_or_create_namespace(cls) -> bool:
+        """Read the namespace first, so that read-only consumers (a SELECT-only database role, a
+        read token, a read-only SQLite file) can define the class; return whether it exists.
+
+        A namespace missing from a store this process may not write to is created by the first
+        registration, which then reports the permission error.
+        """
+        record = cls._store.get_namespace(cls._namespace)
+        if record is not None:
+            if record.kind != cls._kind:
+                raise kind_mismatch_error(cls._namespace, record.kind, cls._kind)
+            return True
+        try:
+            cls._store.ensure_namespace(cls._namespace, cls._kind)
+        except PermissionDeniedError:
+            return False
+        return True
+
+    @classmethod
+    def _writable_namespace(cls) -> None:
+        """Create the namespace before the first write if class creation could not."""
+        if not cls._namespace_stored:
+            cls._store.ensure_namespace(cls._namespace, cls._kind)
+            cls._namespace_stored = True
 
     # ------------------------------------------------------------------ reads
 
@@ -570,8 +600,14 @@ class _Registry:
     def _register(cls, identifier: object, artifact: Any) -> str:
         try:
             draft = cls._draft(identifier, artifact)
+            cls._writable_namespace()
             with cls._write_lock:
-                registration = cls._store.register(cls._namespace, draft)
+                if draft.blob is None:
+                    registration = cls._store.register(cls._namespace, draft)
+                else:
+                    from registry import pickling
+
+                    registration = pickling.register_sealed(cls._store, cls._namespace, draft)
                 cls._remember(draft.identifier, artifact, registration.record.version)
         except ValidationError as error:
             key = identifier if identifier is not None else getattr(artifact, "__name__", None)
@@ -645,22 +681,27 @@ class _Registry:
         blob = None
         if not is_importable_origin(origin):
             blob = pickling.dump_blob(artifact, cls._namespace, key)
-        return EntryDraft(
+        version = _distribution_version(package)
+        draft = EntryDraft(
             **_place_fields(place),
             identifier=key,
             origin=origin,
             # The place came from the same read of the file as the hash.
             source_hash=(place.source_hash if place else None) or refs.source_hash(artifact),
-            signature=refs.signature_text(artifact, signature),
+            signature=limits.fit_text(
+                refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT
+            ),
             # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
             # each (get_model builds one when asked), and a batch holds every draft at once.
             scheme=None if scheme is None else JsonText(json.dumps(scheme)),
-            doc=refs.doc_summary(artifact),
+            doc=limits.fit_text(refs.doc_summary(artifact), limits.DOC),
             blob=blob,
             python_version="{}.{}.{}".format(*sys.version_info[:3]),
             package=package or None,
-            package_version=_distribution_version(package),
+            package_version=None if version is None else version[: limits.PACKAGE_VERSION],
         )
+        limits.check_draft(cls._namespace, draft)  # before any store I/O, per item in batches
+        return draft
 
     @classmethod
     def unregister_identifier(cls, identifier: str) -> None:
@@ -791,8 +832,15 @@ class _Registry:
             except ValidationError as error:
                 cls._add_context(error, "safe_register_batch", key=key)
                 _record_failure(report, key, error)
+        if not drafts:
+            return
+        cls._writable_namespace()
         with cls._write_lock:
-            results = cls._store.register_batch(cls._namespace, [draft for draft, _ in drafts])
+            from registry import pickling
+
+            results = pickling.register_batch_sealed(
+                cls._store, cls._namespace, [draft for draft, _ in drafts]
+            )
             for (draft, artifact), result in zip(drafts, results, strict=True):
                 if isinstance(result, ValidationError):
                     cls._add_context(result, "safe_register_batch", key=draft.identifier)

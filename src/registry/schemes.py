@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticUndefined
 
 from registry.errors import ValidationError
 
@@ -41,6 +42,12 @@ __all__ = [
     "scheme_parameters",
     "validate_config",
 ]
+
+
+# The marker for a required field. Not `...`: pydantic 2.6 (our floor) takes an Ellipsis
+# default literally when the annotation is `Annotated[T, Field(...)]`, and the field silently
+# becomes optional.
+REQUIRED: Any = PydanticUndefined
 
 
 def _annotated_function(obj: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,7 +111,7 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
             context={"artifact": name},
         ) from exc
     fields = [
-        (param.name, annotation, ... if param.default is param.empty else param.default)
+        (param.name, annotation, REQUIRED if param.default is param.empty else param.default)
         for param, annotation in parameters
     ]
     return _build_model(name, fields, allows_extra, inspect.getdoc(obj))
@@ -259,7 +266,7 @@ class _SchemeReader:
         for parameter, node in (scheme.get("properties") or {}).items():
             annotation = self.annotation(node)
             if parameter in required:
-                default = ...
+                default = REQUIRED
             else:
                 default = _from_json(
                     annotation, node.get("default") if isinstance(node, Mapping) else None
@@ -489,7 +496,7 @@ def _fragment(annotation: Any) -> tuple[dict[str, Any], bool] | None:
     except TypeError:  # unhashable annotation
         return None
     probe = pydantic.create_model(
-        "Probe", __config__=ConfigDict(arbitrary_types_allowed=True), field=(annotation, ...)
+        "Probe", __config__=ConfigDict(arbitrary_types_allowed=True), field=(annotation, REQUIRED)
     )
     rendered = scheme_json(probe)
     field = rendered.get("properties", {}).get("field")

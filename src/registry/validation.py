@@ -1,14 +1,13 @@
 """Checks run before anything is stored: identifiers, artifact kinds, ``abstract=`` inheritance
 and ``strict=`` signature/protocol conformance. Every check reports all problems at once.
 
-Imports only ``errors`` and ``refs``.
+Imports only ``errors``, ``refs`` and ``store.limits``.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import re
 import threading
 import time
 import types
@@ -24,6 +23,7 @@ from registry.errors import (
     ValidationError,
 )
 from registry.refs import display_name, origin_of
+from registry.store.limits import IDENTIFIER_RE
 
 __all__ = [
     "FunctionSpec",
@@ -35,18 +35,17 @@ __all__ = [
     "check_kind",
 ]
 
-_IDENTIFIER = re.compile(r"[^\s:@/]{1,255}")
-
 ArtifactKind = Literal["function", "type", "scheme"]
 
 
 def check_identifier(identifier: object, registry_name: str) -> str:
     """Return ``identifier`` if it can name an artifact, else raise.
 
-    Identifiers are 1-255 characters without whitespace, ``:``, ``@`` or ``/``; those
-    characters are reserved for ``Registry:name`` references in configs and URLs.
+    Identifiers are 1-255 characters without whitespace, control characters, ``:``, ``@`` or
+    ``/`` (reserved for ``Registry:name`` references in configs and URLs), and valid Unicode
+    text (no lone surrogates). Every backend enforces the same rule.
     """
-    if identifier.__class__ is str and _IDENTIFIER.fullmatch(identifier):
+    if identifier.__class__ is str and IDENTIFIER_RE.fullmatch(identifier):
         return identifier
     context = {
         "registry_name": registry_name,
@@ -69,9 +68,10 @@ def check_identifier(identifier: object, registry_name: str) -> str:
             suggestions=[f"Use str({identifier!r}) as the identifier"],
             context=context,
         )
-    if not _IDENTIFIER.fullmatch(identifier):
+    if not IDENTIFIER_RE.fullmatch(identifier):
         raise ValidationError(
-            f"Invalid identifier {identifier!r}: use 1-255 characters without whitespace, ':', '@' or '/'",
+            f"Invalid identifier {identifier!r}: use 1-255 characters without whitespace, "
+            "control characters, ':', '@' or '/'",
             suggestions=["Pick a name like 'focal_loss' or 'resnet-50'"],
             context=context,
         )

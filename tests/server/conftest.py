@@ -43,9 +43,17 @@ class LiveServer:
     """A registry server in a subprocess; ``restart()`` keeps its port and store URL."""
 
     def __init__(
-        self, store_url: str, tokens: dict[str, str] | None, args: list[str], tls: bool = False
+        self,
+        store_url: str,
+        tokens: dict[str, str] | None,
+        args: list[str],
+        tls: bool = False,
+        log: Path | None = None,
+        prefix: list[str] | None = None,
     ) -> None:
         self.store_url = store_url
+        self.log = log
+        self.prefix = prefix or []
         self.tokens = tokens
         self.args = args
         self.tls = tls
@@ -59,7 +67,12 @@ class LiveServer:
             extra["REGISTRY_SERVER_TOKENS"] = ",".join(f"{t}:{s}" for t, s in self.tokens.items())
         command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--url", self.store_url, "--log-level", "warning"]
-        self.process = subprocess.Popen(command + self.args, env=child_env(extra))
+        output = None if self.log is None else self.log.open("ab")
+        self.process = subprocess.Popen(
+            self.prefix + command + self.args, env=child_env(extra), stdout=output, stderr=output
+        )
+        if output is not None:
+            output.close()  # the child holds its own descriptor
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

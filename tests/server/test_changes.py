@@ -1,18 +1,14 @@
 """``ChangeHub``: long-polls wake on this worker's writes at once, and on writes it was never
-told about (another worker behind the same database) within a poll interval. ``RecentChanges``:
-listeners asking for the same change set share one read of it."""
+told about (another worker behind the same database) within a poll interval."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
-from registry.server.changes import ChangeHub, RecentChanges
-from registry.store.base import ChangeSet, EntryDraft
+from registry.server.changes import ChangeHub
+from registry.store.base import EntryDraft
 from registry.store.memory import MemoryStore
-from registry.store.sql import SqlStore
-from registry.store.wire import changes_to_json
 
 
 def test_wakes_on_notify_and_on_silent_writes() -> None:
@@ -76,49 +72,3 @@ def test_no_waiters_means_no_store_reads() -> None:
             await hub.stop()
 
     asyncio.run(scenario())
-
-
-class CountingStore(SqlStore):
-    """A real SQLite store that counts the change sets it reads from the database."""
-
-    reads = 0
-
-    def changes_since(self, namespace: str, generation: int) -> ChangeSet:
-        self.reads += 1
-        return super().changes_since(namespace, generation)
-
-
-def test_listeners_asking_for_the_same_changes_share_one_read(sqlite_url: str) -> None:
-    store = CountingStore(sqlite_url)
-    store.ensure_namespace("lab.fan", "function")
-
-    async def scenario() -> None:
-        hub = ChangeHub(store, poll_interval=0.02)
-        recent = RecentChanges(store, hub)
-        await hub.start()
-        try:
-            token, _ = await hub.wait(None, 0)
-            store.register("lab.fan", EntryDraft("f", "pkg.mod:f"))
-            hub.notify()
-            token, generations = await hub.wait(token, 1)
-            assert generations == {"lab.fan": 1}
-
-            answers = {recent.json("lab.fan", 0) for _ in range(32)}  # 32 listeners at 0
-            assert store.reads == 1 and len(answers) == 1
-            fresh = {"changes": changes_to_json(store.changes_since("lab.fan", 0))}
-            assert json.loads(answers.pop()) == fresh
-
-            # A newer write: once the hub holds its generation, the answer is read afresh.
-            store.register("lab.fan", EntryDraft("g", "pkg.mod:g"))
-            hub.notify()
-            await hub.wait(token, 1)
-            changes = json.loads(recent.json("lab.fan", 0))["changes"]
-            assert changes["generation"] == 2
-            assert {entry["identifier"] for entry in changes["added"]} == {"f", "g"}
-        finally:
-            await hub.stop()
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        store.close()

@@ -6,14 +6,15 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from registry import registries, validation
-from registry.errors import RegistryError
+from registry.errors import RegistryError, ValidationError
 from registry.server.schemas import IDENTIFIER_PATTERN, NAMESPACE_PATTERN
 from registry.store import wire
-from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Outcome, Registration
+from registry.store.base import BlobDraft, EntryDraft, EntryRecord, Outcome, Registration, Seal
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -31,8 +32,20 @@ json_values = st.recursive(
     data=st.binary(max_size=64),
 )
 def test_draft_round_trip(identifier: str, doc: str, scheme, data: bytes) -> None:
-    blob = BlobDraft(data, hashlib.sha256(data).hexdigest(), "cloudpickle", "3.11", "3.0", "k", "s")
-    draft = EntryDraft(identifier, "pkg.mod:f", "h", "(x)", scheme, doc, blob, "3.11", "pkg", "1")
+    blob = BlobDraft(data, hashlib.sha256(data).hexdigest(), "cloudpickle", "3.11", "3.0")
+    draft = EntryDraft(
+        identifier,
+        "pkg.mod:f",
+        "h",
+        "(x)",
+        scheme,
+        doc,
+        blob,
+        "3.11",
+        "pkg",
+        "1",
+        seal=Seal("k", "s", 2),
+    )
     through_json = json.loads(json.dumps(wire.draft_to_json(draft)))
     assert wire.draft_from_json(through_json) == draft
 
@@ -45,6 +58,7 @@ def test_entry_and_registration_round_trip() -> None:
         "pkg.mod:f",
         created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
         created_by="me@host",
+        seal=Seal("k", "s", 3),
         extra={"k": [1, 2]},
     )
     registration = Registration(record, Outcome.NEW_VERSION)
@@ -69,8 +83,47 @@ def test_change_token_depends_only_on_generations() -> None:
     assert wire.change_token({}) != wire.change_token({"a": 0})
 
 
-def test_server_patterns_match_the_registry_rules() -> None:
-    assert IDENTIFIER_PATTERN == f"^{validation._IDENTIFIER.pattern}$"
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "ok",
+        "resnet-50",
+        "\u00e9t\u00e9",
+        "a\U0001f600",
+        "a b",
+        "a\tb",
+        "a\x00b",
+        "a\x07",
+        "a\x7f",
+        "a\x85",
+        "a\u2028",
+        "a:b",
+        "a@b",
+        "a/b",
+        "",
+        "x" * 255,
+        "x" * 256,
+    ],
+)
+def test_the_server_accepts_exactly_the_identifiers_registries_accept(identifier: str) -> None:
+    from pydantic import TypeAdapter, constr
+    from pydantic import ValidationError as PydanticError
+
+    server = TypeAdapter(constr(pattern=IDENTIFIER_PATTERN))
+    try:
+        server.validate_python(identifier)
+        served = True
+    except PydanticError:
+        served = False
+    try:
+        validation.check_identifier(identifier, "R")
+        registered = True
+    except ValidationError:
+        registered = False
+    assert served == registered
+
+
+def test_server_namespace_pattern_matches_the_registry_rule() -> None:
     assert NAMESPACE_PATTERN == f"^{registries._NAMESPACE.pattern}$"
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from registry import settings
 from registry.errors import RestoreError
-from registry.pickling import dump_blob, key_id_for, load_blob
+from registry.pickling import dump_blob, key_id_for, load_blob, seal
 from registry.store.base import BlobRecord, EntryRecord
 
 KEY = b"lab secret key"
@@ -21,15 +21,33 @@ def _clean_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     settings.reset()
 
 
-def stored(obj: object, *, signing_key: bytes | None = None) -> BlobRecord:
-    draft = dump_blob(obj, "lab.losses", "scaled", signing_key=signing_key)
+def stored(obj: object) -> BlobRecord:
+    draft = dump_blob(obj, "lab.losses", "scaled")
     return BlobRecord(**dataclasses.asdict(draft))
+
+
+def entry_of(
+    record: BlobRecord,
+    *,
+    key: bytes | None = None,
+    identifier: str = "scaled",
+    version: int = 1,
+    namespace: str = "lab.losses",
+) -> EntryRecord:
+    """The entry using ``record``, sealed with ``key`` when given."""
+    return EntryRecord(
+        namespace,
+        identifier,
+        version,
+        "__main__:<lambda>",
+        blob_sha256=record.sha256,
+        seal=None if key is None else seal(key, namespace, identifier, version, record),
+    )
 
 
 def test_unsigned_blob_loads_with_the_opt_in() -> None:
     record = stored(lambda x: x * 3)
-    assert record.signature is None and record.key_id is None
-    assert load_blob(record, allow_pickle=True)(2) == 6
+    assert load_blob(record, entry_of(record), allow_pickle=True)(2) == 6
 
 
 def test_opt_in_from_env_and_configure(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,54 +61,88 @@ def test_opt_in_from_env_and_configure(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_refused_without_opt_in() -> None:
     record = stored(lambda x: x)
-    entry = EntryRecord("lab.losses", "scaled", 1, "__main__:<lambda>", blob_sha256=record.sha256)
     with pytest.raises(RestoreError) as caught:
-        load_blob(record, entry)
+        load_blob(record, entry_of(record))
     assert "runs arbitrary code" in caught.value.message
     assert any("REGISTRY_ALLOW_PICKLE=1" in hint for hint in caught.value.suggestions)
     assert caught.value.context["identifier"] == "scaled"
 
 
-def test_signed_blob_loads_with_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sealed_entry_loads_with_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGISTRY_SIGNING_KEY", KEY.decode())
     record = stored(lambda x: -x)
-    assert record.key_id == key_id_for(KEY) and record.signature
-    assert load_blob(record, allow_pickle=True)(5) == -5
+    entry = entry_of(record, key=KEY)
+    assert entry.seal is not None and entry.seal.key_id == key_id_for(KEY)
+    assert load_blob(record, entry, allow_pickle=True)(5) == -5
 
 
-def test_missing_signature_refused_when_a_key_is_configured() -> None:
+def test_missing_seal_refused_when_a_key_is_configured() -> None:
     record = stored(lambda x: x)
     with pytest.raises(RestoreError, match="not signed"):
-        load_blob(record, allow_pickle=True, signing_key=KEY)
+        load_blob(record, entry_of(record), allow_pickle=True, signing_key=KEY)
+    with pytest.raises(RestoreError, match="not signed"):
+        load_blob(record, allow_pickle=True, signing_key=KEY)  # no entry: nothing vouches
 
 
-def test_wrong_signature_refused_before_unpickling() -> None:
-    record = stored(lambda x: x, signing_key=KEY)
-    tampered = dataclasses.replace(record, signature="0" * 64)
-    with pytest.raises(RestoreError, match="signature is wrong"):
-        load_blob(tampered, allow_pickle=True, signing_key=KEY)
+def test_wrong_seal_refused_before_unpickling() -> None:
+    record = stored(lambda x: x)
+    entry = entry_of(record, key=KEY)
+    assert entry.seal is not None
+    tampered = dataclasses.replace(entry, seal=dataclasses.replace(entry.seal, signature="0" * 64))
+    with pytest.raises(RestoreError, match="seal does not match"):
+        load_blob(record, tampered, allow_pickle=True, signing_key=KEY)
 
 
-def test_signature_binds_the_version_metadata() -> None:
-    record = stored(lambda x: x, signing_key=KEY)
+def test_seal_binds_the_blob_metadata() -> None:
+    record = stored(lambda x: x)
+    entry = entry_of(record, key=KEY)
     relabelled = dataclasses.replace(record, pickler_version="0.0.1")
-    with pytest.raises(RestoreError, match="signature is wrong"):
-        load_blob(relabelled, allow_pickle=True, signing_key=KEY)
+    with pytest.raises(RestoreError, match="seal does not match"):
+        load_blob(relabelled, entry, allow_pickle=True, signing_key=KEY)
+
+
+def test_seal_binds_the_entry_to_its_blob() -> None:
+    """Pointing an entry at another entry's signed blob, or moving a seal, is refused."""
+    harmless = stored(lambda x: x)
+    dangerous = stored(lambda x: "rm -rf")
+    cleanup = entry_of(dangerous, key=KEY, identifier="cleanup")
+    assert load_blob(dangerous, cleanup, allow_pickle=True, signing_key=KEY)(1) == "rm -rf"
+    scaled = entry_of(harmless, key=KEY)
+    # the attacker points 'scaled' at the cleanup blob, keeping or copying a valid seal
+    repointed = dataclasses.replace(scaled, blob_sha256=dangerous.sha256)
+    copied = dataclasses.replace(repointed, seal=cleanup.seal)
+    for forged in (repointed, copied):
+        with pytest.raises(RestoreError, match="seal does not match"):
+            load_blob(dangerous, forged, allow_pickle=True, signing_key=KEY)
+    # ...or moves version 1's seal onto version 2, or into another namespace
+    for moved in (
+        dataclasses.replace(scaled, version=2),
+        dataclasses.replace(scaled, namespace="lab.other"),
+    ):
+        with pytest.raises(RestoreError, match="seal does not match"):
+            load_blob(harmless, moved, allow_pickle=True, signing_key=KEY)
+
+
+def test_an_entry_must_name_the_blob_it_is_loaded_with() -> None:
+    record, other = stored(lambda x: x), stored(lambda x: x + 1)
+    with pytest.raises(RestoreError, match="names blob"):
+        load_blob(other, entry_of(record), allow_pickle=True)
 
 
 def test_other_key_refused() -> None:
-    record = stored(lambda x: x, signing_key=b"another key")
+    record = stored(lambda x: x)
     with pytest.raises(RestoreError, match="signed with another key"):
-        load_blob(record, allow_pickle=True, signing_key=KEY)
+        load_blob(record, entry_of(record, key=b"another key"), allow_pickle=True, signing_key=KEY)
 
 
 def test_swapped_payload_refused() -> None:
     """An attacker with database access replaces the data but keeps the signed hash."""
-    record = stored(lambda x: x, signing_key=KEY)
+    record = stored(lambda x: x)
+    entry = entry_of(record, key=KEY)
     evil = stored(lambda x: "pwned")
     swapped = dataclasses.replace(record, data=evil.data)
     with pytest.raises(RestoreError, match="does not match its SHA-256"):
-        load_blob(swapped, allow_pickle=True, signing_key=KEY)
+        load_blob(swapped, entry, allow_pickle=True, signing_key=KEY)
 
 
 def test_missing_blob_refused_clearly() -> None:
@@ -118,10 +170,13 @@ def test_blob_round_trip_through_a_sql_store(sqlite_url: str) -> None:
 
     store = SqlStore(sqlite_url)
     store.ensure_namespace("lab.losses", "function")
-    draft = dump_blob(lambda x: x * 10, "lab.losses", "scaled", signing_key=KEY)
-    store.register("lab.losses", EntryDraft("scaled", "__main__:<lambda>", blob=draft))
+    blob = dump_blob(lambda x: x * 10, "lab.losses", "scaled")
+    draft = EntryDraft(
+        "scaled", "__main__:<lambda>", blob=blob, seal=seal(KEY, "lab.losses", "scaled", 1, blob)
+    )
+    store.register("lab.losses", draft)
     entry = store.get_entry("lab.losses", "scaled")
-    assert entry is not None and entry.blob_sha256 == draft.sha256
-    record = store.get_blob(draft.sha256)
+    assert entry is not None and entry.blob_sha256 == blob.sha256 and entry.seal == draft.seal
+    record = store.get_blob(blob.sha256)
     assert record is not None
     assert load_blob(record, entry, allow_pickle=True, signing_key=KEY)(4) == 40

@@ -30,8 +30,8 @@ from registry.errors import (
 )
 from registry.server.auth import Scope, TokenTable
 from registry.server.cached_reads import CachedEntryReads
-from registry.server.changes import ChangeHub, RecentChanges
-from registry.server.middleware import BodyLimitMiddleware, error_body
+from registry.server.changes import ChangeHub
+from registry.server.middleware import BodyLimitMiddleware, TokenGate, error_body
 from registry.server.responses import (
     BatchResults,
     BlobAnswer,
@@ -60,9 +60,12 @@ from registry.server.schemas import (
     NamespaceBody,
 )
 from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
+from registry.server.ui.routes import SESSION_COOKIE
+from registry.server.writes import Registrations
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
+    changes_to_json,
     draft_from_json,
     entry_to_json,
     namespace_to_json,
@@ -74,6 +77,8 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVICE_NAME", "create_app"]
 
 SERVICE_NAME = "registry-server"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Seconds a request body may take to arrive (slow uploads get 408).
+DEFAULT_BODY_TIMEOUT = 60.0
 #: Longest long-poll a client may ask for; proxies often cut idle requests at 60 s.
 MAX_CHANGE_WAIT = 55.0
 
@@ -123,6 +128,7 @@ def create_app(
     tokens: Mapping[str, Scope] | None = None,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
     change_poll_interval: float = 0.05,
     read_only: bool = False,
 ) -> FastAPI:
@@ -132,6 +138,7 @@ def create_app(
         store: any backend; the app keeps no state of its own.
         tokens: bearer token -> ``"read"`` or ``"write"``; none means every request is allowed.
         max_body_bytes: larger request bodies are refused with 413.
+        body_timeout: seconds a request body may take to arrive (408 after).
         change_poll_interval: seconds between generation polls while change requests wait.
         read_only: leave out the write routes (``registry ui``).
     """
@@ -156,9 +163,14 @@ def create_app(
         redoc_url=None,
     )
     _install_error_handlers(app)
-    app.add_middleware(CachedEntryReads, store=store, tokens=table)  # innermost: see its module
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
+    # Innermost: the entry reads answered from memory never reach FastAPI's routing.
+    app.add_middleware(CachedEntryReads, store=store, table=table)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout
+    )
     app.add_middleware(SecurityHeadersMiddleware)
+    # The last one added runs first: a request with a body is refused before the body is read.
+    app.add_middleware(TokenGate, table=table, session_cookie=SESSION_COOKIE, read_only=read_only)
     read, write = _scope_dependencies(table)
     _add_service_routes(app, store, read)
     _add_read_routes(app, store, hub, read)
@@ -206,8 +218,6 @@ def _add_service_routes(app: FastAPI, store: Store, read: Any) -> None:
 
 
 def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> None:
-    recent = RecentChanges(store, hub)
-
     @app.get(
         "/namespaces",
         tags=["read"],
@@ -260,7 +270,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
     )
     def namespace_changes(name: NamespaceName, since: Annotated[int, Query(ge=0)] = 0) -> Response:
         """What changed in the namespace after generation ``since`` (a listener's catch-up)."""
-        return Response(recent.json(name, since), media_type="application/json")
+        return _json({"changes": changes_to_json(store.changes_since(name, since))})
 
     @app.get(
         "/namespaces/{name}/entries/{identifier}",
@@ -342,6 +352,9 @@ async def _disconnected(request: Request) -> None:
 
 
 def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) -> None:
+    # Concurrent registrations of a namespace go in arrival order, together (server/writes.py).
+    registrations = Registrations(store, hub.notify)
+
     @app.put(
         "/namespaces/{name}",
         tags=["write"],
@@ -362,12 +375,10 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
         response_model=Registration,
         responses=_WRITE_ERRORS,
     )
-    def register(name: NamespaceName, body: DraftBody) -> Response:
+    async def register(name: NamespaceName, body: DraftBody) -> Response:
         """Register one artifact; 409 when another artifact holds the identifier."""
-        try:
-            registration = store.register(name, draft_from_json(body.model_dump(mode="json")))
-        finally:
-            hub.notify()
+        draft = draft_from_json(body.model_dump(mode="json"))
+        registration = await registrations.register(name, draft)
         return _json(registration_to_json(registration))
 
     @app.post(

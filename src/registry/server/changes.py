@@ -4,25 +4,19 @@
 view when this worker writes, when the store signals a change from elsewhere
 (``Store.watch``), and, while clients are waiting, every ``poll_interval`` seconds so workers
 behind one database see each other's writes even without store signals.
-
-``RecentChanges`` answers the catch-up that follows: after a change, each of M listening
-clients asks for what changed since the generation it holds, usually the same one, so the
-worker reads that change set from the store once and serves the same bytes to all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from registry.store.base import Store
-from registry.store.wire import change_token, changes_to_json
+from registry.store.wire import change_token
 
-__all__ = ["ChangeHub", "RecentChanges"]
+__all__ = ["ChangeHub"]
 
 
 @dataclass
@@ -65,10 +59,6 @@ class ChangeHub:
             state.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await state.task
-
-    def generation(self, namespace: str) -> int | None:
-        """The generation of ``namespace`` as this hub last read it (``None``: unknown)."""
-        return self._generations.get(namespace)
 
     def notify(self) -> None:
         """Ask for a refresh; safe to call from any thread (write routes, store watchers)."""
@@ -125,39 +115,3 @@ class ChangeHub:
             self._generations, self._token = generations, token
         async with state.changed:
             state.changed.notify_all()
-
-
-class RecentChanges:
-    """The JSON of the change sets this worker read lately, for ``GET .../changes?since=G``.
-
-    A change set read up to generation ``H`` is served again, to whoever asks for the same
-    namespace and ``since``, while the hub still holds ``H`` as the namespace's generation:
-    the store at generation ``H`` is what any fresh read would have found, so the answer is
-    the same. Once the hub sees a newer generation, the next request reads afresh. Keeps the
-    last :data:`KEPT` answers. Thread-safe (the route runs in the thread pool).
-    """
-
-    KEPT = 256
-
-    def __init__(self, store: Store, hub: ChangeHub) -> None:
-        self._store = store
-        self._hub = hub
-        self._lock = threading.Lock()
-        self._answers: dict[tuple[str, int], tuple[int, str]] = {}
-
-    def json(self, namespace: str, since: int) -> str:
-        """The body of ``{"changes": ...}`` for what changed in ``namespace`` after ``since``."""
-        key = (namespace, since)
-        current = self._hub.generation(namespace)
-        with self._lock:
-            kept = self._answers.get(key)
-        if kept is not None and kept[0] == current:
-            return kept[1]
-        changes = self._store.changes_since(namespace, since)
-        body = json.dumps({"changes": changes_to_json(changes)}, separators=(",", ":"))
-        with self._lock:
-            self._answers.pop(key, None)
-            self._answers[key] = (changes.generation, body)
-            while len(self._answers) > self.KEPT:
-                del self._answers[next(iter(self._answers))]
-        return body

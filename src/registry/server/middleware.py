@@ -1,13 +1,33 @@
-"""ASGI middleware of the registry server: the request body size limit (413)."""
+"""ASGI middleware of the registry server: the token gate, then the request body limits.
+
+Order matters. :class:`TokenGate` runs first and refuses a request without a valid token once
+its headers are in, before a byte of its body is read, so an unauthenticated client cannot make
+the server buffer anything. :class:`BodyLimitMiddleware` then reads each body within a size
+limit (413) and a deadline (408), under a byte budget shared by every request of the process,
+so many large uploads at once wait for each other instead of filling memory.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimitMiddleware", "error_body"]
+from registry.errors import PermissionDeniedError
+from registry.server.auth import Scope as TokenScope
+from registry.server.auth import TokenTable
+
+__all__ = ["BodyBudget", "BodyLimitMiddleware", "TokenGate", "bearer_token", "error_body"]
+
+#: Routes of the HTTP API (bearer tokens); the web page's forms are everything else.
+API_PREFIXES = ("/namespaces", "/blobs", "/stats", "/generations", "/changes")
+#: Forms anyone may post: signing in and out of the web page.
+PUBLIC_FORMS = frozenset({"/login", "/logout"})
+#: Bodies up to this size are read without touching the shared budget.
+_SMALL_BODY = 64 * 1024
 
 
 def error_body(error_type: str, message: str, **context: Any) -> dict[str, Any]:
@@ -17,73 +37,50 @@ def error_body(error_type: str, message: str, **context: Any) -> dict[str, Any]:
     }
 
 
-class BodyLimitMiddleware:
-    """Reads each request body up to ``max_body_bytes`` and answers 413 past it.
+async def _respond(
+    send: Send, status: int, body: dict[str, Any], headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send a JSON response and ask for the connection to be closed after it."""
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
-    The body is buffered here and replayed to the app, so an oversize chunked upload is refused
-    as cleanly as one with an honest ``Content-Length``.
+
+async def _drain(receive: Receive, limit: int, timeout: float) -> bool:
+    """Read and discard the request body, up to ``limit`` bytes within ``timeout`` seconds.
+
+    A client still sending when the server closes gets a connection reset instead of the
+    answer; draining a body of reasonable size first lets it read the 4xx. Return whether the
+    whole body was read.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and (declared < 0 or declared > self.max_body_bytes):
-            await self._refuse(send, declared)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        more_body = True
-        while more_body:
+    async def discard() -> bool:
+        seen = 0
+        while True:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._refuse(send, size)
-                return
-            chunks.append(chunk)
-            more_body = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
+            if message["type"] != "http.request":
+                return False
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return False
+            if not message.get("more_body", False):
+                return True
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, send: Send, size: int) -> None:
-        status = 413 if size >= 0 else 400
-        message = (
-            f"Request body exceeds the server limit of {self.max_body_bytes} bytes"
-            if status == 413
-            else "Invalid Content-Length header"
-        )
-        payload = json.dumps(
-            error_body("ValidationError", message, limit=self.max_body_bytes)
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    try:
+        return await asyncio.wait_for(discard(), timeout)
+    except asyncio.TimeoutError:
+        return False
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -94,3 +91,261 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return -1
     return None
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header, if any."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+class TokenGate:
+    """Checks the credentials of every request that carries a body before the body is read.
+
+    Routes check tokens themselves too (and every ``GET``), but only once the body has been
+    read; this gate keeps a client without a valid token from making the server buffer
+    anything. API writes need a ``write`` bearer token; the web page's forms a bearer token or
+    its session cookie; signing in and out needs nothing; a read-only app (``registry ui``)
+    answers every API write 405. A refused request with a small body has it drained first, so
+    the client reads the answer instead of a reset.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        table: TokenTable,
+        session_cookie: str | None = None,
+        read_only: bool = False,
+        drain_timeout: float = 5.0,
+    ) -> None:
+        self.app = app
+        self.table = table
+        self.session_cookie = session_cookie
+        self.read_only = read_only
+        self.drain_timeout = drain_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or not self.table.is_enabled
+        ):
+            await self.app(scope, receive, send)
+            return
+        path = _route_path(scope)
+        if path in PUBLIC_FORMS:
+            await self.app(scope, receive, send)
+            return
+        if self.read_only and path.startswith(API_PREFIXES):
+            await self._refuse(
+                scope, receive, send, 405, error_body("ValidationError", "Method Not Allowed")
+            )
+            return
+        try:
+            if path.startswith(API_PREFIXES) or not self._has_session(scope):
+                needed: TokenScope = "write" if path.startswith(API_PREFIXES) else "read"
+                self.table.check(bearer_token(scope), needed)
+        except PermissionDeniedError as error:
+            status = 401 if error.context.get("status") == 401 else 403
+            headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            answer = {"error": error.to_dict()}
+            await self._refuse(scope, receive, send, status, answer, headers=headers)
+            return
+        await self.app(scope, receive, send)
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        body: dict[str, Any],
+        *,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        declared = _content_length(scope)
+        if declared is not None and 0 < declared <= _SMALL_BODY:
+            await _drain(receive, _SMALL_BODY, self.drain_timeout)
+        await _respond(send, status, body, headers)
+
+    def _has_session(self, scope: Scope) -> bool:
+        if self.session_cookie is None:
+            return False
+        prefix = self.session_cookie.encode() + b"="
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                for raw in value.split(b";"):
+                    part = raw.strip()
+                    if part.startswith(prefix):
+                        return self.table.has_session(part[len(prefix) :].decode("latin-1"))
+        return False
+
+
+class BodyBudget:
+    """Bytes of request bodies all requests of one process may hold at once."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._used = 0
+        self._freed: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._freed is None:  # made on first use, inside the server's event loop
+            self._freed = asyncio.Condition()
+        return self._freed
+
+    async def acquire(self, size: int) -> None:
+        """Wait until ``size`` bytes fit in the budget and take them."""
+        size = min(size, self.total)
+        freed = self._condition()
+        async with freed:
+            await freed.wait_for(lambda: self._used + size <= self.total)
+            self._used += size
+
+    async def release(self, size: int) -> None:
+        size = min(size, self.total)
+        freed = self._condition()
+        async with freed:
+            self._used -= size
+            freed.notify_all()
+
+
+class BodyLimitMiddleware:
+    """Reads each request body up to ``max_body_bytes`` within ``body_timeout`` seconds.
+
+    Too large: 413, after draining up to ``drain_limit`` bytes so the client reads the answer.
+    Too slow: 408. The body is buffered here and replayed to the app, so an oversize chunked
+    upload is refused as cleanly as one with an honest ``Content-Length``. Bodies larger than
+    64 KiB first take their size from the shared ``budget``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        body_timeout: float = 60.0,
+        budget: BodyBudget | None = None,
+        drain_limit: int | None = None,
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
+        self.budget = budget or BodyBudget(max(4 * max_body_bytes, 64 * 1024 * 1024))
+        self.drain_limit = (
+            max(max_body_bytes, 16 * 1024 * 1024) if drain_limit is None else drain_limit
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared < 0:
+            await _respond(
+                send, 400, error_body("ValidationError", "Invalid Content-Length header")
+            )
+            return
+        if declared is not None and declared > self.max_body_bytes:
+            if declared <= self.drain_limit:
+                await _drain(receive, self.drain_limit, self.body_timeout)
+            await self._too_large(send)
+            return
+        if declared == 0 or (declared is None and scope["method"] in ("GET", "HEAD")):
+            await self.app(scope, receive, send)
+            return
+        reserved = self.max_body_bytes if declared is None else declared
+        if reserved <= _SMALL_BODY:
+            reserved = 0
+        try:
+            body = await asyncio.wait_for(self._read(receive, reserved), self.body_timeout)
+        except _TooLarge:
+            await self._too_large(send)
+            return
+        except asyncio.TimeoutError:
+            await _respond(
+                send,
+                408,
+                error_body(
+                    "ValidationError",
+                    f"The request body did not arrive within {self.body_timeout:g} s",
+                    limit=self.body_timeout,
+                ),
+            )
+            return
+        if body is None:
+            return  # the client went away
+        try:
+            await self.app(scope, _replay(body, receive), send)
+        finally:
+            if reserved:
+                await self.budget.release(reserved)
+
+    async def _read(self, receive: Receive, reserved: int) -> bytes | None:
+        """The whole body (``None``: the client went away), holding ``reserved`` bytes of the
+        budget; they are released here unless the body is returned.
+
+        Raises:
+            _TooLarge: the body grew past the limit (what followed was drained).
+        """
+        if reserved:
+            await self.budget.acquire(reserved)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    chunks.clear()
+                    await _drain(receive, self.drain_limit - size, self.body_timeout)
+                    raise _TooLarge
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        except BaseException:
+            if reserved:
+                await self.budget.release(reserved)
+            raise
+        if reserved:
+            await self.budget.release(reserved)
+        return None
+
+    async def _too_large(self, send: Send) -> None:
+        await _respond(
+            send,
+            413,
+            error_body(
+                "ValidationError",
+                f"Request body exceeds the server limit of {self.max_body_bytes} bytes",
+                limit=self.max_body_bytes,
+            ),
+        )
+
+
+class _TooLarge(Exception):
+    """A chunked body grew past the limit while it was read."""
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

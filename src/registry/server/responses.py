@@ -36,6 +36,7 @@ __all__ = [
     "Registration",
     "RemovedCount",
     "RemovedFlag",
+    "Seal",
     "Stats",
     "error_responses",
 ]
@@ -103,6 +104,14 @@ class EnsuredNamespace(BaseModel):
     namespace: Namespace
 
 
+class Seal(BaseModel):
+    """An HMAC over namespace, identifier, version and the blob, made by a key holder."""
+
+    key_id: str
+    signature: str
+    version: int
+
+
 class Entry(BaseModel):
     """One stored version of an artifact."""
 
@@ -122,6 +131,7 @@ class Entry(BaseModel):
     package_version: str | None
     created_at: datetime | None
     created_by: str = Field(description="user@host that registered this version")
+    seal: Seal | None = Field(description="the writer's HMAC binding this version to its blob")
     extra: dict[str, Any]
 
 
@@ -186,8 +196,6 @@ class Blob(BaseModel):
     format: str
     python_version: str
     pickler_version: str
-    key_id: str | None
-    signature: str | None
 
 
 class BlobAnswer(BaseModel):

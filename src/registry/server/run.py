@@ -149,6 +149,9 @@ def serve(
     access_log: bool = True,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
+    max_connections: int | None = None,
+    header_timeout: float | None = None,
+    body_timeout: float | None = None,
 ) -> None:
     """Run the registry server until interrupted.
 
@@ -167,6 +170,10 @@ def serve(
         access_log: log one line per request (off for benchmarks and busy servers).
         ssl_certfile: serve HTTPS with this certificate (PEM) instead of behind a TLS proxy.
         ssl_keyfile: the certificate's private key (PEM).
+        max_connections: open connections per worker (default 1024, kept below the open-file
+            limit); at the cap the connection idle the longest is closed for a new one.
+        header_timeout: seconds a request's headers may take (default 10).
+        body_timeout: seconds a request's body may take (default 60).
 
     Raises:
         SettingsError: the ``server`` extra is not installed, a ``REGISTRY_SERVER_*`` variable is
@@ -186,7 +193,15 @@ def serve(
         "tokens": dict(tokens or {}),
         "token_file": None if token_file is None else os.fspath(token_file),
         "max_body_bytes": max_body_bytes,
+        "body_timeout": body_timeout,
     }
+    from registry.server.guard import DEFAULT_GUARD, GuardSettings, raise_open_file_limit
+
+    raise_open_file_limit()  # before the workers start: they inherit it
+    guard = GuardSettings(
+        max_connections=max_connections or DEFAULT_GUARD.max_connections,
+        header_timeout=header_timeout or DEFAULT_GUARD.header_timeout,
+    )
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -194,6 +209,7 @@ def serve(
         "access_log": access_log,
         "ssl_certfile": ssl_certfile,
         "ssl_keyfile": ssl_keyfile,
+        "guard": guard,
     }
     if workers <= 1:
         _run_single(_build_app(config), options)
@@ -240,8 +256,10 @@ def app_from_environment() -> FastAPI:
 
 def _build_app(config: Mapping[str, Any]) -> FastAPI:
     from registry import settings
-    from registry.server.app import DEFAULT_MAX_BODY_BYTES, create_app
+    from registry.server.app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, create_app
+    from registry.server.guard import install_repeat_filter
 
+    install_repeat_filter()
     store = _open_backing_store(config.get("url"))
     # This process serves one store: configs checked by the web page resolve their
     # "Namespace:name" references in it, not in whatever REGISTRY_URL says.
@@ -251,6 +269,7 @@ def _build_app(config: Mapping[str, Any]) -> FastAPI:
         store,
         tokens,
         max_body_bytes=config.get("max_body_bytes") or DEFAULT_MAX_BODY_BYTES,
+        body_timeout=config.get("body_timeout") or DEFAULT_BODY_TIMEOUT,
     )
 
 

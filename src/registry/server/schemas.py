@@ -1,5 +1,6 @@
 """Request bodies of the registry server as pydantic models, so the OpenAPI description and
-input validation come from one place. Responses are built by ``store.wire``."""
+input validation come from one place. Responses are built by ``store.wire``. Every size limit
+comes from ``store.limits``, the declaration the database columns use too."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from registry.errors import ValidationError
+from registry.store import limits
 
 __all__ = [
     "IDENTIFIER_PATTERN",
@@ -18,14 +22,14 @@ __all__ = [
     "BlobBody",
     "DraftBody",
     "NamespaceBody",
+    "SealBody",
 ]
 
-#: Mirrors ``registries._NAMESPACE`` (a test keeps them equal).
-NAMESPACE_PATTERN = r"^[A-Za-z0-9_.\-]{1,255}$"
-#: Mirrors ``validation._IDENTIFIER``: no whitespace, ':', '@' or '/' (a test keeps them equal).
-IDENTIFIER_PATTERN = r"^[^\s:@/]{1,255}$"
+NAMESPACE_PATTERN = f"^{limits.NAMESPACE_PATTERN}$"
+#: Lone surrogates never get this far: pydantic refuses them as invalid strings.
+IDENTIFIER_PATTERN = f"^{limits.IDENTIFIER_PATTERN}$"
 #: ``module:qualname``; generous, since lambdas and locals have qualnames like ``f.<locals>.g``.
-ORIGIN_PATTERN = r"^[^\s:]{1,1000}:[^\s:]{1,1000}$"
+ORIGIN_PATTERN = r"^[^\s:\x00-\x1f]+:[^\s:\x00-\x1f]+$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
@@ -44,11 +48,9 @@ class BlobBody(_Body):
 
     data: str = Field(description="base64 of the payload")
     sha256: str = Field(pattern=SHA256_PATTERN, description="SHA-256 of the decoded payload")
-    format: str = Field(max_length=100)
-    python_version: str = Field(max_length=100)
-    pickler_version: str = Field(max_length=100)
-    key_id: str | None = Field(default=None, max_length=200)
-    signature: str | None = Field(default=None, max_length=1000)
+    format: str = Field(max_length=limits.BLOB_FORMAT)
+    python_version: str = Field(max_length=limits.PYTHON_VERSION)
+    pickler_version: str = Field(max_length=limits.PICKLER_VERSION)
 
     @model_validator(mode="after")
     def _data_matches_hash(self) -> BlobBody:
@@ -61,25 +63,46 @@ class BlobBody(_Body):
         return self
 
 
+class SealBody(_Body):
+    """The writer's HMAC binding the entry version to its blob; the server never checks it."""
+
+    key_id: str = Field(max_length=limits.KEY_ID)
+    signature: str = Field(max_length=limits.SEAL)
+    version: int = Field(ge=1)
+
+
 class DraftBody(_Body):
     """One artifact to register (the JSON form of ``EntryDraft``)."""
 
     identifier: str = Field(pattern=IDENTIFIER_PATTERN)
-    origin: str = Field(pattern=ORIGIN_PATTERN)
-    source_hash: str | None = Field(default=None, max_length=200)
-    signature: str = Field(default="", max_length=20_000)
+    origin: str = Field(pattern=ORIGIN_PATTERN, max_length=limits.ORIGIN)
+    source_hash: str | None = Field(default=None, max_length=limits.SOURCE_HASH)
+    signature: str = Field(default="", max_length=limits.SIGNATURE_TEXT)
     scheme: dict[str, Any] | None = None
-    doc: str = Field(default="", max_length=200_000)
+    doc: str = Field(default="", max_length=limits.DOC)
     blob: BlobBody | None = None
-    python_version: str = Field(default="", max_length=100)
-    package: str | None = Field(default=None, max_length=300)
-    package_version: str | None = Field(default=None, max_length=100)
-    created_by: str | None = Field(default=None, max_length=300)
+    python_version: str = Field(default="", max_length=limits.PYTHON_VERSION)
+    package: str | None = Field(default=None, max_length=limits.PACKAGE)
+    package_version: str | None = Field(default=None, max_length=limits.PACKAGE_VERSION)
+    created_by: str | None = Field(default=None, max_length=limits.CREATED_BY)
     """``user@host`` of the client; kept as given (provenance, not authentication)."""
     created_at: datetime | None = None
     """Kept when given (imports from another store); otherwise the server's clock."""
-    source_file: str | None = Field(default=None, max_length=4096)
-    source_line: int | None = Field(default=None, ge=1)
+    seal: SealBody | None = None
+
+    @field_validator("scheme")
+    @classmethod
+    def _bounded_scheme(cls, scheme: dict[str, Any] | None) -> dict[str, Any] | None:
+        if scheme is not None:
+            try:
+                limits.check_scheme(scheme, {})
+            except ValidationError as error:
+                raise ValueError(error.message) from None
+        return scheme
+
+    source_file: str | None = Field(default=None, max_length=limits.PATH)
+    """Stored as its first ``limits.SOURCE_FILE`` characters."""
+    source_line: int | None = Field(default=None, ge=1, le=limits.LINE)
     definitions: list[tuple[int, str | None]] = Field(default_factory=list, max_length=10_000)
     """``[line, source hash]`` of each definition of the same name in ``source_file`` (tells a
     second definition from a re-run)."""

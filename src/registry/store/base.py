@@ -8,6 +8,7 @@ objects: registries keep those in their own caches. Backends: ``MemoryStore`` (i
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import getpass
@@ -34,12 +35,16 @@ __all__ = [
     "NamespaceRecord",
     "Outcome",
     "Registration",
+    "Seal",
     "Store",
+    "WatchStatus",
+    "check_seal",
     "current_user_host",
     "decide",
     "is_importable_origin",
     "kind_mismatch_error",
     "place_text",
+    "resealed",
     "scheme_text",
 ]
 
@@ -69,8 +74,20 @@ class BlobDraft:
     format: str
     python_version: str
     pickler_version: str
-    key_id: str | None = None
-    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class Seal:
+    """An HMAC that binds one entry version (namespace, identifier, version) to its blob.
+
+    Made by a writer that holds the signing key (see ``registry.pickling``); stores keep it
+    with the entry and never check it: readers that hold the key do, before unpickling.
+    """
+
+    key_id: str
+    signature: str
+    version: int
+    """The entry version the seal was made for; a store refuses to write it on another one."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,7 @@ class EntryDraft:
     """Provenance to keep (imports from another store); backends fill in ``user@host``."""
     created_at: datetime | None = None
     """Provenance to keep (imports from another store); backends fill in the current time."""
+    seal: Seal | None = None
     source_file: str | None = None
     """The file the definition was read from, as Python reports it (``None``: no source)."""
     source_line: int | None = None
@@ -171,6 +189,7 @@ class EntryRecord:
     package_version: str | None = None
     created_at: datetime | None = None
     created_by: str = ""
+    seal: Seal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     source_file: str | None = None
     source_line: int | None = None
@@ -178,6 +197,35 @@ class EntryRecord:
     @property
     def importable(self) -> bool:
         return is_importable_origin(self.origin)
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """Whether changes made by other processes reach this one (and its caches) right now."""
+
+    watching: bool
+    """A change watcher runs (stores with no other writers have none)."""
+    connected: bool = True
+    """It holds its connection; while it does not, cached reads may be stale."""
+    disconnected_for: float | None = None
+    """Seconds since it lost its connection."""
+    last_error: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether caches may miss changes made elsewhere."""
+        return self.watching and not self.connected
+
+    def describe(self) -> str:
+        """One line for ``registry doctor``."""
+        if not self.watching:
+            return "not watching (no other writers, or no registry class open)"
+        if self.connected:
+            return "connected: changes from other processes arrive within milliseconds"
+        return (
+            f"disconnected for {self.disconnected_for or 0:.1f} s ({self.last_error}): caches "
+            "may be stale until it reconnects"
+        )
 
 
 class Outcome(enum.Enum):
@@ -294,7 +342,9 @@ def decide(namespace: str, current: EntryRecord | None, draft: EntryDraft) -> Ou
         raise _taken_error(namespace, current, draft, "another definition of the same name")
     if not placed and "<lambda>" in draft.origin and changed:
         raise _taken_error(namespace, current, draft, "a different lambda")
-    return Outcome.NEW_VERSION if changed else Outcome.UNCHANGED
+    if changed or _sealed_other_bytes(current, draft):
+        return Outcome.NEW_VERSION
+    return Outcome.UNCHANGED
 
 
 def place_text(file: str | None, line: int | None) -> str:
@@ -356,6 +406,48 @@ def _taken_error(
     )
 
 
+def _sealed_other_bytes(current: EntryRecord, draft: EntryDraft) -> bool:
+    """A sealed draft whose pickle differs from the stored one: the writer vouches for its own
+    bytes only, so they are written as a new version rather than sealing the stored ones."""
+    return (
+        draft.seal is not None
+        and draft.blob is not None
+        and current.blob_sha256 != draft.blob.sha256
+    )
+
+
+def check_seal(namespace: str, draft: EntryDraft, version: int) -> None:
+    """Refuse to write ``draft``'s seal on entry ``version`` when it was made for another one.
+
+    Backends call this once they know the version the draft becomes (or stays, when
+    unchanged). The writer signs again for ``context["expected_version"]`` and retries.
+
+    Raises:
+        RegistryError: the seal names another version.
+    """
+    if draft.seal is None or draft.seal.version == version:
+        return
+    raise RegistryError(
+        f"The seal of {draft.identifier!r} in {namespace!r} was made for version "
+        f"{draft.seal.version}, but the store would write it on version {version}",
+        suggestions=["Seal the draft for the expected version and register it again"],
+        context={
+            "registry_name": namespace,
+            "identifier": draft.identifier,
+            "sealed_version": draft.seal.version,
+            "expected_version": version,
+        },
+    )
+
+
+def resealed(current: EntryRecord, draft: EntryDraft) -> EntryRecord | None:
+    """Return ``current`` with the draft's seal when an unchanged registration brings a new one
+    (the stored entry was unsigned, or signed with another key); ``None`` when nothing changes."""
+    if draft.seal is None or current.seal == draft.seal:
+        return None
+    return dataclasses.replace(current, seal=draft.seal)
+
+
 def kind_mismatch_error(name: str, stored: str, requested: str) -> RegistryError:
     """The error for opening a namespace with a registry of another kind."""
     return RegistryError(
@@ -379,6 +471,10 @@ class Store(ABC):
     * "not found" is ``None`` / ``False`` from reads, never an exception;
     * :meth:`register` decides duplicates with :func:`decide` in the same atomic step as the
       write, and raises :class:`~registry.errors.RegistryError` on a conflict;
+    * a draft is checked with :func:`registry.store.limits.check_draft` before anything is
+      written, so every backend refuses the same input;
+    * a draft's seal is kept with its entry, refused when made for another version
+      (:func:`check_seal`), and replaces the seal of an unchanged entry (:func:`resealed`);
     * failures of the backend itself raise :class:`~registry.errors.StoreError`.
     """
 
@@ -490,6 +586,10 @@ class Store(ABC):
                 callback(None)
 
         return self.watch(forward)
+
+    def watch_status(self) -> WatchStatus:
+        """Whether changes from other processes reach this process right now."""
+        return WatchStatus(watching=False)
 
     def close(self) -> None:
         """Release connections and background threads. The store is unusable afterwards."""

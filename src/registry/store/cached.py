@@ -27,6 +27,7 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    WatchStatus,
 )
 
 __all__ = ["CachedStore"]
@@ -275,6 +276,9 @@ class CachedStore(Store):
                     view.epoch += 1  # reads in flight must not store into the dropped view
                 self._namespaces.pop(name, None)
 
+    def watch_status(self) -> WatchStatus:
+        return self.inner.watch_status()
+
     def close(self) -> None:
         self._unwatch()
         self.inner.close()
@@ -300,7 +304,8 @@ class CachedStore(Store):
 
     def _remember(self, namespace: str, view: _View, registrations: Sequence[Registration]) -> None:
         """Apply this process's own registrations to the view at once."""
-        written = [r for r in registrations if r.outcome is not Outcome.UNCHANGED]
+        # Written: a generation was produced (new versions, and unchanged entries resealed).
+        written = [r for r in registrations if r.generation]
         if not written:
             return
         with self._lock:

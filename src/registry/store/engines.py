@@ -25,8 +25,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from registry.errors import StoreError
-from registry.store.sql_direct import canonical_url, postgres_connect_args
+from registry.errors import PermissionDeniedError, StoreError
+from registry.store.sql_direct import RETRY_BUDGET_S, canonical_url, postgres_connect_args
 
 __all__ = [
     "BeginMode",
@@ -54,11 +54,21 @@ _BEGIN_OPTION = "registry_begin"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Pages of write-ahead log after which a commit checkpoints it (SQLite's default: 1,000).
 WAL_AUTOCHECKPOINT_PAGES = 4_000
-MAX_ATTEMPTS = 6
 BACKOFF_START_S = 0.05
-BACKOFF_CAP_S = 2.0
+BACKOFF_CAP_S = 1.0
 #: PostgreSQL SQLSTATEs worth replaying the whole transaction for.
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
+_TRANSIENT_SQLSTATES = {
+    "40001",  # serialization failure
+    "40P01",  # deadlock detected
+    "55P03",  # lock not available
+    "57P01",  # admin shutdown (the server is restarting)
+    "57P02",  # crash shutdown
+    "57P03",  # cannot connect now (starting up)
+    "08000",  # connection exception
+    "08001",  # could not establish the connection
+    "08003",  # connection does not exist
+    "08006",  # connection failure
+}
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -162,7 +172,7 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if path is not None and not read_only:
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(dbapi_connection)
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         # A checkpoint costs a commit a few milliseconds whatever its size (syncing the file is
@@ -175,6 +185,27 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (once: it persists in the file).
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked" at once, without
+    its busy handler, when another process holds any lock, as when several processes open a new
+    file together; the switch is idempotent, so it is simply tried again.
+    """
+    for attempt in range(40):
+        try:
+            if str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == 39:
+                raise
+            time.sleep(min(0.01 * (attempt + 1), 0.25))
 
 
 def sqlite_file_exists(path: Path) -> bool:
@@ -352,45 +383,74 @@ def transaction(engine: Engine, mode: BeginMode = "DEFERRED") -> Iterator[Connec
 def run_transaction(engine: Engine, work: Callable[[Connection], T], *, write: bool, url: str) -> T:
     """Run ``work`` in one transaction, replaying it after transient failures.
 
-    Each attempt rolls back completely before the next, with capped exponential back-off and
-    jitter. Errors raised by ``work`` itself (e.g. ``RegistryError``) pass through untouched.
+    Each attempt rolls back completely before the next, with exponential back-off (50 ms,
+    doubling, at most 1 s) and jitter, for up to :data:`RETRY_BUDGET_S` seconds: long enough to
+    ride out a PostgreSQL restart. Errors raised by ``work`` itself (e.g. ``RegistryError``)
+    pass through untouched.
 
     Raises:
-        StoreError: a non-transient database failure, or transient ones that outlived the retries.
+        StoreError: a non-transient database failure, or transient ones that outlasted the budget.
     """
     mode: BeginMode = "IMMEDIATE" if write else "DEFERRED"
     delay = BACKOFF_START_S
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    deadline = time.monotonic() + RETRY_BUDGET_S
+    while True:
         try:
             with transaction(engine, mode) as conn:
                 return work(conn)
         except IntegrityError:
             raise  # callers turn these into domain errors; never retried blindly
         except SQLAlchemyError as exc:
-            if attempt == MAX_ATTEMPTS or not is_transient(exc):
-                raise store_error(exc, url) from exc
-        time.sleep(delay * (0.5 + random.random()))
+            pause = delay * (0.5 + random.random())
+            if not is_transient(exc) or time.monotonic() + pause > deadline:
+                raise store_error(exc, url, retried=True) from exc
+        time.sleep(pause)
         delay = min(delay * 2, BACKOFF_CAP_S)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: What a PostgreSQL connection failure says when the server is restarting, failing over or
+#: briefly unreachable (psycopg gives connection failures no SQLSTATE). Wrong credentials or a
+#: missing database are not among them: replaying cannot fix those.
+_TRANSIENT_CONNECT_MARKERS = (
+    "connection refused",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "connection reset",
+    "could not receive data",
+    "could not send data",
+    "consuming input failed",
+    "timeout expired",
+)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Return whether replaying the transaction may succeed (lock, deadlock, dropped link)."""
+    """Return whether replaying the transaction may succeed: a lock or deadlock, a dropped
+    connection, or a database server that refuses connections while it restarts."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
         original = exc.orig
+        text = str(original).lower()
         if isinstance(original, sqlite3.OperationalError):
-            text = str(original).lower()
             return "locked" in text or "busy" in text
-        # SQLAlchemy marks dropped connections as invalidated (above); the rest is by SQLSTATE.
         sqlstate = getattr(original, "sqlstate", None)
-        return sqlstate is not None and str(sqlstate) in _TRANSIENT_SQLSTATES
+        if sqlstate is not None:
+            return str(sqlstate) in _TRANSIENT_SQLSTATES
+        return any(marker in text for marker in _TRANSIENT_CONNECT_MARKERS)
     return False
 
 
-def store_error(exc: BaseException, url: str) -> StoreError:
-    """Translate a SQLAlchemy/driver exception into a :class:`StoreError` naming the URL."""
+def store_error(exc: BaseException, url: str, *, retried: bool = False) -> StoreError:
+    """Translate a SQLAlchemy/driver exception into a :class:`StoreError` naming the URL
+    (``retried``: after :func:`run_transaction` replayed it for its whole budget).
+
+    A refused write (a read-only database role or file) becomes a
+    :class:`~registry.errors.PermissionDeniedError`.
+    """
     shown = safe_url(url)
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     reason = detail[0] if detail else type(exc).__name__
@@ -399,7 +459,7 @@ def store_error(exc: BaseException, url: str) -> StoreError:
     if path is not None and isinstance(exc, DBAPIError):
         text = str(exc.orig).lower()
         if "readonly" in text or "read-only" in text:
-            return StoreError(
+            return PermissionDeniedError(
                 f"The SQLite store {path} is read-only for this user: {reason}",
                 suggestions=[
                     f"Ask the owner of {path} for write access to it and its directory",
@@ -415,7 +475,17 @@ def store_error(exc: BaseException, url: str) -> StoreError:
                 suggestions=["Check that the URL (--url, REGISTRY_URL) names a registry store"],
                 context={**context, "path": str(path)},
             )
-    if isinstance(exc, DBAPIError) and _looks_unreachable(exc):
+    problem = _problem(exc) if isinstance(exc, DBAPIError) else None
+    if problem == "read-only":
+        return PermissionDeniedError(
+            f"The store at {shown} refused a write: {reason}",
+            suggestions=[
+                "This database role may only read: registering, unregistering and creating "
+                "namespaces need INSERT, UPDATE and DELETE on the registry tables",
+            ],
+            context=context,
+        )
+    if problem == "unreachable":
         return StoreError(
             f"Cannot reach the store at {shown}: {reason}",
             suggestions=[
@@ -424,15 +494,37 @@ def store_error(exc: BaseException, url: str) -> StoreError:
             ],
             context=context,
         )
-    if isinstance(exc, DBAPIError) and is_transient(exc):
+    if problem == "full":
         return StoreError(
-            f"The store at {shown} stayed busy after {MAX_ATTEMPTS} attempts: {reason}",
-            suggestions=["Retry later; another process holds a long write transaction"],
+            f"The store at {shown} ran out of space: {reason}",
+            suggestions=[
+                "Free space on the disk (or raise the quota) that holds the database; the "
+                "write that failed was rolled back, nothing of it was kept",
+            ],
+            context=context,
+        )
+    if problem == "schema":
+        return StoreError(
+            f"The store at {shown} does not have the schema this package expects: {reason}",
+            suggestions=[
+                "Run `registry db check` to list how the database differs from the models",
+                "If someone changed the tables by hand, restore them from a backup",
+            ],
+            context=context,
+        )
+    if isinstance(exc, DBAPIError) and is_transient(exc):
+        retries = f" for {RETRY_BUDGET_S:g} s of retries" if retried else ""
+        return StoreError(
+            f"The store at {shown} stayed busy or unreachable{retries}: {reason}",
+            suggestions=[
+                "Retry later: another process holds a long write transaction, or the database "
+                "server is restarting or unreachable"
+            ],
             context=context,
         )
     return StoreError(
         f"The store at {shown} failed: {reason}",
-        suggestions=["Run `registry db check` to verify the schema of this database"],
+        suggestions=["Run `registry db check` to verify the schema and integrity of this database"],
         context=context,
     )
 
@@ -444,19 +536,53 @@ def _sqlite_file(url: str) -> Path | None:
         return None
 
 
-def _looks_unreachable(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    markers = (
-        "connection refused",
-        "could not connect",
-        "connection failed",
-        "timeout expired",
-        "name or service not known",
-        "password authentication failed",
-        "does not exist",
-        "unable to open database file",
-    )
-    return any(marker in text for marker in markers)
+#: SQLSTATEs by what they say about the store: 42501 insufficient privilege; 08 connection
+#: exceptions, 28 invalid authorization, 3D000 no such database, 57P03 cannot connect now;
+#: 42703 undefined column, 42P01 undefined table.
+_READ_ONLY_SQLSTATES = frozenset({"42501", "25006"})
+_UNREACHABLE_SQLSTATES = frozenset({"28000", "28P01", "3D000", "57P03"})
+_SCHEMA_SQLSTATES = frozenset({"42703", "42P01"})
+#: 53100 disk full, 53200 out of memory, 53400 configuration limit exceeded.
+_FULL_SQLSTATES = frozenset({"53100", "53200", "53400"})
+_SQLITE_SCHEMA_MARKERS = ("no such table", "no such column", "has no column named")
+#: psycopg raises connection failures without a SQLSTATE; these phrases mark them.
+_CONNECT_MARKERS = (
+    "connection failed",
+    "connection refused",
+    "connection to server",
+    "could not connect",
+    "could not translate host name",
+    "name or service not known",
+    "timeout expired",
+)
+
+
+def _problem(exc: DBAPIError) -> str | None:
+    """Classify a driver error: ``read-only``, ``unreachable``, ``full``, ``schema`` or ``None``."""
+    original = exc.orig
+    text = str(original).lower()
+    if isinstance(original, sqlite3.Error):
+        if "readonly database" in text or "read-only" in text:
+            return "read-only"
+        if "disk is full" in text:
+            return "full"
+        if "unable to open database file" in text:
+            return "unreachable"
+        if any(marker in text for marker in _SQLITE_SCHEMA_MARKERS):
+            return "schema"
+        return None
+    sqlstate = str(getattr(original, "sqlstate", None) or "")
+    if sqlstate in _READ_ONLY_SQLSTATES:
+        return "read-only"
+    if sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES:
+        return "unreachable"
+    if sqlstate in _SCHEMA_SQLSTATES:
+        return "schema"
+    if sqlstate in _FULL_SQLSTATES:
+        return "full"
+    if not sqlstate and any(marker in text for marker in _CONNECT_MARKERS):
+        return "unreachable"
+    return None
 
 
 def _dispose_all(close: bool) -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import os
 import socket
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -38,6 +40,7 @@ from registry.store.base import (
     NamespaceRecord,
     Registration,
     Store,
+    WatchStatus,
     current_user_host,
 )
 from registry.store.wire import (
@@ -53,6 +56,15 @@ from registry.store.wire import (
 __all__ = ["HttpStore"]
 
 T = TypeVar("T")
+
+#: A request body this large that ends in a reset was most likely refused for its size.
+_LARGE_REQUEST = 1024 * 1024
+#: The change watch retries at least this often once the server is unreachable.
+_RECONNECT_CAP_S = 1.0
+#: After this long without answers, a warning says caches may be stale.
+_STALE_WARNING_S = 10.0
+
+_log = logging.getLogger(__name__)
 
 #: Errors of a kept-alive connection the server closed while idle. Retried once on a fresh
 #: connection: the request almost always never reached the application, and when it did, the
@@ -244,6 +256,10 @@ class HttpStore(Store):
 
         return unsubscribe
 
+    def watch_status(self) -> WatchStatus:
+        watcher = self._watcher
+        return WatchStatus(watching=False) if watcher is None else watcher.status()
+
     def close(self) -> None:
         self._closed = True
         with self._watcher_lock:
@@ -307,15 +323,15 @@ class HttpStore(Store):
         except _STALE_CONNECTION_ERRORS as exc:
             conn.close()
             if not (owned and is_reused):
-                raise self._unreachable(exc, conn.timeout) from exc
+                raise self._unreachable(exc, conn.timeout, payload) from exc
             try:  # the server closed an idle keep-alive connection: one fresh attempt
                 status, raw = self._round_trip(conn, method, self._prefix + path, payload, headers)
             except (OSError, http.client.HTTPException) as retry_exc:
                 conn.close()
-                raise self._unreachable(retry_exc, conn.timeout) from retry_exc
+                raise self._unreachable(retry_exc, conn.timeout, payload) from retry_exc
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise self._unreachable(exc, conn.timeout) from exc
+            raise self._unreachable(exc, conn.timeout, payload) from exc
         return self._decode(status, raw, method, path)
 
     @staticmethod
@@ -369,7 +385,28 @@ class HttpStore(Store):
             context={"url": self._address, "status": status},
         )
 
-    def _unreachable(self, exc: BaseException, timeout: float | None = None) -> StoreError:
+    def _unreachable(
+        self, exc: BaseException, timeout: float | None = None, payload: bytes | None = None
+    ) -> StoreError:
+        if (
+            payload is not None
+            and len(payload) > _LARGE_REQUEST
+            and isinstance(
+                exc, (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+            )
+        ):
+            # A server refusing a body far over its limit answers and hangs up while the
+            # body is still being sent; the answer is lost in the reset.
+            return StoreError(
+                f"The registry server at {self._address} closed the connection while receiving "
+                f"a {len(payload)}-byte request: it is probably over the server's body limit",
+                suggestions=[
+                    "Register smaller artifacts (large pickles are a sign that data was "
+                    "captured by a closure), or raise the limit: registry serve "
+                    "--max-body-bytes",
+                ],
+                context={"url": self._address, "size": len(payload), "cause": type(exc).__name__},
+            )
         if isinstance(exc, (TimeoutError, socket.timeout)):
             return StoreError(
                 f"The registry server at {self._address} did not answer within {timeout} s",
@@ -461,6 +498,9 @@ class _ChangeWatcher:
         self._next_id = 0
         self._generations: dict[str, int] | None = None
         self._token: str | None = None
+        self._failing_since: float | None = None
+        self._last_error: str | None = None
+        self._warned = False
         if inherited is not None:
             # After a fork: same subscribers, and the parent's last view as the baseline.
             self._callbacks.update(inherited._callbacks)
@@ -497,18 +537,49 @@ class _ChangeWatcher:
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
 
+    def status(self) -> WatchStatus:
+        since = self._failing_since
+        return WatchStatus(
+            watching=self._thread.is_alive(),
+            connected=since is None,
+            disconnected_for=None if since is None else time.monotonic() - since,
+            last_error=self._last_error,
+        )
+
     def _run(self) -> None:
         backoff = 0.05
         while not self._stopped.is_set():
             try:
                 self._poll_once()
                 backoff = 0.05
-            except (ValidationError, KeyError, TypeError, ValueError):
+                if self._failing_since is not None:
+                    _log.info("registry change watch of %s is back", self._store._address)
+                self._failing_since, self._last_error, self._warned = None, None, False
+            except Exception as exc:
+                if self._stopped.is_set():
+                    return  # stop() closed the connection under the poll
+                if not isinstance(exc, (ValidationError, KeyError, TypeError, ValueError)):
+                    raise
                 # Unreachable server or an answer of the wrong shape (a proxy page, a server
                 # mid-restart): back off and poll again; the next answer resyncs.
+                self._failed(exc)
                 if self._stopped.wait(backoff):
                     return
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, _RECONNECT_CAP_S)
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if not self._warned and now - self._failing_since >= _STALE_WARNING_S:
+            self._warned = True
+            _log.warning(
+                "registry caches for %s may be stale: changes have not arrived for %.0f s (%s)",
+                self._store._address,
+                now - self._failing_since,
+                self._last_error,
+            )
 
     def _poll_once(self, is_first: bool = False) -> None:
         store = self._store

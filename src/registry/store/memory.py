@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from registry.errors import NotFoundError, RegistryError
+from registry.store import limits
 from registry.store.base import (
     BlobRecord,
     ChangeSet,
@@ -17,9 +18,11 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    check_seal,
     current_user_host,
     decide,
     kind_mismatch_error,
+    resealed,
     scheme_text,
 )
 
@@ -98,12 +101,14 @@ class MemoryStore(Store):
             return [] if space is None else list(space.history.get(identifier, ()))
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
+        limits.check_draft(namespace, draft)
         with self._lock:
             return self._register(namespace, self._space(namespace), draft)
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
     ) -> list[Registration | RegistryError]:
+        limits.check_drafts(namespace, drafts)
         results: list[Registration | RegistryError] = []
         with self._lock:
             space = self._space(namespace)
@@ -188,10 +193,18 @@ class MemoryStore(Store):
     def _register(self, namespace: str, space: _Namespace, draft: EntryDraft) -> Registration:
         current = space.current.get(draft.identifier)
         outcome = decide(namespace, current, draft)
+        versions = space.history.setdefault(draft.identifier, [])
         if outcome is Outcome.UNCHANGED:
             assert current is not None
-            return Registration(current, outcome)
-        versions = space.history.setdefault(draft.identifier, [])
+            check_seal(namespace, draft, current.version)
+            updated = resealed(current, draft)
+            if updated is None:
+                return Registration(current, outcome)
+            versions[versions.index(current)] = space.current[draft.identifier] = updated
+            space.changed(draft.identifier)
+            return Registration(updated, outcome, space.generation)
+        version = (versions[-1].version + 1) if versions else 1
+        check_seal(namespace, draft, version)
         blob_sha = None
         if draft.blob is not None:
             blob_sha = draft.blob.sha256
@@ -199,7 +212,7 @@ class MemoryStore(Store):
         record = EntryRecord(
             namespace=namespace,
             identifier=draft.identifier,
-            version=(versions[-1].version + 1) if versions else 1,
+            version=version,
             origin=draft.origin,
             source_hash=draft.source_hash,
             signature=draft.signature,
@@ -211,6 +224,7 @@ class MemoryStore(Store):
             package_version=draft.package_version,
             created_at=draft.created_at or datetime.now(timezone.utc),
             created_by=draft.created_by or current_user_host(),
+            seal=draft.seal,
             source_file=draft.source_file,
             source_line=draft.source_line,
         )

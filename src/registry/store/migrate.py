@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VERSION_TABLE",
     "RevisionInfo",
+    "SchemaReport",
     "SchemaState",
     "SchemaStatus",
     "alembic_config",
@@ -50,6 +51,7 @@ __all__ = [
     "library_version",
     "script_location",
     "upgrade",
+    "verify",
 ]
 
 #: ``pg_advisory_xact_lock`` key serialising schema changes: the bytes of "registry" as an int.
@@ -77,6 +79,28 @@ class SchemaState:
     status: SchemaStatus
     revision: str | None
     head: str
+
+
+#: ``registry db check`` exit code when the schema differs from the models or the file is damaged.
+EXIT_DAMAGED = 5
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    """What ``registry db check`` found: the revision, how the live schema differs from the
+    models, and (SQLite) what the integrity check reported."""
+
+    state: SchemaState | None
+    """``None`` when the revision could not even be read (a damaged file)."""
+    differences: list[str]
+    problems: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        """0 current, 1 behind, 2 ahead, 3 empty, 5 damaged (differences or problems)."""
+        if self.differences or self.problems or self.state is None:
+            return EXIT_DAMAGED
+        return self.state.status.exit_code
 
 
 @dataclass(frozen=True)
@@ -378,6 +402,88 @@ def backup_sqlite(path: Path, revision: str) -> Path:
 def check(url: str) -> SchemaState:
     """Return how the database at ``url`` compares with this package (never changes it)."""
     return inspect_schema(get_engine(url), url)
+
+
+def verify(url: str) -> SchemaReport:
+    """Check the database at ``url`` as ``registry db check`` does (never changes it).
+
+    Compares the live schema of the registry tables with the models (alembic's autogenerate
+    comparison) when the revision is current, and runs SQLite's ``integrity_check`` and
+    ``foreign_key_check``.
+
+    Raises:
+        StoreError: the database cannot be reached.
+    """
+    engine = get_engine(url)
+    problems = _integrity_problems(engine) if engine.dialect.name == "sqlite" else []
+    try:
+        state = inspect_schema(engine, url)
+    except StoreError:
+        if problems:
+            return SchemaReport(None, [], problems)
+        raise
+    differences = _differences(engine, url) if state.status is SchemaStatus.CURRENT else []
+    return SchemaReport(state, differences, problems)
+
+
+def _integrity_problems(engine: Engine) -> list[str]:
+    try:
+        with engine.connect() as conn:
+            found = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check")]
+            problems = [] if found == ["ok"] else found
+            for table, rowid, parent, _ in conn.exec_driver_sql("PRAGMA foreign_key_check"):
+                problems.append(f"row {rowid} of {table} refers to a missing row of {parent}")
+            return problems
+    except SQLAlchemyError as exc:
+        return [f"SQLite cannot check it: {getattr(exc, 'orig', None) or exc}"]
+
+
+def _differences(engine: Engine, url: str) -> list[str]:
+    """How the registry tables in the database differ from the models, one line each."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from registry.store.models import metadata
+
+    ours = set(metadata.tables)
+
+    def include_name(name: str | None, kind: str, _parent: object) -> bool:
+        return kind != "table" or name in ours  # other applications may share the database
+
+    with _translated(url), engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "version_table": VERSION_TABLE,
+                "compare_type": True,
+                "include_name": include_name,
+            },
+        )
+        diffs = compare_metadata(context, metadata)
+    return [_describe(diff) for diff in diffs]
+
+
+def _describe(diff: object) -> str:
+    """One alembic difference as a sentence (``add_*``: the models have it, the database not)."""
+    if isinstance(diff, list):  # column modifications come grouped
+        return "; ".join(_describe(item) for item in diff)
+    assert isinstance(diff, tuple)
+    action = str(diff[0])
+    verb, _, what = action.partition("_")
+    state = {"add": "missing from the database", "remove": "in the database but not in the models"}
+    if what == "table":
+        return f"table {diff[1].name} is {state.get(verb, verb)}"
+    if what == "column":
+        return f"column {diff[2]}.{diff[3].name} is {state.get(verb, verb)}"
+    if what in ("index", "constraint", "fk"):
+        item = diff[1]
+        table = getattr(getattr(item, "table", None), "name", "?")
+        kind = {"fk": "foreign key"}.get(what, what)
+        return f"{kind} {item.name or '(unnamed)'} on {table} is {state.get(verb, verb)}"
+    if verb == "modify":
+        table, column = diff[2], diff[3]
+        return f"column {table}.{column} differs ({what}: database {diff[5]!r}, models {diff[6]!r})"
+    return f"{action}: {diff[1:]!r}"
 
 
 def has_schema(url: str) -> bool:

@@ -1,9 +1,10 @@
 """Tables of the persistent store, as SQLAlchemy Core ``Table`` objects on one ``MetaData``.
 
 Used by ``store/sql*.py`` for queries and by ``migrations/env.py`` for autogenerate and the
-models-versus-migrations drift test. Revision files never import this module. Imports only
-SQLAlchemy Core: the store maps no objects, and ``sqlalchemy.orm`` alone costs ~60 ms of a
-cold start, so a process that only reads never imports it.
+models-versus-migrations drift test. Revision files never import this module. Column sizes come
+from ``store.limits``. Imports only that and SQLAlchemy Core: the store maps no objects, and
+``sqlalchemy.orm`` alone costs ~60 ms of a cold start, so a process that only reads never
+imports it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+
+from registry.store import limits
 
 __all__ = [
     "NAMESPACE_KINDS",
@@ -74,7 +77,7 @@ namespaces = Table(
     "namespaces",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(255), nullable=False, unique=True),
+    Column("name", String(limits.NAMESPACE), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
     # Bumped atomically (``UPDATE .. RETURNING``) by every write; caches compare it.
     Column("generation", BigInteger, server_default="0", nullable=False),
@@ -91,13 +94,11 @@ blobs = Table(
     "blobs",
     metadata,
     Column("sha256", String(64), primary_key=True),
-    Column("format", String(32), nullable=False),
-    Column("python_version", String(32), nullable=False),
-    Column("pickler_version", String(32), nullable=False),
+    Column("format", String(limits.BLOB_FORMAT), nullable=False),
+    Column("python_version", String(limits.PYTHON_VERSION), nullable=False),
+    Column("pickler_version", String(limits.PICKLER_VERSION), nullable=False),
     Column("size", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),
-    Column("key_id", String(64), nullable=True),
-    Column("signature", String(128), nullable=True),
     _created_at(),
 )
 
@@ -109,26 +110,29 @@ entries = Table(
     Column(
         "namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("identifier", String(255), nullable=False),
+    Column("identifier", String(limits.IDENTIFIER), nullable=False),
     Column("version", Integer, nullable=False),
     # Import path ``pkg.mod:qualname`` (or the qualname of a pickled artifact).
-    Column("origin", String(1024), nullable=False),
+    Column("origin", String(limits.ORIGIN), nullable=False),
     Column("blob_sha256", String(64), ForeignKey("blobs.sha256"), nullable=True),
     Column("scheme_json", Text, nullable=True),
     Column("signature", Text, nullable=False),
     Column("doc", Text, nullable=False),
-    Column("source_hash", String(128), nullable=True),
-    Column("python_version", String(32), nullable=False),
-    Column("package", String(255), nullable=True),
-    Column("package_version", String(64), nullable=True),
+    Column("source_hash", String(limits.SOURCE_HASH), nullable=True),
+    Column("python_version", String(limits.PYTHON_VERSION), nullable=False),
+    Column("package", String(limits.PACKAGE), nullable=True),
+    Column("package_version", String(limits.PACKAGE_VERSION), nullable=True),
     _created_at(),
     # ``user@host`` of the process that wrote the row.
-    Column("created_by", String(255), nullable=False),
+    Column("created_by", String(limits.CREATED_BY), nullable=False),
     # The file the definition was read from, as the registering process saw it.
-    Column("source_file", String(1024), nullable=True),
+    Column("source_file", String(limits.SOURCE_FILE), nullable=True),
     # First line of the definition in ``source_file``: tells a definition run again from a
     # second definition of the same name (``store.base.decide``).
     Column("source_line", Integer, nullable=True),
+    # HMAC binding this version to its blob (``registry.pickling``); set by signed writes.
+    Column("seal_key_id", String(limits.KEY_ID), nullable=True),
+    Column("seal", String(limits.SEAL), nullable=True),
     UniqueConstraint("namespace_id", "identifier", "version"),
     CheckConstraint("version >= 1", name="version_positive"),
 )
@@ -140,7 +144,7 @@ heads = Table(
     Column(
         "namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("identifier", String(255), nullable=False),
+    Column("identifier", String(limits.IDENTIFIER), nullable=False),
     Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
     # Registration order: the namespace generation when the identifier was (re)created.
     Column("position", BigInteger, nullable=False),
@@ -160,7 +164,7 @@ tombstones = Table(
     Column(
         "namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False
     ),
-    Column("identifier", String(255), nullable=False),
+    Column("identifier", String(limits.IDENTIFIER), nullable=False),
     Column("change", BigInteger, nullable=False),
     PrimaryKeyConstraint("namespace_id", "identifier"),
     Index(None, "namespace_id", "change"),

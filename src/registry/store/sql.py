@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from registry import gcpause
 from registry.errors import NotFoundError, RegistryError
+from registry.store import limits
 from registry.store.base import (
     BlobRecord,
     ChangeCallback,
@@ -28,8 +29,11 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    WatchStatus,
+    check_seal,
     decide,
     kind_mismatch_error,
+    resealed,
 )
 from registry.store.engines import (
     connect_sqlite,
@@ -243,6 +247,7 @@ class SqlStore(Store):
     # -- writes --------------------------------------------------------------------------------
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
+        limits.check_draft(namespace, draft)
         return self._run_register(
             lambda conn: self._register_one(conn, namespace, draft), namespace, [draft]
         )
@@ -250,6 +255,8 @@ class SqlStore(Store):
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
     ) -> list[Registration | RegistryError]:
+        limits.check_drafts(namespace, drafts)
+
         def work(conn: Connection) -> list[Registration | RegistryError]:
             locked = self._lock_namespace(conn, namespace)
             if locked is None:
@@ -270,8 +277,8 @@ class SqlStore(Store):
             return results
 
         # Rows of one bulk statement must share their columns: drafts that bring their own
-        # created_at (imports) take the one-by-one path.
-        bulk = all(draft.created_at is None for draft in drafts) and len(drafts) > 1
+        # created_at (imports) or a seal (signed pickles) take the one-by-one path.
+        bulk = len(drafts) > 1 and all(d.created_at is None and d.seal is None for d in drafts)
         with gcpause.paused():  # thousands of acyclic rows and records: see registry.gcpause
             return self._run_register(work, namespace, drafts)
 
@@ -346,6 +353,10 @@ class SqlStore(Store):
                 self._watcher = start_watcher(self.url, self._dialect, path, connect_sqlite)
             watcher = self._watcher
         return watcher.subscribe(callback)
+
+    def watch_status(self) -> WatchStatus:
+        watcher = self._watcher
+        return WatchStatus(watching=False) if watcher is None else watcher.status()
 
     def close(self) -> None:
         with self._watcher_lock:
@@ -439,10 +450,12 @@ class SqlStore(Store):
             raise _missing_namespace(namespace)
         current = None if state.version is None else entry_record(namespace, state)
         outcome = decide(namespace, current, draft)
+        namespace_id, generation = int(state.id), int(state.generation) + 1
         if outcome is Outcome.UNCHANGED:
             assert current is not None
-            return Registration(current, outcome)
-        namespace_id, generation = int(state.id), int(state.generation) + 1
+            return self._reseal(conn, namespace, namespace_id, current, draft)
+        # Refuse a seal made for another version before anything is written.
+        check_seal(namespace, draft, (state.last_version or 0) + 1)
         if draft.blob is not None:
             conn.execute(self._sql.insert_blob, blob_params(draft.blob))
         params = {
@@ -476,6 +489,26 @@ class SqlStore(Store):
             self._bump(conn, namespace, namespace_id, 1, head["added"])
         record = entry_record(namespace, {**params, "created_at": created_at})
         return Registration(record, outcome, generation)
+
+    def _reseal(
+        self,
+        conn: Connection,
+        namespace: str,
+        namespace_id: int,
+        current: EntryRecord,
+        draft: EntryDraft,
+    ) -> Registration:
+        """An unchanged registration: nothing to write, unless it brings a new seal."""
+        check_seal(namespace, draft, current.version)
+        updated = resealed(current, draft)
+        if updated is None or draft.seal is None:
+            return Registration(current, Outcome.UNCHANGED)
+        where = {"where_namespace_id": namespace_id, "where_identifier": draft.identifier}
+        seal = {"new_key_id": draft.seal.key_id, "new_seal": draft.seal.signature}
+        conn.execute(self._sql.reseal, {**where, **seal, "where_version": current.version})
+        generation = self._bump(conn, namespace, namespace_id, 1, 0)
+        conn.execute(self._sql.touch_head, {**where, "new_change": generation})
+        return Registration(updated, Outcome.UNCHANGED, generation)
 
     def _bump(
         self, conn: Connection, namespace: str, namespace_id: int, writes: int, added: int

@@ -37,6 +37,7 @@ from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 from registry.version import install_hint
 
 __all__ = [
+    "RETRY_BUDGET_S",
     "VERSION_TABLE",
     "DirectReadFailed",
     "DirectReader",
@@ -53,6 +54,11 @@ __all__ = [
 VERSION_TABLE = "registry_alembic_version"
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+
+#: How long a transaction is replayed after transient failures (a lock, a deadlock, a dropped
+#: connection, a database server restarting) before the caller gets a StoreError; a watcher
+#: cut off this long warns that caches may be stale.
+RETRY_BUDGET_S = 10.0
 
 #: How PostgreSQL URLs may be spelled; all of them mean psycopg 3, the driver we depend on.
 _POSTGRES_SCHEMES = ("postgresql+psycopg", "postgresql", "postgres")

@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from registry.store.base import EntryRecord, JsonText
+from registry.store.base import EntryRecord, JsonText, Seal
 
 __all__ = ["ENTRY_FIELDS", "entry_record", "utc"]
 
@@ -32,6 +32,8 @@ ENTRY_FIELDS = (
     "created_by",
     "source_file",
     "source_line",
+    "seal_key_id",
+    "seal",
 )
 
 
@@ -55,6 +57,7 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
     """
     values = row if isinstance(row, dict) else row._mapping
     scheme_json = values["scheme_json"]
+    seal = values["seal"]
     return EntryRecord(
         namespace=namespace,
         identifier=sys.intern(values["identifier"]),
@@ -75,4 +78,5 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
         created_by=_shared(values["created_by"]) or "",
         source_file=_shared(values["source_file"]),
         source_line=values["source_line"],
+        seal=None if seal is None else Seal(values["seal_key_id"], seal, values["version"]),
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from registry.store import limits
 from registry.store.base import BlobDraft, EntryDraft, current_user_host, scheme_text
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_rows import ENTRY_FIELDS, entry_record, utc
@@ -57,8 +58,6 @@ BLOB_COLUMNS = (
     blobs.c.format,
     blobs.c.python_version,
     blobs.c.pickler_version,
-    blobs.c.key_id,
-    blobs.c.signature,
 )
 
 #: Columns of ``entries`` a registration writes (``created_at`` comes from the server, or
@@ -79,6 +78,8 @@ _WRITTEN = (
     "created_by",
     "source_file",
     "source_line",
+    "seal_key_id",
+    "seal",
 )
 
 
@@ -103,8 +104,14 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
         "created_by": (draft.created_by or current_user_host())[:255],
-        "source_file": None if draft.source_file is None else draft.source_file[:1024],
+        "source_file": (
+            None
+            if draft.source_file is None
+            else limits.fit_text(draft.source_file, limits.SOURCE_FILE)
+        ),
         "source_line": draft.source_line,
+        "seal_key_id": None if draft.seal is None else draft.seal.key_id,
+        "seal": None if draft.seal is None else draft.seal.signature,
     }
     if draft.created_at is not None:
         # SQLite keeps no offset: store every timestamp in UTC.
@@ -121,8 +128,6 @@ def blob_params(blob: BlobDraft) -> dict[str, Any]:
         "pickler_version": blob.pickler_version,
         "size": len(blob.data),
         "data": blob.data,
-        "key_id": blob.key_id,
-        "signature": blob.signature,
     }
 
 
@@ -231,6 +236,26 @@ class Statements:
         self.upsert_head = upsert.on_conflict_do_update(
             index_elements=[heads.c.namespace_id, heads.c.identifier],
             set_={"entry_id": upsert.excluded.entry_id, "change": upsert.excluded.change},
+        )
+        # A signed write of unchanged bytes replaces the entry's seal and moves its head, so
+        # listeners read the resealed record. (Parameters of an UPDATE may not be named like
+        # the table's columns.)
+        self.reseal = (
+            update(entries)
+            .where(
+                entries.c.namespace_id == bindparam("where_namespace_id", type_=Integer),
+                entries.c.identifier == bindparam("where_identifier", type_=String),
+                entries.c.version == bindparam("where_version", type_=Integer),
+            )
+            .values(seal_key_id=bindparam("new_key_id"), seal=bindparam("new_seal"))
+        )
+        self.touch_head = (
+            update(heads)
+            .where(
+                heads.c.namespace_id == bindparam("where_namespace_id", type_=Integer),
+                heads.c.identifier == bindparam("where_identifier", type_=String),
+            )
+            .values(change=bindparam("new_change", type_=BigInteger))
         )
         self.untombstone = delete(tombstones).where(
             tombstones.c.namespace_id == ns_id, tombstones.c.identifier == ident

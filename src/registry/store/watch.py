@@ -22,8 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from registry.store.base import ChangeCallback
-from registry.store.sql_direct import libpq_url, masked_url, postgres_connect_args
+from registry.store.base import ChangeCallback, WatchStatus
+from registry.store.sql_direct import (
+    RETRY_BUDGET_S,
+    libpq_url,
+    masked_url,
+    postgres_connect_args,
+)
 
 __all__ = ["PostgresWatcher", "SqliteWatcher", "Watcher", "start_watcher"]
 
@@ -36,7 +41,12 @@ NOTIFY_CHANNEL = "registry_changes"
 SQLITE_POLL_S = 0.01
 PG_WAIT_S = 0.25
 PG_RESYNC_S = 2.0
-RECONNECT_CAP_S = 5.0
+#: Longest pause between reconnection attempts: after an outage, caches are resynced at most
+#: about this long after the database is back.
+RECONNECT_CAP_S = 1.0
+#: A watcher disconnected this long logs a warning that caches may be stale (the same budget
+#: the store's own retries have).
+STALE_WARNING_S = RETRY_BUDGET_S
 
 
 def _moved(before: dict[str, int], after: dict[str, int]) -> frozenset[str]:
@@ -57,6 +67,9 @@ class Watcher(ABC):
         self._ready = threading.Event()
         self._generations: dict[str, int] = {}
         self._connected = False
+        self._disconnected_at: float | None = None
+        self._last_error: str | None = None
+        self._warned = False
         # namespace -> {generation before: (generation after, sender backend pid or None)} of
         # this process's own writes, so the watcher does not echo them back.
         self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
@@ -96,6 +109,16 @@ class Watcher(ABC):
                     self._callbacks.remove(callback)
 
         return unsubscribe
+
+    def status(self) -> WatchStatus:
+        """Whether changes from other processes reach this one right now."""
+        since = self._disconnected_at
+        return WatchStatus(
+            watching=self._thread.is_alive(),
+            connected=self._connected,
+            disconnected_for=None if since is None else time.monotonic() - since,
+            last_error=self._last_error,
+        )
 
     def stop(self) -> None:
         """Stop the thread (it exits within one poll interval)."""
@@ -169,16 +192,44 @@ class Watcher(ABC):
                 self._watch(first)
                 return
             except Exception as exc:
-                logger.warning(
-                    "registry watcher for %s lost its connection: %s", masked_url(self.url), exc
-                )
-                if self._connected:
+                if self._connected or self._disconnected_at is None:
                     delay = 0.1  # it had been connected: start backing off afresh
+                    self._disconnected_at = time.monotonic()
+                    logger.warning(
+                        "registry watcher for %s lost its connection: %s", masked_url(self.url), exc
+                    )
                 self._connected = False
+                self._last_error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+                self._warn_if_stale()
                 self._ready.set()
             first = False
             self._stopped.wait(delay)
             delay = min(delay * 2, RECONNECT_CAP_S)
+
+    def _warn_if_stale(self) -> None:
+        since = self._disconnected_at
+        if since is None or self._warned or time.monotonic() - since < STALE_WARNING_S:
+            return
+        self._warned = True
+        logger.warning(
+            "registry caches for %s may be stale: changes from other processes have not "
+            "arrived for %.0f s (%s); reconnecting every %g s",
+            masked_url(self.url),
+            time.monotonic() - since,
+            self._last_error,
+            RECONNECT_CAP_S,
+        )
+
+    def _connected_again(self) -> None:
+        """Called once the baseline is read after a (re)connect and changes were resynced."""
+        since, self._disconnected_at = self._disconnected_at, None
+        self._connected, self._last_error, self._warned = True, None, False
+        if since is not None:
+            logger.info(
+                "registry watcher for %s reconnected after %.1f s; caches resynced",
+                masked_url(self.url),
+                time.monotonic() - since,
+            )
 
     @abstractmethod
     def _watch(self, first: bool) -> None:
@@ -215,7 +266,7 @@ class SqliteWatcher(Watcher):
                 self._generations = generations
             else:
                 self._apply(generations)
-            self._connected = True
+            self._connected_again()
             self._ready.set()
             while not self._stopped.wait(self._interval_s):
                 now = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -253,7 +304,7 @@ class PostgresWatcher(Watcher):
                 self._generations = generations
             else:
                 self._apply(generations)  # notifications sent while we were away are lost
-            self._connected = True
+            self._connected_again()
             self._ready.set()
             last_resync = time.monotonic()
             while not self._stopped.is_set():

@@ -25,6 +25,7 @@ from registry.store.base import (
     NamespaceRecord,
     Outcome,
     Registration,
+    Seal,
 )
 
 __all__ = [
@@ -89,8 +90,6 @@ def blob_to_json(blob: BlobDraft) -> dict[str, Any]:
         "format": blob.format,
         "python_version": blob.python_version,
         "pickler_version": blob.pickler_version,
-        "key_id": blob.key_id,
-        "signature": blob.signature,
     }
 
 
@@ -107,8 +106,6 @@ def _blob_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         "format": str(data["format"]),
         "python_version": str(data["python_version"]),
         "pickler_version": str(data["pickler_version"]),
-        "key_id": data.get("key_id"),
-        "signature": data.get("signature"),
     }
 
 
@@ -135,6 +132,7 @@ def draft_to_json(draft: EntryDraft) -> dict[str, Any]:
         "source_file": draft.source_file,
         "source_line": draft.source_line,
         "definitions": [list(definition) for definition in draft.definitions],
+        "seal": _seal_to_json(draft.seal),
     }
 
 
@@ -160,6 +158,7 @@ def draft_from_json(data: Mapping[str, Any]) -> EntryDraft:
             (int(line), None if hashed is None else str(hashed))
             for line, hashed in data.get("definitions") or ()
         ),
+        seal=_seal_from_json(data.get("seal")),
     )
 
 
@@ -180,6 +179,7 @@ def entry_to_json(record: EntryRecord) -> dict[str, Any]:
         "package_version": record.package_version,
         "created_at": _iso(record.created_at),
         "created_by": record.created_by,
+        "seal": _seal_to_json(record.seal),
         "extra": record.extra,
         "source_file": record.source_file,
         "source_line": record.source_line,
@@ -203,10 +203,23 @@ def entry_from_json(data: Mapping[str, Any]) -> EntryRecord:
         package_version=data.get("package_version"),
         created_at=_datetime(data.get("created_at")),
         created_by=str(data.get("created_by") or ""),
+        seal=_seal_from_json(data.get("seal")),
         extra=dict(data.get("extra") or {}),
         source_file=data.get("source_file"),
         source_line=_line(data.get("source_line")),
     )
+
+
+def _seal_to_json(seal: Seal | None) -> dict[str, Any] | None:
+    if seal is None:
+        return None
+    return {"key_id": seal.key_id, "signature": seal.signature, "version": seal.version}
+
+
+def _seal_from_json(data: Any) -> Seal | None:
+    if data is None:
+        return None
+    return Seal(str(data["key_id"]), str(data["signature"]), int(data["version"]))
 
 
 def _line(value: Any) -> int | None:

@@ -1,0 +1,466 @@
+"""Concurrency and load at lab scale (issue 14, item 9): many writers on one store, and a
+registry server under 16 concurrent clients.
+
+1. Writers: 8 processes each registering 500 functions one by one through ``register_artifact``,
+   against one process registering all 4,000 (SQLite file and PostgreSQL). Target: 8 x 500
+   within 5x the single process on PostgreSQL, 10x on SQLite.
+2. Server load: 16 concurrent clients for ``--seconds`` (default 30), each on one keep-alive
+   connection, 90% ``GET /namespaces/{ns}/entries/{id}`` of 1,000 stored entries and 10%
+   ``POST`` registrations of new identifiers (one asyncio load process, so the generator takes
+   little of the 2 cores the server runs on); 1 and 4 server workers; SQLite and PostgreSQL.
+   Targets: 0 errors, p99 get <= 10 ms, p99 register <= 50 ms, 4 workers >= 1.5x the
+   throughput of 1.
+
+Run: ``python benchmarks/bench_load.py [--seconds 30] [--pg-url URL] [--skip-writers]``. Writes
+the ``load`` section of docs/benchmarks.md and the figures table of docs/reliability.md. Needs the
+PostgreSQL cluster of ``.ci/postgres.sh`` for the PostgreSQL rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import machine, percentile, today, write_section  # noqa: E402
+
+DEFAULT_PG = "postgresql+psycopg://registry:registry@127.0.0.1:5432/registry_test"
+WRITERS, PER_WRITER = 8, 500
+CLIENTS, ENTRIES = 16, 1000
+RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
+
+WRITER = """
+import sys, time, types
+from registry import FunctionalRegistry
+
+count, prefix, start = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+
+class Ops(FunctionalRegistry, logic_namespace="bench.writers"):
+    pass
+
+module = types.ModuleType("bench_writer_functions")
+functions = []
+for index in range(count):
+    exec(f"def {prefix}{index}(x: int) -> int:\\n    return x + {index}", module.__dict__)
+    functions.append(module.__dict__[f"{prefix}{index}"])
+while time.time() < start:
+    time.sleep(0.001)
+began = time.perf_counter()
+for function in functions:
+    Ops.register_artifact(function)
+print(time.perf_counter() - began)
+"""
+
+#: One process drives every client: 16 asyncio connections, each sending its next request when
+#: the previous answer is in. On a 2-core machine the load generator competes with the server
+#: for CPU; one event loop costs it far less than 16 interpreters would.
+CLIENT = """
+import asyncio, json, random, sys, time
+port, namespace, seconds, clients, entries, start = (
+    int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
+    float(sys.argv[6]),
+)
+
+async def read_response(reader):
+    head = await reader.readuntil(b"\\r\\n\\r\\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\\r\\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+async def client(index, deadline, gets, registers, errors):
+    rng = random.Random(index)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    written = 0
+    while time.perf_counter() < deadline:
+        if rng.random() < 0.1:
+            written += 1
+            name = f"c{index}_{written}"
+            body = json.dumps({"identifier": name, "origin": f"bench.mod:{name}", "source_hash": "h"}).encode()
+            request = (f"POST /namespaces/{namespace}/entries HTTP/1.1\\r\\nHost: x\\r\\n"
+                       f"Content-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n").encode() + body
+            samples = registers
+        else:
+            request = (f"GET /namespaces/{namespace}/entries/e{rng.randrange(entries)} HTTP/1.1\\r\\n"
+                       "Host: x\\r\\n\\r\\n").encode()
+            samples = gets
+        began = time.perf_counter()
+        try:
+            writer.write(request)
+            status = await read_response(reader)
+        except Exception as exc:
+            errors.append(type(exc).__name__)
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            continue
+        samples.append(time.perf_counter() - began)
+        if status != 200:
+            errors.append(status)
+    writer.close()
+
+async def main():
+    while time.time() < start:
+        await asyncio.sleep(0.001)
+    deadline = time.perf_counter() + seconds
+    gets, registers, errors = [], [], []
+    await asyncio.gather(*(client(i, deadline, gets, registers, errors) for i in range(clients)))
+    print(json.dumps({"gets": gets, "registers": registers, "errors": errors}))
+
+asyncio.run(main())
+"""
+
+
+#: The floor: a bare ASGI app on the same uvicorn (same protocol, same workers) answering every
+#: request with a fixed JSON body, driven by the same generator in the same run.
+FLOOR_APP = """
+PAYLOAD = b'{"entry":null}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"14")]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": PAYLOAD})
+"""
+
+
+#: Serves the floor app exactly as ``registry serve`` serves the registry (same uvicorn settings,
+#: protocol and guards, same worker launcher), so only the app differs.
+FLOOR_LAUNCHER = """
+import sys, uvicorn
+from registry.server.workers import run_workers, uvicorn_config
+folder, port, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+config = uvicorn_config(
+    "floor:app", host="127.0.0.1", port=port, workers=workers, log_level="warning",
+    access_log=False,
+)
+if workers > 1:
+    run_workers(config)
+else:
+    uvicorn.Server(config).run()
+"""
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
+    env["PYTHONPATH"] = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+    env.update(extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fresh_pg_database(admin_url: str) -> str:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"registry_bench_{uuid.uuid4().hex[:8]}"
+    conninfo = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _store_urls(pg_admin: str | None, folder: Path) -> dict[str, str]:
+    urls = {"SQLite": f"sqlite:///{folder / 'bench.db'}"}
+    if pg_admin:
+        urls["PostgreSQL"] = _fresh_pg_database(pg_admin)
+    return urls
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _writers(url: str, processes: int, per_process: int) -> float:
+    """Wall time for ``processes`` writers of ``per_process`` registrations each."""
+    start = time.time() + 3.0  # every process imported and defined its functions by then
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(per_process), f"w{index}_", str(start)],
+            env=_env(REGISTRY_URL=url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(processes)
+    ]
+    durations = []
+    for process in running:
+        out, err = process.communicate(timeout=3600)
+        if process.returncode != 0:
+            raise RuntimeError(err)
+        durations.append(float(out.strip().splitlines()[-1]))
+    return max(durations)
+
+
+def bench_writers(urls: dict[str, str]) -> list[dict[str, Any]]:
+    from registry.store import open_store
+
+    rows = []
+    for backend, url in urls.items():
+        single = _writers(url + "", 1, WRITERS * PER_WRITER)
+        _clear(url)
+        parallel = _writers(url, WRITERS, PER_WRITER)
+        count = len(open_store(url).list_entries("bench.writers"))
+        _clear(url)
+        rows.append(
+            {
+                "backend": backend,
+                "single": single,
+                "parallel": parallel,
+                "ratio": parallel / single,
+                "target": 5.0 if backend == "PostgreSQL" else 10.0,
+                "entries": count,
+            }
+        )
+        print(f"writers {backend}: 1 x 4000 {single:.1f} s, 8 x 500 {parallel:.1f} s", flush=True)
+    return rows
+
+
+def _clear(url: str) -> None:
+    from registry.store import open_store
+
+    store = open_store(url)
+    if store.get_namespace("bench.writers") is not None:
+        store.clear("bench.writers")
+
+
+# --------------------------------------------------------------------------- server load
+
+
+def _start_server(store_url: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    """A registry server over ``store_url``, or the floor app when it is a directory holding
+    ``floor.py``."""
+    port = _free_port()
+    env = _env()
+    if Path(store_url, "floor.py").exists():
+        command = [sys.executable, "-c", FLOOR_LAUNCHER, store_url, str(port), str(workers)]
+        env["PYTHONPATH"] = os.pathsep.join((store_url, env["PYTHONPATH"]))  # workers too
+    else:
+        command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--url", store_url, "--workers", str(workers)]
+        command += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                time.sleep(1.0 if workers > 1 else 0.2)  # every worker ready
+                return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def _fill(port: int, namespace: str) -> None:
+    def call(method: str, path: str, body: Any) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+
+    call("PUT", f"/namespaces/{namespace}", {"kind": "function"})
+    drafts = [
+        {"identifier": f"e{i}", "origin": f"bench.mod:e{i}", "source_hash": "h"}
+        for i in range(ENTRIES)
+    ]
+    call("POST", f"/namespaces/{namespace}/batch", {"drafts": drafts})
+
+
+def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
+    process, port = _start_server(url, workers)
+    namespace = f"bench.load{workers}_{uuid.uuid4().hex[:6]}"
+    try:
+        if not Path(url, "floor.py").exists():
+            _fill(port, namespace)
+        start = time.time() + 1.0
+        arguments = [str(port), namespace, str(seconds), str(CLIENTS), str(ENTRIES), str(start)]
+        generator = subprocess.run(
+            [sys.executable, "-c", CLIENT, *arguments],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+            check=True,
+        )
+        data = json.loads(generator.stdout.strip().splitlines()[-1])
+        gets, registers, errors = data["gets"], data["registers"], data["errors"]
+    finally:
+        process.terminate()
+        process.wait(30)
+    total = len(gets) + len(registers)
+    return {
+        "workers": workers,
+        "throughput": total / seconds,
+        "get_p50": percentile(gets, 0.5) * 1000,
+        "get_p99": percentile(gets, 0.99) * 1000,
+        "register_p50": percentile(registers, 0.5) * 1000,
+        "register_p99": percentile(registers, 0.99) * 1000,
+        "errors": len(errors),
+        "requests": total,
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--pg-url", default=os.environ.get("REGISTRY_TEST_PG_URL", DEFAULT_PG))
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--skip-writers", action="store_true")
+    parser.add_argument("--skip-server", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
+    args = parser.parse_args()
+    load_before = _load_average()
+    with tempfile.TemporaryDirectory() as folder:
+        urls = _store_urls(None if args.no_pg else args.pg_url, Path(folder))
+        try:
+            writers = [] if args.skip_writers else bench_writers(urls)
+            loads = []
+            (Path(folder) / "floor.py").write_text(FLOOR_APP)
+            servers = {"floor (bare ASGI app)": folder, **urls}
+            for backend, url in [] if args.skip_server else servers.items():
+                for workers in (1, 4):
+                    row = bench_server(url, workers, args.seconds)
+                    row["backend"] = backend
+                    loads.append(row)
+                    print(
+                        f"load {backend} x{workers}: {row['throughput']:.0f} req/s, get p99 "
+                        f"{row['get_p99']:.1f} ms, register p99 {row['register_p99']:.1f} ms, "
+                        f"{row['errors']} errors",
+                        flush=True,
+                    )
+        finally:
+            if "PostgreSQL" in urls:
+                from registry.store import close_stores
+
+                close_stores()
+                _drop_pg_database(urls["PostgreSQL"])
+    load_after = _load_average()
+    body = _report(writers, loads, args.seconds, load_before, load_after)
+    print(body)
+    if not args.no_write:
+        write_section("load", body)
+        _write_reliability_figures(body)
+
+
+def _report(
+    writers: list[dict[str, Any]],
+    loads: list[dict[str, Any]],
+    seconds: float,
+    load_before: str,
+    load_after: str,
+) -> str:
+    lines = [
+        "## Concurrency and load (`benchmarks/bench_load.py`)",
+        "",
+        f"{machine()}; {today()}; load average {load_before} before, {load_after} after. The "
+        "clients run on the same 2 cores as the server, so these are upper bounds.",
+        "",
+    ]
+    if writers:
+        lines += [
+            f"Writers: {WRITERS} processes each registering {PER_WRITER} functions one by one "
+            f"with `register_artifact`, against one process registering all "
+            f"{WRITERS * PER_WRITER} (wall time of the slowest process).",
+            "",
+            "| store | 1 x 4,000 | 8 x 500 | ratio | target | entries after |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in writers:
+            lines.append(
+                f"| {row['backend']} | {row['single']:.1f} s | {row['parallel']:.1f} s | "
+                f"{row['ratio']:.1f}x | <= {row['target']:.0f}x | {row['entries']} |"
+            )
+        lines.append("")
+    lines += [
+        f"Server: {CLIENTS} concurrent clients for {seconds:g} s (one asyncio process, one "
+        f"keep-alive connection each, the next request sent when the answer is in), "
+        f"90% `GET` of one of {ENTRIES} entries, 10% registrations of new identifiers. "
+        "Targets: 0 errors, p99 get <= 10 ms, p99 register <= 50 ms, 4 workers >= 1.5x one. "
+        "The floor row is a bare ASGI app on the same uvicorn and generator in the same run: "
+        "what this machine gives any Python server at that moment.",
+        "",
+        "| store | workers | requests/s | get p50 / p99 | register p50 / p99 | errors |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in loads:
+        lines.append(
+            f"| {row['backend']} | {row['workers']} | {row['throughput']:.0f} | "
+            f"{row['get_p50']:.1f} / {row['get_p99']:.1f} ms | "
+            f"{row['register_p50']:.1f} / {row['register_p99']:.1f} ms | {row['errors']} |"
+        )
+    by_backend: dict[str, dict[int, float]] = {}
+    for row in loads:
+        by_backend.setdefault(row["backend"], {})[row["workers"]] = row["throughput"]
+    ratios = [
+        f"{backend} {values[4] / values[1]:.2f}x"
+        for backend, values in by_backend.items()
+        if 1 in values and 4 in values
+    ]
+    if ratios:
+        lines += ["", "4 workers against 1: " + ", ".join(ratios) + "."]
+    return "\n".join(lines)
+
+
+def _write_reliability_figures(body: str) -> None:
+    """Put the same tables under "Last figures" in docs/reliability.md."""
+    import re
+
+    text = RELIABILITY_DOC.read_text()
+    block = f"<!-- figures:load -->\n{body.strip()}\n<!-- /figures:load -->"
+    pattern = re.compile(r"<!-- figures:load -->.*?<!-- /figures:load -->", re.S)
+    text = (
+        pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n"
+    )
+    RELIABILITY_DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
