@@ -35,7 +35,8 @@ from _report import (
     write_section,
 )
 
-from registry import SchemeRegistry, lookup
+from registry import SchemeRegistry
+from registry.factorize import lookup
 
 
 class Leaf:

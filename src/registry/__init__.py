@@ -20,8 +20,8 @@ from registry.settings import configure
 
 # isort: split
 # Factorization: the engines are registries themselves, so they come after registries.
-from registry.engines import ConfigFileEngine, SocketEngine, dump_config, load_config_file
-from registry.provenance import to_config
+from registry.factorize.engines import ConfigFileEngine, SocketEngine, dump_config, load_config_file
+from registry.factorize.provenance import to_config
 
 __all__ = [
     "CoercionError",

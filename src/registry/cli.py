@@ -452,7 +452,8 @@ def build_command(
     """
     import importlib
 
-    from registry import engines, lookup, provenance, settings
+    from registry import settings
+    from registry.factorize import engines, lookup, provenance
 
     url = ctx.ensure_object(dict).get("url")
     if url:

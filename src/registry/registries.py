@@ -190,7 +190,7 @@ class _Registry:
     @classmethod
     def _install_factorizer(cls) -> None:
         def factorize_artifact(identifier: str, /, *args: Any, **config: Any) -> Any:
-            from registry import lookup  # on first use: factorization imports pydantic
+            from registry.factorize import lookup  # on first use: factorization imports pydantic
 
             factorize = cls.factorize_artifact = lookup.factorize_function(cls)  # type: ignore[method-assign]
             return factorize(identifier, *args, **config)
@@ -957,7 +957,7 @@ class _Registry:
         Raises:
             ValidationError: with the failing ``_type`` and dotted ``path`` in its context.
         """
-        from registry import lookup
+        from registry.factorize import lookup
 
         if args:
             config = lookup.with_positional(identifier, args, config)
@@ -978,7 +978,7 @@ class _Registry:
         Raises:
             ValidationError: no file given (or two), no engine, unreadable file, invalid config.
         """
-        from registry import engines, lookup
+        from registry.factorize import engines, lookup
 
         chosen = lookup.one_of("factorize_from_file", path=path, filepath=filepath)
         return lookup.factorize_in(cls, identifier, engines.load_config_file(chosen, engine))
@@ -1000,7 +1000,7 @@ class _Registry:
         Raises:
             ValidationError: no source given (or two), unknown protocol, fetch or config error.
         """
-        from registry import engines, lookup
+        from registry.factorize import engines, lookup
 
         chosen = lookup.one_of("factorize_from_socket", source=source, socket_config=socket_config)
         return lookup.factorize_in(
@@ -1011,7 +1011,7 @@ class _Registry:
     def to_config(cls, obj: Any) -> Any:
         """Return a config that rebuilds ``obj`` with :meth:`factorize_artifact`; this
         registry's artifacts are named without the ``Registry:`` prefix."""
-        from registry import lookup
+        from registry.factorize import lookup
 
         return lookup.to_config_in(cls, obj)
 

@@ -15,7 +15,7 @@ general path's two phases:
    which raises its usual error; so messages and coercions are the general path's own.
 2. *build*: call the artifacts leaves first, in the general path's order, and record
    provenance for ``to_config`` against a template of the tree whose literal values are
-   :class:`~registry.steps.Slot` markers, filled from this build's values.
+   :class:`~registry.factorize.steps.Slot` markers, filled from this build's values.
 
 Imports only ``errors``, ``hints``, ``plans``, ``provenance`` and ``steps``.
 """
@@ -27,11 +27,19 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from registry import provenance
 from registry.errors import ValidationError
-from registry.hints import ANY_HINT, EVERY_TYPE, Hint
-from registry.plans import ArtifactPlan, shape_validator
-from registry.steps import ATOMIC, MappingStep, Node, SequenceStep, Slot, Step, call_special
+from registry.factorize import provenance
+from registry.factorize.hints import ANY_HINT, EVERY_TYPE, Hint
+from registry.factorize.plans import ArtifactPlan, shape_validator
+from registry.factorize.steps import (
+    ATOMIC,
+    MappingStep,
+    Node,
+    SequenceStep,
+    Slot,
+    Step,
+    call_special,
+)
 
 __all__ = ["MISMATCH", "ShapeBuilder", "generate"]
 

@@ -14,9 +14,9 @@ import functools
 from typing import Any
 
 from registry.errors import ValidationError
-from registry.hints import Hint
-from registry.plans import ArtifactPlan
-from registry.provenance import remember
+from registry.factorize.hints import Hint
+from registry.factorize.plans import ArtifactPlan
+from registry.factorize.provenance import remember
 
 __all__ = ["ATOMIC", "MappingStep", "Node", "SequenceStep", "Slot", "Step", "call_special"]
 

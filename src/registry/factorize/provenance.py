@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import ValidationError
 
 if TYPE_CHECKING:
-    from registry.steps import Node
+    from registry.factorize.steps import Node
 
 __all__ = ["remember", "sweep_if_due", "to_config"]
 
@@ -229,7 +229,7 @@ def _step_config(
     *,
     slots: tuple[Any, ...],
 ) -> Any:
-    from registry import steps
+    from registry.factorize import steps
 
     if isinstance(value, steps.Slot):
         value = slots[value.index]

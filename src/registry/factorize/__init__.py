@@ -1,0 +1,1 @@
+"""Factorization: how a config becomes objects (placeholder, see the next commit)."""
