@@ -693,7 +693,7 @@ def test_provenance_keeps_no_built_object_alive() -> None:
 
 
 def test_records_of_dead_objects_are_swept() -> None:
-    from registry.factorize import provenance
+    from registry.factorize import records as provenance
 
     for size in range(10_000):
         Exp.factorize_artifact("Encoder", hidden_dim=size)

@@ -17,7 +17,7 @@ general path's two phases:
    provenance for ``to_config`` against a template of the tree whose literal values are
    :class:`~registry.factorize.steps.Slot` markers, filled from this build's values.
 
-Imports only ``errors``, ``hints``, ``plans``, ``provenance`` and ``steps``.
+Imports only ``errors``, ``hints``, ``plans``, ``records`` and ``steps``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from registry.errors import ValidationError
-from registry.factorize import provenance
+from registry.factorize import records
 from registry.factorize.hints import ANY_HINT, EVERY_TYPE, Hint
 from registry.factorize.plans import ArtifactPlan, shape_validator
 from registry.factorize.steps import (
@@ -99,11 +99,11 @@ def generate(
         ATOMIC=ATOMIC,
         CACHED=lookup.artifacts,
         RESOLVE=lookup.artifact,
-        RECORDS=provenance._RECORDS,
+        RECORDS=records._RECORDS,
         WEAKREF=weakref.ref,
-        SWEEP=provenance.sweep_if_due,
+        SWEEP=records.sweep_if_due,
         SPECIAL=call_special,
-        provenance=provenance,
+        records=records,
     )
     exec(compile(source, f"<registry builder of {type_name!r}>", "exec"), namespace)
     builder: Any = namespace["build"]
@@ -467,7 +467,7 @@ class _Writer:
         body.append(f"    slots = ({''.join(f'{v}, ' for v in self.slots)})")
         body += [f"    {line}" for line in built.lines]
         body += [
-            "    if len(RECORDS) >= provenance._sweep_at:",
+            "    if len(RECORDS) >= records._sweep_at:",
             "        SWEEP()",
             f"    return {built.expression}",
         ]

@@ -5,7 +5,7 @@ A :class:`Node` calls one artifact with validated values and the results of its 
 never mutates a step, so a compiled tree can be built again (and from several threads). The
 builders generated per config shape (``shapes.py``) keep a *template* of the tree whose literal
 values are :class:`Slot` markers, filled from the values of each build for ``to_config``.
-Imports only ``errors``, ``hints``, ``plans`` and ``provenance``.
+Imports only ``errors``, ``hints``, ``plans`` and ``records``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from registry.errors import ValidationError
 from registry.factorize.hints import Hint
 from registry.factorize.plans import ArtifactPlan
-from registry.factorize.provenance import remember
+from registry.factorize.records import remember
 
 __all__ = ["ATOMIC", "MappingStep", "Node", "SequenceStep", "Slot", "Step", "call_special"]
 
