@@ -21,7 +21,7 @@ import types
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from registry import plugins, refs, sources, validation
 from registry.errors import (
@@ -53,9 +53,11 @@ if TYPE_CHECKING:
     from registry.suggest import NameIndex
 
 __all__ = [
+    "Factorization",
     "FunctionalRegistry",
     "SchemeRegistry",
     "TypeRegistry",
+    "install_factorization",
 ]
 
 P = ParamSpec("P")
@@ -65,6 +67,49 @@ A = TypeVar("A")
 
 _MISSING: Any = object()
 _NAMESPACE = re.compile(limits.NAMESPACE_PATTERN)
+
+
+class Factorization(Protocol):
+    """What registry classes ask of the factorization layer, ``registry.factorize``.
+
+    That layer sits above the registries (its engines are registries, its lookups resolve
+    names in them), so registries never import it: it installs itself here with
+    :func:`install_factorization` when it is imported, which ``import registry`` does.
+    """
+
+    def factorize_function(self, registry: type[_Registry]) -> Callable[..., Any]:
+        """Return the ``factorize_artifact(identifier, /, *args, **config)`` of ``registry``."""
+        ...
+
+    def factorize(
+        self,
+        registry: type[_Registry],
+        identifier: str,
+        args: tuple[Any, ...],
+        config: Any,
+        *,
+        build: bool = True,
+    ) -> Any:
+        """Validate ``config`` (positional values ``args``) and build it (``build=False``: only
+        validate)."""
+        ...
+
+    def load_config_file(self, path: str | os.PathLike[str], engine: str | None) -> Any:
+        """Return the config in the file ``path`` (``ConfigFileEngine``)."""
+        ...
+
+    def fetch_config(self, identifier: str, source: Any, protocol: str) -> Any:
+        """Return the config for ``identifier`` fetched from ``source`` (``SocketEngine``)."""
+        ...
+
+    def to_config(self, registry: type[_Registry], obj: Any) -> Any:
+        """Return the config of ``obj`` with ``registry``'s artifacts named without prefix."""
+        ...
+
+
+def install_factorization(layer: Factorization) -> None:
+    """Give every registry class the factorization layer (``registry.factorize`` calls this)."""
+    _Registry._factorization = layer
 
 
 class _Registry:
@@ -88,6 +133,7 @@ class _Registry:
     _stored_models: ClassVar[dict[str, tuple[int, type[BaseModel]]]]
     _validated: ClassVar[validation.ValidationCache]
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
+    _factorization: ClassVar[Factorization]
 
     def __init_subclass__(
         cls,
@@ -190,9 +236,9 @@ class _Registry:
     @classmethod
     def _install_factorizer(cls) -> None:
         def factorize_artifact(identifier: str, /, *args: Any, **config: Any) -> Any:
-            from registry.factorize import lookup  # on first use: factorization imports pydantic
-
-            factorize = cls.factorize_artifact = lookup.factorize_function(cls)  # type: ignore[method-assign]
+            # Made on first use: factorization imports pydantic.
+            factorize = cls._factorization.factorize_function(cls)
+            cls.factorize_artifact = factorize  # type: ignore[method-assign]
             return factorize(identifier, *args, **config)
 
         factorize_artifact.__doc__ = _Registry.factorize_artifact.__doc__
@@ -957,11 +1003,7 @@ class _Registry:
         Raises:
             ValidationError: with the failing ``_type`` and dotted ``path`` in its context.
         """
-        from registry.factorize import lookup
-
-        if args:
-            config = lookup.with_positional(identifier, args, config)
-        lookup.factorize_in(cls, identifier, config, build=False)
+        cls._factorization.factorize(cls, identifier, args, config, build=False)
 
     @classmethod
     def factorize_from_file(
@@ -978,10 +1020,9 @@ class _Registry:
         Raises:
             ValidationError: no file given (or two), no engine, unreadable file, invalid config.
         """
-        from registry.factorize import engines, lookup
-
-        chosen = lookup.one_of("factorize_from_file", path=path, filepath=filepath)
-        return lookup.factorize_in(cls, identifier, engines.load_config_file(chosen, engine))
+        chosen = validation.one_of("factorize_from_file", path=path, filepath=filepath)
+        layer = cls._factorization
+        return layer.factorize(cls, identifier, (), layer.load_config_file(chosen, engine))
 
     @classmethod
     def factorize_from_socket(
@@ -1000,20 +1041,19 @@ class _Registry:
         Raises:
             ValidationError: no source given (or two), unknown protocol, fetch or config error.
         """
-        from registry.factorize import engines, lookup
-
-        chosen = lookup.one_of("factorize_from_socket", source=source, socket_config=socket_config)
-        return lookup.factorize_in(
-            cls, identifier, engines.fetch_config(identifier, chosen, protocol)
+        chosen = validation.one_of(
+            "factorize_from_socket", source=source, socket_config=socket_config
+        )
+        layer = cls._factorization
+        return layer.factorize(
+            cls, identifier, (), layer.fetch_config(identifier, chosen, protocol)
         )
 
     @classmethod
     def to_config(cls, obj: Any) -> Any:
         """Return a config that rebuilds ``obj`` with :meth:`factorize_artifact`; this
         registry's artifacts are named without the ``Registry:`` prefix."""
-        from registry.factorize import lookup
-
-        return lookup.to_config_in(cls, obj)
+        return cls._factorization.to_config(cls, obj)
 
 
 _KINDS = ("FunctionalRegistry", "TypeRegistry", "SchemeRegistry")

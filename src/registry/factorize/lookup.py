@@ -28,7 +28,6 @@ __all__ = [
     "factorize_in",
     "label_of",
     "lookup_for",
-    "one_of",
     "registry_named",
     "to_config_in",
     "with_positional",
@@ -148,20 +147,6 @@ def with_positional(
             context={"type": identifier, "path": compiler.ARGS_KEY},
         )
     return {**config, compiler.ARGS_KEY: list(args)}
-
-
-def one_of(operation: str, **spellings: Any) -> Any:
-    """Return the one argument given among ``spellings`` (ours and the seed's name for it)."""
-    given = {name: value for name, value in spellings.items() if value is not None}
-    if len(given) == 1:
-        return next(iter(given.values()))
-    names = " or ".join(f"{name}=" for name in spellings)
-    raise ValidationError(
-        f"{operation} needs exactly one of {names}, got "
-        + (", ".join(sorted(given)) if given else "neither"),
-        suggestions=[f"Pass it once, as {next(iter(spellings))}="],
-        context={"operation": operation, "given": sorted(given)},
-    )
 
 
 def factorize_function(registry: type[_Registry]) -> Callable[..., Any]:
