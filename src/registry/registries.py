@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 import re
-import sys
 import threading
 import types
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from registry import plugins, refs, sources, validation
+from registry import batches, drafts, plugins, refs, scanning, sources, validation
 from registry.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -39,7 +37,6 @@ from registry.store.base import (
     ChangeSet,
     EntryDraft,
     EntryRecord,
-    JsonText,
     NamespaceKind,
     Store,
     is_importable_origin,
@@ -514,8 +511,7 @@ class _Registry:
             dict}`` and ``"ok"``.
         """
         valid: list[str] = []
-        invalid: dict[str, Any] = {}
-        errors: list[dict[str, Any]] = []
+        invalid: dict[str, ValidationError] = {}
         noticed: list[dict[str, str]] = []
         for identifier in cls.iter_identifiers():
             with warnings.catch_warnings(record=True) as caught:
@@ -527,26 +523,11 @@ class _Registry:
                     valid.append(identifier)
                 except ValidationError as error:
                     cls._add_context(error, "validate_registry_state", key=identifier)
-                    invalid[identifier] = error.to_dict()
-                    errors.append(
-                        {
-                            "key": identifier,
-                            "error": error.message,
-                            "suggestions": list(error.suggestions),
-                        }
-                    )
+                    invalid[identifier] = error
             noticed += [{"key": identifier, "warning": str(w.message)} for w in caught]
-        return {
-            "total_artifacts": len(valid) + len(invalid),
-            "validation_errors": errors,
-            "warnings": noticed,
-            "cache_stats": cls.get_validation_stats(),
-            "registry_name": cls.__name__,
-            "total": len(valid) + len(invalid),
-            "valid": valid,
-            "invalid": invalid,
-            "ok": not invalid,
-        }
+        return batches.state_report(
+            cls.__name__, valid, invalid, noticed, cls.get_validation_stats()
+        )
 
     @classmethod
     def clear_validation_cache(cls) -> int:
@@ -693,7 +674,8 @@ class _Registry:
         )
         origin = refs.origin_of(artifact)
         if cls._persistent:
-            return cls._persistent_draft(key, artifact, origin, sources.place_of(artifact))
+            place = sources.place_of(artifact)
+            return drafts.persistent_draft(cls._namespace, key, artifact, origin, place)
         # Reading (and, once per file version, parsing) the source is only needed to tell a
         # second definition from a re-run: when the identifier is held by the same origin at
         # another line. The memory store makes that question a dict lookup.
@@ -710,44 +692,9 @@ class _Registry:
         source = place.source_hash if place is not None else None
         if source is None and lambda_:
             source = refs.source_hash(artifact)  # no source file: tell lambdas apart by bytecode
-        return EntryDraft(identifier=key, origin=origin, source_hash=source, **_place_fields(place))
-
-    @classmethod
-    def _persistent_draft(
-        cls, key: str, artifact: Any, origin: str, place: sources.Place | None
-    ) -> EntryDraft:
-        from registry import pickling, schemes
-
-        package = origin.partition(":")[0].partition(".")[0]
-        try:  # read once for the signature text and the scheme
-            signature: inspect.Signature | None = inspect.signature(artifact)
-        except (TypeError, ValueError):
-            signature = None
-        scheme = schemes.scheme_json_of(key, artifact, signature)
-        blob = None
-        if not is_importable_origin(origin):
-            blob = pickling.dump_blob(artifact, cls._namespace, key)
-        version = _distribution_version(package)
-        draft = EntryDraft(
-            **_place_fields(place),
-            identifier=key,
-            origin=origin,
-            # The place came from the same read of the file as the hash.
-            source_hash=(place.source_hash if place else None) or refs.source_hash(artifact),
-            signature=limits.fit_text(
-                refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT
-            ),
-            # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
-            # each (get_model builds one when asked), and a batch holds every draft at once.
-            scheme=None if scheme is None else JsonText(json.dumps(scheme)),
-            doc=limits.fit_text(refs.doc_summary(artifact), limits.DOC),
-            blob=blob,
-            python_version="{}.{}.{}".format(*sys.version_info[:3]),
-            package=package or None,
-            package_version=None if version is None else version[: limits.PACKAGE_VERSION],
+        return EntryDraft(
+            identifier=key, origin=origin, source_hash=source, **drafts.place_fields(place)
         )
-        limits.check_draft(cls._namespace, draft)  # before any store I/O, per item in batches
-        return draft
 
     @classmethod
     def unregister_identifier(cls, identifier: str) -> None:
@@ -844,32 +791,26 @@ class _Registry:
 
         With ``skip_invalid=False`` the first error is raised, and the items before it stay
         registered. Otherwise the valid items are drafted and written
-        :data:`BATCH_CHUNK` at a time, each chunk in one store transaction, so the memory a
+        :data:`~registry.batches.BATCH_CHUNK` at a time, each chunk in one store transaction, so the memory a
         batch takes does not grow with its size; each item's result is its own either way.
 
         Returns:
             ``{"successful": [keys], "failed": [keys], "total": n, "errors": [{"key", "error",
             "suggestions", "context"}]}``.
         """
-        report: dict[str, Any] = {
-            "successful": [],
-            "failed": [],
-            "total": len(artifacts),
-            "errors": [],
-        }
+        report = batches.new_batch_report(len(artifacts))
         if not skip_invalid:
             for key, artifact in artifacts.items():
                 cls._register(key, artifact)
                 report["successful"].append(key)
             return report
-        items = list(artifacts.items())
-        for start in range(0, len(items), BATCH_CHUNK):
-            cls._register_chunk(items[start : start + BATCH_CHUNK], report)
+        for chunk in batches.chunks(list(artifacts.items())):
+            cls._register_chunk(chunk, report)
         cls._sync_siblings(report["successful"])
         return report
 
     @classmethod
-    def _register_chunk(cls, items: list[tuple[str, Any]], report: dict[str, Any]) -> None:
+    def _register_chunk(cls, items: Sequence[tuple[str, Any]], report: dict[str, Any]) -> None:
         """Draft ``items`` and write the valid ones in one store transaction."""
         drafts: list[tuple[EntryDraft, Any]] = []
         for key, artifact in items:
@@ -877,7 +818,7 @@ class _Registry:
                 drafts.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
                 cls._add_context(error, "safe_register_batch", key=key)
-                _record_failure(report, key, error)
+                batches.record_failure(report, key, error)
         if not drafts:
             return
         cls._writable_namespace()
@@ -890,7 +831,7 @@ class _Registry:
             for (draft, artifact), result in zip(drafts, results, strict=True):
                 if isinstance(result, ValidationError):
                     cls._add_context(result, "safe_register_batch", key=draft.identifier)
-                    _record_failure(report, draft.identifier, result)
+                    batches.record_failure(report, draft.identifier, result)
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
@@ -903,34 +844,20 @@ class _Registry:
         raise_error: bool,
         operation: str,
     ) -> types.ModuleType:
-        """Register the public members of ``module`` that ``wanted`` selects: those in its
-        ``__all__``, else the public names it defines itself (not what it imports)."""
-        if not isinstance(module, types.ModuleType):
-            raise ValidationError(
-                f"{cls.__name__}.{operation} takes a module, got {type(module).__name__}",
-                suggestions=["Pass the module object: import mylab.losses, then the module"],
-                context={"operation": operation, "actual_type": type(module).__name__},
+        def artifact(member: Any) -> bool:
+            # A registry declared in the module is not one of its artifacts.
+            return wanted(member) and not (
+                inspect.isclass(member) and issubclass(member, _Registry)
             )
-        names = getattr(module, "__all__", None)
-        exported = names is not None
-        if names is None:
-            names = [name for name in vars(module) if not name.startswith("_")]
-        for name in names:
-            member = getattr(module, name, _MISSING)
-            if member is _MISSING or not wanted(member):
-                continue
-            if inspect.isclass(member) and issubclass(member, _Registry):
-                continue  # a registry declared in the module is not one of its artifacts
-            if not exported and getattr(member, "__module__", None) != module.__name__:
-                continue  # imported from elsewhere, not defined here
-            try:
-                cls._register(None, member)
-            except ValidationError as error:
-                if raise_error:
-                    error.context["module_name"] = module.__name__
-                    error.context["operation"] = operation
-                    raise
-        return module
+
+        return scanning.register_members(
+            module,
+            artifact,
+            functools.partial(cls._register, None),
+            raise_error=raise_error,
+            registry_name=cls.__name__,
+            operation=operation,
+        )
 
     # ------------------------------------------------------------------ schemes
 
@@ -1095,48 +1022,6 @@ class _PendingRegistration:
             RuntimeWarning,
             stacklevel=2,
         )
-
-
-def _record_failure(report: dict[str, Any], key: object, error: ValidationError) -> None:
-    report["failed"].append(key)
-    report["errors"].append(
-        {
-            "key": key,
-            "error": error.message,
-            "suggestions": error.suggestions,
-            "context": error.context,
-        }
-    )
-
-
-#: ``safe_register_batch`` drafts and writes this many items per store transaction: large
-#: enough that a transaction's cost is spread thin, small enough that a batch of any size
-#: holds a few MiB of drafts and records at a time.
-BATCH_CHUNK = 500
-
-
-def _place_fields(place: sources.Place | None) -> dict[str, Any]:
-    """The ``EntryDraft`` fields saying where an artifact is defined."""
-    if place is None:
-        return {}
-    return {
-        "source_file": place.file,
-        "source_line": place.line,
-        "definitions": place.definitions,
-    }
-
-
-@functools.lru_cache(maxsize=256)
-def _distribution_version(package: str) -> str | None:
-    # Cached: a lookup scans sys.path (~40 us), and registrations come in bursts per package.
-    if not package:
-        return None
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(package)
-    except (importlib.metadata.PackageNotFoundError, ValueError):
-        return None
 
 
 class _ChangeListener:
