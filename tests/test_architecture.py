@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "registry.drafts",
             "registry.batches",
             "registry.scanning",
+            "registry.scheme_cache",
         ),
     ),
     ("registries", ("registry.registries", "registry.namespaces")),

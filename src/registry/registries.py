@@ -32,6 +32,7 @@ from registry.errors import (
     did_you_mean,
     jsonable,
 )
+from registry.scheme_cache import SchemeCache
 from registry.store import limits
 from registry.store.base import (
     ChangeSet,
@@ -124,10 +125,9 @@ class _Registry:
     _abstract: ClassVar[bool] = False
     _base: ClassVar[type | None] = None
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
-    _schemes: ClassVar[dict[str, tuple[Any, type[BaseModel]]]]
+    _schemes: ClassVar[SchemeCache]
     _versions: ClassVar[dict[str, int]]
     _suggestions: ClassVar[tuple[int, NameIndex] | None] = None
-    _stored_models: ClassVar[dict[str, tuple[int, type[BaseModel]]]]
     _validated: ClassVar[validation.ValidationCache]
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
     _factorization: ClassVar[Factorization]
@@ -168,12 +168,11 @@ class _Registry:
                 context={"registry_name": cls.__name__},
             )
         cls._artifacts = {}
-        cls._schemes = {}
         cls._versions = {}
         cls._suggestions = None
-        cls._stored_models = {}
         cls._validated = validation.ValidationCache()
         cls._lock = threading.RLock()
+        cls._schemes = SchemeCache(cls._lock)
         cls._write_lock = threading.Lock()
         cls._install_getter()
         cls._install_factorizer()
@@ -534,9 +533,7 @@ class _Registry:
         """Forget which artifacts passed validation, and the schemes built from signatures;
         return how many validation entries were dropped. Call it after changing a registered
         class in place."""
-        with cls._lock:
-            cls._schemes.clear()
-            cls._stored_models.clear()
+        cls._schemes.clear()
         return cls._validated.clear()
 
     @classmethod
@@ -650,7 +647,7 @@ class _Registry:
         with cls._lock:
             cls._artifacts[identifier] = artifact
             cls._versions[identifier] = version
-            cls._schemes.pop(identifier, None)
+            cls._schemes.forget(identifier)
 
     @classmethod
     def _identifier_of(cls, artifact: Any) -> str:
@@ -716,7 +713,7 @@ class _Registry:
         with cls._lock:
             cls._artifacts.pop(identifier, None)
             cls._versions.pop(identifier, None)
-            cls._schemes.pop(identifier, None)
+            cls._schemes.forget(identifier)
 
     @classmethod
     def _apply_changes(cls, changes: ChangeSet | None) -> None:
@@ -780,7 +777,7 @@ class _Registry:
             with cls._lock:
                 cls._artifacts.clear()
                 cls._versions.clear()
-                cls._schemes.clear()
+                cls._schemes.clear_live()
         cls._sync_siblings(None)
 
     @classmethod
@@ -862,29 +859,8 @@ class _Registry:
     # ------------------------------------------------------------------ schemes
 
     @classmethod
-    def _model_for(cls, identifier: str, artifact: Any) -> type[BaseModel] | None:
-        cached = cls._schemes.get(identifier)
-        if cached is not None and cached[0] is artifact:
-            return cached[1]
-        from registry import schemes
-
-        try:
-            model = schemes.extract_model(identifier, artifact)
-        except ValidationError:
-            return None
-        with cls._lock:
-            cls._schemes[identifier] = (artifact, model)
-        return model
-
-    @classmethod
     def _scheme(cls, identifier: str) -> type[BaseModel]:
-        artifact = cls.get_artifact(identifier)
-        model = cls._model_for(identifier, artifact)
-        if model is None:
-            from registry import schemes
-
-            return schemes.extract_model(identifier, artifact)  # raises the explanatory error
-        return model
+        return cls._schemes.of_artifact(identifier, cls.get_artifact(identifier))
 
     @classmethod
     def _described(cls, identifier: str) -> type[BaseModel]:
@@ -896,15 +872,7 @@ class _Registry:
         record = cls._store.get_entry(cls._namespace, identifier)
         if record is None or record.scheme is None:
             return cls._scheme(identifier)  # raises the missing error, or imports to explain
-        cached = cls._stored_models.get(identifier)
-        if cached is not None and cached[0] == record.version:
-            return cached[1]
-        from registry import schemes
-
-        model = schemes.model_from_scheme(identifier, record.scheme)
-        with cls._lock:
-            cls._stored_models[identifier] = (record.version, model)
-        return model
+        return cls._schemes.of_stored(identifier, record.version, record.scheme)
 
     # ------------------------------------------------------------------ factorization
 
