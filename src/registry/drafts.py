@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from registry import pickling, refs, sources
+from registry import refs, sources
 from registry.store import limits
 from registry.store.base import EntryDraft, JsonText, is_importable_origin
 
@@ -28,7 +28,8 @@ def persistent_draft(
         ValidationError: a field is over its limit (``store.limits``), or the artifact has no
             import path and the pickle policy refuses it (``pickling``).
     """
-    from registry import schemes  # on first use: schemes import pydantic
+    # On first use: schemes import pydantic; pickling is needed only by persistent registries.
+    from registry import pickling, schemes
 
     package = origin.partition(":")[0].partition(".")[0]
     try:  # read once for the signature text and the scheme

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from registry import batches, drafts, plugins, refs, scanning, sources, validation
+from registry import drafts, plugins, refs, sources, validation
 from registry.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -509,6 +509,8 @@ class _Registry:
             ``"registry_name"``, ``"total"``, ``"valid": [ids]``, ``"invalid": {id: error
             dict}`` and ``"ok"``.
         """
+        from registry import batches  # on first use: keeps import registry lean
+
         valid: list[str] = []
         invalid: dict[str, ValidationError] = {}
         noticed: list[dict[str, str]] = []
@@ -788,13 +790,16 @@ class _Registry:
 
         With ``skip_invalid=False`` the first error is raised, and the items before it stay
         registered. Otherwise the valid items are drafted and written
-        :data:`~registry.batches.BATCH_CHUNK` at a time, each chunk in one store transaction, so the memory a
-        batch takes does not grow with its size; each item's result is its own either way.
+        :data:`~registry.batches.BATCH_CHUNK` at a time, each chunk in one store transaction,
+        so the memory a batch takes does not grow with its size; each item's result is its own
+        either way.
 
         Returns:
             ``{"successful": [keys], "failed": [keys], "total": n, "errors": [{"key", "error",
             "suggestions", "context"}]}``.
         """
+        from registry import batches  # on first use: keeps import registry lean
+
         report = batches.new_batch_report(len(artifacts))
         if not skip_invalid:
             for key, artifact in artifacts.items():
@@ -809,6 +814,8 @@ class _Registry:
     @classmethod
     def _register_chunk(cls, items: Sequence[tuple[str, Any]], report: dict[str, Any]) -> None:
         """Draft ``items`` and write the valid ones in one store transaction."""
+        from registry import batches  # on first use: keeps import registry lean
+
         drafts: list[tuple[EntryDraft, Any]] = []
         for key, artifact in items:
             try:
@@ -846,6 +853,8 @@ class _Registry:
             return wanted(member) and not (
                 inspect.isclass(member) and issubclass(member, _Registry)
             )
+
+        from registry import scanning  # on first use: keeps import registry lean
 
         return scanning.register_members(
             module,
