@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -25,8 +25,6 @@ from registry.store.base import EntryRecord, NamespaceRecord, Store, place_text
 from registry.version import DISTRIBUTION
 
 __all__ = ["EXIT_CODES", "cli", "exit_code_of", "main"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # --------------------------------------------------------------------------- plumbing
 

@@ -816,23 +816,23 @@ class _Registry:
         """Draft ``items`` and write the valid ones in one store transaction."""
         from registry import batches  # on first use: keeps import registry lean
 
-        drafts: list[tuple[EntryDraft, Any]] = []
+        drafted: list[tuple[EntryDraft, Any]] = []
         for key, artifact in items:
             try:
-                drafts.append((cls._draft(key, artifact), artifact))
+                drafted.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
                 cls._add_context(error, "safe_register_batch", key=key)
                 batches.record_failure(report, key, error)
-        if not drafts:
+        if not drafted:
             return
         cls._writable_namespace()
         with cls._write_lock:
             from registry import pickling
 
             results = pickling.register_batch_sealed(
-                cls._store, cls._namespace, [draft for draft, _ in drafts]
+                cls._store, cls._namespace, [draft for draft, _ in drafted]
             )
-            for (draft, artifact), result in zip(drafts, results, strict=True):
+            for (draft, artifact), result in zip(drafted, results, strict=True):
                 if isinstance(result, ValidationError):
                     cls._add_context(result, "safe_register_batch", key=draft.identifier)
                     batches.record_failure(report, draft.identifier, result)
@@ -848,13 +848,13 @@ class _Registry:
         raise_error: bool,
         operation: str,
     ) -> types.ModuleType:
+        from registry import scanning  # on first use: keeps import registry lean
+
         def artifact(member: Any) -> bool:
             # A registry declared in the module is not one of its artifacts.
             return wanted(member) and not (
                 inspect.isclass(member) and issubclass(member, _Registry)
             )
-
-        from registry import scanning  # on first use: keeps import registry lean
 
         return scanning.register_members(
             module,
