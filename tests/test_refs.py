@@ -36,23 +36,27 @@ def definitions(module: ModuleType) -> list[Any]:
 
 
 @pytest.fixture(params=["tokenized", "indexed"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each definition's block found by the tokenizer, or from the file's syntax tree."""
-    monkeypatch.setattr(refs, "INDEX_AFTER", 10**9 if request.param == "tokenized" else 0)
-    monkeypatch.setattr(refs, "_indexes", {})
-    return str(request.param)
+def indexed(request: pytest.FixtureRequest) -> bool:
+    """Each definition's text found by the tokenizer (a restore), or from the file's index
+    in ``registry.sources`` (a registration; classes always)."""
+    return bool(request.param == "indexed")
+
+
+def hashed(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_source_text_is_what_inspect_returns(name: str, mode: str) -> None:
+def test_source_text_is_what_inspect_returns(name: str, indexed: bool) -> None:
     checked = 0
     for obj in definitions(importlib.import_module(name)):
         try:
             expected = inspect.getsource(obj)
         except (OSError, TypeError):
             continue
-        assert refs._source_text(obj) == expected, obj.__qualname__
-        assert refs.source_hash(obj) == hashlib.sha256(expected.encode()).hexdigest()
+        if inspect.isfunction(obj):
+            assert refs._source_text(obj) == expected, obj.__qualname__
+        assert refs.source_hash(obj, index=indexed) == hashed(expected), obj.__qualname__
         checked += 1
     assert checked >= 5
 
@@ -114,9 +118,9 @@ def factory():
 
 
 def test_edge_cases_match_inspect(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, indexed: bool
 ) -> None:
-    name = f"refs_sample_{mode}"
+    name = f"refs_sample_{indexed}"
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(SAMPLE))
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module(name)
@@ -131,7 +135,8 @@ def test_edge_cases_match_inspect(
         module.factory(),
     ]
     for obj in objects:
-        assert refs._source_text(obj) == inspect.getsource(obj), obj.__qualname__
+        expected = inspect.getsource(obj)
+        assert refs.source_hash(obj, index=indexed) == hashed(expected), obj.__qualname__
 
 
 def test_file_hash_agrees_with_the_imported_one(

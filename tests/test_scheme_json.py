@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import keyword
 import textwrap
 from typing import Annotated, Any, Literal, Optional, Union
@@ -148,3 +149,23 @@ def test_a_signature_pydantic_cannot_model_has_no_scheme() -> None:
         == schemes.scheme_json(schemes.extract_model("print", print))
         or schemes.scheme_json_of("print", print) is None
     )
+
+
+@pytest.mark.parametrize("annotation", [None, "float", "Any"])
+def test_shared_parameters_keep_each_default_as_written(annotation: str | None) -> None:
+    # 1, True and 1.0 are equal in Python, and so are 0.0 and -0.0; JSON tells them apart.
+    for default in ["1", "True", "1.0", "0.0", "-0.0", "1", "-0.0"]:
+        artifact = build([("x", annotation, default)], "", "")
+        assembled = schemes.scheme_json_of("artifact", artifact)
+        assert assembled == schemes.scheme_json(schemes.extract_model("artifact", artifact))
+        assert json.dumps(assembled["properties"]["x"]["default"]) == json.dumps(eval(default))  # noqa: S307
+
+
+def test_a_scheme_handed_out_is_a_copy() -> None:
+    artifact = build([("x", "int", "3")], "", "")
+    first = schemes.scheme_json_of("artifact", artifact)
+    assert first is not None
+    first["properties"]["x"]["default"] = 99
+    first["required"] = ["mutated"]
+    again = schemes.scheme_json_of("artifact", artifact)
+    assert again == schemes.scheme_json(schemes.extract_model("artifact", artifact))

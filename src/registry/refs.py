@@ -1,6 +1,7 @@
 """References to artifacts: origins (``module:qualname``), import by path, source hashes.
 
-Imports only ``errors``; used by registries to describe artifacts and to restore them.
+Imports only ``errors`` and ``sources``; used by registries to describe artifacts and to restore
+them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import inspect
 import linecache
 import re
 import sys
-import threading
-import tokenize
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry import sources
 from registry.errors import RestoreError
 
 if TYPE_CHECKING:
@@ -59,18 +59,25 @@ def source_hash(obj: Any, *, index: bool = True) -> str | None:
     The text is what ``inspect.getsource`` returns, found without its per-call costs, which
     grow with the size of the module (a copy of the rest of the file for a function, a parse
     of the whole file for a class): registering every function of a large module took time
-    quadratic in its length. ``index=False`` never parses a whole file for a function (a
-    restore: a reader of a huge module would otherwise hold its syntax tree's memory).
+    quadratic in its length. With ``index`` (registration) it comes from the file's index in
+    :mod:`registry.sources`, which also gives the place of the definition, so one read and one
+    parse of a file serve both; ``index=False`` never parses a whole file for a function (a
+    restore: a reader of a huge module would otherwise hold its index's memory).
     """
+    target = inspect.unwrap(obj)
+    if index or inspect.isclass(target):
+        place = sources.place_of(obj)
+        if place is not None and place.source_hash is not None:
+            return place.source_hash
     try:
-        text = _source_text(obj, index)
+        text = _source_text(obj)
     except Exception:  # anything unusual: ask inspect itself
         text = None
     if text is None:
         try:
             text = inspect.getsource(obj)
         except (OSError, TypeError):
-            code = getattr(inspect.unwrap(obj), "__code__", None)
+            code = getattr(target, "__code__", None)
             if code is None:
                 return None
             text = repr((code.co_code, code.co_consts, code.co_names))
@@ -81,12 +88,13 @@ def source_hash(obj: Any, *, index: bool = True) -> str | None:
 _DEFINITION_START = re.compile(r"^(\s*def\s)|(\s*async\s+def\s)|(.*(?<!\w)lambda(:|\s))|^(\s*@)")
 
 
-def _source_text(obj: Any, use_index: bool = True) -> str | None:
-    """``inspect.getsource(obj)`` for functions and classes, or ``None`` to let it decide."""
+def _source_text(obj: Any) -> str | None:
+    """``inspect.getsource(obj)`` of a function, tokenizing only its own lines (``None`` for
+    anything else: let inspect decide)."""
     target = inspect.unwrap(obj)
     if inspect.ismethod(target):
         target = target.__func__
-    if not (inspect.isfunction(target) or inspect.isclass(target)):
+    if not inspect.isfunction(target):
         return None
     path = inspect.getsourcefile(target)
     if path is None:
@@ -96,119 +104,20 @@ def _source_text(obj: Any, use_index: bool = True) -> str | None:
     lines = linecache.getlines(path, module.__dict__ if module is not None else None)
     if not lines:
         return None
-    is_class = inspect.isclass(target)
-    index = _index_of(path, lines, build=is_class) if use_index or is_class else None
-    if inspect.isclass(target):
-        start = index.class_starts.get(target.__qualname__) if index else None
-        if start is None:
-            return None
-    else:
-        start = target.__code__.co_firstlineno - 1
-        while start > 0 and not _DEFINITION_START.match(lines[start]):
-            start -= 1
-    end = index.ends.get(start) if index else None
-    if end is None:
-        return _block(lines, start)
-    return "".join(lines[start:end])
+    start = target.__code__.co_firstlineno - 1
+    while start > 0 and not _DEFINITION_START.match(lines[start]):
+        start -= 1
+    return sources.block(lines, start)
 
 
-def _block(lines: list[str], start: int) -> str:
-    """The definition starting at ``lines[start]``, ended as ``inspect.getblock`` ends it
-    (without copying the rest of the file first)."""
-    finder = inspect.BlockFinder()
-    position = start
+def signature_text(obj: Any, signature: inspect.Signature | None = None) -> str:
+    """Return ``name(params) -> ret`` as text, or ``""`` when it cannot be read.
 
-    def readline() -> str:
-        nonlocal position
-        if position >= len(lines):
-            return ""
-        position += 1
-        return lines[position - 1]
-
-    try:
-        for token in tokenize.generate_tokens(readline):
-            finder.tokeneater(*token)
-    except (inspect.EndOfBlock, IndentationError):
-        pass
-    return "".join(lines[start : start + finder.last])
-
-
-#: Hash this many definitions of one file one by one (tokenizing each block), then parse the
-#: file once and read the rest from its syntax tree: a single restore never parses a module,
-#: registering a whole module does it once.
-INDEX_AFTER = 8
-
-
-class _FileIndex:
-    """Where the definitions of one version of a file start and end, from its syntax tree."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.class_starts: dict[str, int] = {}
-        """Class qualname -> index of its first line (first decorator), as inspect finds it."""
-        self.ends: dict[int, int] = {}
-        """Index of a definition's first line -> index after its last, as inspect ends it."""
-        self._visit(ast.parse("".join(lines)).body, "")
-
-    def _visit(self, body: list[ast.stmt], scope: str) -> None:
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-                self._record_end(node, first - 1)
-                if isinstance(node, ast.ClassDef):
-                    qualname = scope + node.name
-                    self.class_starts.setdefault(qualname, first - 1)  # the first, as inspect
-                    self._visit(node.body, qualname + ".")
-                else:
-                    self._visit(node.body, f"{scope}{node.name}.<locals>.")
-            elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-                for block in ("body", "orelse", "finalbody", "handlers"):
-                    for child in getattr(node, block, ()):
-                        inner = child.body if isinstance(child, ast.ExceptHandler) else [child]
-                        self._visit(inner, scope)
-
-    def _record_end(self, node: ast.stmt, start: int) -> None:
-        body = getattr(node, "body", [])
-        if not body or body[0].lineno == node.lineno or node.end_lineno is None:
-            return  # a one-line definition: let the tokenizer decide
-        # inspect's block finder also takes the comment lines that follow the last statement
-        # and are indented at least as deep as the body.
-        column = body[0].col_offset
-        end = position = node.end_lineno
-        while position < len(self.lines):
-            text = self.lines[position]
-            stripped = text.strip()
-            if stripped and not stripped.startswith("#"):
-                break
-            if stripped and len(text) - len(text.lstrip()) >= column:
-                end = position + 1
-            position += 1
-        self.ends.setdefault(start, end)
-
-
-_indexes: dict[str, _FileIndex | int] = {}
-_indexes_lock = threading.Lock()
-
-
-def _index_of(path: str, lines: list[str], *, build: bool) -> _FileIndex | None:
-    """The file's index once it was asked for often enough (or ``build``), else ``None``."""
-    with _indexes_lock:
-        known = _indexes.get(path, 0)
-        if isinstance(known, _FileIndex):
-            if known.lines is lines:
-                return known
-            known = 0  # the file changed since
-        if not build and known < INDEX_AFTER:
-            _indexes[path] = known + 1
-            return None
-    index = _FileIndex(lines)
-    with _indexes_lock:
-        _indexes[path] = index
-    return index
-
-
-def signature_text(obj: Any) -> str:
-    """Return ``name(params) -> ret`` as text, or ``""`` when it cannot be read."""
+    ``signature`` is ``inspect.signature(obj)`` when the caller has read it already; its text
+    is the answer unless an annotation is a string (those are shown evaluated).
+    """
+    if signature is not None and not _string_annotations(signature):
+        return str(signature)
     try:
         return str(inspect.signature(obj, eval_str=True))
     except Exception:  # an annotation that cannot be evaluated: show it as written
@@ -216,6 +125,12 @@ def signature_text(obj: Any) -> str:
             return str(inspect.signature(obj))
         except (TypeError, ValueError):
             return ""
+
+
+def _string_annotations(signature: inspect.Signature) -> bool:
+    if isinstance(signature.return_annotation, str):
+        return True
+    return any(isinstance(p.annotation, str) for p in signature.parameters.values())
 
 
 def doc_summary(obj: Any) -> str:
@@ -345,7 +260,7 @@ def source_hash_without_import(origin: str) -> str | None:
     if node is None:
         return None
     start = min([d.lineno for d in node.decorator_list] + [node.lineno])
-    block = _block(text.splitlines(keepends=True), start - 1)
+    block = sources.block(text.splitlines(keepends=True), start - 1)
     return hashlib.sha256(block.encode()).hexdigest()
 
 

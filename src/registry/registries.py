@@ -673,7 +673,11 @@ class _Registry:
         from registry import pickling, schemes
 
         package = origin.partition(":")[0].partition(".")[0]
-        scheme = schemes.scheme_json_of(key, artifact)
+        try:  # read once for the signature text and the scheme
+            signature: inspect.Signature | None = inspect.signature(artifact)
+        except (TypeError, ValueError):
+            signature = None
+        scheme = schemes.scheme_json_of(key, artifact, signature)
         blob = None
         if not is_importable_origin(origin):
             blob = pickling.dump_blob(artifact, cls._namespace, key)
@@ -682,8 +686,11 @@ class _Registry:
             **_place_fields(place),
             identifier=key,
             origin=origin,
-            source_hash=refs.source_hash(artifact),
-            signature=limits.fit_text(refs.signature_text(artifact), limits.SIGNATURE_TEXT),
+            # The place came from the same read of the file as the hash.
+            source_hash=(place.source_hash if place else None) or refs.source_hash(artifact),
+            signature=limits.fit_text(
+                refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT
+            ),
             # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
             # each (get_model builds one when asked), and a batch holds every draft at once.
             scheme=None if scheme is None else JsonText(json.dumps(scheme)),
@@ -790,7 +797,9 @@ class _Registry:
         """Register many artifacts, capturing each item's error.
 
         With ``skip_invalid=False`` the first error is raised, and the items before it stay
-        registered. Otherwise the valid items are written in one store transaction.
+        registered. Otherwise the valid items are drafted and written
+        :data:`BATCH_CHUNK` at a time, each chunk in one store transaction, so the memory a
+        batch takes does not grow with its size; each item's result is its own either way.
 
         Returns:
             ``{"successful": [keys], "failed": [keys], "total": n, "errors": [{"key", "error",
@@ -807,15 +816,24 @@ class _Registry:
                 cls._register(key, artifact)
                 report["successful"].append(key)
             return report
+        items = list(artifacts.items())
+        for start in range(0, len(items), BATCH_CHUNK):
+            cls._register_chunk(items[start : start + BATCH_CHUNK], report)
+        cls._sync_siblings(report["successful"])
+        return report
+
+    @classmethod
+    def _register_chunk(cls, items: list[tuple[str, Any]], report: dict[str, Any]) -> None:
+        """Draft ``items`` and write the valid ones in one store transaction."""
         drafts: list[tuple[EntryDraft, Any]] = []
-        for key, artifact in artifacts.items():
+        for key, artifact in items:
             try:
                 drafts.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
                 cls._add_context(error, "safe_register_batch", key=key)
                 _record_failure(report, key, error)
         if not drafts:
-            return report
+            return
         cls._writable_namespace()
         with cls._write_lock:
             from registry import pickling
@@ -830,8 +848,6 @@ class _Registry:
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
-        cls._sync_siblings(report["successful"])
-        return report
 
     @classmethod
     def _register_module_members(
@@ -1051,6 +1067,12 @@ def _record_failure(report: dict[str, Any], key: object, error: ValidationError)
             "context": error.context,
         }
     )
+
+
+#: ``safe_register_batch`` drafts and writes this many items per store transaction: large
+#: enough that a transaction's cost is spread thin, small enough that a batch of any size
+#: holds a few MiB of drafts and records at a time.
+BATCH_CHUNK = 500
 
 
 def _place_fields(place: sources.Place | None) -> dict[str, Any]:

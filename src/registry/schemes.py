@@ -117,14 +117,18 @@ def extract_model(name: str, obj: Callable[..., Any]) -> type[BaseModel]:
     return _build_model(name, fields, allows_extra, inspect.getdoc(obj))
 
 
-def _parameters(obj: Callable[..., Any]) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
+def _parameters(
+    obj: Callable[..., Any], sig: inspect.Signature | None = None
+) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
     """The parameters a scheme describes, each with its resolved annotation, and whether a
-    ``**kwargs`` lets the scheme accept extra keys (``*args`` are not fields).
+    ``**kwargs`` lets the scheme accept extra keys (``*args`` are not fields). ``sig`` is
+    ``inspect.signature(obj)`` when the caller has read it already.
 
     Raises:
         TypeError, ValueError: the signature cannot be read.
     """
-    sig = inspect.signature(obj)  # drops ``self`` for classes
+    if sig is None:
+        sig = inspect.signature(obj)  # drops ``self`` for classes
     return scheme_parameters(sig, _resolved_hints(_annotated_function(obj), obj))
 
 
@@ -142,6 +146,7 @@ def scheme_parameters(
     return parameters, allows_extra
 
 
+@functools.lru_cache(maxsize=4096)
 def _reserved(name: str) -> bool:
     """Whether pydantic would drop or misread a field called ``name``."""
     return name.startswith("_") or hasattr(BaseModel, name)
@@ -380,16 +385,19 @@ def scheme_json(model: type[BaseModel]) -> dict[str, Any]:
         }
 
 
-def scheme_json_of(name: str, obj: Callable[..., Any]) -> dict[str, Any] | None:
+def scheme_json_of(
+    name: str, obj: Callable[..., Any], signature: inspect.Signature | None = None
+) -> dict[str, Any] | None:
     """Return ``scheme_json(extract_model(name, obj))``, or ``None`` when there is no scheme.
 
     The common case (every annotation renders without ``$defs``, every default is a plain JSON
     value) is assembled from per-annotation pieces that pydantic rendered once, without
     building a model per call (a model costs ~0.4 ms and ~10 KiB); anything else takes the
-    model path, so the result is the same either way.
+    model path, so the result is the same either way. ``signature`` is
+    ``inspect.signature(obj)`` when the caller has read it already.
     """
     try:
-        assembled = _assembled_scheme(name, obj)
+        assembled = _assembled_scheme(name, obj, signature)
     except Exception:  # whatever surprised the shortcut, the model path decides
         assembled = None
     if assembled is not None:
@@ -404,12 +412,54 @@ _JSON_PLAIN = (bool, int, str, type(None))
 _fragments: dict[Any, tuple[dict[str, Any], bool] | None] = {}
 
 
-def _assembled_scheme(name: str, obj: Callable[..., Any]) -> dict[str, Any] | None:
-    parameters, allows_extra = _parameters(obj)
-    properties: dict[str, Any] = {}
+def _assembled_scheme(
+    name: str, obj: Callable[..., Any], signature: inspect.Signature | None = None
+) -> dict[str, Any] | None:
+    parameters, allows_extra = _parameters(obj, signature)
+    shape = tuple((param.name, _default_key(param.default), hint) for param, hint in parameters)
+    try:
+        fields = _cached_fields(shape)  # many artifacts share their parameters
+    except TypeError:  # an unhashable annotation or default
+        fields = _fields(shape)
+    if fields is None:
+        return None
+    properties, required = fields
+    schema: dict[str, Any] = {
+        "additionalProperties": allows_extra,
+        # The cached fields are shared: hand out copies.
+        "properties": {parameter: dict(field) for parameter, field in properties.items()},
+        "title": f"{name}Config",
+        "type": "object",
+    }
+    if required:
+        schema["required"] = list(required)
+    doc = inspect.getdoc(obj)
+    if doc:
+        schema["description"] = doc
+    return dict(sorted(schema.items()))
+
+
+def _default_key(default: Any) -> Any:
+    """A default as part of a cache key: ``1``, ``True`` and ``1.0`` are equal in Python, and so
+    are ``0.0`` and ``-0.0``, but JSON renders each differently."""
+    if default is inspect.Parameter.empty:
+        return default
+    if type(default) is float:
+        return (float, default.hex())
+    if type(default) in _JSON_PLAIN:
+        return (type(default), default)
+    return (object, None)  # not plain JSON: the model path decides
+
+
+def _fields(
+    shape: tuple[tuple[str, Any, Any], ...],
+) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]] | None:
+    """The ``properties`` and ``required`` of a scheme whose parameters are ``shape``
+    (``(name, default key, annotation)`` each); ``None`` when the model path must decide."""
+    properties: dict[str, dict[str, Any]] = {}
     required: list[str] = []
-    for param, annotation in parameters:
-        if _reserved(param.name):
+    for parameter, default_key, annotation in shape:
+        if _reserved(parameter):
             return None  # an aliased field: the model path names it
         piece = _fragment(annotation)
         if piece is None:
@@ -417,28 +467,23 @@ def _assembled_scheme(name: str, obj: Callable[..., Any]) -> dict[str, Any] | No
         fragment, titled = piece
         field = dict(fragment)
         if titled:
-            field["title"] = _field_title(param.name)
-        if param.default is param.empty:
-            required.append(param.name)
-        elif type(param.default) in _JSON_PLAIN or (
-            type(param.default) is float and math.isfinite(param.default)
-        ):
-            field["default"] = param.default
+            field["title"] = _field_title(parameter)
+        if default_key is inspect.Parameter.empty:
+            required.append(parameter)
         else:
-            return None
-        properties[param.name] = dict(sorted(field.items()))
-    schema: dict[str, Any] = {
-        "additionalProperties": allows_extra,
-        "properties": properties,
-        "title": f"{name}Config",
-        "type": "object",
-    }
-    if required:
-        schema["required"] = required
-    doc = inspect.getdoc(obj)
-    if doc:
-        schema["description"] = doc
-    return dict(sorted(schema.items()))
+            kind, value = default_key
+            if kind is float:
+                value = float.fromhex(value)
+                if not math.isfinite(value):
+                    return None
+            elif kind not in _JSON_PLAIN:
+                return None
+            field["default"] = value
+        properties[parameter] = dict(sorted(field.items()))
+    return properties, tuple(required)
+
+
+_cached_fields = functools.lru_cache(maxsize=4096)(_fields)
 
 
 def _fragment(annotation: Any) -> tuple[dict[str, Any], bool] | None:

@@ -210,7 +210,8 @@ def default_url() -> str:
 
 def is_default_url(url: str) -> bool:
     """Return whether ``url`` is the default local SQLite file (the only auto-upgraded store)."""
-    return url == default_url()
+    # Only a URL ending like the default file costs the platformdirs import.
+    return url.endswith("/registry/registry.db") and url == default_url()
 
 
 def server_url() -> str | None:

@@ -3,25 +3,34 @@ line at which that file defines the same qualified name.
 
 Registries record the place with each registration, and the store's ``decide`` compares it to
 tell the same definition run again (a module reloaded, a notebook cell or script run again)
-from a second definition of the same name elsewhere in one file (a duplicate). A file is parsed
-once per version (path, modification time, size); sources that are not files on disk (notebook
-cells) are read through ``linecache``. Imports nothing else from ``registry``.
+from a second definition of the same name elsewhere in one file (a duplicate). The place also
+carries the source hash (``refs.source_hash``): the SHA-256 of exactly the text
+``inspect.getsource`` returns. A file is read and parsed once per version (path, modification
+time, size) for both; sources that are not files on disk (notebook cells) are read through
+``linecache``. The files kept are bounded by their total number of lines. Imports only
+``gcpause``.
 """
 
 from __future__ import annotations
 
+import array
 import ast
+import bisect
 import hashlib
 import inspect
 import linecache
 import os
+import re
 import sys
 import threading
 import tokenize
 import types
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, overload
 
-__all__ = ["Place", "place_of"]
+from registry import gcpause
+
+__all__ = ["Place", "block", "place_of"]
 
 
 class Place(NamedTuple):
@@ -31,32 +40,94 @@ class Place(NamedTuple):
     line: int | None
     """First line of the definition (its first decorator), ``None`` when it cannot be told."""
     definitions: tuple[tuple[int, str], ...]
-    """``(first line, SHA-256 of its lines)`` of every definition of the same qualified name in
+    """``(first line, source hash)`` of every definition of the same qualified name in
     ``file``, by line; empty when the file was not read."""
     source_hash: str | None
-    """SHA-256 of the definition's lines in ``file`` (``None`` when they cannot be read)."""
+    """SHA-256 of the definition's text as ``inspect.getsource`` returns it (``None`` when it
+    cannot be read)."""
 
 
-#: ``qualname -> [(first line, last line), ...]`` of one version of one source file.
-_Index = dict[str, list[tuple[int, int]]]
+#: ``qualname -> span`` or ``qualname -> (span, span, ...)`` of one version of one source file,
+#: each span ``(first line, last line, end)`` packed into one int (see :func:`_pack`); ``end``
+#: is the last line of the text ``inspect.getsource`` returns, ``0`` when the tokenizer must
+#: tell (a definition on one line, a lambda). A module of 10,000 functions indexes in ~2 MiB.
+_Index = dict[str, "int | tuple[int, ...]"]
+
+_NEWLINE = re.compile("\n")
+_LINE_BITS = 24
+_LINE_MASK = (1 << _LINE_BITS) - 1
+
+
+def _pack(first: int, last: int, end: int) -> int:
+    return first | last << _LINE_BITS | end << 2 * _LINE_BITS
+
+
+def _spans(index: _Index, qualname: str) -> list[tuple[int, int, int]]:
+    """The ``(first line, last line, end)`` of every definition of ``qualname``, in order."""
+    found = index.get(qualname, ())
+    packed = (found,) if isinstance(found, int) else found
+    return [(p & _LINE_MASK, p >> _LINE_BITS & _LINE_MASK, p >> 2 * _LINE_BITS) for p in packed]
+
+
+class _Lines(Sequence[str]):
+    """The lines of a text (split at ``\\n`` only, as ``readlines`` splits them), without a
+    string object per line: the text and where each line starts."""
+
+    __slots__ = ("starts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # One machine integer per line, appended one at a time: no temporary object per line.
+        self.starts = array.array("Q", [0])
+        self.starts.extend(newline.end() for newline in _NEWLINE.finditer(text))
+        if self.starts[-1] != len(text):
+            self.starts.append(len(text))  # a last line without a newline
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self[number] for number in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.text[self.starts[index] : self.starts[index + 1]]
+
+    def join(self, start: int, end: int) -> str:
+        """``"".join(self[start:end])`` with one slice of the text."""
+        end = min(end, len(self))
+        return self.text[self.starts[start] : self.starts[end]] if start < end else ""
+
+    def find(self, word: str, start: int, end: int) -> bool:
+        """Whether ``word`` occurs in lines ``start`` to ``end`` (exclusive)."""
+        end = min(end, len(self))
+        return start < end and self.text.find(word, self.starts[start], self.starts[end]) >= 0
 
 
 class _Source:
-    """One version of one source file: its lines, its definitions, and the places found in it."""
+    """One version of one source file: its lines and its definitions."""
 
-    __slots__ = ("index", "lines", "places", "stamp")
+    __slots__ = ("index", "lines", "stamp")
 
-    def __init__(self, stamp: object, lines: list[str], index: _Index) -> None:
+    def __init__(self, stamp: object, lines: _Lines, index: _Index) -> None:
         self.stamp = stamp
         self.lines = lines
         self.index = index
-        self.places: dict[tuple[str, int | None, bool], Place] = {}
 
 
 _SOURCES: dict[str, _Source] = {}
-_NO_SOURCE = _Source(None, [], {})
+_NO_SOURCE = _Source(None, _Lines(""), {})
 _LOCK = threading.Lock()
-_MAX_FILES = 256
+#: At most this many lines of source files are kept (the oldest files go first).
+MAX_LINES = 200_000
 
 
 def place_of(obj: Any, *, read: bool = True) -> Place | None:
@@ -85,24 +156,39 @@ def place_of(obj: Any, *, read: bool = True) -> Place | None:
     source = _source(file)
     if source is _NO_SOURCE:
         return Place(file, line, (), None)
-    key = (qualname, line, code is None)
-    place = source.places.get(key)
-    if place is None:
-        place = source.places[key] = _place(source, file, qualname, line, is_class=code is None)
-    return place
-
-
-def _place(source: _Source, file: str, qualname: str, line: int | None, *, is_class: bool) -> Place:
-    spans = source.index.get(qualname, [])
-    if line is None or (is_class and not any(first == line for first, _ in spans)):
+    spans = _spans(source.index, qualname)
+    if line is None or (code is None and not any(first == line for first, _, _ in spans)):
         line = _class_line(spans, line)
-    definitions = tuple(
-        sorted(
-            (first, hashlib.sha256("".join(source.lines[first - 1 : last]).encode()).hexdigest())
-            for first, last in spans
-        )
-    )
+    definitions = tuple(sorted((first, _hash(source.lines, first, end)) for first, _, end in spans))
     return Place(file, line, definitions, dict(definitions).get(line) if line else None)
+
+
+def _hash(lines: _Lines, first: int, end: int) -> str:
+    text = lines.join(first - 1, end) if end else block(lines, first - 1)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def block(lines: Sequence[str], start: int) -> str:
+    """The definition starting at ``lines[start]``, ended as ``inspect.getblock`` ends it
+    (without copying the rest of the file first)."""
+    finder = inspect.BlockFinder()
+    position = start
+
+    def readline() -> str:
+        nonlocal position
+        if position >= len(lines):
+            return ""
+        position += 1
+        return lines[position - 1]
+
+    try:
+        for token in tokenize.generate_tokens(readline):
+            finder.tokeneater(*token)
+    except (inspect.EndOfBlock, IndentationError):
+        pass
+    if isinstance(lines, _Lines):
+        return lines.join(start, start + finder.last)
+    return "".join(lines[start : start + finder.last])
 
 
 def _class_file(cls: type) -> tuple[str, int | None] | None:
@@ -126,12 +212,12 @@ def _class_file(cls: type) -> tuple[str, int | None] | None:
     return (module_file, first) if isinstance(module_file, str) else None
 
 
-def _class_line(spans: list[tuple[int, int]], inside: int | None) -> int | None:
+def _class_line(spans: list[tuple[int, int, int]], inside: int | None) -> int | None:
     """Return the first line of the class definition containing line ``inside`` (or the only
     definition when ``inside`` is unknown)."""
     if inside is None:
         return spans[0][0] if len(spans) == 1 else None
-    containing = [first for first, last in spans if first <= inside <= last]
+    containing = [first for first, last, _ in spans if first <= inside <= last]
     return max(containing) if containing else None
 
 
@@ -148,58 +234,155 @@ def _source(file: str) -> _Source:
     cached = _SOURCES.get(file)
     if stamp is None:
         entry = linecache.cache.get(file)  # where IPython keeps the text of each cell
-        lines = list(entry[2]) if entry is not None and len(entry) == 4 else []
-        if not lines:
+        text = "".join(entry[2]) if entry is not None and len(entry) == 4 else ""
+        if not text:
             return _NO_SOURCE
-        stamp = ("linecache", hash(tuple(lines)))
+        stamp = ("linecache", hash(text))
         if cached is not None and cached.stamp == stamp:
             return cached
     elif cached is not None and cached.stamp == stamp:
         return cached
     else:
-        lines = _read_lines(file)
-    source = _Source(stamp, lines, _build_index("".join(lines)))
+        text = _read_text(file)
+    lines = _Lines(text)
+    source = _Source(stamp, lines, _build_index(lines))
     with _LOCK:
-        if len(_SOURCES) >= _MAX_FILES:
-            _SOURCES.clear()
+        _SOURCES.pop(file, None)
         _SOURCES[file] = source
+        kept = sum(len(kept.lines) for kept in _SOURCES.values())
+        for old in list(_SOURCES)[:-1]:
+            if kept <= MAX_LINES:
+                break
+            kept -= len(_SOURCES.pop(old).lines)
     return source
 
 
-def _read_lines(file: str) -> list[str]:
+def _read_text(file: str) -> str:
     try:
         with tokenize.open(file) as handle:  # honours a "# coding:" line
-            return handle.readlines()
+            return handle.read()
     except (OSError, SyntaxError, UnicodeDecodeError):
-        return []
+        return ""
 
 
-def _build_index(text: str) -> _Index:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return {}
-    indexer = _Indexer()
-    indexer.visit(tree)
+#: Parse at least this many lines at once: fewer calls, and a syntax tree this small costs a few
+#: MiB at most. Parsing a large module whole costs ~1 KiB per line, and the memory a parse takes
+#: stays with the process (its fragments pin the allocator's arenas).
+CHUNK_LINES = 300
+
+#: A line that starts a top-level definition, unless it is inside a string.
+_DEFINITION_LINE = re.compile(r"^(?:def|class|async[ \t]+def)[ \t]|^@", re.MULTILINE)
+
+
+def _build_index(lines: _Lines) -> _Index:
+    """Index the definitions of a file, parsing it a few hundred lines at a time.
+
+    A piece ends before a line that starts a top-level definition; when that line is in fact
+    inside a string, the piece does not parse, and a piece twice as long is tried.
+    """
+    cuts = [match.start() for match in _DEFINITION_LINE.finditer(lines.text)]
+    cuts = [bisect.bisect_left(lines.starts, offset) for offset in cuts]  # as line numbers
+    cuts.append(len(lines))
+    indexer = _Indexer(lines)
+    begin, size = 0, CHUNK_LINES
+    with gcpause.paused():  # a syntax tree is acyclic and large: see registry.gcpause
+        while begin < len(lines):
+            end = cuts[min(bisect.bisect_left(cuts, begin + size), len(cuts) - 1)]
+            try:
+                tree = ast.parse(lines.join(begin, end))
+            except (SyntaxError, ValueError):
+                if end == len(lines):
+                    return {}  # the file does not parse
+                size *= 2
+                continue
+            for statement in tree.body:
+                indexer.index(statement, begin)
+            begin, size = end, CHUNK_LINES
     return indexer.found
 
 
 class _Indexer(ast.NodeVisitor):
     """Collects every definition with the ``__qualname__`` Python gives it."""
 
-    def __init__(self) -> None:
+    def __init__(self, lines: _Lines) -> None:
+        self.lines = lines
+        self.offset = 0
+        """Lines of the file before the piece being indexed (its line numbers start at 1)."""
         self.scope: list[str] = []
         self.found: _Index = {}
+
+    def index(self, statement: ast.stmt, offset: int) -> None:
+        """Index one top-level statement of a piece that starts after line ``offset``.
+
+        Its expressions are walked only when its text says ``lambda``: a lambda is the only
+        definition an expression can hold, and walking every expression node of a large module
+        costs several times its parse."""
+        self.offset = offset
+        first = min(
+            [d.lineno for d in getattr(statement, "decorator_list", ())] + [statement.lineno]
+        )
+        last = statement.end_lineno or first
+        if self.lines.find("lambda", offset + first - 1, offset + last):
+            self.visit(statement)
+        else:
+            self._statements(statement)
+
+    def _statements(self, node: ast.AST) -> None:
+        """Index the definitions among the statements of ``node`` (no expressions)."""
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self._define(node.name, node, node.decorator_list)
+            self._body([node.name, "<locals>"], node.body, self._statements)
+        elif isinstance(node, ast.ClassDef):
+            self._define(node.name, node, node.decorator_list)
+            self._body([node.name], node.body, self._statements)
+        else:
+            for field in _STATEMENT_FIELDS:
+                for child in getattr(node, field, ()):
+                    self._statements(child)
 
     def _define(self, name: str, node: ast.stmt | ast.expr, decorators: list[ast.expr]) -> None:
         first = min([d.lineno for d in decorators] + [node.lineno])
         last = node.end_lineno or first
-        self.found.setdefault(".".join([*self.scope, name]), []).append((first, last))
+        span = _pack(self.offset + first, self.offset + last, self._end(node))
+        qualname = ".".join([*self.scope, name])
+        known = self.found.get(qualname)
+        if known is None:
+            self.found[qualname] = span
+        else:
+            self.found[qualname] = (*((known,) if isinstance(known, int) else known), span)
 
-    def _body(self, names: list[str], statements: list[Any]) -> None:
+    def _end(self, node: ast.stmt | ast.expr) -> int:
+        """The line of the file that ends the text ``inspect.getsource`` returns for ``node``
+        (``0``: let the tokenizer tell, for a lambda or a definition whose body starts on its
+        first line)."""
+        body = getattr(node, "body", None)
+        if not isinstance(body, list) or not body or body[0].lineno == node.lineno:
+            return 0
+        if node.end_lineno is None:
+            return 0
+        # inspect's block finder also takes the comment lines that follow the last statement
+        # and are indented at least as deep as the body.
+        column = body[0].col_offset
+        end = position = self.offset + node.end_lineno  # in the file, not the piece
+        while position < len(self.lines):
+            text = self.lines[position]
+            stripped = text.strip()
+            if stripped and not stripped.startswith("#"):
+                break
+            if stripped and len(text) - len(text.lstrip()) >= column:
+                end = position + 1
+            position += 1
+        return end
+
+    def _body(
+        self,
+        names: list[str],
+        statements: list[Any],
+        visit: Callable[[ast.AST], None] | None = None,
+    ) -> None:
         self.scope += names
         for statement in statements:
-            self.visit(statement)
+            (visit or self.visit)(statement)
         del self.scope[len(self.scope) - len(names) :]
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
@@ -221,3 +404,7 @@ class _Indexer(ast.NodeVisitor):
         self.visit(node.args)
         self._define("<lambda>", node, [])
         self._body(["<lambda>", "<locals>"], [node.body])
+
+
+#: The fields in which statements (``if``, ``try``, ``with``, ``match``, ...) hold statements.
+_STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")

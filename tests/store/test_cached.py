@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -147,7 +148,9 @@ def test_only_exactly_our_moves_are_skipped(sqlite_url: str) -> None:
     from registry.store.watch import SqliteWatcher
 
     SqlStore(sqlite_url)  # creates the file and schema
-    watcher = SqliteWatcher(sqlite_url)  # not started: exercise the bookkeeping only
+    watcher = SqliteWatcher(
+        sqlite_url, Path(sqlite_url.removeprefix("sqlite:///"))
+    )  # not started: exercise the bookkeeping only
     watcher.note_own_write("ns", 0, 1)
     assert not watcher._is_foreign("ns", 0, 1)  # ours
     assert watcher._is_foreign("ns", 0, 1)  # consumed: the same move again is someone else's

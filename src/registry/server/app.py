@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -20,8 +19,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Send
-from starlette.types import Scope as ASGIScope
 
 from registry.errors import (
     NotFoundError,
@@ -32,8 +29,9 @@ from registry.errors import (
     jsonable,
 )
 from registry.server.auth import Scope, TokenTable
+from registry.server.cached_reads import CachedEntryReads
 from registry.server.changes import ChangeHub
-from registry.server.middleware import BodyLimitMiddleware, TokenGate, bearer_token, error_body
+from registry.server.middleware import BodyLimitMiddleware, TokenGate, error_body
 from registry.server.responses import (
     BatchResults,
     BlobAnswer,
@@ -64,7 +62,6 @@ from registry.server.schemas import (
 from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
 from registry.server.ui.routes import SESSION_COOKIE
 from registry.server.writes import Registrations
-from registry.store import limits
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
@@ -183,48 +180,6 @@ def create_app(
     return app
 
 
-_ENTRY_PATH = re.compile(rf"/namespaces/({limits.NAMESPACE_PATTERN})/entries/([^/]+)")
-_JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-class CachedEntryReads:
-    """ASGI shortcut for the hottest request, ``GET /namespaces/{name}/entries/{identifier}``,
-    when the store has the answer in memory: it is answered here, without FastAPI's routing,
-    dependency solving and validation, which cost about 0.4 ms of a 0.5 ms request (profiled
-    under 16 concurrent clients). Anything else, a missing or refused token included, goes on to
-    the route, which answers exactly the same (the route stays the documented one).
-    """
-
-    def __init__(self, app: ASGIApp, store: Store, table: TokenTable) -> None:
-        self.app = app
-        self.store = store
-        self.table = table
-
-    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            body = self._answer(scope)
-            if body is not None:
-                headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-    def _answer(self, scope: ASGIScope) -> bytes | None:
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        found = _ENTRY_PATH.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
-        if found is None or not limits.IDENTIFIER_RE.fullmatch(found[2]):
-            return None
-        if self.table.is_enabled and self.table.scope_of(bearer_token(scope)) is None:
-            return None  # the route answers 401
-        known, record = self.store.cached_entry(found[1], found[2])
-        if not known:
-            return None
-        answer = {"entry": None if record is None else entry_to_json(record)}
-        return json.dumps(answer, separators=(",", ":")).encode()
-
-
 def _scope_dependencies(table: TokenTable) -> tuple[Any, Any]:
     def dependency(
         needed: Scope,
@@ -325,8 +280,9 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         responses=_READ_ERRORS,
     )
     async def get_entry(name: NamespaceName, identifier: Identifier) -> Response:
-        # Answered on the event loop when the store has it in memory; a database read goes to
-        # the thread pool, so it never blocks the loop.
+        # A record the store holds in memory is usually answered before routing
+        # (server.cached_reads); here, it is answered on the event loop, and a database read
+        # goes to the thread pool, so it never blocks the loop.
         known, record = store.cached_entry(name, identifier)
         if not known:
             record = await run_in_threadpool(store.get_entry, name, identifier)

@@ -1,7 +1,8 @@
 """Stores: where registries keep their records (memory, SQL, HTTP).
 
 :func:`open_store` is the only code that picks a backend. SQLAlchemy, alembic and psycopg are
-imported only when a SQL URL is opened, so ``import registry`` stays light.
+imported only when a SQL store needs them (a process that only looks artifacts up never loads
+SQLAlchemy: see ``store/sql_lazy.py``), so ``import registry`` stays light.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def open_store(url: str | None = None) -> Store:
 
     ``memory://...`` gives a :class:`MemoryStore`; ``sqlite:///...`` and
     ``postgresql+psycopg://...`` give a :class:`~registry.store.cached.CachedStore` over a
-    :class:`~registry.store.sql.SqlStore`, ``http(s)://...`` one over an
+    :class:`~registry.store.sql_lazy.LazySqlStore` (a ``SqlStore`` that loads SQLAlchemy on
+    first need), ``http(s)://...`` one over an
     :class:`~registry.store.http.HttpStore`. Each URL is opened once per process.
 
     Raises:
@@ -77,7 +79,7 @@ def resolve_store_url(url: str | None) -> str:
     resolved = resolve_url(url)
     if resolved.startswith(_NOT_SQL):
         return resolved
-    from registry.store.engines import canonical_url  # SQLAlchemy only for SQL stores
+    from registry.store.sql_direct import canonical_url  # no SQLAlchemy: see sql_lazy.py
 
     return canonical_url(resolved)
 
@@ -121,9 +123,9 @@ def _create(url: str) -> Store:
 def _sql_store(url: str) -> CachedStore:
     from registry.settings import is_default_url
     from registry.store.cached import CachedStore
-    from registry.store.sql import SqlStore
+    from registry.store.sql_lazy import LazySqlStore
 
-    return CachedStore(SqlStore(url, auto_upgrade=is_default_url(url)))
+    return CachedStore(LazySqlStore(url, auto_upgrade=is_default_url(url)))
 
 
 def close_stores() -> None:

@@ -3,7 +3,8 @@
 The only module that knows the location of the migration scripts (``registry/_migrations`` in an
 installed wheel, the top-level ``migrations/`` in a checkout). It builds the alembic ``Config``
 in code and runs every create, upgrade and downgrade under a lock, so several processes opening
-one empty database at once all succeed. Imports ``errors``, ``store.engines``, ``store.models``.
+one empty database at once all succeed. Imports ``errors``, ``store.engines``, ``store.models``,
+``store.sql_direct``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from registry.errors import SchemaVersionError, StoreError, ValidationError
 from registry.store.engines import get_engine, safe_url, sqlite_path, store_error
 from registry.store.models import registry_meta
+from registry.store.sql_direct import VERSION_TABLE, head_from_files, script_location
 from registry.version import install_hint, package_version
 
 if TYPE_CHECKING:
@@ -51,9 +53,6 @@ __all__ = [
     "upgrade",
     "verify",
 ]
-
-#: Our own alembic version table: other alembic users may share the database (mlflow#2923).
-VERSION_TABLE = "registry_alembic_version"
 
 #: ``pg_advisory_xact_lock`` key serialising schema changes: the bytes of "registry" as an int.
 _PG_SCHEMA_LOCK_KEY = 0x7265676973747279
@@ -117,23 +116,6 @@ class RevisionInfo:
 def library_version() -> str:
     """Return the installed package version (recorded in ``registry_meta``)."""
     return package_version()
-
-
-def script_location() -> Path:
-    """Return the directory holding ``env.py`` and ``versions/``.
-
-    Raises:
-        StoreError: neither the packaged copy nor a checkout's ``migrations/`` exists.
-    """
-    package_root = Path(__file__).resolve().parent.parent
-    for candidate in (package_root / "_migrations", package_root.parent.parent / "migrations"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise StoreError(
-        "The registry migration scripts are missing from this installation",
-        suggestions=[f"Reinstall the package: {install_hint()} --force-reinstall"],
-        context={"searched": str(package_root / "_migrations")},
-    )
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -260,32 +242,10 @@ def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool = False) -> Sc
     raise version_error(state, url)
 
 
-_REVISION_LINE = re.compile(
-    r"^(revision|down_revision)\s*(?::[^=]+)?=\s*(?:\"([^\"]*)\"|'([^']*)'|(None))\s*$",
-    re.MULTILINE,
-)
-
-
 def _quick_head() -> str | None:
-    """Read the head from the revision files without importing alembic (``None``: not sure).
-
-    Understands only the plain ``revision = "..."`` / ``down_revision = "..." | None`` lines
-    our template writes; anything else (merge revisions, several heads) returns ``None`` and
-    the caller asks alembic.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (script_location() / "versions").glob("*.py"):
-        found = {m[0]: m[1] or m[2] or None for m in _REVISION_LINE.findall(path.read_text())}
-        if "revision" not in found or "down_revision" not in found or not found["revision"]:
-            if path.name != "__init__.py":
-                return None
-            continue
-        revisions.add(found["revision"])
-        if found["down_revision"]:
-            parents.add(found["down_revision"])
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
+    """The head revision read from the revision files without importing alembic (``None``:
+    not sure, ask alembic)."""
+    return head_from_files(script_location())
 
 
 def _has_version_table(conn: Connection) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
+from registry import gcpause
 from registry.errors import NotFoundError, RegistryError
 from registry.store import limits
 from registry.store.base import (
@@ -35,6 +36,7 @@ from registry.store.base import (
     resealed,
 )
 from registry.store.engines import (
+    connect_sqlite,
     get_engine,
     run_transaction,
     safe_url,
@@ -71,19 +73,24 @@ class SqlStore(Store):
         url: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://user@host/db``).
         auto_upgrade: upgrade a database that is behind instead of raising (only for the
             default local SQLite file; it is backed up first).
+        watcher: the running watcher of ``url`` to report changes with (a
+            :class:`~registry.store.sql_lazy.LazySqlStore` hands over its own); by default
+            the first :meth:`watch` starts one.
 
     Raises:
         SchemaVersionError: the database schema is behind or ahead of this package.
         StoreError: the database cannot be reached.
     """
 
-    def __init__(self, url: str, *, auto_upgrade: bool = False) -> None:
+    def __init__(
+        self, url: str, *, auto_upgrade: bool = False, watcher: Watcher | None = None
+    ) -> None:
         self.url = url
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
         self._sql = Statements(self._dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
-        self._watcher: Watcher | None = None
+        self._watcher = watcher
         # Per thread: the (namespace, before, after) generation moves of the running write.
         self._bumps = threading.local()
         self._watcher_lock = threading.Lock()
@@ -272,7 +279,8 @@ class SqlStore(Store):
         # Rows of one bulk statement must share their columns: drafts that bring their own
         # created_at (imports) or a seal (signed pickles) take the one-by-one path.
         bulk = len(drafts) > 1 and all(d.created_at is None and d.seal is None for d in drafts)
-        return self._run_register(work, namespace, drafts)
+        with gcpause.paused():  # thousands of acyclic rows and records: see registry.gcpause
+            return self._run_register(work, namespace, drafts)
 
     def _register_each(
         self, conn: Connection, namespace: str, drafts: Sequence[EntryDraft]
@@ -341,7 +349,8 @@ class SqlStore(Store):
             if self._watcher is None:
                 from registry.store.watch import start_watcher
 
-                self._watcher = start_watcher(self.url, self._engine)
+                path = sqlite_path(self.url)
+                self._watcher = start_watcher(self.url, self._dialect, path, connect_sqlite)
             watcher = self._watcher
         return watcher.subscribe(callback)
 

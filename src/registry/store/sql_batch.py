@@ -119,7 +119,12 @@ def _plan(
     current, last_versions = known  # current heads and last versions, updated as we plan
     plan = _Plan(namespace, namespace_id, generation)
     planned_row: dict[str, int] = {}  # identifier -> index of its newest planned entry row
+    unread: set[str] = set()  # planned identifiers whose newest row is not in ``current`` yet
     for draft in drafts:
+        if draft.identifier in unread:  # repeated in this batch: decide against its planned row
+            unread.discard(draft.identifier)
+            params = plan.entries[planned_row[draft.identifier]]
+            current[draft.identifier] = entry_record(namespace, {**params, "created_at": None})
         try:
             outcome = decide(namespace, current.get(draft.identifier), draft)
         except RegistryError as error:
@@ -153,7 +158,7 @@ def _plan(
             position = change
             plan.created += 1
         plan.heads[draft.identifier] = {"index": index, "position": position, "change": change}
-        current[draft.identifier] = entry_record(namespace, {**params, "created_at": None})
+        unread.add(draft.identifier)  # a record only if the identifier comes again
     return plan
 
 

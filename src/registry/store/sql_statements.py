@@ -8,7 +8,6 @@ because building a statement costs more than running it. Imports ``store.base``,
 from __future__ import annotations
 
 import importlib
-import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,16 +26,9 @@ from sqlalchemy import (
 )
 
 from registry.store import limits
-from registry.store.base import (
-    BlobDraft,
-    EntryDraft,
-    EntryRecord,
-    JsonText,
-    Seal,
-    current_user_host,
-    scheme_text,
-)
+from registry.store.base import BlobDraft, EntryDraft, current_user_host, scheme_text
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
+from registry.store.sql_rows import ENTRY_FIELDS, entry_record, utc
 
 __all__ = [
     "BLOB_COLUMNS",
@@ -58,25 +50,7 @@ NOTIFY_CHANNEL = "registry_changes"
 #: Longest ``IN (...)`` list sent at once (SQLite caps bound parameters; optuna#1457).
 IN_CHUNK = 500
 
-ENTRY_COLUMNS = (
-    entries.c.identifier,
-    entries.c.version,
-    entries.c.origin,
-    entries.c.source_hash,
-    entries.c.signature,
-    entries.c.scheme_json,
-    entries.c.doc,
-    entries.c.blob_sha256,
-    entries.c.python_version,
-    entries.c.package,
-    entries.c.package_version,
-    entries.c.created_at,
-    entries.c.created_by,
-    entries.c.source_file,
-    entries.c.source_line,
-    entries.c.seal_key_id,
-    entries.c.seal,
-)
+ENTRY_COLUMNS = tuple(entries.c[name] for name in ENTRY_FIELDS)
 
 BLOB_COLUMNS = (
     blobs.c.data,
@@ -113,13 +87,6 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; the server wrote them in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
 
 
 def entry_params(draft: EntryDraft) -> dict[str, Any]:
@@ -162,44 +129,6 @@ def blob_params(blob: BlobDraft) -> dict[str, Any]:
         "size": len(blob.data),
         "data": blob.data,
     }
-
-
-def _shared(text: str | None) -> str | None:
-    # Few distinct values across many records (Python and package versions, user@host):
-    # one string object each instead of one per record.
-    return None if text is None else sys.intern(text)
-
-
-def entry_record(namespace: str, row: Any) -> EntryRecord:
-    """Turn a row of :data:`ENTRY_COLUMNS` (or a mapping with those keys) into a record.
-
-    The scheme stays JSON text until someone reads ``record.scheme``.
-    """
-    values = row if isinstance(row, dict) else row._mapping
-    scheme_json = values["scheme_json"]
-    seal = values["seal"]
-    return EntryRecord(
-        namespace=namespace,
-        identifier=sys.intern(values["identifier"]),
-        version=values["version"],
-        origin=values["origin"],
-        source_hash=values["source_hash"],
-        signature=values["signature"],
-        # Text from a draft is shared, text from a row is wrapped; either is parsed on read.
-        scheme=scheme_json
-        if scheme_json is None or isinstance(scheme_json, JsonText)
-        else JsonText(scheme_json),
-        doc=values["doc"],
-        blob_sha256=values["blob_sha256"],
-        python_version=_shared(values["python_version"]) or "",
-        package=_shared(values["package"]),
-        package_version=_shared(values["package_version"]),
-        created_at=utc(values["created_at"]),
-        created_by=_shared(values["created_by"]) or "",
-        source_file=_shared(values["source_file"]),
-        source_line=values["source_line"],
-        seal=None if seal is None else Seal(values["seal_key_id"], seal, values["version"]),
-    )
 
 
 class Statements:

@@ -4,7 +4,8 @@ SQLite: a daemon thread polls ``PRAGMA data_version`` (a few microseconds) on it
 connection and reads the generations when it changes. PostgreSQL: a daemon thread holds an
 autocommit psycopg connection that ``LISTEN``s on ``registry_changes``, resyncs the generations
 after every (re)connect and every few seconds (the polling fallback for lost notifications).
-Imports only ``store.base``, ``store.engines`` and the database drivers.
+Imports only ``store.base``, ``store.sql_direct`` and the database drivers (not SQLAlchemy: a
+process that only reads starts a watcher without loading it).
 """
 
 from __future__ import annotations
@@ -18,21 +19,21 @@ import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-
 from registry.store.base import ChangeCallback, WatchStatus
-from registry.store.engines import (
+from registry.store.sql_direct import (
     RETRY_BUDGET_S,
-    connect_sqlite,
+    libpq_url,
+    masked_url,
     postgres_connect_args,
-    safe_url,
-    sqlite_path,
 )
 
 __all__ = ["PostgresWatcher", "SqliteWatcher", "Watcher", "start_watcher"]
+
+#: Opens a SQLite file: ``connect(path, isolation_level=..., check_same_thread=...)``.
+SqliteConnect = Callable[..., sqlite3.Connection]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Watcher(ABC):
         # this process's own writes, so the watcher does not echo them back.
         self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
         self._thread = threading.Thread(
-            target=self._run_forever, name=f"registry-watch {safe_url(url)}", daemon=True
+            target=self._run_forever, name=f"registry-watch {masked_url(url)}", daemon=True
         )
 
     def start(self, wait_s: float = 5.0) -> None:
@@ -195,7 +196,7 @@ class Watcher(ABC):
                     delay = 0.1  # it had been connected: start backing off afresh
                     self._disconnected_at = time.monotonic()
                     logger.warning(
-                        "registry watcher for %s lost its connection: %s", safe_url(self.url), exc
+                        "registry watcher for %s lost its connection: %s", masked_url(self.url), exc
                     )
                 self._connected = False
                 self._last_error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
@@ -213,7 +214,7 @@ class Watcher(ABC):
         logger.warning(
             "registry caches for %s may be stale: changes from other processes have not "
             "arrived for %.0f s (%s); reconnecting every %g s",
-            safe_url(self.url),
+            masked_url(self.url),
             time.monotonic() - since,
             self._last_error,
             RECONNECT_CAP_S,
@@ -226,7 +227,7 @@ class Watcher(ABC):
         if since is not None:
             logger.info(
                 "registry watcher for %s reconnected after %.1f s; caches resynced",
-                safe_url(self.url),
+                masked_url(self.url),
                 time.monotonic() - since,
             )
 
@@ -236,20 +237,27 @@ class Watcher(ABC):
 
 
 class SqliteWatcher(Watcher):
-    """Polls ``PRAGMA data_version`` on a dedicated connection (changes on others' commits)."""
+    """Polls ``PRAGMA data_version`` on a dedicated connection (changes on others' commits).
 
-    def __init__(self, url: str, interval_s: float = SQLITE_POLL_S) -> None:
+    ``connect`` opens the file with sqlite3's keyword options (``SqlStore`` passes the one
+    its engine uses, which opens a store this user may only read read-only).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        path: Path,
+        connect: SqliteConnect = sqlite3.connect,
+        interval_s: float = SQLITE_POLL_S,
+    ) -> None:
         super().__init__(url)
-        path = sqlite_path(url)
-        if path is None:
-            raise ValueError(f"not a SQLite file URL: {safe_url(url)}")
         self._path = path
+        self._connect = connect
         self._interval_s = interval_s
 
     def _watch(self, first: bool) -> None:
         # Autocommit, so no read transaction freezes data_version.
-        # connect_sqlite opens a store this user may only read read-only, as the engine does.
-        conn = connect_sqlite(self._path, isolation_level=None, check_same_thread=False)
+        conn = self._connect(self._path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=5000")
             version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -278,8 +286,10 @@ class PostgresWatcher(Watcher):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        parsed = make_url(url).set(drivername="postgresql")
-        self._conninfo = parsed.render_as_string(hide_password=False)
+        conninfo = libpq_url(url)
+        if conninfo is None:
+            raise ValueError(f"not a PostgreSQL URL: {masked_url(url)}")
+        self._conninfo = conninfo
 
     def _watch(self, first: bool) -> None:
         import psycopg
@@ -334,9 +344,17 @@ def _respawn_all_in_child() -> None:
 os.register_at_fork(after_in_child=_respawn_all_in_child)
 
 
-def start_watcher(url: str, engine: Engine) -> Watcher:
-    """Start the watcher that fits ``engine``'s dialect and return it once it has a baseline."""
+def start_watcher(
+    url: str, dialect: str, path: Path | None = None, connect: SqliteConnect = sqlite3.connect
+) -> Watcher:
+    """Start the watcher of ``url`` (``path``: its SQLite file, opened with ``connect``) and
+    return it once it has a baseline."""
     watcher: Watcher
-    watcher = PostgresWatcher(url) if engine.dialect.name == "postgresql" else SqliteWatcher(url)
+    if dialect == "postgresql":
+        watcher = PostgresWatcher(url)
+    elif path is not None:
+        watcher = SqliteWatcher(url, path, connect)
+    else:
+        raise ValueError(f"not a SQLite file URL: {masked_url(url)}")
     watcher.start()
     return watcher

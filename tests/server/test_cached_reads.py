@@ -1,0 +1,93 @@
+"""An entry read answered before routing (``server.cached_reads``) is the documented route's
+answer, byte for byte: same status, headers and body, for hits, misses, bad tokens and bad
+parameters. A query string sends the same request through the route, which is the reference."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer, request
+
+NAMESPACE = "lab.cached"
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder: Path = tmp_path_factory.mktemp("cached_reads")
+    live = LiveServer(
+        f"sqlite:///{folder / 'server.db'}", {WRITE_TOKEN: "write", READ_TOKEN: "read"}, []
+    )
+    live.start()
+    draft = {"origin": "lab.mod:focal", "scheme": {"type": "object"}, "doc": "Focal loss."}
+    assert (
+        request(live, "PUT", f"/namespaces/{NAMESPACE}", {"kind": "function"}, token=WRITE_TOKEN)[0]
+        == 200
+    )
+    for identifier in ("focal", "dice_ü"):
+        body = {**draft, "identifier": identifier}
+        status, _ = request(
+            live, "POST", f"/namespaces/{NAMESPACE}/entries", body, token=WRITE_TOKEN
+        )
+        assert status == 200
+    yield live
+    live.stop()
+
+
+def raw_get(
+    server: LiveServer, path: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        kept = {
+            k.lower(): v for k, v in response.getheaders() if k.lower() not in ("date", "server")
+        }
+        return response.status, kept, body
+    finally:
+        conn.close()
+
+
+AUTH = {
+    "read token": {"Authorization": f"Bearer {READ_TOKEN}"},
+    "write token": {"Authorization": f"Bearer {WRITE_TOKEN}"},
+    "lower-case scheme": {"Authorization": f"bearer {READ_TOKEN}"},
+    "no token": {},
+    "unknown token": {"Authorization": "Bearer not-a-token"},
+    "another scheme": {"Authorization": f"Basic {READ_TOKEN}"},
+}
+PATHS = [
+    f"/namespaces/{NAMESPACE}/entries/focal",
+    f"/namespaces/{NAMESPACE}/entries/dice_%C3%BC",
+    f"/namespaces/{NAMESPACE}/entries/missing",
+    "/namespaces/lab.nowhere/entries/focal",
+    f"/namespaces/{NAMESPACE}/entries/bad:identifier",
+    "/namespaces/bad%20namespace/entries/focal",
+]
+
+
+@pytest.mark.parametrize("auth", list(AUTH))
+@pytest.mark.parametrize("path", PATHS)
+def test_answers_like_the_documented_route(sqlite_server: LiveServer, path: str, auth: str) -> None:
+    headers = AUTH[auth]
+    raw_get(sqlite_server, path, AUTH["read token"])  # the server's view now holds the answer
+    direct = raw_get(sqlite_server, path, headers)
+    routed = raw_get(sqlite_server, path + "?through=route", headers)
+    assert direct == routed
+
+
+def test_a_change_is_answered_at_once(sqlite_server: LiveServer) -> None:
+    path = f"/namespaces/{NAMESPACE}/entries/later"
+    assert request(sqlite_server, "GET", path, token=READ_TOKEN) == (200, {"entry": None})
+    body = {"identifier": "later", "origin": "lab.mod:later"}
+    status, _ = request(
+        sqlite_server, "POST", f"/namespaces/{NAMESPACE}/entries", body, token=WRITE_TOKEN
+    )
+    assert status == 200
+    status, answer = request(sqlite_server, "GET", path, token=READ_TOKEN)
+    assert status == 200 and answer["entry"]["origin"] == "lab.mod:later"
