@@ -190,6 +190,17 @@ def test_every_module_is_placed_in_a_layer() -> None:
     assert unplaced == [], "add these modules to LAYERS and to docs/architecture.md"
 
 
+def test_the_module_map_names_every_module() -> None:
+    page = (SOURCE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    module_map = page.split("## Module map", 1)[1]
+    missing = [
+        str(path.relative_to(PACKAGE))
+        for path in module_names().values()
+        if path.name != "__init__.py" and path.name not in module_map
+    ]
+    assert missing == [], "describe these modules in docs/architecture.md"
+
+
 def test_no_module_imports_a_higher_layer() -> None:
     assert upward_imports(import_graph()) == []
 
