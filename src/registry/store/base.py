@@ -34,6 +34,7 @@ __all__ = [
     "NamespaceKind",
     "NamespaceRecord",
     "Outcome",
+    "ParsedOnRead",
     "Registration",
     "Seal",
     "Store",
@@ -99,7 +100,7 @@ class JsonText(str):
     """JSON text that stands in for a record's parsed ``scheme`` until someone reads it."""
 
 
-class _ParsedOnRead:
+class ParsedOnRead:
     """A dataclass field given as a value or as :class:`JsonText`, parsed on first read.
 
     Stores read the scheme JSON of every entry they list or sync; most callers never look at
@@ -144,7 +145,7 @@ class EntryDraft:
     """``module:qualname`` of the artifact; its import path when :attr:`importable`."""
     source_hash: str | None = None
     signature: str = ""
-    scheme: _ParsedOnRead = _ParsedOnRead()
+    scheme: ParsedOnRead = ParsedOnRead()
     """The JSON Schema of the artifact's parameters (``dict``, :class:`JsonText` or ``None``)."""
     doc: str = ""
     blob: BlobDraft | None = None
@@ -180,7 +181,7 @@ class EntryRecord:
     origin: str
     source_hash: str | None = None
     signature: str = ""
-    scheme: _ParsedOnRead = _ParsedOnRead()
+    scheme: ParsedOnRead = ParsedOnRead()
     """The JSON Schema of the artifact's parameters (``dict`` or ``None``)."""
     doc: str = ""
     blob_sha256: str | None = None
