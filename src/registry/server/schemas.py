@@ -100,6 +100,9 @@ class SealBody(_Body):
 class DraftBody(_Body):
     """One artifact to register (the JSON form of ``EntryDraft``)."""
 
+    # created_by (the client's user@host) is kept as given: provenance, not authentication.
+    # created_at is kept when given (imports from another store), else the server's clock.
+
     @field_validator("scheme", check_fields=False)
     @classmethod
     def _bounded_scheme(cls, scheme: dict[str, Any] | None) -> dict[str, Any] | None:
