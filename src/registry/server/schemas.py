@@ -10,7 +10,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,7 +43,7 @@ class _Body(BaseModel):
 class NamespaceBody(_Body):
     """``PUT /namespaces/{name}``: the registry kind the namespace holds."""
 
-    kind: Literal["function", "type", "scheme"]
+    kind: base.NamespaceKind
 
 
 def _options(text_limits: Mapping[str, int], **more: dict[str, Any]) -> dict[str, dict[str, Any]]:
