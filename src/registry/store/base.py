@@ -4,6 +4,10 @@ A store keeps *records* about artifacts (identifier, origin ``module:qualname``,
 provenance, an optional pickled blob), grouped in namespaces. It never holds live Python
 objects: registries keep those in their own caches. Backends: ``MemoryStore`` (in-process),
 ``SqlStore`` (SQLite/PostgreSQL), ``HttpStore`` (a registry server). Imports only ``errors``.
+
+The record dataclasses are the one declaration of each record's fields: their JSON form
+(``store.wire``) and the server's request and response models (``server.derived``) are
+derived from them, so a field is added here and nowhere else.
 """
 
 from __future__ import annotations
