@@ -113,24 +113,25 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _none_kept(convert: _Convert) -> _Convert:
+def _item(hint: Any, convert: _Convert | None) -> _Convert:
+    """``convert`` for the items of a tuple: codecs skip a ``None`` field, but not an item."""
+    convert = convert or _same
+    if _optional_part(hint) is None:
+        return convert
     return lambda value: None if value is None else convert(value)
 
 
 def _to_json(hint: Any) -> _Convert | None:
     """How a value of type ``hint`` becomes JSON data (``None``: it already is)."""
     inner = _optional_part(hint)
-    if inner is not None:  # callers keep None as it is
+    if inner is not None:  # the codecs keep None as it is
         return _to_json(inner)
     if typing.get_origin(hint) is tuple:
         items = typing.get_args(hint)
-        if len(items) == 2 and items[1] is Ellipsis:
-            each = _to_json(items[0])
-            if each is not None:
-                if _optional_part(items[0]) is not None:
-                    each = _none_kept(each)
-                return lambda values: [each(value) for value in values]
-        return list
+        if len(items) == 2 and items[1] is Ellipsis and _to_json(items[0]) is not None:
+            each = _item(items[0], _to_json(items[0]))
+            return lambda values: [each(value) for value in values]
+        return list  # items that are JSON data already
     if hint is bytes:
         return _base64
     if hint is datetime:
@@ -145,15 +146,14 @@ def _to_json(hint: Any) -> _Convert | None:
 def _from_json(hint: Any, record_type: type, field: str) -> _Convert | None:
     """How JSON data becomes a value of type ``hint`` (``None``: taken as it is)."""
     inner = _optional_part(hint)
-    if inner is not None:
-        convert = _from_json(inner, record_type, field)
-        return None if convert is None else _none_kept(convert)
+    if inner is not None:  # the codecs keep None as it is
+        return _from_json(inner, record_type, field)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            each = _from_json(args[0], record_type, field) or _same
+            each = _item(args[0], _from_json(args[0], record_type, field))
             return lambda values: tuple(each(value) for value in values)
-        parts = [_from_json(arg, record_type, field) or _same for arg in args]
+        parts = [_item(arg, _from_json(arg, record_type, field)) for arg in args]
         return lambda values: tuple(part(value) for part, value in zip(parts, values, strict=True))
     if origin is typing.Literal:
         return _one_of(frozenset(args), record_type, field)
