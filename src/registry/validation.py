@@ -14,7 +14,7 @@ import types
 import typing
 import weakref
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from registry.errors import (
     CoercionError,
@@ -23,6 +23,7 @@ from registry.errors import (
     ValidationError,
 )
 from registry.refs import display_name, origin_of
+from registry.store.base import NamespaceKind
 from registry.store.limits import IDENTIFIER_RE
 
 __all__ = [
@@ -36,7 +37,7 @@ __all__ = [
     "one_of",
 ]
 
-ArtifactKind = Literal["function", "type", "scheme"]
+ArtifactKind = NamespaceKind
 
 
 def check_identifier(identifier: object, registry_name: str) -> str:

@@ -3,15 +3,19 @@
 They describe what the routes send for the OpenAPI description (``/openapi.json``, ``/docs``)
 and for clients generated from it. The routes themselves build their JSON with ``store.wire``
 and return it directly, so these models cost nothing per request; ``tests/server/
-test_openapi.py`` checks that real answers validate against them.
+test_openapi.py`` checks that real answers validate against them. The models of store records
+take their fields from the record dataclasses in ``store.base`` (``server.derived``), as
+``store.wire`` does, so the two cannot drift apart; only descriptions are written here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from registry.server.derived import fields_of
+from registry.store import base
 
 __all__ = [
     "BatchItem",
@@ -85,11 +89,16 @@ class Stats(BaseModel):
     sizes: dict[str, int] = Field(description="namespace -> current entries")
 
 
+@fields_of(
+    base.NamespaceRecord,
+    all_required=True,
+    options={
+        "generation": {"description": "change counter, bumped by every write"},
+        "size": {"description": "current entries"},
+    },
+)
 class Namespace(BaseModel):
-    name: str
-    kind: Literal["function", "type", "scheme"]
-    generation: int = Field(description="change counter, bumped by every write")
-    size: int = Field(description="current entries")
+    pass
 
 
 class NamespaceList(BaseModel):
@@ -104,35 +113,28 @@ class EnsuredNamespace(BaseModel):
     namespace: Namespace
 
 
+@fields_of(base.Seal, all_required=True)
 class Seal(BaseModel):
     """An HMAC over namespace, identifier, version and the blob, made by a key holder."""
 
-    key_id: str
-    signature: str
-    version: int
 
-
+@fields_of(
+    base.EntryRecord,
+    nested={base.Seal: Seal},
+    all_required=True,
+    options={
+        "origin": {"description": "module:qualname; the import path when importable"},
+        "source_file": {"description": "the file that defined it, as registered"},
+        "source_line": {"description": "the line of the definition in that file"},
+        "signature": {"description": "the call signature as text, e.g. (x: int) -> int"},
+        "scheme": {"description": "JSON Schema of the artifact's config"},
+        "blob_sha256": {"description": "set when the artifact is stored pickled"},
+        "created_by": {"description": "user@host that registered this version"},
+        "seal": {"description": "the writer's HMAC binding this version to its blob"},
+    },
+)
 class Entry(BaseModel):
     """One stored version of an artifact."""
-
-    namespace: str
-    identifier: str
-    version: int
-    origin: str = Field(description="module:qualname; the import path when importable")
-    source_hash: str | None
-    source_file: str | None = Field(description="the file that defined it, as registered")
-    source_line: int | None = Field(description="the line of the definition in that file")
-    signature: str = Field(description="the call signature as text, e.g. (x: int) -> int")
-    scheme: dict[str, Any] | None = Field(description="JSON Schema of the artifact's config")
-    doc: str
-    blob_sha256: str | None = Field(description="set when the artifact is stored pickled")
-    python_version: str
-    package: str | None
-    package_version: str | None
-    created_at: datetime | None
-    created_by: str = Field(description="user@host that registered this version")
-    seal: Seal | None = Field(description="the writer's HMAC binding this version to its blob")
-    extra: dict[str, Any]
 
 
 class EntryList(BaseModel):
@@ -143,28 +145,38 @@ class EntryAnswer(BaseModel):
     entry: Entry | None = Field(description="null when nothing is registered under it")
 
 
+@fields_of(
+    base.Registration,
+    nested={base.EntryRecord: Entry},
+    all_required=True,
+    options={
+        "generation": {
+            "description": "the namespace generation this registration wrote (0: nothing written)"
+        }
+    },
+)
 class Registration(BaseModel):
-    record: Entry
-    outcome: Literal["created", "unchanged", "new_version"]
-    generation: int = Field(
-        description="the namespace generation this registration wrote (0: nothing written)"
-    )
+    pass
 
 
 class IdentifierList(BaseModel):
     identifiers: list[str] = Field(description="every registered identifier, in order")
 
 
+@fields_of(
+    base.ChangeSet,
+    nested={base.EntryRecord: Entry},
+    all_required=True,
+    options={
+        "generation": {"description": "the generation a listener holds after applying it"},
+        "cleared": {"description": "a clear ran after since: drop everything held first"},
+        "added": {"description": "identifiers registered after since, in order"},
+        "updated": {"description": "new current versions of identifiers held"},
+        "removed": {"description": "identifiers unregistered after since"},
+    },
+)
 class ChangeSet(BaseModel):
     """What changed in one namespace after generation ``since``."""
-
-    namespace: str
-    since: int
-    generation: int = Field(description="the generation a listener holds after applying it")
-    cleared: bool = Field(description="a clear ran after since: drop everything held first")
-    added: list[Entry] = Field(description="identifiers registered after since, in order")
-    updated: list[Entry] = Field(description="new current versions of identifiers held")
-    removed: list[str] = Field(description="identifiers unregistered after since")
 
 
 class NamespaceChanges(BaseModel):
@@ -190,12 +202,15 @@ class RemovedFlag(BaseModel):
     removed: bool
 
 
+@fields_of(
+    base.BlobRecord,
+    all_required=True,
+    options={
+        "data": {"description": "base64 of the pickled payload; never unpickled by the server"}
+    },
+)
 class Blob(BaseModel):
-    data: str = Field(description="base64 of the pickled payload; never unpickled by the server")
-    sha256: str
-    format: str
-    python_version: str
-    pickler_version: str
+    pass
 
 
 class BlobAnswer(BaseModel):

@@ -1,19 +1,22 @@
 """Request bodies of the registry server as pydantic models, so the OpenAPI description and
-input validation come from one place. Responses are built by ``store.wire``. Every size limit
-comes from ``store.limits``, the declaration the database columns use too."""
+input validation come from one place. The fields of the record bodies come from the record
+dataclasses in ``store.base`` (``server.derived``); every size limit comes from
+``store.limits``, the declaration the database columns and every backend's checks use too.
+Responses are built by ``store.wire``."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from registry.errors import ValidationError
-from registry.store import limits
+from registry.server.derived import fields_of
+from registry.store import base, limits
 
 __all__ = [
     "IDENTIFIER_PATTERN",
@@ -40,57 +43,67 @@ class _Body(BaseModel):
 class NamespaceBody(_Body):
     """``PUT /namespaces/{name}``: the registry kind the namespace holds."""
 
-    kind: Literal["function", "type", "scheme"]
+    kind: base.NamespaceKind
 
 
+def _options(text_limits: Mapping[str, int], **more: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``pydantic.Field`` options: ``max_length`` for each bounded text field, plus ``more``."""
+    options: dict[str, dict[str, Any]] = {
+        name: {"max_length": limit} for name, limit in text_limits.items()
+    }
+    for name, extra in more.items():
+        options[name] = {**options.get(name, {}), **extra}
+    return options
+
+
+@fields_of(
+    base.BlobDraft,
+    options=_options(
+        limits.BLOB_TEXT,
+        data={"description": "base64 of the payload"},
+        sha256={"pattern": SHA256_PATTERN, "description": "SHA-256 of the decoded payload"},
+    ),
+)
 class BlobBody(_Body):
     """A pickled artifact as opaque base64 bytes; the server never unpickles it."""
 
-    data: str = Field(description="base64 of the payload")
-    sha256: str = Field(pattern=SHA256_PATTERN, description="SHA-256 of the decoded payload")
-    format: str = Field(max_length=limits.BLOB_FORMAT)
-    python_version: str = Field(max_length=limits.PYTHON_VERSION)
-    pickler_version: str = Field(max_length=limits.PICKLER_VERSION)
-
     @model_validator(mode="after")
     def _data_matches_hash(self) -> BlobBody:
+        blob = vars(self)  # the fields come from base.BlobDraft
         try:
-            raw = base64.b64decode(self.data, validate=True)
+            raw = base64.b64decode(blob["data"], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise ValueError("blob data is not valid base64") from exc
-        if hashlib.sha256(raw).hexdigest() != self.sha256:
+        if hashlib.sha256(raw).hexdigest() != blob["sha256"]:
             raise ValueError("blob sha256 does not match its data")
         return self
 
 
+@fields_of(base.Seal, options=_options(limits.SEAL_TEXT, version={"ge": 1}))
 class SealBody(_Body):
     """The writer's HMAC binding the entry version to its blob; the server never checks it."""
 
-    key_id: str = Field(max_length=limits.KEY_ID)
-    signature: str = Field(max_length=limits.SEAL)
-    version: int = Field(ge=1)
 
-
+@fields_of(
+    base.EntryDraft,
+    nested={base.BlobDraft: BlobBody, base.Seal: SealBody},
+    options=_options(
+        limits.DRAFT_TEXT,
+        identifier={"pattern": IDENTIFIER_PATTERN},
+        origin={"pattern": ORIGIN_PATTERN},
+        # The stored prefix is limits.SOURCE_FILE characters long.
+        source_file={"max_length": limits.PATH},
+        source_line={"ge": 1, "le": limits.LINE},
+        definitions={"max_length": limits.DEFINITIONS},
+    ),
+)
 class DraftBody(_Body):
     """One artifact to register (the JSON form of ``EntryDraft``)."""
 
-    identifier: str = Field(pattern=IDENTIFIER_PATTERN)
-    origin: str = Field(pattern=ORIGIN_PATTERN, max_length=limits.ORIGIN)
-    source_hash: str | None = Field(default=None, max_length=limits.SOURCE_HASH)
-    signature: str = Field(default="", max_length=limits.SIGNATURE_TEXT)
-    scheme: dict[str, Any] | None = None
-    doc: str = Field(default="", max_length=limits.DOC)
-    blob: BlobBody | None = None
-    python_version: str = Field(default="", max_length=limits.PYTHON_VERSION)
-    package: str | None = Field(default=None, max_length=limits.PACKAGE)
-    package_version: str | None = Field(default=None, max_length=limits.PACKAGE_VERSION)
-    created_by: str | None = Field(default=None, max_length=limits.CREATED_BY)
-    """``user@host`` of the client; kept as given (provenance, not authentication)."""
-    created_at: datetime | None = None
-    """Kept when given (imports from another store); otherwise the server's clock."""
-    seal: SealBody | None = None
+    # created_by (the client's user@host) is kept as given: provenance, not authentication.
+    # created_at is kept when given (imports from another store), else the server's clock.
 
-    @field_validator("scheme")
+    @field_validator("scheme", check_fields=False)
     @classmethod
     def _bounded_scheme(cls, scheme: dict[str, Any] | None) -> dict[str, Any] | None:
         if scheme is not None:
@@ -100,15 +113,8 @@ class DraftBody(_Body):
                 raise ValueError(error.message) from None
         return scheme
 
-    source_file: str | None = Field(default=None, max_length=limits.PATH)
-    """Stored as its first ``limits.SOURCE_FILE`` characters."""
-    source_line: int | None = Field(default=None, ge=1, le=limits.LINE)
-    definitions: list[tuple[int, str | None]] = Field(default_factory=list, max_length=10_000)
-    """``[line, source hash]`` of each definition of the same name in ``source_file`` (tells a
-    second definition from a re-run)."""
-
 
 class BatchBody(_Body):
     """``POST /namespaces/{name}/batch``: drafts registered in one store transaction."""
 
-    drafts: list[DraftBody] = Field(max_length=10_000)
+    drafts: list[DraftBody] = Field(max_length=limits.BATCH)

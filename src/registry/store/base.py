@@ -4,6 +4,10 @@ A store keeps *records* about artifacts (identifier, origin ``module:qualname``,
 provenance, an optional pickled blob), grouped in namespaces. It never holds live Python
 objects: registries keep those in their own caches. Backends: ``MemoryStore`` (in-process),
 ``SqlStore`` (SQLite/PostgreSQL), ``HttpStore`` (a registry server). Imports only ``errors``.
+
+The record dataclasses are the one declaration of each record's fields: their JSON form
+(``store.wire``) and the server's request and response models (``server.derived``) are
+derived from them, so a field is added here and nowhere else.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "NamespaceKind",
     "NamespaceRecord",
     "Outcome",
+    "ParsedOnRead",
     "Registration",
     "Seal",
     "Store",
@@ -99,7 +104,7 @@ class JsonText(str):
     """JSON text that stands in for a record's parsed ``scheme`` until someone reads it."""
 
 
-class _ParsedOnRead:
+class ParsedOnRead:
     """A dataclass field given as a value or as :class:`JsonText`, parsed on first read.
 
     Stores read the scheme JSON of every entry they list or sync; most callers never look at
@@ -144,7 +149,7 @@ class EntryDraft:
     """``module:qualname`` of the artifact; its import path when :attr:`importable`."""
     source_hash: str | None = None
     signature: str = ""
-    scheme: _ParsedOnRead = _ParsedOnRead()
+    scheme: ParsedOnRead = ParsedOnRead()
     """The JSON Schema of the artifact's parameters (``dict``, :class:`JsonText` or ``None``)."""
     doc: str = ""
     blob: BlobDraft | None = None
@@ -180,7 +185,7 @@ class EntryRecord:
     origin: str
     source_hash: str | None = None
     signature: str = ""
-    scheme: _ParsedOnRead = _ParsedOnRead()
+    scheme: ParsedOnRead = ParsedOnRead()
     """The JSON Schema of the artifact's parameters (``dict`` or ``None``)."""
     doc: str = ""
     blob_sha256: str | None = None

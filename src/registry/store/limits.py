@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from registry.store.base import EntryDraft
 
 __all__ = [
+    "BATCH",
     "BLOB_FORMAT",
+    "BLOB_TEXT",
     "CREATED_BY",
+    "DEFINITIONS",
     "DOC",
+    "DRAFT_TEXT",
     "IDENTIFIER",
     "IDENTIFIER_PATTERN",
     "IDENTIFIER_RE",
@@ -38,6 +42,7 @@ __all__ = [
     "SCHEME_BYTES",
     "SCHEME_DEPTH",
     "SEAL",
+    "SEAL_TEXT",
     "SIGNATURE_TEXT",
     "SOURCE_FILE",
     "SOURCE_HASH",
@@ -71,6 +76,9 @@ BLOB_FORMAT = 32
 PICKLER_VERSION = 32
 KEY_ID = 64
 SEAL = 128
+#: ``(line, source hash)`` pairs one draft may list, and drafts in one batch request.
+DEFINITIONS = 10_000
+BATCH = 10_000
 
 #: 1-255 letters, digits, '.', '_' or '-' (a ``logic_namespace``).
 NAMESPACE_PATTERN = r"[A-Za-z0-9_.\-]{1,255}"
@@ -80,8 +88,8 @@ IDENTIFIER_PATTERN = r"[^\s:@/\x00-\x1f\x7f-\x9f]{1,255}"
 #: The same rule in Python, where lone surrogates (no database can encode them) must be named.
 IDENTIFIER_RE = re.compile(r"[^\s:@/\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,255}")
 
-#: The bounded text fields of a draft and their limits.
-_DRAFT_TEXT = {
+#: The bounded text fields of a draft, its blob and its seal, and their limits.
+DRAFT_TEXT = {
     "origin": ORIGIN,
     "source_hash": SOURCE_HASH,
     "signature": SIGNATURE_TEXT,
@@ -91,11 +99,12 @@ _DRAFT_TEXT = {
     "package_version": PACKAGE_VERSION,
     "created_by": CREATED_BY,
 }
-_BLOB_TEXT = {
+BLOB_TEXT = {
     "format": BLOB_FORMAT,
     "python_version": PYTHON_VERSION,
     "pickler_version": PICKLER_VERSION,
 }
+SEAL_TEXT = {"key_id": KEY_ID, "signature": SEAL}
 
 
 def check_text(field: str, value: str, limit: int, context: dict[str, Any]) -> None:
@@ -156,7 +165,7 @@ def check_draft(namespace: str, draft: EntryDraft) -> None:
             suggestions=["Pick a name like 'focal_loss' or 'resnet-50'"],
             context={**context, "field": "identifier"},
         )
-    for field, limit in _DRAFT_TEXT.items():
+    for field, limit in DRAFT_TEXT.items():
         value = getattr(draft, field)
         if value is not None:
             check_text(field, value, limit, context)
@@ -166,11 +175,11 @@ def check_draft(namespace: str, draft: EntryDraft) -> None:
             context={**context, "field": "source_line", "limit": LINE},
         )
     if draft.blob is not None:
-        for field, limit in _BLOB_TEXT.items():
+        for field, limit in BLOB_TEXT.items():
             check_text(f"blob.{field}", getattr(draft.blob, field), limit, context)
     if draft.seal is not None:
-        check_text("seal.key_id", draft.seal.key_id, KEY_ID, context)
-        check_text("seal.signature", draft.seal.signature, SEAL, context)
+        for field, limit in SEAL_TEXT.items():
+            check_text(f"seal.{field}", getattr(draft.seal, field), limit, context)
     scheme = draft.__dict__["_scheme"]  # as given: reading draft.scheme would parse JSON text
     if isinstance(scheme, str):
         # JSON text comes from json.dumps of a bounded dict (registries, the server's schema).

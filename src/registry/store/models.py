@@ -2,12 +2,14 @@
 
 Used by ``store/sql*.py`` for queries and by ``migrations/env.py`` for autogenerate and the
 models-versus-migrations drift test. Revision files never import this module. Column sizes come
-from ``store.limits``. Imports only that and SQLAlchemy Core: the store maps no objects, and
+from ``store.limits``, namespace kinds from ``store.base``. Imports only those and SQLAlchemy Core: the store maps no objects, and
 ``sqlalchemy.orm`` alone costs ~60 ms of a cold start, so a process that only reads never
 imports it.
 """
 
 from __future__ import annotations
+
+import typing
 
 from sqlalchemy import (
     BigInteger,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 )
 
 from registry.store import limits
+from registry.store.base import NamespaceKind
 
 __all__ = [
     "NAMESPACE_KINDS",
@@ -51,7 +54,7 @@ NAMING_CONVENTION = {
 }
 
 #: The registry kinds a namespace may hold (mirrors ``registry.store.base.NamespaceKind``).
-NAMESPACE_KINDS = ("function", "type", "scheme")
+NAMESPACE_KINDS: tuple[str, ...] = typing.get_args(NamespaceKind)
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

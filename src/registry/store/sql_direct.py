@@ -26,6 +26,7 @@ import re
 import socket
 import sqlite3
 import threading
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -348,8 +349,11 @@ def _record(namespace: str, row: Sequence[Any]) -> EntryRecord:
     return entry_record(namespace, values)
 
 
+_KINDS = typing.get_args(NamespaceKind)
+
+
 def _kind(kind: str) -> NamespaceKind:
-    if kind not in ("function", "type", "scheme"):
+    if kind not in _KINDS:
         raise DirectReadFailed(f"unknown namespace kind {kind!r}")
     return kind  # type: ignore[return-value]
 

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from pydantic import BaseModel, Field
 
 from registry.server.ui.catalog import Hit, NamespaceIndex, Page
-from registry.store.base import EntryRecord
+from registry.store.base import EntryRecord, NamespaceKind
 
 __all__ = [
     "CheckBody",
@@ -140,7 +140,7 @@ def api_url(namespace: str, identifier: str | None = None, *parts: str) -> str:
 
 class NamespaceSummary(BaseModel):
     name: str
-    kind: Literal["function", "type", "scheme"]
+    kind: NamespaceKind
     size: int = Field(description="current entries")
     generation: int = Field(description="change counter")
     last_registered_at: datetime | None = Field(description="newest registration still current")
@@ -174,7 +174,7 @@ class EntryPage(BaseModel):
 
 class SearchHit(BaseModel):
     namespace: str
-    kind: Literal["function", "type", "scheme"]
+    kind: NamespaceKind
     entry: EntrySummary
 
 
