@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -103,6 +102,8 @@ def check_tls_files(certfile: str | None, keyfile: str | None) -> None:
                 suggestions=["Pass --ssl-certfile CERT.pem with --ssl-keyfile KEY.pem"],
             )
         return
+    import ssl  # here: `registry` imports this module for its serve command, ssl costs ~3 ms
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     files = {"certfile": certfile, "keyfile": keyfile}
     try:
