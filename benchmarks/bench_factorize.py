@@ -35,7 +35,8 @@ from _report import (
     write_section,
 )
 
-from registry import SchemeRegistry, lookup
+from registry import SchemeRegistry
+from registry.factorize import lookup
 
 
 class Leaf:
@@ -221,7 +222,7 @@ def section(
     lines += [
         "",
         "A config shape (keys, `_type` names, containers; not the scalar values) compiled a second",
-        "time gets a builder generated for it (`registry/shapes.py`): straight-line code that",
+        "time gets a builder generated for it (`registry/factorize/shapes.py`): straight-line code that",
         "checks a config along the shape, checks scalars directly against plain annotations",
         "(pydantic validates the rest, as in the `'1'` row), checks that each `_type` still names",
         "the same artifact, calls the constructors and writes the weak provenance record that",

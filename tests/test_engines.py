@@ -446,8 +446,8 @@ def test_import_registry_does_not_load_engine_dependencies() -> None:
 
     code = (
         "import sys, registry\n"
-        "print([m for m in ('yaml', 'tomli_w', 'urllib.request', 'registry.http_source',"
-        " 'registry.factorize') if m in sys.modules])"
+        "print([m for m in ('yaml', 'tomli_w', 'urllib.request', 'registry.factorize.http_source',"
+        " 'registry.factorize.compiler') if m in sys.modules])"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     result = subprocess.run(

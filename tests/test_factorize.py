@@ -573,8 +573,8 @@ def test_concurrent_builds() -> None:
 
 
 def test_a_shape_compiled_twice_gets_a_builder_for_any_values() -> None:
-    from registry import lookup
-    from registry.shapes import MISMATCH
+    from registry.factorize import lookup
+    from registry.factorize.shapes import MISMATCH
 
     found = lookup.lookup_for(Exp)
     found.builders.clear()
@@ -693,7 +693,7 @@ def test_provenance_keeps_no_built_object_alive() -> None:
 
 
 def test_records_of_dead_objects_are_swept() -> None:
-    from registry import provenance
+    from registry.factorize import records as provenance
 
     for size in range(10_000):
         Exp.factorize_artifact("Encoder", hidden_dim=size)

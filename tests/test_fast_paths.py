@@ -19,9 +19,11 @@ import yaml
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from registry import SchemeRegistry, ValidationError, factorize, lookup, plans, schemes
-from registry.hints import EVERY_TYPE, direct_types, is_plain_class
-from registry.shapes import MISMATCH
+from registry import SchemeRegistry, ValidationError, schemes
+from registry.factorize import compiler as factorize
+from registry.factorize import lookup, plans
+from registry.factorize.hints import EVERY_TYPE, direct_types, is_plain_class
+from registry.factorize.shapes import MISMATCH
 from tests.test_factorize_properties import Branch, Leaf, anything, forest, untyped
 
 

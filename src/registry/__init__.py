@@ -19,9 +19,15 @@ from registry.registries import FunctionalRegistry, SchemeRegistry, TypeRegistry
 from registry.settings import configure
 
 # isort: split
-# Factorization: the engines are registries themselves, so they come after registries.
-from registry.engines import ConfigFileEngine, SocketEngine, dump_config, load_config_file
-from registry.provenance import to_config
+# Factorization sits above the registries (its engines are registries themselves) and installs
+# itself in them when imported, so it comes after them.
+from registry.factorize import (
+    ConfigFileEngine,
+    SocketEngine,
+    dump_config,
+    load_config_file,
+    to_config,
+)
 
 __all__ = [
     "CoercionError",

@@ -3,7 +3,7 @@
 Thin by design: each command maps its arguments to public API or ``Store`` calls. :func:`main`
 turns every error into an ``error:`` line and ``hint:`` lines on stderr, with an exit code
 chosen by the error's class (``--debug``, before or after the subcommand, adds the
-traceback). click is imported only here and in ``db_commands``.
+traceback; ``cli_base.py`` holds that part, shared with ``python -m registry.server.run``).
 """
 
 from __future__ import annotations
@@ -11,41 +11,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from registry.cli_base import EXIT_CODES, EXIT_PROBLEMS, exit_code_of, run_command, url_option
 from registry.db_commands import db, echo_json, json_option
-from registry.errors import NotFoundError, SettingsError, StoreError, ValidationError
+from registry.errors import NotFoundError, ValidationError
+from registry.server.run import serve_command
 from registry.store.base import EntryRecord, NamespaceRecord, Store, place_text
 from registry.version import DISTRIBUTION
 
 __all__ = ["EXIT_CODES", "cli", "exit_code_of", "main"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_PROBLEMS = 1
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 3
-EXIT_STORE = 4
-EXIT_INTERRUPTED = 130
-
-#: The exit code of each error class, most specific first (the table in docs/cli.md).
-EXIT_CODES: tuple[tuple[type[ValidationError], int], ...] = (
-    (NotFoundError, EXIT_NOT_FOUND),
-    (StoreError, EXIT_STORE),
-    (SettingsError, EXIT_USAGE),
-    (ValidationError, EXIT_PROBLEMS),
-)
-
-
-def exit_code_of(error: ValidationError) -> int:
-    """Return the exit code for ``error``, from its class alone."""
-    return next(code for cls, code in EXIT_CODES if isinstance(error, cls))
-
 
 # --------------------------------------------------------------------------- plumbing
 
@@ -66,22 +45,6 @@ def _writable_store(ctx: click.Context) -> Store:
 
     store: Store = open_store(ctx.ensure_object(dict).get("url"))
     return store
-
-
-def url_option(func: F) -> F:
-    """``--url`` on a subcommand, overriding the group's ``--url`` and ``REGISTRY_URL``."""
-
-    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-        if value:
-            ctx.ensure_object(dict)["url"] = value
-
-    return click.option(
-        "--url",
-        help="Store URL (default: $REGISTRY_URL, then the local SQLite file).",
-        expose_value=False,
-        is_eager=True,
-        callback=remember,
-    )(func)
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -452,7 +415,8 @@ def build_command(
     """
     import importlib
 
-    from registry import engines, lookup, provenance, settings
+    from registry import settings
+    from registry.factorize import engines, lookup, provenance
 
     url = ctx.ensure_object(dict).get("url")
     if url:
@@ -515,98 +479,6 @@ def build_command(
         click.echo(f"wrote repr of the built {root} to {output}", err=True)
 
 
-@cli.command("serve")
-@click.option("--host", help="Interface (default $REGISTRY_SERVER_HOST or 127.0.0.1).")
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    help="Port, 1-65535 (default $REGISTRY_SERVER_PORT or 8001).",
-)
-@click.option(
-    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
-)
-@click.option(
-    "--token-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="File of 'token:read' / 'token:write' lines.",
-)
-@click.option("--insecure", is_flag=True, help="Allow a non-loopback host without tokens.")
-@click.option("--max-body-bytes", type=click.IntRange(min=1), help="Request body limit in bytes.")
-@click.option(
-    "--ssl-certfile",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Serve HTTPS with this PEM certificate.",
-)
-@click.option(
-    "--ssl-keyfile",
-    type=click.Path(exists=True, dir_okay=False),
-    help="The certificate's PEM private key.",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"]),
-    default="info",
-    show_default=True,
-    help="uvicorn's log level.",
-)
-@click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
-@click.option(
-    "--max-connections",
-    type=click.IntRange(min=1),
-    help="Open connections per worker (default 1024).",
-)
-@click.option(
-    "--header-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds for a request's headers (default 10).",
-)
-@click.option(
-    "--body-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds for a request's body (default 60).",
-)
-@url_option
-@click.pass_context
-def serve_command(
-    ctx: click.Context,
-    host: str | None,
-    port: int | None,
-    workers: int,
-    token_file: str | None,
-    insecure: bool,
-    max_body_bytes: int | None,
-    ssl_certfile: str | None,
-    ssl_keyfile: str | None,
-    log_level: str,
-    no_access_log: bool,
-    max_connections: int | None,
-    header_timeout: float | None,
-    body_timeout: float | None,
-) -> None:
-    """Run the registry server over the store (see docs/server.md).
-
-    `python -m registry --host H --port P` (the seed's form) runs this command too.
-    """
-    from registry.server.run import serve
-
-    serve(
-        ctx.ensure_object(dict).get("url"),
-        host,
-        port,
-        workers=workers,
-        token_file=token_file,
-        insecure=insecure,
-        max_body_bytes=max_body_bytes,
-        log_level=log_level,
-        access_log=not no_access_log,
-        ssl_certfile=ssl_certfile,
-        ssl_keyfile=ssl_keyfile,
-        max_connections=max_connections,
-        header_timeout=header_timeout,
-        body_timeout=body_timeout,
-    )
-
-
 @cli.command("ui")
 @click.option(
     "--port",
@@ -624,6 +496,7 @@ def ui_command(ctx: click.Context, port: int, open_browser: bool) -> None:
     serve_ui(ctx.ensure_object(dict).get("url"), port, open_browser=open_browser)
 
 
+cli.add_command(serve_command)
 cli.add_command(db)
 
 
@@ -637,39 +510,10 @@ def _progress(items: Sequence[Any], label: str) -> Iterable[Any]:
 # --------------------------------------------------------------------------- entry point
 
 
-def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.ensure_object(dict)["debug"] = True
-
-
-def _add_debug_option(command: click.Command) -> None:
-    """Give ``command`` and every subcommand ``--debug``, so it works before or after them."""
-    if not any(param.name == "debug" for param in command.params):
-        command.params.append(
-            click.Option(
-                ["--debug"],
-                is_flag=True,
-                expose_value=False,
-                is_eager=True,
-                callback=_remember_debug,
-                help="Show the traceback of an error as well.",
-            )
-        )
-    if isinstance(command, click.Group):
-        for subcommand in command.commands.values():
-            _add_debug_option(subcommand)
-
-
 def _seed_server_form(args: list[str]) -> bool:
     """``python -m registry --host H --port P`` (the seed's server start) names no command."""
     options = {arg.split("=")[0] for arg in args if arg.startswith("--")}
     return bool(options & {"--host", "--port"}) and not any(arg in cli.commands for arg in args)
-
-
-def _report(message: str, hints: Iterable[str]) -> None:
-    click.echo(f"error: {message}", err=True)
-    for hint in hints:
-        click.echo(f"  hint: {hint}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -685,41 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # found in the current directory first, as `python -m` finds them.
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    _add_debug_option(cli)
-    state: dict[str, Any] = {}
-    try:
-        result = cli.main(args=args, prog_name="registry", standalone_mode=False, obj=state)
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.UsageError as usage:
-        if usage.ctx is None or not args:  # `registry` alone: click shows the help
-            usage.show()
-            return usage.exit_code
-        hint = f"See: {usage.ctx.command_path} --help"
-        _report(usage.format_message(), [hint])
-        return EXIT_USAGE
-    except click.ClickException as failure:
-        _report(failure.format_message(), ["See: registry --help"])
-        return failure.exit_code
-    except click.Abort:
-        click.echo("aborted: nothing was changed", err=True)
-        return EXIT_PROBLEMS
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except ValidationError as error:
-        if state.get("debug"):
-            traceback.print_exc()
-        _report(error.message, error.suggestions)
-        return exit_code_of(error)
-    except OSError as error:
-        # A file named on the command line that cannot be written or read.
-        if state.get("debug"):
-            traceback.print_exc()
-        where = f": {error.filename}" if error.filename else ""
-        _report(f"{error.strerror or error}{where}", ["Check the path and this user's permissions"])
-        return EXIT_PROBLEMS
-    return result if isinstance(result, int) else 0
+    return run_command(cli, args, "registry")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 import re
-import sys
 import threading
 import types
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from registry import plugins, refs, sources, validation
+from registry import drafts, plugins, refs, sources, validation
 from registry.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -34,12 +32,12 @@ from registry.errors import (
     did_you_mean,
     jsonable,
 )
+from registry.scheme_cache import SchemeCache
 from registry.store import limits
 from registry.store.base import (
     ChangeSet,
     EntryDraft,
     EntryRecord,
-    JsonText,
     NamespaceKind,
     Store,
     is_importable_origin,
@@ -53,9 +51,11 @@ if TYPE_CHECKING:
     from registry.suggest import NameIndex
 
 __all__ = [
+    "Factorization",
     "FunctionalRegistry",
     "SchemeRegistry",
     "TypeRegistry",
+    "install_factorization",
 ]
 
 P = ParamSpec("P")
@@ -65,6 +65,49 @@ A = TypeVar("A")
 
 _MISSING: Any = object()
 _NAMESPACE = re.compile(limits.NAMESPACE_PATTERN)
+
+
+class Factorization(Protocol):
+    """What registry classes ask of the factorization layer, ``registry.factorize``.
+
+    That layer sits above the registries (its engines are registries, its lookups resolve
+    names in them), so registries never import it: it installs itself here with
+    :func:`install_factorization` when it is imported, which ``import registry`` does.
+    """
+
+    def factorize_function(self, registry: type[_Registry]) -> Callable[..., Any]:
+        """Return the ``factorize_artifact(identifier, /, *args, **config)`` of ``registry``."""
+        ...
+
+    def factorize(
+        self,
+        registry: type[_Registry],
+        identifier: str,
+        args: tuple[Any, ...],
+        config: Any,
+        *,
+        build: bool = True,
+    ) -> Any:
+        """Validate ``config`` (positional values ``args``) and build it (``build=False``: only
+        validate)."""
+        ...
+
+    def load_config_file(self, path: str | os.PathLike[str], engine: str | None) -> Any:
+        """Return the config in the file ``path`` (``ConfigFileEngine``)."""
+        ...
+
+    def fetch_config(self, identifier: str, source: Any, protocol: str) -> Any:
+        """Return the config for ``identifier`` fetched from ``source`` (``SocketEngine``)."""
+        ...
+
+    def to_config(self, registry: type[_Registry], obj: Any) -> Any:
+        """Return the config of ``obj`` with ``registry``'s artifacts named without prefix."""
+        ...
+
+
+def install_factorization(layer: Factorization) -> None:
+    """Give every registry class the factorization layer (``registry.factorize`` calls this)."""
+    _Registry._factorization = layer
 
 
 class _Registry:
@@ -82,12 +125,12 @@ class _Registry:
     _abstract: ClassVar[bool] = False
     _base: ClassVar[type | None] = None
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
-    _schemes: ClassVar[dict[str, tuple[Any, type[BaseModel]]]]
+    _schemes: ClassVar[SchemeCache]
     _versions: ClassVar[dict[str, int]]
     _suggestions: ClassVar[tuple[int, NameIndex] | None] = None
-    _stored_models: ClassVar[dict[str, tuple[int, type[BaseModel]]]]
     _validated: ClassVar[validation.ValidationCache]
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
+    _factorization: ClassVar[Factorization]
 
     def __init_subclass__(
         cls,
@@ -125,12 +168,11 @@ class _Registry:
                 context={"registry_name": cls.__name__},
             )
         cls._artifacts = {}
-        cls._schemes = {}
         cls._versions = {}
         cls._suggestions = None
-        cls._stored_models = {}
         cls._validated = validation.ValidationCache()
         cls._lock = threading.RLock()
+        cls._schemes = SchemeCache(cls._lock)
         cls._write_lock = threading.Lock()
         cls._install_getter()
         cls._install_factorizer()
@@ -190,9 +232,9 @@ class _Registry:
     @classmethod
     def _install_factorizer(cls) -> None:
         def factorize_artifact(identifier: str, /, *args: Any, **config: Any) -> Any:
-            from registry import lookup  # on first use: factorization imports pydantic
-
-            factorize = cls.factorize_artifact = lookup.factorize_function(cls)  # type: ignore[method-assign]
+            # Made on first use: factorization imports pydantic.
+            factorize = cls._factorization.factorize_function(cls)
+            cls.factorize_artifact = factorize  # type: ignore[method-assign]
             return factorize(identifier, *args, **config)
 
         factorize_artifact.__doc__ = _Registry.factorize_artifact.__doc__
@@ -467,9 +509,10 @@ class _Registry:
             ``"registry_name"``, ``"total"``, ``"valid": [ids]``, ``"invalid": {id: error
             dict}`` and ``"ok"``.
         """
+        from registry import batches  # on first use: keeps import registry lean
+
         valid: list[str] = []
-        invalid: dict[str, Any] = {}
-        errors: list[dict[str, Any]] = []
+        invalid: dict[str, ValidationError] = {}
         noticed: list[dict[str, str]] = []
         for identifier in cls.iter_identifiers():
             with warnings.catch_warnings(record=True) as caught:
@@ -481,35 +524,18 @@ class _Registry:
                     valid.append(identifier)
                 except ValidationError as error:
                     cls._add_context(error, "validate_registry_state", key=identifier)
-                    invalid[identifier] = error.to_dict()
-                    errors.append(
-                        {
-                            "key": identifier,
-                            "error": error.message,
-                            "suggestions": list(error.suggestions),
-                        }
-                    )
+                    invalid[identifier] = error
             noticed += [{"key": identifier, "warning": str(w.message)} for w in caught]
-        return {
-            "total_artifacts": len(valid) + len(invalid),
-            "validation_errors": errors,
-            "warnings": noticed,
-            "cache_stats": cls.get_validation_stats(),
-            "registry_name": cls.__name__,
-            "total": len(valid) + len(invalid),
-            "valid": valid,
-            "invalid": invalid,
-            "ok": not invalid,
-        }
+        return batches.state_report(
+            cls.__name__, valid, invalid, noticed, cls.get_validation_stats()
+        )
 
     @classmethod
     def clear_validation_cache(cls) -> int:
         """Forget which artifacts passed validation, and the schemes built from signatures;
         return how many validation entries were dropped. Call it after changing a registered
         class in place."""
-        with cls._lock:
-            cls._schemes.clear()
-            cls._stored_models.clear()
+        cls._schemes.clear()
         return cls._validated.clear()
 
     @classmethod
@@ -623,7 +649,7 @@ class _Registry:
         with cls._lock:
             cls._artifacts[identifier] = artifact
             cls._versions[identifier] = version
-            cls._schemes.pop(identifier, None)
+            cls._schemes.forget(identifier)
 
     @classmethod
     def _identifier_of(cls, artifact: Any) -> str:
@@ -647,7 +673,8 @@ class _Registry:
         )
         origin = refs.origin_of(artifact)
         if cls._persistent:
-            return cls._persistent_draft(key, artifact, origin, sources.place_of(artifact))
+            place = sources.place_of(artifact)
+            return drafts.persistent_draft(cls._namespace, key, artifact, origin, place)
         # Reading (and, once per file version, parsing) the source is only needed to tell a
         # second definition from a re-run: when the identifier is held by the same origin at
         # another line. The memory store makes that question a dict lookup.
@@ -664,44 +691,9 @@ class _Registry:
         source = place.source_hash if place is not None else None
         if source is None and lambda_:
             source = refs.source_hash(artifact)  # no source file: tell lambdas apart by bytecode
-        return EntryDraft(identifier=key, origin=origin, source_hash=source, **_place_fields(place))
-
-    @classmethod
-    def _persistent_draft(
-        cls, key: str, artifact: Any, origin: str, place: sources.Place | None
-    ) -> EntryDraft:
-        from registry import pickling, schemes
-
-        package = origin.partition(":")[0].partition(".")[0]
-        try:  # read once for the signature text and the scheme
-            signature: inspect.Signature | None = inspect.signature(artifact)
-        except (TypeError, ValueError):
-            signature = None
-        scheme = schemes.scheme_json_of(key, artifact, signature)
-        blob = None
-        if not is_importable_origin(origin):
-            blob = pickling.dump_blob(artifact, cls._namespace, key)
-        version = _distribution_version(package)
-        draft = EntryDraft(
-            **_place_fields(place),
-            identifier=key,
-            origin=origin,
-            # The place came from the same read of the file as the hash.
-            source_hash=(place.source_hash if place else None) or refs.source_hash(artifact),
-            signature=limits.fit_text(
-                refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT
-            ),
-            # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
-            # each (get_model builds one when asked), and a batch holds every draft at once.
-            scheme=None if scheme is None else JsonText(json.dumps(scheme)),
-            doc=limits.fit_text(refs.doc_summary(artifact), limits.DOC),
-            blob=blob,
-            python_version="{}.{}.{}".format(*sys.version_info[:3]),
-            package=package or None,
-            package_version=None if version is None else version[: limits.PACKAGE_VERSION],
+        return EntryDraft(
+            identifier=key, origin=origin, source_hash=source, **drafts.place_fields(place)
         )
-        limits.check_draft(cls._namespace, draft)  # before any store I/O, per item in batches
-        return draft
 
     @classmethod
     def unregister_identifier(cls, identifier: str) -> None:
@@ -723,7 +715,7 @@ class _Registry:
         with cls._lock:
             cls._artifacts.pop(identifier, None)
             cls._versions.pop(identifier, None)
-            cls._schemes.pop(identifier, None)
+            cls._schemes.forget(identifier)
 
     @classmethod
     def _apply_changes(cls, changes: ChangeSet | None) -> None:
@@ -787,7 +779,7 @@ class _Registry:
             with cls._lock:
                 cls._artifacts.clear()
                 cls._versions.clear()
-                cls._schemes.clear()
+                cls._schemes.clear_live()
         cls._sync_siblings(None)
 
     @classmethod
@@ -798,53 +790,52 @@ class _Registry:
 
         With ``skip_invalid=False`` the first error is raised, and the items before it stay
         registered. Otherwise the valid items are drafted and written
-        :data:`BATCH_CHUNK` at a time, each chunk in one store transaction, so the memory a
-        batch takes does not grow with its size; each item's result is its own either way.
+        :data:`~registry.batches.BATCH_CHUNK` at a time, each chunk in one store transaction,
+        so the memory a batch takes does not grow with its size; each item's result is its own
+        either way.
 
         Returns:
             ``{"successful": [keys], "failed": [keys], "total": n, "errors": [{"key", "error",
             "suggestions", "context"}]}``.
         """
-        report: dict[str, Any] = {
-            "successful": [],
-            "failed": [],
-            "total": len(artifacts),
-            "errors": [],
-        }
+        from registry import batches  # on first use: keeps import registry lean
+
+        report = batches.new_batch_report(len(artifacts))
         if not skip_invalid:
             for key, artifact in artifacts.items():
                 cls._register(key, artifact)
                 report["successful"].append(key)
             return report
-        items = list(artifacts.items())
-        for start in range(0, len(items), BATCH_CHUNK):
-            cls._register_chunk(items[start : start + BATCH_CHUNK], report)
+        for chunk in batches.chunks(list(artifacts.items())):
+            cls._register_chunk(chunk, report)
         cls._sync_siblings(report["successful"])
         return report
 
     @classmethod
-    def _register_chunk(cls, items: list[tuple[str, Any]], report: dict[str, Any]) -> None:
+    def _register_chunk(cls, items: Sequence[tuple[str, Any]], report: dict[str, Any]) -> None:
         """Draft ``items`` and write the valid ones in one store transaction."""
-        drafts: list[tuple[EntryDraft, Any]] = []
+        from registry import batches  # on first use: keeps import registry lean
+
+        drafted: list[tuple[EntryDraft, Any]] = []
         for key, artifact in items:
             try:
-                drafts.append((cls._draft(key, artifact), artifact))
+                drafted.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
                 cls._add_context(error, "safe_register_batch", key=key)
-                _record_failure(report, key, error)
-        if not drafts:
+                batches.record_failure(report, key, error)
+        if not drafted:
             return
         cls._writable_namespace()
         with cls._write_lock:
             from registry import pickling
 
             results = pickling.register_batch_sealed(
-                cls._store, cls._namespace, [draft for draft, _ in drafts]
+                cls._store, cls._namespace, [draft for draft, _ in drafted]
             )
-            for (draft, artifact), result in zip(drafts, results, strict=True):
+            for (draft, artifact), result in zip(drafted, results, strict=True):
                 if isinstance(result, ValidationError):
                     cls._add_context(result, "safe_register_batch", key=draft.identifier)
-                    _record_failure(report, draft.identifier, result)
+                    batches.record_failure(report, draft.identifier, result)
                 else:
                     cls._remember(draft.identifier, artifact, result.record.version)
                     report["successful"].append(draft.identifier)
@@ -857,61 +848,28 @@ class _Registry:
         raise_error: bool,
         operation: str,
     ) -> types.ModuleType:
-        """Register the public members of ``module`` that ``wanted`` selects: those in its
-        ``__all__``, else the public names it defines itself (not what it imports)."""
-        if not isinstance(module, types.ModuleType):
-            raise ValidationError(
-                f"{cls.__name__}.{operation} takes a module, got {type(module).__name__}",
-                suggestions=["Pass the module object: import mylab.losses, then the module"],
-                context={"operation": operation, "actual_type": type(module).__name__},
+        from registry import scanning  # on first use: keeps import registry lean
+
+        def artifact(member: Any) -> bool:
+            # A registry declared in the module is not one of its artifacts.
+            return wanted(member) and not (
+                inspect.isclass(member) and issubclass(member, _Registry)
             )
-        names = getattr(module, "__all__", None)
-        exported = names is not None
-        if names is None:
-            names = [name for name in vars(module) if not name.startswith("_")]
-        for name in names:
-            member = getattr(module, name, _MISSING)
-            if member is _MISSING or not wanted(member):
-                continue
-            if inspect.isclass(member) and issubclass(member, _Registry):
-                continue  # a registry declared in the module is not one of its artifacts
-            if not exported and getattr(member, "__module__", None) != module.__name__:
-                continue  # imported from elsewhere, not defined here
-            try:
-                cls._register(None, member)
-            except ValidationError as error:
-                if raise_error:
-                    error.context["module_name"] = module.__name__
-                    error.context["operation"] = operation
-                    raise
-        return module
+
+        return scanning.register_members(
+            module,
+            artifact,
+            functools.partial(cls._register, None),
+            raise_error=raise_error,
+            registry_name=cls.__name__,
+            operation=operation,
+        )
 
     # ------------------------------------------------------------------ schemes
 
     @classmethod
-    def _model_for(cls, identifier: str, artifact: Any) -> type[BaseModel] | None:
-        cached = cls._schemes.get(identifier)
-        if cached is not None and cached[0] is artifact:
-            return cached[1]
-        from registry import schemes
-
-        try:
-            model = schemes.extract_model(identifier, artifact)
-        except ValidationError:
-            return None
-        with cls._lock:
-            cls._schemes[identifier] = (artifact, model)
-        return model
-
-    @classmethod
     def _scheme(cls, identifier: str) -> type[BaseModel]:
-        artifact = cls.get_artifact(identifier)
-        model = cls._model_for(identifier, artifact)
-        if model is None:
-            from registry import schemes
-
-            return schemes.extract_model(identifier, artifact)  # raises the explanatory error
-        return model
+        return cls._schemes.of_artifact(identifier, cls.get_artifact(identifier))
 
     @classmethod
     def _described(cls, identifier: str) -> type[BaseModel]:
@@ -923,15 +881,7 @@ class _Registry:
         record = cls._store.get_entry(cls._namespace, identifier)
         if record is None or record.scheme is None:
             return cls._scheme(identifier)  # raises the missing error, or imports to explain
-        cached = cls._stored_models.get(identifier)
-        if cached is not None and cached[0] == record.version:
-            return cached[1]
-        from registry import schemes
-
-        model = schemes.model_from_scheme(identifier, record.scheme)
-        with cls._lock:
-            cls._stored_models[identifier] = (record.version, model)
-        return model
+        return cls._schemes.of_stored(identifier, record.version, record.scheme)
 
     # ------------------------------------------------------------------ factorization
 
@@ -957,11 +907,7 @@ class _Registry:
         Raises:
             ValidationError: with the failing ``_type`` and dotted ``path`` in its context.
         """
-        from registry import lookup
-
-        if args:
-            config = lookup.with_positional(identifier, args, config)
-        lookup.factorize_in(cls, identifier, config, build=False)
+        cls._factorization.factorize(cls, identifier, args, config, build=False)
 
     @classmethod
     def factorize_from_file(
@@ -978,10 +924,9 @@ class _Registry:
         Raises:
             ValidationError: no file given (or two), no engine, unreadable file, invalid config.
         """
-        from registry import engines, lookup
-
-        chosen = lookup.one_of("factorize_from_file", path=path, filepath=filepath)
-        return lookup.factorize_in(cls, identifier, engines.load_config_file(chosen, engine))
+        chosen = validation.one_of("factorize_from_file", path=path, filepath=filepath)
+        layer = cls._factorization
+        return layer.factorize(cls, identifier, (), layer.load_config_file(chosen, engine))
 
     @classmethod
     def factorize_from_socket(
@@ -1000,20 +945,19 @@ class _Registry:
         Raises:
             ValidationError: no source given (or two), unknown protocol, fetch or config error.
         """
-        from registry import engines, lookup
-
-        chosen = lookup.one_of("factorize_from_socket", source=source, socket_config=socket_config)
-        return lookup.factorize_in(
-            cls, identifier, engines.fetch_config(identifier, chosen, protocol)
+        chosen = validation.one_of(
+            "factorize_from_socket", source=source, socket_config=socket_config
+        )
+        layer = cls._factorization
+        return layer.factorize(
+            cls, identifier, (), layer.fetch_config(identifier, chosen, protocol)
         )
 
     @classmethod
     def to_config(cls, obj: Any) -> Any:
         """Return a config that rebuilds ``obj`` with :meth:`factorize_artifact`; this
         registry's artifacts are named without the ``Registry:`` prefix."""
-        from registry import lookup
-
-        return lookup.to_config_in(cls, obj)
+        return cls._factorization.to_config(cls, obj)
 
 
 _KINDS = ("FunctionalRegistry", "TypeRegistry", "SchemeRegistry")
@@ -1055,48 +999,6 @@ class _PendingRegistration:
             RuntimeWarning,
             stacklevel=2,
         )
-
-
-def _record_failure(report: dict[str, Any], key: object, error: ValidationError) -> None:
-    report["failed"].append(key)
-    report["errors"].append(
-        {
-            "key": key,
-            "error": error.message,
-            "suggestions": error.suggestions,
-            "context": error.context,
-        }
-    )
-
-
-#: ``safe_register_batch`` drafts and writes this many items per store transaction: large
-#: enough that a transaction's cost is spread thin, small enough that a batch of any size
-#: holds a few MiB of drafts and records at a time.
-BATCH_CHUNK = 500
-
-
-def _place_fields(place: sources.Place | None) -> dict[str, Any]:
-    """The ``EntryDraft`` fields saying where an artifact is defined."""
-    if place is None:
-        return {}
-    return {
-        "source_file": place.file,
-        "source_line": place.line,
-        "definitions": place.definitions,
-    }
-
-
-@functools.lru_cache(maxsize=256)
-def _distribution_version(package: str) -> str | None:
-    # Cached: a lookup scans sys.path (~40 us), and registrations come in bursts per package.
-    if not package:
-        return None
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(package)
-    except (importlib.metadata.PackageNotFoundError, ValueError):
-        return None
 
 
 class _ChangeListener:

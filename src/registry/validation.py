@@ -34,6 +34,7 @@ __all__ = [
     "check_identifier",
     "check_inheritance",
     "check_kind",
+    "one_of",
 ]
 
 ArtifactKind = NamespaceKind
@@ -77,6 +78,20 @@ def check_identifier(identifier: object, registry_name: str) -> str:
             context=context,
         )
     return identifier
+
+
+def one_of(operation: str, **spellings: Any) -> Any:
+    """Return the one argument given among ``spellings`` (ours and the seed's name for it)."""
+    given = {name: value for name, value in spellings.items() if value is not None}
+    if len(given) == 1:
+        return next(iter(given.values()))
+    names = " or ".join(f"{name}=" for name in spellings)
+    raise ValidationError(
+        f"{operation} needs exactly one of {names}, got "
+        + (", ".join(sorted(given)) if given else "neither"),
+        suggestions=[f"Pass it once, as {next(iter(spellings))}="],
+        context={"operation": operation, "given": sorted(given)},
+    )
 
 
 def check_kind(kind: ArtifactKind, artifact: object, registry_name: str) -> None:

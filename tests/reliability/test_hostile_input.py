@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry import FunctionalRegistry, SchemeRegistry, ValidationError, dump_config
-from registry.config_bounds import MAX_CONFIG_DEPTH, MAX_CONFIG_VALUES, check_config
+from registry.factorize.config_bounds import MAX_CONFIG_DEPTH, MAX_CONFIG_VALUES, check_config
 from tests.reliability.conftest import child_env
 
 pytestmark = pytest.mark.slow

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import click
+
 from registry import settings
+from registry.cli_base import run_command, url_option
 from registry.errors import SettingsError, ValidationError
 from registry.server.auth import Scope, load_tokens
 from registry.version import install_hint
@@ -35,6 +37,7 @@ __all__ = [
     "main",
     "require_server_extra",
     "serve",
+    "serve_command",
 ]
 
 DEFAULT_HOST = settings.DEFAULT_SERVER_HOST
@@ -99,6 +102,8 @@ def check_tls_files(certfile: str | None, keyfile: str | None) -> None:
                 suggestions=["Pass --ssl-certfile CERT.pem with --ssl-keyfile KEY.pem"],
             )
         return
+    import ssl  # here: `registry` imports this module for its serve command, ssl costs ~3 ms
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     files = {"certfile": certfile, "keyfile": keyfile}
     try:
@@ -273,11 +278,102 @@ def _build_app(config: Mapping[str, Any]) -> FastAPI:
     )
 
 
+@click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", help="Interface (default $REGISTRY_SERVER_HOST or 127.0.0.1).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port, 1-65535 (default $REGISTRY_SERVER_PORT or 8001).",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="File of 'token:read' / 'token:write' lines.",
+)
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback host without tokens.")
+@click.option("--max-body-bytes", type=click.IntRange(min=1), help="Request body limit in bytes.")
+@click.option(
+    "--ssl-certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve HTTPS with this PEM certificate.",
+)
+@click.option(
+    "--ssl-keyfile",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The certificate's PEM private key.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"]),
+    default="info",
+    show_default=True,
+    help="uvicorn's log level.",
+)
+@click.option("--no-access-log", is_flag=True, help="Do not log one line per request.")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    help="Open connections per worker (default 1024).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a request's headers (default 10).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for a request's body (default 60).",
+)
+@url_option
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    token_file: str | None,
+    insecure: bool,
+    max_body_bytes: int | None,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    log_level: str,
+    no_access_log: bool,
+    max_connections: int | None,
+    header_timeout: float | None,
+    body_timeout: float | None,
+) -> None:
+    """Run the registry server over the store (see docs/server.md).
+
+    `python -m registry --host H --port P` (the seed's form) runs this command too.
+    """
+
+    serve(
+        ctx.ensure_object(dict).get("url"),
+        host,
+        port,
+        workers=workers,
+        token_file=token_file,
+        insecure=insecure,
+        max_body_bytes=max_body_bytes,
+        log_level=log_level,
+        access_log=not no_access_log,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        max_connections=max_connections,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m registry.server.run ARGS``: the same command as ``registry serve ARGS``."""
-    from registry.cli import main as cli_main
-
-    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
+    return run_command(
+        serve_command, list(sys.argv[1:] if argv is None else argv), "registry serve"
+    )
 
 
 if __name__ == "__main__":

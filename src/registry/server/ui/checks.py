@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.engines import render_config
 from registry.errors import ValidationError
+from registry.factorize.engines import render_config
 from registry.server.ui.views import ConfigCheck, FieldProblem
 from registry.store.base import Store
 

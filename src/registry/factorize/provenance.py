@@ -1,14 +1,12 @@
-"""How factorized objects were built, and :func:`to_config`, which turns them back into configs.
+""":func:`to_config`: turn factorized objects back into the configs that build them.
 
-Every object the builder makes is remembered weakly (by ``id`` plus a weak reference, so
-unhashable objects such as dataclasses work too) together with the compiled node that built
-it and, for builders generated per config shape, the literal values of that build (the node is
-then a template whose literal values are ``Slot`` markers); building is deterministic, so the
-node's values and nested steps are the config.
-``to_config`` reads that record; for instances of registered classes
-that were not factorized it falls back to reading the constructor's parameters back from
-same-named attributes. Objects that cannot take a weak reference (ints, dicts returned by a
-function) are not remembered. Imports only ``errors``.
+Building is deterministic, so an object's record (``records.py``: the compiled node that built
+it and, for builders generated per config shape, the literal values that filled the node's
+``Slot`` markers) is its config: the node's values and nested steps. For instances of
+registered classes that were not factorized it falls back to reading the constructor's
+parameters back from same-named attributes. The compiled step types are imported on first use
+(``steps`` imports pydantic, and ``import registry`` exports ``to_config`` without paying for
+it).
 """
 
 from __future__ import annotations
@@ -18,68 +16,23 @@ import datetime
 import enum
 import inspect
 import pathlib
-import threading
-import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import ValidationError
+from registry.factorize import records
 
 if TYPE_CHECKING:
-    from registry.steps import Node
+    from registry.factorize.steps import Node
 
-__all__ = ["remember", "sweep_if_due", "to_config"]
+__all__ = ["Namer", "to_config"]
 
 
-_Record = tuple["weakref.ref[Any]", "Node", tuple[Any, ...]]
-_RECORDS: dict[int, _Record] = {}
-_SWEEP_LOCK = threading.Lock()
-_sweep_at = 4096
 _MAX_DEPTH = 200
 _KEPT_AS_IS = (str, int, float, bool, type(None), bytes, datetime.date, datetime.time)
 
 #: Returns the qualified label (``Registry:name``) a class is registered under, or None.
 Namer = Callable[[type], "str | None"]
-
-
-def remember(obj: Any, node: Node, slots: tuple[Any, ...] = ()) -> None:
-    """Record that ``obj`` was built by ``node`` (with the literal values ``slots``).
-
-    A record is a plain weak reference (no callback, so cheap to make and to drop) and the
-    node, which holds no built object. Records of dead objects are swept out in batches.
-    Generated builders write records inline and call :func:`sweep_if_due` once per build.
-    """
-    try:
-        ref = weakref.ref(obj)
-    except TypeError:
-        return  # ints, dicts, slotted objects: nothing to attach a record to
-    _RECORDS[id(obj)] = (ref, node, slots)
-    if len(_RECORDS) >= _sweep_at:
-        _sweep()
-
-
-def sweep_if_due() -> None:
-    """Drop the records of dead objects once enough have been written since the last sweep."""
-    if len(_RECORDS) >= _sweep_at:
-        _sweep()
-
-
-def _sweep() -> None:
-    global _sweep_at
-    with _SWEEP_LOCK:
-        for key, record in list(_RECORDS.items()):
-            # A builder in another thread may just have recorded a new object under a reused
-            # id; then the record differs and stays.
-            if record[0]() is None and _RECORDS.get(key) is record:
-                _RECORDS.pop(key, None)
-        _sweep_at = max(4096, 2 * len(_RECORDS))
-
-
-def _record_of(obj: Any) -> _Record | None:
-    record = _RECORDS.get(id(obj))
-    if record is not None and record[0]() is obj:
-        return record
-    return None
 
 
 def to_config(obj: Any, *, relative_to: str | None = None, namer: Namer | None = None) -> Any:
@@ -109,7 +62,7 @@ def _config_of(
             f"Config nesting is deeper than {_MAX_DEPTH} at {path!r} (a cycle?)",
             context={"path": path},
         )
-    record = _record_of(obj)
+    record = records.record_of(obj)
     if record is not None:
         return _from_record(record, path, relative_to, namer, depth)
     if isinstance(obj, enum.Enum):
@@ -189,7 +142,7 @@ def _relative(label: str, relative_to: str | None) -> str:
 
 
 def _from_record(
-    record: _Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
+    record: records.Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
 ) -> dict[str, Any]:
     return _node_config(record[1], path, relative_to, namer, depth, slots=record[2])
 
@@ -229,7 +182,7 @@ def _step_config(
     *,
     slots: tuple[Any, ...],
 ) -> Any:
-    from registry import steps
+    from registry.factorize import steps  # on first use: steps import pydantic
 
     if isinstance(value, steps.Slot):
         value = slots[value.index]

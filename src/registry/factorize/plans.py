@@ -27,7 +27,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 
 from registry import schemes
 from registry.errors import ValidationError
-from registry.hints import EVERY_TYPE, Hint, direct_types, hint_for, is_plain_class
+from registry.factorize.hints import EVERY_TYPE, Hint, direct_types, hint_for, is_plain_class
 
 __all__ = [
     "ArtifactPlan",

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from registry import factorize, provenance
 from registry.errors import RegistryError, ValidationError
+from registry.factorize import compiler, provenance
+from registry.factorize.plans import ArtifactPlan
+from registry.factorize.shapes import MISMATCH, ShapeBuilder
 from registry.namespaces import find_registry, open_namespace
-from registry.plans import ArtifactPlan
 from registry.registries import _Registry
-from registry.shapes import MISMATCH, ShapeBuilder
 
 __all__ = [
     "RegistryLookup",
@@ -28,7 +28,6 @@ __all__ = [
     "factorize_in",
     "label_of",
     "lookup_for",
-    "one_of",
     "registry_named",
     "to_config_in",
     "with_positional",
@@ -55,7 +54,7 @@ def registry_named(name: str) -> type[_Registry]:
 
 class RegistryLookup:
     """Resolves ``_type`` names for one root registry and keeps its compiled plans and
-    generated builders (see :class:`registry.factorize.ArtifactLookup`)."""
+    generated builders (see :class:`registry.factorize.compiler.ArtifactLookup`)."""
 
     __slots__ = (
         "__weakref__",
@@ -131,7 +130,7 @@ def factorize_in(
             suggestions=["Write the parameters as key: value pairs at the top level"],
             context={"type": identifier, "path": "", "got": type(config).__name__},
         )
-    return factorize.factorize(lookup_for(registry), identifier, config, build=build)
+    return compiler.factorize(lookup_for(registry), identifier, config, build=build)
 
 
 def with_positional(
@@ -139,29 +138,15 @@ def with_positional(
 ) -> dict[str, Any]:
     """Return ``config`` with the positional values of a ``factorize_artifact`` call as its
     ``_args_`` (matched to the parameters in order when the config is compiled)."""
-    if factorize.ARGS_KEY in config:
+    if compiler.ARGS_KEY in config:
         raise ValidationError(
-            f"{identifier!r} got positional values twice: as arguments and as {factorize.ARGS_KEY}",
+            f"{identifier!r} got positional values twice: as arguments and as {compiler.ARGS_KEY}",
             suggestions=[
                 f"Pass them one way: factorize_artifact({identifier!r}, 1, 2) or _args_=[1, 2]"
             ],
-            context={"type": identifier, "path": factorize.ARGS_KEY},
+            context={"type": identifier, "path": compiler.ARGS_KEY},
         )
-    return {**config, factorize.ARGS_KEY: list(args)}
-
-
-def one_of(operation: str, **spellings: Any) -> Any:
-    """Return the one argument given among ``spellings`` (ours and the seed's name for it)."""
-    given = {name: value for name, value in spellings.items() if value is not None}
-    if len(given) == 1:
-        return next(iter(given.values()))
-    names = " or ".join(f"{name}=" for name in spellings)
-    raise ValidationError(
-        f"{operation} needs exactly one of {names}, got "
-        + (", ".join(sorted(given)) if given else "neither"),
-        suggestions=[f"Pass it once, as {next(iter(spellings))}="],
-        context={"operation": operation, "given": sorted(given)},
-    )
+    return {**config, compiler.ARGS_KEY: list(args)}
 
 
 def factorize_function(registry: type[_Registry]) -> Callable[..., Any]:
@@ -178,7 +163,7 @@ def factorize_function(registry: type[_Registry]) -> Callable[..., Any]:
             built = fast(config)
             if built is not MISMATCH:
                 return built
-        return factorize.build_new(found, identifier, config)
+        return compiler.build_new(found, identifier, config)
 
     factorize_artifact.__doc__ = _Registry.factorize_artifact.__doc__
     return factorize_artifact

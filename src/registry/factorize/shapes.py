@@ -15,9 +15,9 @@ general path's two phases:
    which raises its usual error; so messages and coercions are the general path's own.
 2. *build*: call the artifacts leaves first, in the general path's order, and record
    provenance for ``to_config`` against a template of the tree whose literal values are
-   :class:`~registry.steps.Slot` markers, filled from this build's values.
+   :class:`~registry.factorize.steps.Slot` markers, filled from this build's values.
 
-Imports only ``errors``, ``hints``, ``plans``, ``provenance`` and ``steps``.
+Imports only ``errors``, ``hints``, ``plans``, ``records`` and ``steps``.
 """
 
 from __future__ import annotations
@@ -27,11 +27,19 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from registry import provenance
 from registry.errors import ValidationError
-from registry.hints import ANY_HINT, EVERY_TYPE, Hint
-from registry.plans import ArtifactPlan, shape_validator
-from registry.steps import ATOMIC, MappingStep, Node, SequenceStep, Slot, Step, call_special
+from registry.factorize import records
+from registry.factorize.hints import ANY_HINT, EVERY_TYPE, Hint
+from registry.factorize.plans import ArtifactPlan, shape_validator
+from registry.factorize.steps import (
+    ATOMIC,
+    MappingStep,
+    Node,
+    SequenceStep,
+    Slot,
+    Step,
+    call_special,
+)
 
 __all__ = ["MISMATCH", "ShapeBuilder", "generate"]
 
@@ -91,11 +99,11 @@ def generate(
         ATOMIC=ATOMIC,
         CACHED=lookup.artifacts,
         RESOLVE=lookup.artifact,
-        RECORDS=provenance._RECORDS,
+        RECORDS=records._RECORDS,
         WEAKREF=weakref.ref,
-        SWEEP=provenance.sweep_if_due,
+        SWEEP=records.sweep_if_due,
         SPECIAL=call_special,
-        provenance=provenance,
+        records=records,
     )
     exec(compile(source, f"<registry builder of {type_name!r}>", "exec"), namespace)
     builder: Any = namespace["build"]
@@ -459,7 +467,7 @@ class _Writer:
         body.append(f"    slots = ({''.join(f'{v}, ' for v in self.slots)})")
         body += [f"    {line}" for line in built.lines]
         body += [
-            "    if len(RECORDS) >= provenance._sweep_at:",
+            "    if len(RECORDS) >= records._sweep_at:",
             "        SWEEP()",
             f"    return {built.expression}",
         ]

@@ -10,10 +10,10 @@ and never imports ``registries``. Building has two phases:
    is given to. Nothing is called, so a bad leaf leaves no half-built objects behind.
 2. *build*: call the artifacts depth-first with the validated values.
 
-Per-artifact work is cached in :class:`~registry.plans.ArtifactPlan` objects. Configs are not
+Per-artifact work is cached in :class:`~registry.factorize.plans.ArtifactPlan` objects. Configs are not
 cached by value: the second time a config *shape* is compiled for a root name (its keys,
 ``_type`` names and containers, whatever its scalar values), it gets a generated builder
-(:mod:`registry.shapes`) that later configs of that shape run instead of both phases. No
+(:mod:`registry.factorize.shapes`) that later configs of that shape run instead of both phases. No
 config is serialised into a key: a shape is summarised only after its config compiled (a walk
 no longer than the compile's), and a builder gives up at the first difference from its shape.
 Directives: ``_type``, ``_args_`` (positional values), ``_partial_`` (return a
@@ -30,19 +30,20 @@ from typing import Any, Protocol
 import pydantic
 from pydantic import BaseModel
 
-from registry import schemes, shapes
-from registry.config_bounds import check_config
+from registry import schemes
 from registry.errors import ValidationError, closest_names, did_you_mean
-from registry.hints import ANY_HINT, Hint
-from registry.plans import (
+from registry.factorize import shapes
+from registry.factorize.config_bounds import check_config
+from registry.factorize.hints import ANY_HINT, Hint
+from registry.factorize.plans import (
     ArtifactPlan,
     compile_plan,
     plan_for_class,
     shape_validator,
     validate_direct,
 )
-from registry.shapes import MISMATCH, ShapeBuilder
-from registry.steps import ATOMIC, MappingStep, Node, SequenceStep, Step
+from registry.factorize.shapes import MISMATCH, ShapeBuilder
+from registry.factorize.steps import ATOMIC, MappingStep, Node, SequenceStep, Step
 
 __all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "build_new", "factorize"]
 
@@ -66,7 +67,7 @@ class ArtifactLookup(Protocol):
     """Resolves ``_type`` names for :func:`factorize` and owns its caches."""
 
     plans: dict[str, ArtifactPlan]
-    #: Generated builders per root name, newest first (see :mod:`registry.shapes`).
+    #: Generated builders per root name, newest first (see :mod:`registry.factorize.shapes`).
     builders: dict[str, tuple[ShapeBuilder, ...]]
     #: Shapes compiled once, by ``(root name, shape)``; the second time gets a builder.
     shapes_seen: set[Any]

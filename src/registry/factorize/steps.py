@@ -5,7 +5,7 @@ A :class:`Node` calls one artifact with validated values and the results of its 
 never mutates a step, so a compiled tree can be built again (and from several threads). The
 builders generated per config shape (``shapes.py``) keep a *template* of the tree whose literal
 values are :class:`Slot` markers, filled from the values of each build for ``to_config``.
-Imports only ``errors``, ``hints``, ``plans`` and ``provenance``.
+Imports only ``errors``, ``hints``, ``plans`` and ``records``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import functools
 from typing import Any
 
 from registry.errors import ValidationError
-from registry.hints import Hint
-from registry.plans import ArtifactPlan
-from registry.provenance import remember
+from registry.factorize.hints import Hint
+from registry.factorize.plans import ArtifactPlan
+from registry.factorize.records import remember
 
 __all__ = ["ATOMIC", "MappingStep", "Node", "SequenceStep", "Slot", "Step", "call_special"]
 

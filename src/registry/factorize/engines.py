@@ -3,7 +3,7 @@
 ``ConfigFileEngine`` is a FunctionalRegistry of file loaders keyed by suffix (``json``,
 ``yaml``/``yml`` via ``yaml.safe_load`` only, ``toml`` built in); a loader takes a ``Path`` and
 returns the parsed config. ``SocketEngine`` is a FunctionalRegistry of network sources keyed by
-protocol (``http`` built in, see ``registry.http_source``); a source takes the source
+protocol (``http`` built in, see ``registry.factorize.http_source``); a source takes the source
 description and the identifier asked for. :func:`dump_config` writes configs as JSON, YAML or TOML.
 Every failure is a ``registry.ValidationError`` naming the file or URL (and line, when the
 parser gives one).
@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from registry.config_bounds import MAX_CONFIG_DEPTH, check_config
 from registry.errors import RegistryError, ValidationError, closest_names, did_you_mean
+from registry.factorize.config_bounds import MAX_CONFIG_DEPTH, check_config
 from registry.registries import FunctionalRegistry
 
 # yaml, tomllib/tomli, tomli_w and urllib are imported where they are used, so that
@@ -158,7 +158,7 @@ def load_config_file(path: PathLike, engine: str | None = None) -> Any:
     Raises:
         ValidationError: no such file, no engine for the suffix, the file does not parse, or
             the config expands too large or too deep, or refers to itself
-            (``registry.config_bounds``).
+            (``registry.factorize.config_bounds``).
     """
     filepath = Path(path)
     name = _engine_name(filepath, engine, ConfigFileEngine.__name__)
@@ -279,8 +279,8 @@ def dump_config(config: Any, path: PathLike, engine: str | None = None) -> Path:
 def fetch_http(source: Mapping[str, Any], identifier: str) -> Any:
     """Fetch a JSON config over HTTP(S): GET ``url?type=<identifier>``, or POST ``body``
     (default ``{"type": identifier}``). ``source`` keys: url, method, headers, timeout,
-    max_bytes, body (see ``registry.http_source``)."""
-    from registry import http_source
+    max_bytes, body (see ``registry.factorize.http_source``)."""
+    from registry.factorize import http_source
 
     return http_source.fetch(source, identifier)
 
