@@ -226,7 +226,8 @@ class SqlStore(Store):
             params = {"namespace_id": state.id, "since": generation}
             added: list[EntryRecord] = []
             updated: list[EntryRecord] = []
-            for row in conn.execute(self._sql.changed_heads, params):
+            rows = conn.execute(self._sql.changed_heads, params).all()
+            for row in sorted(rows, key=lambda row: row.position):
                 # A head created after ``since`` is new to the listener; an older one moved on.
                 (added if row.position > generation else updated).append(
                     entry_record(namespace, row)

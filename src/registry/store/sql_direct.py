@@ -29,6 +29,7 @@ import threading
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -199,14 +200,14 @@ _IDENTIFIERS = (
     " WHERE namespace_id = (SELECT id FROM namespaces WHERE name = :name)"
     " ORDER BY position"
 )
-# A listener's catch-up: the heads and tombstones whose change counter is above ``since``.
+# A listener's catch-up: the heads and tombstones whose change counter is above ``since``,
+# unordered (see Statements.changed_heads for why; the caller sorts them by position).
 _STATE = "SELECT id, generation, cleared_at FROM namespaces WHERE name = :name"
 _CHANGED_HEADS = (
     "SELECT heads.position, "
     + ", ".join(f"entries.{field}" for field in ENTRY_FIELDS)
     + " FROM heads JOIN entries ON entries.id = heads.entry_id"
     " WHERE heads.namespace_id = :namespace_id AND heads.change > :since"
-    " ORDER BY heads.position"
 )
 # PostgreSQL: one index lookup per changed head (see Statements.changed_heads for why).
 _CHANGED_HEADS_PG = (
@@ -216,7 +217,6 @@ _CHANGED_HEADS_PG = (
     + ", ".join(f"entries.{field}" for field in ENTRY_FIELDS)
     + " FROM entries WHERE entries.id = heads.entry_id LIMIT 1) AS found"
     " WHERE heads.namespace_id = :namespace_id AND heads.change > :since"
-    " ORDER BY heads.position"
 )
 _REMOVED = (
     "SELECT identifier FROM tombstones WHERE namespace_id = :namespace_id AND change > :since"
@@ -288,7 +288,7 @@ class DirectReader:
             removed = tuple(str(row[0]) for row in fetch(_REMOVED, params))
         added: list[EntryRecord] = []
         updated: list[EntryRecord] = []
-        for position, *row in heads:
+        for position, *row in sorted(heads, key=itemgetter(0)):
             # A head created after ``since`` is new to the listener; an older one moved on.
             (added if position > since else updated).append(_record(namespace, row))
         return ChangeSet(

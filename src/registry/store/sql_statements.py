@@ -163,11 +163,15 @@ class Statements:
             .order_by(heads.c.position)
         )
         since = bindparam("since", type_=BigInteger)
+        # Unordered: the caller sorts the few changed heads by position. With ORDER BY
+        # position, a planner whose statistics predate the namespace's growth (a namespace
+        # filled since the last ANALYZE) walked the (namespace_id, position) index and
+        # filtered every head of the namespace (7 ms at 100,000) instead of reading the
+        # changed ones from the (namespace_id, change) index (0.05 ms).
         self.changed_heads = (
             select(heads.c.position, *ENTRY_COLUMNS)
             .join(heads, heads.c.entry_id == entries.c.id)
             .where(heads.c.namespace_id == ns_id, heads.c.change > since)
-            .order_by(heads.c.position)
         )
         if dialect == "postgresql":
             # One index lookup per changed head: right after a large batch, stale statistics
@@ -181,7 +185,6 @@ class Statements:
                 .select_from(heads)
                 .join(found, true())
                 .where(heads.c.namespace_id == ns_id, heads.c.change > since)
-                .order_by(heads.c.position)
             )
         self.removed = select(tombstones.c.identifier).where(
             tombstones.c.namespace_id == ns_id, tombstones.c.change > since
