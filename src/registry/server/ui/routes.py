@@ -33,6 +33,7 @@ from registry.errors import PermissionDeniedError, RegistryError, closest_names,
 from registry.refs import drift_state
 from registry.server.auth import TokenTable, session_value
 from registry.server.changes import ChangeHub
+from registry.server.middleware import bearer_token
 from registry.server.responses import error_responses
 from registry.server.schemas import IDENTIFIER_PATTERN, NAMESPACE_PATTERN
 from registry.server.ui import checks, forms, views
@@ -124,8 +125,7 @@ class _Ui:
     def allowed(self, request: Request) -> bool:
         if not self.table.is_enabled:
             return True
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and self.table.scope_of(token) is not None:
+        if self.table.scope_of(bearer_token(request.scope)) is not None:
             return True
         return self.table.has_session(request.cookies.get(SESSION_COOKIE))
 
