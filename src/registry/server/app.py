@@ -52,12 +52,12 @@ from registry.server.responses import (
     error_responses,
 )
 from registry.server.schemas import (
-    IDENTIFIER_PATTERN,
-    NAMESPACE_PATTERN,
     SHA256_PATTERN,
     BatchBody,
     DraftBody,
+    Identifier,
     NamespaceBody,
+    NamespaceName,
 )
 from registry.server.ui import SecurityHeadersMiddleware, add_ui_routes
 from registry.server.ui.routes import SESSION_COOKIE
@@ -94,8 +94,6 @@ _CHANGES_RESPONSES: dict[int | str, dict[str, Any]] = {
     204: {"description": "The client hung up before anything changed"},
 }
 
-NamespaceName = Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="logic_namespace")]
-Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="artifact identifier")]
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None,
     Depends(HTTPBearer(auto_error=False, description="the client's REGISTRY_TOKEN")),

@@ -20,7 +20,7 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.server.auth import TokenTable
-from registry.server.middleware import bearer_token
+from registry.server.middleware import bearer_token, route_path
 from registry.store import limits
 from registry.store.base import Store
 from registry.store.wire import entry_to_json
@@ -53,9 +53,7 @@ class CachedEntryReads:
         """The response body, or ``None`` when the documented route must answer."""
         if scope.get("query_string"):
             return None
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        found = _ENTRY_PATH.fullmatch(path[len(root) :] if root and path.startswith(root) else path)
+        found = _ENTRY_PATH.fullmatch(route_path(scope))
         if found is None or not limits.IDENTIFIER_RE.fullmatch(found[2]):
             return None
         if self.table.is_enabled and self.table.scope_of(bearer_token(scope)) is None:

@@ -25,6 +25,8 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from registry.server.middleware import error_body
+
 __all__ = [
     "DEFAULT_GUARD",
     "GuardSettings",
@@ -55,14 +57,7 @@ DEFAULT_GUARD = GuardSettings()
 _RESERVED_FILES = 64
 
 _REFUSAL = json.dumps(
-    {
-        "error": {
-            "type": "StoreError",
-            "message": "The registry server has too many open connections; retry shortly",
-            "suggestions": [],
-            "context": {},
-        }
-    }
+    error_body("StoreError", "The registry server has too many open connections; retry shortly")
 ).encode()
 _REFUSAL_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"

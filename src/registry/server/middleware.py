@@ -20,7 +20,14 @@ from registry.errors import PermissionDeniedError
 from registry.server.auth import Scope as TokenScope
 from registry.server.auth import TokenTable
 
-__all__ = ["BodyBudget", "BodyLimitMiddleware", "TokenGate", "bearer_token", "error_body"]
+__all__ = [
+    "BodyBudget",
+    "BodyLimitMiddleware",
+    "TokenGate",
+    "bearer_token",
+    "error_body",
+    "route_path",
+]
 
 #: Routes of the HTTP API (bearer tokens); the web page's forms are everything else.
 API_PREFIXES = ("/namespaces", "/blobs", "/stats", "/generations", "/changes")
@@ -93,7 +100,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
+    """The request's path below the app's ``root_path`` (where it is mounted behind a proxy)."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
@@ -141,7 +149,7 @@ class TokenGate:
         ):
             await self.app(scope, receive, send)
             return
-        path = _route_path(scope)
+        path = route_path(scope)
         if path in PUBLIC_FORMS:
             await self.app(scope, receive, send)
             return

@@ -260,7 +260,6 @@ def app_from_environment() -> FastAPI:
 
 
 def _build_app(config: Mapping[str, Any]) -> FastAPI:
-    from registry import settings
     from registry.server.app import DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_BYTES, create_app
     from registry.server.guard import install_repeat_filter
 

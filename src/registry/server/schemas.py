@@ -2,7 +2,8 @@
 input validation come from one place. The fields of the record bodies come from the record
 dataclasses in ``store.base`` (``server.derived``); every size limit comes from
 ``store.limits``, the declaration the database columns and every backend's checks use too.
-Responses are built by ``store.wire``."""
+Responses are built by ``store.wire``. The path parameters of the routes (namespace,
+identifier) are declared here too, with the same patterns."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from registry.errors import ValidationError
@@ -24,7 +26,9 @@ __all__ = [
     "BatchBody",
     "BlobBody",
     "DraftBody",
+    "Identifier",
     "NamespaceBody",
+    "NamespaceName",
     "SealBody",
 ]
 
@@ -34,6 +38,10 @@ IDENTIFIER_PATTERN = f"^{limits.IDENTIFIER_PATTERN}$"
 #: ``module:qualname``; generous, since lambdas and locals have qualnames like ``f.<locals>.g``.
 ORIGIN_PATTERN = r"^[^\s:\x00-\x1f]+:[^\s:\x00-\x1f]+$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+#: Path parameters of the API and the web page's JSON routes.
+NamespaceName = Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="logic_namespace")]
+Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="artifact identifier")]
 
 
 class _Body(BaseModel):

@@ -189,6 +189,10 @@ class NamespaceIndex:
             self._orders[key] = order  # a racing thread computes the same list: harmless
         return order
 
+    def _in_order(self, key: SortKey, descending: bool) -> list[int]:
+        order = self.order(key)
+        return order[::-1] if descending else order
+
     def _rank(self, key: SortKey) -> Callable[[int], tuple[Any, ...]]:
         """Where a row goes in ``order(key)``: the full sort key of :meth:`order`."""
         names = self.names
@@ -273,8 +277,7 @@ class NamespaceIndex:
                 None,
             )
         if narrower is None:
-            order = self.order(sort)
-            narrower = order[::-1] if descending else order
+            narrower = self._in_order(sort, descending)
         haystacks = self.haystacks
         result = narrower
         for word in words:  # each word narrows what the next one scans
@@ -321,11 +324,7 @@ class NamespaceIndex:
     ) -> Page:
         """Return the entries matching ``text``, sorted, from ``offset`` on (at most ``limit``)."""
         words = words_of(text)
-        if words:
-            found = self.found(words, sort, descending)
-        else:
-            order = self.order(sort)
-            found = order[::-1] if descending else order
+        found = self.found(words, sort, descending) if words else self._in_order(sort, descending)
         chosen = found[offset : offset + limit]
         return Page([self.entries[i] for i in chosen], len(found), offset, limit)
 

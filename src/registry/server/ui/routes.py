@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, quote
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -33,8 +33,9 @@ from registry.errors import PermissionDeniedError, RegistryError, closest_names,
 from registry.refs import drift_state
 from registry.server.auth import TokenTable, session_value
 from registry.server.changes import ChangeHub
+from registry.server.middleware import bearer_token
 from registry.server.responses import error_responses
-from registry.server.schemas import IDENTIFIER_PATTERN, NAMESPACE_PATTERN
+from registry.server.schemas import NAMESPACE_PATTERN, Identifier, NamespaceName
 from registry.server.ui import checks, forms, views
 from registry.server.ui.catalog import (
     SORT_KEYS,
@@ -66,8 +67,6 @@ _SORT_LABELS: dict[SortKey, str] = {
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)
 _V = TypeVar("_V", bound="NamespaceIndex | Outline")
 
-NamespaceName = Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="logic_namespace")]
-Identifier = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="artifact identifier")]
 # Declared for the OpenAPI description (Swagger's "Authorize"); the page itself uses a session.
 BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None,
@@ -124,8 +123,7 @@ class _Ui:
     def allowed(self, request: Request) -> bool:
         if not self.table.is_enabled:
             return True
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and self.table.scope_of(token) is not None:
+        if self.table.scope_of(bearer_token(request.scope)) is not None:
             return True
         return self.table.has_session(request.cookies.get(SESSION_COOKIE))
 
