@@ -26,7 +26,12 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.pool import StaticPool
 
 from registry.errors import PermissionDeniedError, StoreError
-from registry.store.sql_direct import RETRY_BUDGET_S, canonical_url, postgres_connect_args
+from registry.store.sql_direct import (
+    RETRY_BUDGET_S,
+    SQLITE_BUSY_TIMEOUT_S,
+    canonical_url,
+    postgres_connect_args,
+)
 
 __all__ = [
     "BeginMode",
@@ -51,7 +56,6 @@ T = TypeVar("T")
 BeginMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
 _BEGIN_OPTION = "registry_begin"
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Pages of write-ahead log after which a commit checkpoints it (SQLite's default: 1,000).
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 BACKOFF_START_S = 0.05
@@ -152,7 +156,8 @@ def _create_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_path(url)
-    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    # The driver's ``timeout`` sets SQLite's busy timeout on every connection.
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     options: dict[str, Any] = {"connect_args": connect_args}
     read_only = False
     if path is None:
@@ -170,7 +175,6 @@ def _sqlite_engine(url: URL) -> Engine:
         # Autocommit at the driver level; the "begin" listener below emits BEGIN itself, so
         # reads, writes and DDL get exactly the transaction we ask for.
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if path is not None and not read_only:
             _enable_wal(dbapi_connection)
         dbapi_connection.execute("PRAGMA foreign_keys=ON")

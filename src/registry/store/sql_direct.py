@@ -40,6 +40,7 @@ from registry.version import install_hint
 
 __all__ = [
     "RETRY_BUDGET_S",
+    "SQLITE_BUSY_TIMEOUT_S",
     "VERSION_TABLE",
     "DirectReadFailed",
     "DirectReader",
@@ -55,6 +56,8 @@ __all__ = [
 #: Our own alembic version table: other alembic users may share the database (mlflow#2923).
 VERSION_TABLE = "registry_alembic_version"
 
+#: How long a SQLite statement waits for another process's lock (the driver's ``timeout``,
+#: which is SQLite's busy timeout) before it fails with "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 #: How long a transaction is replayed after transient failures (a lock, a deadlock, a dropped
