@@ -35,7 +35,6 @@ from registry.store.sql_direct import (
 
 __all__ = [
     "BeginMode",
-    "canonical_url",
     "connect_sqlite",
     "get_engine",
     "is_transient",
