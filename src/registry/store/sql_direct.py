@@ -117,7 +117,9 @@ def libpq_url(url: str) -> str | None:
     return f"postgresql://{rest}"
 
 
-_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*):[^@/?#]*@")
+# Split user and password where SQLAlchemy's URL parser does (a password runs to the first
+# "@"), so what SqlStore connects with is what gets masked, "/", "?" or "#" in it included.
+_PASSWORD = re.compile(r"^([^:/?#]+://[^:/]*):[^@]*@")
 
 
 def masked_url(url: str) -> str:
