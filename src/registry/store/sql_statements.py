@@ -28,7 +28,7 @@ from sqlalchemy import (
 from registry.store import limits
 from registry.store.base import BlobDraft, EntryDraft, current_user_host, scheme_text
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
-from registry.store.sql_rows import ENTRY_FIELDS, entry_record, utc
+from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 
 __all__ = [
     "BLOB_COLUMNS",
@@ -40,7 +40,6 @@ __all__ = [
     "blob_params",
     "entry_params",
     "entry_record",
-    "utc",
     "write_entry_params",
 ]
 
@@ -135,7 +134,6 @@ class Statements:
     """The statements of the store, built once per store (building them costs more than running)."""
 
     def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
         # Only the dialect in use: importing PostgreSQL's costs ~40 ms of a SQLite cold start.
         insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
         self.insert = insert
