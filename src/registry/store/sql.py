@@ -46,6 +46,7 @@ from registry.store.engines import (
 from registry.store.migrate import ensure_schema
 from registry.store.models import NAMESPACE_KINDS, blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
+from registry.store.sql_rows import change_set
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
@@ -224,22 +225,15 @@ class SqlStore(Store):
             if state is None or state.generation == generation:
                 return ChangeSet(namespace, generation, generation)
             params = {"namespace_id": state.id, "since": generation}
-            added: list[EntryRecord] = []
-            updated: list[EntryRecord] = []
             rows = conn.execute(self._sql.changed_heads, params).all()
-            for row in sorted(rows, key=lambda row: row.position):
-                # A head created after ``since`` is new to the listener; an older one moved on.
-                (added if row.position > generation else updated).append(
-                    entry_record(namespace, row)
-                )
-            removed = tuple(conn.execute(self._sql.removed, params).scalars())
-            return ChangeSet(
+            removed = conn.execute(self._sql.removed, params).scalars().all()
+            changed = ((row.position, entry_record(namespace, row)) for row in rows)
+            return change_set(
                 namespace,
                 generation,
-                int(state.generation),
-                cleared=state.cleared_at > generation,
-                added=tuple(added),
-                updated=tuple(updated),
+                state.generation,
+                state.cleared_at,
+                changed=changed,
                 removed=removed,
             )
 

@@ -29,13 +29,12 @@ import threading
 import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from registry.errors import StoreError
 from registry.store.base import ChangeSet, EntryRecord, NamespaceKind, NamespaceRecord
-from registry.store.sql_rows import ENTRY_FIELDS, entry_record
+from registry.store.sql_rows import ENTRY_FIELDS, change_set, entry_record
 from registry.version import install_hint
 
 __all__ = [
@@ -206,7 +205,7 @@ _IDENTIFIERS = (
     " ORDER BY position"
 )
 # A listener's catch-up: the heads and tombstones whose change counter is above ``since``,
-# unordered (see Statements.changed_heads for why; the caller sorts them by position).
+# unordered (see Statements.changed_heads for why; change_set sorts them by position).
 _STATE = "SELECT id, generation, cleared_at FROM namespaces WHERE name = :name"
 _CHANGED_HEADS = (
     "SELECT heads.position, "
@@ -290,20 +289,10 @@ class DirectReader:
             namespace_id, generation, cleared_at = state[0]
             params = {"namespace_id": namespace_id, "since": since}
             heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
-            removed = tuple(str(row[0]) for row in fetch(_REMOVED, params))
-        added: list[EntryRecord] = []
-        updated: list[EntryRecord] = []
-        for position, *row in sorted(heads, key=itemgetter(0)):
-            # A head created after ``since`` is new to the listener; an older one moved on.
-            (added if position > since else updated).append(_record(namespace, row))
-        return ChangeSet(
-            namespace,
-            since,
-            int(generation),
-            cleared=cleared_at > since,
-            added=tuple(added),
-            updated=tuple(updated),
-            removed=removed,
+            removed = [str(row[0]) for row in fetch(_REMOVED, params)]
+        changed = ((row[0], _record(namespace, row[1:])) for row in heads)
+        return change_set(
+            namespace, since, generation, cleared_at, changed=changed, removed=removed
         )
 
     def close(self) -> None:
