@@ -46,12 +46,12 @@ from registry.store.engines import (
 from registry.store.migrate import ensure_schema
 from registry.store.models import NAMESPACE_KINDS, blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
+from registry.store.sql_direct import NOTIFY_CHANNEL
 from registry.store.sql_rows import change_set
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
     IN_CHUNK,
-    NOTIFY_CHANNEL,
     Statements,
     blob_params,
     entry_params,

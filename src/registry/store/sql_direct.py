@@ -38,6 +38,7 @@ from registry.store.sql_rows import ENTRY_FIELDS, change_set, entry_record
 from registry.version import install_hint
 
 __all__ = [
+    "NOTIFY_CHANNEL",
     "RETRY_BUDGET_S",
     "SQLITE_BUSY_TIMEOUT_S",
     "VERSION_TABLE",
@@ -54,6 +55,10 @@ __all__ = [
 
 #: Our own alembic version table: other alembic users may share the database (mlflow#2923).
 VERSION_TABLE = "registry_alembic_version"
+
+#: PostgreSQL channel on which every write announces ``{"ns": name, "g": generation}`` (sent
+#: by ``sql_statements.py``, heard by ``watch.py``).
+NOTIFY_CHANNEL = "registry_changes"
 
 #: How long a SQLite statement waits for another process's lock (the driver's ``timeout``,
 #: which is SQLite's busy timeout) before it fails with "database is locked".

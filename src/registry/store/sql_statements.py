@@ -2,7 +2,8 @@
 
 The column lists, row-to-record mapping and the statements, which are built once per store
 because building a statement costs more than running it. Imports ``store.base``,
-``store.models`` and SQLAlchemy Core.
+``store.limits``, ``store.models``, ``store.sql_rows``, ``store.sql_direct`` (the notify
+channel) and SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from sqlalchemy import (
 from registry.store import limits
 from registry.store.base import BlobDraft, EntryDraft, current_user_host, scheme_text
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
+from registry.store.sql_direct import NOTIFY_CHANNEL
 from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 
 __all__ = [
     "BLOB_COLUMNS",
     "ENTRY_COLUMNS",
     "IN_CHUNK",
-    "NOTIFY_CHANNEL",
     "Statements",
     "as_utc",
     "blob_params",
@@ -42,9 +43,6 @@ __all__ = [
     "entry_record",
     "write_entry_params",
 ]
-
-#: PostgreSQL channel on which every write announces ``{"ns": name, "g": generation}``.
-NOTIFY_CHANNEL = "registry_changes"
 
 #: Longest ``IN (...)`` list sent at once (SQLite caps bound parameters; optuna#1457).
 IN_CHUNK = 500

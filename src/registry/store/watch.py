@@ -24,6 +24,7 @@ from typing import Any
 
 from registry.store.base import ChangeCallback, WatchStatus
 from registry.store.sql_direct import (
+    NOTIFY_CHANNEL,
     RETRY_BUDGET_S,
     libpq_url,
     masked_url,
@@ -37,7 +38,6 @@ SqliteConnect = Callable[..., sqlite3.Connection]
 
 logger = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "registry_changes"
 SQLITE_POLL_S = 0.01
 PG_WAIT_S = 0.25
 PG_RESYNC_S = 2.0
