@@ -18,6 +18,7 @@ import functools
 import getpass
 import json
 import socket
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any, Literal, overload
 from registry.errors import RegistryError
 
 __all__ = [
+    "NAMESPACE_KINDS",
     "BlobDraft",
     "BlobRecord",
     "ChangeCallback",
@@ -54,6 +56,8 @@ __all__ = [
 ]
 
 NamespaceKind = Literal["function", "type", "scheme"]
+#: The registry kinds a namespace may hold, as values.
+NAMESPACE_KINDS: tuple[NamespaceKind, ...] = typing.get_args(NamespaceKind)
 
 #: Called from a background thread with the namespaces another process changed
 #: (``None``: unknown, resync everything).

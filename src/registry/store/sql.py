@@ -19,6 +19,7 @@ from registry import gcpause
 from registry.errors import NotFoundError, RegistryError
 from registry.store import limits
 from registry.store.base import (
+    NAMESPACE_KINDS,
     BlobRecord,
     ChangeCallback,
     ChangeSet,
@@ -44,7 +45,7 @@ from registry.store.engines import (
     store_error,
 )
 from registry.store.migrate import ensure_schema
-from registry.store.models import NAMESPACE_KINDS, blobs, entries, heads, namespaces, tombstones
+from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
 from registry.store.sql_direct import NOTIFY_CHANNEL
 from registry.store.sql_rows import change_set

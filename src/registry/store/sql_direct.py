@@ -26,14 +26,19 @@ import re
 import socket
 import sqlite3
 import threading
-import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from registry.errors import StoreError
-from registry.store.base import ChangeSet, EntryRecord, NamespaceKind, NamespaceRecord
+from registry.store.base import (
+    NAMESPACE_KINDS,
+    ChangeSet,
+    EntryRecord,
+    NamespaceKind,
+    NamespaceRecord,
+)
 from registry.store.sql_rows import ENTRY_FIELDS, change_set, entry_record
 from registry.version import install_hint
 
@@ -348,13 +353,10 @@ def _record(namespace: str, row: Sequence[Any]) -> EntryRecord:
     return entry_record(namespace, values)
 
 
-_KINDS = typing.get_args(NamespaceKind)
-
-
 def _kind(kind: str) -> NamespaceKind:
-    if kind not in _KINDS:
+    if kind not in NAMESPACE_KINDS:
         raise DirectReadFailed(f"unknown namespace kind {kind!r}")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 @functools.cache
