@@ -20,9 +20,10 @@ import json
 import socket
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Literal, overload
 
 from registry.errors import RegistryError
@@ -45,6 +46,7 @@ __all__ = [
     "Seal",
     "Store",
     "WatchStatus",
+    "change_set",
     "check_seal",
     "current_user_host",
     "decide",
@@ -289,6 +291,35 @@ class ChangeSet:
 #: Called from a background thread with one namespace's changes by other processes
 #: (``None``: unknown, reload that namespace).
 ChangeSetCallback = Callable[[ChangeSet | None], None]
+
+
+def change_set(
+    namespace: str,
+    since: int,
+    generation: int,
+    cleared_at: int,
+    *,
+    changed: Iterable[tuple[int, EntryRecord]],
+    removed: Iterable[str],
+) -> ChangeSet:
+    """The answer to ``changes_since(namespace, since)``, for backends that track changes: the
+    namespace's ``generation`` and ``cleared_at`` (the generation of its last clear), its
+    records changed after ``since`` as ``(position, record)`` pairs in any order (position:
+    the generation that created the identifier's head), and the identifiers removed after it."""
+    added: list[EntryRecord] = []
+    updated: list[EntryRecord] = []
+    for position, record in sorted(changed, key=itemgetter(0)):
+        # A head created after ``since`` is new to the listener; an older one moved on.
+        (added if position > since else updated).append(record)
+    return ChangeSet(
+        namespace,
+        since,
+        int(generation),
+        cleared=cleared_at > since,
+        added=tuple(added),
+        updated=tuple(updated),
+        removed=tuple(removed),
+    )
 
 
 @functools.lru_cache(maxsize=1)

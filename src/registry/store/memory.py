@@ -18,6 +18,7 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    change_set,
     check_seal,
     current_user_host,
     decide,
@@ -156,8 +157,7 @@ class MemoryStore(Store):
                 return ChangeSet(
                     namespace, generation, generation if space is None else space.generation
                 )
-            added: list[EntryRecord] = []
-            updated: list[EntryRecord] = []
+            changed: list[tuple[int, EntryRecord]] = []
             removed: list[str] = []
             for identifier in reversed(space.changes):
                 if space.changes[identifier] <= generation:
@@ -165,19 +165,15 @@ class MemoryStore(Store):
                 record = space.current.get(identifier)
                 if record is None:
                     removed.append(identifier)
-                elif space.positions[identifier] > generation:
-                    added.append(record)
                 else:
-                    updated.append(record)
-            added.sort(key=lambda record: space.positions[record.identifier])
-            return ChangeSet(
+                    changed.append((space.positions[identifier], record))
+            return change_set(
                 namespace,
                 generation,
                 space.generation,
-                cleared=space.cleared_at > generation,
-                added=tuple(added),
-                updated=tuple(updated),
-                removed=tuple(removed),
+                space.cleared_at,
+                changed=changed,
+                removed=removed,
             )
 
     def _space(self, namespace: str) -> _Namespace:

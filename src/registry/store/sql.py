@@ -31,6 +31,7 @@ from registry.store.base import (
     Registration,
     Store,
     WatchStatus,
+    change_set,
     check_seal,
     decide,
     kind_mismatch_error,
@@ -48,7 +49,6 @@ from registry.store.migrate import ensure_schema
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
 from registry.store.sql_direct import NOTIFY_CHANNEL
-from registry.store.sql_rows import change_set
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,

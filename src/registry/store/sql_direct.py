@@ -38,8 +38,9 @@ from registry.store.base import (
     EntryRecord,
     NamespaceKind,
     NamespaceRecord,
+    change_set,
 )
-from registry.store.sql_rows import ENTRY_FIELDS, change_set, entry_record
+from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 from registry.version import install_hint
 
 __all__ = [

@@ -1,21 +1,19 @@
 """Rows of the ``entries`` table as records: which columns a record reads, and the mapping.
 
 Shared by the SQLAlchemy statements (``sql_statements.py``) and the bare-driver reads of a
-cold process (``sql_direct.py``), so both read the same columns into the same records and
-make the same change sets of a catch-up read. Imports only ``store.base``.
+cold process (``sql_direct.py``), so both read the same columns into the same records.
+Imports only ``store.base``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from datetime import datetime, timezone
-from operator import itemgetter
 from typing import Any
 
-from registry.store.base import ChangeSet, EntryRecord, JsonText, Seal
+from registry.store.base import EntryRecord, JsonText, Seal
 
-__all__ = ["ENTRY_FIELDS", "change_set", "entry_record", "utc"]
+__all__ = ["ENTRY_FIELDS", "entry_record", "utc"]
 
 #: The ``entries`` columns an :class:`EntryRecord` is read from, in this order.
 ENTRY_FIELDS = (
@@ -81,32 +79,4 @@ def entry_record(namespace: str, row: Any) -> EntryRecord:
         source_file=_shared(values["source_file"]),
         source_line=values["source_line"],
         seal=None if seal is None else Seal(values["seal_key_id"], seal, values["version"]),
-    )
-
-
-def change_set(
-    namespace: str,
-    since: int,
-    generation: int,
-    cleared_at: int,
-    *,
-    changed: Iterable[tuple[int, EntryRecord]],
-    removed: Iterable[str],
-) -> ChangeSet:
-    """The answer to ``changes_since(namespace, since)`` from a catch-up read: the namespace's
-    ``generation`` and ``cleared_at``, its changed heads as ``(position, record)`` pairs in any
-    order, and the identifiers of its tombstones above ``since``."""
-    added: list[EntryRecord] = []
-    updated: list[EntryRecord] = []
-    for position, record in sorted(changed, key=itemgetter(0)):
-        # A head created after ``since`` is new to the listener; an older one moved on.
-        (added if position > since else updated).append(record)
-    return ChangeSet(
-        namespace,
-        since,
-        int(generation),
-        cleared=cleared_at > since,
-        added=tuple(added),
-        updated=tuple(updated),
-        removed=tuple(removed),
     )
