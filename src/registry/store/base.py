@@ -26,7 +26,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, Literal, overload
 
-from registry.errors import RegistryError
+from registry.errors import NotFoundError, RegistryError
 
 __all__ = [
     "NAMESPACE_KINDS",
@@ -52,6 +52,7 @@ __all__ = [
     "decide",
     "is_importable_origin",
     "kind_mismatch_error",
+    "missing_namespace_error",
     "place_text",
     "resealed",
     "scheme_text",
@@ -494,6 +495,15 @@ def kind_mismatch_error(name: str, stored: str, requested: str) -> RegistryError
         f"Namespace {name!r} holds {stored} artifacts, not {requested} artifacts",
         suggestions=[f"Use another logic_namespace, or a {stored} registry to open {name!r}"],
         context={"registry_name": name, "stored_kind": stored, "requested_kind": requested},
+    )
+
+
+def missing_namespace_error(name: str) -> NotFoundError:
+    """The error for writing into a namespace that was never created."""
+    return NotFoundError(
+        f"Namespace {name!r} does not exist",
+        suggestions=["Declare a registry class with this logic_namespace first"],
+        context={"registry_name": name},
     )
 
 

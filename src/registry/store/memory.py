@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from registry.errors import NotFoundError, RegistryError
+from registry.errors import RegistryError
 from registry.store import limits
 from registry.store.base import (
     BlobRecord,
@@ -23,6 +23,7 @@ from registry.store.base import (
     current_user_host,
     decide,
     kind_mismatch_error,
+    missing_namespace_error,
     resealed,
     scheme_text,
 )
@@ -179,11 +180,7 @@ class MemoryStore(Store):
     def _space(self, namespace: str) -> _Namespace:
         space = self._namespaces.get(namespace)
         if space is None:
-            raise NotFoundError(
-                f"Namespace {namespace!r} does not exist",
-                suggestions=["Declare a registry class with this logic_namespace first"],
-                context={"registry_name": namespace},
-            )
+            raise missing_namespace_error(namespace)
         return space
 
     def _register(self, namespace: str, space: _Namespace, draft: EntryDraft) -> Registration:

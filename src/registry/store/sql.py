@@ -16,7 +16,7 @@ from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from registry import gcpause
-from registry.errors import NotFoundError, RegistryError
+from registry.errors import RegistryError
 from registry.store import limits
 from registry.store.base import (
     NAMESPACE_KINDS,
@@ -35,6 +35,7 @@ from registry.store.base import (
     check_seal,
     decide,
     kind_mismatch_error,
+    missing_namespace_error,
     resealed,
 )
 from registry.store.engines import (
@@ -256,7 +257,7 @@ class SqlStore(Store):
         def work(conn: Connection) -> list[Registration | RegistryError]:
             locked = self._lock_namespace(conn, namespace)
             if locked is None:
-                raise _missing_namespace(namespace)
+                raise missing_namespace_error(namespace)
             if not bulk:
                 return self._register_each(conn, namespace, drafts)
             namespace_id, generation = locked
@@ -443,7 +444,7 @@ class SqlStore(Store):
             self._sql.lock_and_read, {"name": namespace, "identifier": draft.identifier}
         ).first()
         if state is None:
-            raise _missing_namespace(namespace)
+            raise missing_namespace_error(namespace)
         current = None if state.version is None else entry_record(namespace, state)
         outcome = decide(namespace, current, draft)
         namespace_id, generation = int(state.id), int(state.generation) + 1
@@ -530,11 +531,3 @@ class SqlStore(Store):
             # tied to this backend; it is retracted if the transaction does not commit.
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
             watcher.note_own_write(namespace, before, after, pid)
-
-
-def _missing_namespace(name: str) -> NotFoundError:
-    return NotFoundError(
-        f"Namespace {name!r} does not exist",
-        suggestions=["Declare a registry class with this logic_namespace first"],
-        context={"registry_name": name},
-    )
