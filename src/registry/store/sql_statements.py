@@ -100,7 +100,7 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package": draft.package,
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
-        "created_by": (draft.created_by or current_user_host())[:255],
+        "created_by": (draft.created_by or current_user_host())[: limits.CREATED_BY],
         "source_file": (
             None
             if draft.source_file is None
