@@ -20,7 +20,7 @@ import json
 import socket
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -53,6 +53,7 @@ __all__ = [
     "is_importable_origin",
     "kind_mismatch_error",
     "missing_namespace_error",
+    "moved_namespaces",
     "place_text",
     "resealed",
     "scheme_text",
@@ -65,6 +66,13 @@ NAMESPACE_KINDS: tuple[NamespaceKind, ...] = typing.get_args(NamespaceKind)
 #: Called from a background thread with the namespaces another process changed
 #: (``None``: unknown, resync everything).
 ChangeCallback = Callable[[frozenset[str] | None], None]
+
+
+def moved_namespaces(before: Mapping[str, int], after: Mapping[str, int]) -> frozenset[str]:
+    """The namespaces whose generation changed, appeared or disappeared between two reads."""
+    return frozenset(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
 
 
 @dataclass(frozen=True)
