@@ -356,8 +356,7 @@ def _warn_if_network_filesystem(path: Path) -> None:
 
 
 def _postgres_engine(url: URL) -> Engine:
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
+    # parse_url spelled the driver postgresql+psycopg already (canonical_url).
     return create_engine(
         url,
         pool_pre_ping=True,
