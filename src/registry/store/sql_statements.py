@@ -57,27 +57,10 @@ BLOB_COLUMNS = (
     blobs.c.pickler_version,
 )
 
-#: Columns of ``entries`` a registration writes (``created_at`` comes from the server, or
-#: from the draft when an import keeps its provenance).
-_WRITTEN = (
-    "namespace_id",
-    "identifier",
-    "version",
-    "origin",
-    "blob_sha256",
-    "scheme_json",
-    "signature",
-    "doc",
-    "source_hash",
-    "python_version",
-    "package",
-    "package_version",
-    "created_by",
-    "source_file",
-    "source_line",
-    "seal_key_id",
-    "seal",
-)
+#: Columns of ``entries`` a registration writes: its namespace and every column a record reads
+#: but ``created_at`` (that comes from the server, or from the draft when an import keeps its
+#: provenance).
+_WRITTEN = ("namespace_id", *(name for name in ENTRY_FIELDS if name != "created_at"))
 
 
 def as_utc(moment: datetime) -> datetime:
