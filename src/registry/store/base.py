@@ -18,15 +18,18 @@ import functools
 import getpass
 import json
 import socket
+import typing
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Literal, overload
 
-from registry.errors import RegistryError
+from registry.errors import NotFoundError, RegistryError
 
 __all__ = [
+    "NAMESPACE_KINDS",
     "BlobDraft",
     "BlobRecord",
     "ChangeCallback",
@@ -43,21 +46,33 @@ __all__ = [
     "Seal",
     "Store",
     "WatchStatus",
+    "change_set",
     "check_seal",
     "current_user_host",
     "decide",
     "is_importable_origin",
     "kind_mismatch_error",
+    "missing_namespace_error",
+    "moved_namespaces",
     "place_text",
     "resealed",
     "scheme_text",
 ]
 
 NamespaceKind = Literal["function", "type", "scheme"]
+#: The registry kinds a namespace may hold, as values.
+NAMESPACE_KINDS: tuple[NamespaceKind, ...] = typing.get_args(NamespaceKind)
 
 #: Called from a background thread with the namespaces another process changed
 #: (``None``: unknown, resync everything).
 ChangeCallback = Callable[[frozenset[str] | None], None]
+
+
+def moved_namespaces(before: Mapping[str, int], after: Mapping[str, int]) -> frozenset[str]:
+    """The namespaces whose generation changed, appeared or disappeared between two reads."""
+    return frozenset(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
 
 
 @dataclass(frozen=True)
@@ -287,6 +302,35 @@ class ChangeSet:
 ChangeSetCallback = Callable[[ChangeSet | None], None]
 
 
+def change_set(
+    namespace: str,
+    since: int,
+    generation: int,
+    cleared_at: int,
+    *,
+    changed: Iterable[tuple[int, EntryRecord]],
+    removed: Iterable[str],
+) -> ChangeSet:
+    """The answer to ``changes_since(namespace, since)``, for backends that track changes: the
+    namespace's ``generation`` and ``cleared_at`` (the generation of its last clear), its
+    records changed after ``since`` as ``(position, record)`` pairs in any order (position:
+    the generation that created the identifier's head), and the identifiers removed after it."""
+    added: list[EntryRecord] = []
+    updated: list[EntryRecord] = []
+    for position, record in sorted(changed, key=itemgetter(0)):
+        # A head created after ``since`` is new to the listener; an older one moved on.
+        (added if position > since else updated).append(record)
+    return ChangeSet(
+        namespace,
+        since,
+        int(generation),
+        cleared=cleared_at > since,
+        added=tuple(added),
+        updated=tuple(updated),
+        removed=tuple(removed),
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def current_user_host() -> str:
     """Return ``user@host`` for provenance."""
@@ -459,6 +503,15 @@ def kind_mismatch_error(name: str, stored: str, requested: str) -> RegistryError
         f"Namespace {name!r} holds {stored} artifacts, not {requested} artifacts",
         suggestions=[f"Use another logic_namespace, or a {stored} registry to open {name!r}"],
         context={"registry_name": name, "stored_kind": stored, "requested_kind": requested},
+    )
+
+
+def missing_namespace_error(name: str) -> NotFoundError:
+    """The error for writing into a namespace that was never created."""
+    return NotFoundError(
+        f"Namespace {name!r} does not exist",
+        suggestions=["Declare a registry class with this logic_namespace first"],
+        context={"registry_name": name},
     )
 
 

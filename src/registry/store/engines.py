@@ -26,11 +26,15 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.pool import StaticPool
 
 from registry.errors import PermissionDeniedError, StoreError
-from registry.store.sql_direct import RETRY_BUDGET_S, canonical_url, postgres_connect_args
+from registry.store.sql_direct import (
+    RETRY_BUDGET_S,
+    SQLITE_BUSY_TIMEOUT_S,
+    canonical_url,
+    postgres_connect_args,
+)
 
 __all__ = [
     "BeginMode",
-    "canonical_url",
     "connect_sqlite",
     "get_engine",
     "is_transient",
@@ -51,7 +55,6 @@ T = TypeVar("T")
 BeginMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
 _BEGIN_OPTION = "registry_begin"
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Pages of write-ahead log after which a commit checkpoints it (SQLite's default: 1,000).
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 BACKOFF_START_S = 0.05
@@ -152,7 +155,8 @@ def _create_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     path = sqlite_path(url)
-    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    # The driver's ``timeout`` sets SQLite's busy timeout on every connection.
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     options: dict[str, Any] = {"connect_args": connect_args}
     read_only = False
     if path is None:
@@ -170,7 +174,6 @@ def _sqlite_engine(url: URL) -> Engine:
         # Autocommit at the driver level; the "begin" listener below emits BEGIN itself, so
         # reads, writes and DDL get exactly the transaction we ask for.
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if path is not None and not read_only:
             _enable_wal(dbapi_connection)
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
@@ -353,8 +356,7 @@ def _warn_if_network_filesystem(path: Path) -> None:
 
 
 def _postgres_engine(url: URL) -> Engine:
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
+    # parse_url spelled the driver postgresql+psycopg already (canonical_url).
     return create_engine(
         url,
         pool_pre_ping=True,

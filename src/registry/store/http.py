@@ -42,6 +42,7 @@ from registry.store.base import (
     Store,
     WatchStatus,
     current_user_host,
+    moved_namespaces,
 )
 from registry.store.wire import (
     blob_from_json,
@@ -594,11 +595,7 @@ class _ChangeWatcher:
             if not is_first:
                 self._dispatch(None)  # no baseline to compare with: everything may have changed
             return
-        changed = frozenset(
-            name
-            for name in current.keys() | previous.keys()
-            if current.get(name) != previous.get(name)
-        )
+        changed = moved_namespaces(previous, current)
         if changed:
             self._dispatch(changed)
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from registry.errors import NotFoundError, RegistryError
+from registry.errors import RegistryError
 from registry.store import limits
 from registry.store.base import (
     BlobRecord,
@@ -18,10 +18,12 @@ from registry.store.base import (
     Outcome,
     Registration,
     Store,
+    change_set,
     check_seal,
     current_user_host,
     decide,
     kind_mismatch_error,
+    missing_namespace_error,
     resealed,
     scheme_text,
 )
@@ -156,8 +158,7 @@ class MemoryStore(Store):
                 return ChangeSet(
                     namespace, generation, generation if space is None else space.generation
                 )
-            added: list[EntryRecord] = []
-            updated: list[EntryRecord] = []
+            changed: list[tuple[int, EntryRecord]] = []
             removed: list[str] = []
             for identifier in reversed(space.changes):
                 if space.changes[identifier] <= generation:
@@ -165,29 +166,21 @@ class MemoryStore(Store):
                 record = space.current.get(identifier)
                 if record is None:
                     removed.append(identifier)
-                elif space.positions[identifier] > generation:
-                    added.append(record)
                 else:
-                    updated.append(record)
-            added.sort(key=lambda record: space.positions[record.identifier])
-            return ChangeSet(
+                    changed.append((space.positions[identifier], record))
+            return change_set(
                 namespace,
                 generation,
                 space.generation,
-                cleared=space.cleared_at > generation,
-                added=tuple(added),
-                updated=tuple(updated),
-                removed=tuple(removed),
+                space.cleared_at,
+                changed=changed,
+                removed=removed,
             )
 
     def _space(self, namespace: str) -> _Namespace:
         space = self._namespaces.get(namespace)
         if space is None:
-            raise NotFoundError(
-                f"Namespace {namespace!r} does not exist",
-                suggestions=["Declare a registry class with this logic_namespace first"],
-                context={"registry_name": namespace},
-            )
+            raise missing_namespace_error(namespace)
         return space
 
     def _register(self, namespace: str, space: _Namespace, draft: EntryDraft) -> Registration:

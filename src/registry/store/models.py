@@ -2,14 +2,12 @@
 
 Used by ``store/sql*.py`` for queries and by ``migrations/env.py`` for autogenerate and the
 models-versus-migrations drift test. Revision files never import this module. Column sizes come
-from ``store.limits``, namespace kinds from ``store.base``. Imports only those and SQLAlchemy Core: the store maps no objects, and
+from ``store.limits``. Imports only that and SQLAlchemy Core: the store maps no objects, and
 ``sqlalchemy.orm`` alone costs ~60 ms of a cold start, so a process that only reads never
 imports it.
 """
 
 from __future__ import annotations
-
-import typing
 
 from sqlalchemy import (
     BigInteger,
@@ -30,10 +28,8 @@ from sqlalchemy import (
 )
 
 from registry.store import limits
-from registry.store.base import NamespaceKind
 
 __all__ = [
-    "NAMESPACE_KINDS",
     "blobs",
     "entries",
     "heads",
@@ -52,9 +48,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
 }
-
-#: The registry kinds a namespace may hold (mirrors ``registry.store.base.NamespaceKind``).
-NAMESPACE_KINDS: tuple[str, ...] = typing.get_args(NamespaceKind)
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

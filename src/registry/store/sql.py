@@ -16,9 +16,10 @@ from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from registry import gcpause
-from registry.errors import NotFoundError, RegistryError
+from registry.errors import RegistryError
 from registry.store import limits
 from registry.store.base import (
+    NAMESPACE_KINDS,
     BlobRecord,
     ChangeCallback,
     ChangeSet,
@@ -30,9 +31,11 @@ from registry.store.base import (
     Registration,
     Store,
     WatchStatus,
+    change_set,
     check_seal,
     decide,
     kind_mismatch_error,
+    missing_namespace_error,
     resealed,
 )
 from registry.store.engines import (
@@ -44,13 +47,13 @@ from registry.store.engines import (
     store_error,
 )
 from registry.store.migrate import ensure_schema
-from registry.store.models import NAMESPACE_KINDS, blobs, entries, heads, namespaces, tombstones
+from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
+from registry.store.sql_direct import NOTIFY_CHANNEL
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
     IN_CHUNK,
-    NOTIFY_CHANNEL,
     Statements,
     blob_params,
     entry_params,
@@ -224,22 +227,15 @@ class SqlStore(Store):
             if state is None or state.generation == generation:
                 return ChangeSet(namespace, generation, generation)
             params = {"namespace_id": state.id, "since": generation}
-            added: list[EntryRecord] = []
-            updated: list[EntryRecord] = []
             rows = conn.execute(self._sql.changed_heads, params).all()
-            for row in sorted(rows, key=lambda row: row.position):
-                # A head created after ``since`` is new to the listener; an older one moved on.
-                (added if row.position > generation else updated).append(
-                    entry_record(namespace, row)
-                )
-            removed = tuple(conn.execute(self._sql.removed, params).scalars())
-            return ChangeSet(
+            removed = conn.execute(self._sql.removed, params).scalars().all()
+            changed = ((row.position, entry_record(namespace, row)) for row in rows)
+            return change_set(
                 namespace,
                 generation,
-                int(state.generation),
-                cleared=state.cleared_at > generation,
-                added=tuple(added),
-                updated=tuple(updated),
+                state.generation,
+                state.cleared_at,
+                changed=changed,
                 removed=removed,
             )
 
@@ -261,7 +257,7 @@ class SqlStore(Store):
         def work(conn: Connection) -> list[Registration | RegistryError]:
             locked = self._lock_namespace(conn, namespace)
             if locked is None:
-                raise _missing_namespace(namespace)
+                raise missing_namespace_error(namespace)
             if not bulk:
                 return self._register_each(conn, namespace, drafts)
             namespace_id, generation = locked
@@ -448,7 +444,7 @@ class SqlStore(Store):
             self._sql.lock_and_read, {"name": namespace, "identifier": draft.identifier}
         ).first()
         if state is None:
-            raise _missing_namespace(namespace)
+            raise missing_namespace_error(namespace)
         current = None if state.version is None else entry_record(namespace, state)
         outcome = decide(namespace, current, draft)
         namespace_id, generation = int(state.id), int(state.generation) + 1
@@ -535,11 +531,3 @@ class SqlStore(Store):
             # tied to this backend; it is retracted if the transaction does not commit.
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
             watcher.note_own_write(namespace, before, after, pid)
-
-
-def _missing_namespace(name: str) -> NotFoundError:
-    return NotFoundError(
-        f"Namespace {name!r} does not exist",
-        suggestions=["Declare a registry class with this logic_namespace first"],
-        context={"registry_name": name},
-    )

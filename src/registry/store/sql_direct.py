@@ -26,20 +26,27 @@ import re
 import socket
 import sqlite3
 import threading
-import typing
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from registry.errors import StoreError
-from registry.store.base import ChangeSet, EntryRecord, NamespaceKind, NamespaceRecord
+from registry.store.base import (
+    NAMESPACE_KINDS,
+    ChangeSet,
+    EntryRecord,
+    NamespaceKind,
+    NamespaceRecord,
+    change_set,
+)
 from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 from registry.version import install_hint
 
 __all__ = [
+    "NOTIFY_CHANNEL",
     "RETRY_BUDGET_S",
+    "SQLITE_BUSY_TIMEOUT_S",
     "VERSION_TABLE",
     "DirectReadFailed",
     "DirectReader",
@@ -55,6 +62,12 @@ __all__ = [
 #: Our own alembic version table: other alembic users may share the database (mlflow#2923).
 VERSION_TABLE = "registry_alembic_version"
 
+#: PostgreSQL channel on which every write announces ``{"ns": name, "g": generation}`` (sent
+#: by ``sql_statements.py``, heard by ``watch.py``).
+NOTIFY_CHANNEL = "registry_changes"
+
+#: How long a SQLite statement waits for another process's lock (the driver's ``timeout``,
+#: which is SQLite's busy timeout) before it fails with "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 #: How long a transaction is replayed after transient failures (a lock, a deadlock, a dropped
@@ -114,7 +127,9 @@ def libpq_url(url: str) -> str | None:
     return f"postgresql://{rest}"
 
 
-_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*):[^@/?#]*@")
+# Split user and password where SQLAlchemy's URL parser does (a password runs to the first
+# "@"), so what SqlStore connects with is what gets masked, "/", "?" or "#" in it included.
+_PASSWORD = re.compile(r"^([^:/?#]+://[^:/]*):[^@]*@")
 
 
 def masked_url(url: str) -> str:
@@ -201,7 +216,7 @@ _IDENTIFIERS = (
     " ORDER BY position"
 )
 # A listener's catch-up: the heads and tombstones whose change counter is above ``since``,
-# unordered (see Statements.changed_heads for why; the caller sorts them by position).
+# unordered (see Statements.changed_heads for why; change_set sorts them by position).
 _STATE = "SELECT id, generation, cleared_at FROM namespaces WHERE name = :name"
 _CHANGED_HEADS = (
     "SELECT heads.position, "
@@ -285,20 +300,10 @@ class DirectReader:
             namespace_id, generation, cleared_at = state[0]
             params = {"namespace_id": namespace_id, "since": since}
             heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
-            removed = tuple(str(row[0]) for row in fetch(_REMOVED, params))
-        added: list[EntryRecord] = []
-        updated: list[EntryRecord] = []
-        for position, *row in sorted(heads, key=itemgetter(0)):
-            # A head created after ``since`` is new to the listener; an older one moved on.
-            (added if position > since else updated).append(_record(namespace, row))
-        return ChangeSet(
-            namespace,
-            since,
-            int(generation),
-            cleared=cleared_at > since,
-            added=tuple(added),
-            updated=tuple(updated),
-            removed=removed,
+            removed = [str(row[0]) for row in fetch(_REMOVED, params)]
+        changed = ((row[0], _record(namespace, row[1:])) for row in heads)
+        return change_set(
+            namespace, since, generation, cleared_at, changed=changed, removed=removed
         )
 
     def close(self) -> None:
@@ -349,13 +354,10 @@ def _record(namespace: str, row: Sequence[Any]) -> EntryRecord:
     return entry_record(namespace, values)
 
 
-_KINDS = typing.get_args(NamespaceKind)
-
-
 def _kind(kind: str) -> NamespaceKind:
-    if kind not in _KINDS:
+    if kind not in NAMESPACE_KINDS:
         raise DirectReadFailed(f"unknown namespace kind {kind!r}")
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 @functools.cache

@@ -2,7 +2,8 @@
 
 The column lists, row-to-record mapping and the statements, which are built once per store
 because building a statement costs more than running it. Imports ``store.base``,
-``store.models`` and SQLAlchemy Core.
+``store.limits``, ``store.models``, ``store.sql_rows``, ``store.sql_direct`` (the notify
+channel) and SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -28,24 +29,20 @@ from sqlalchemy import (
 from registry.store import limits
 from registry.store.base import BlobDraft, EntryDraft, current_user_host, scheme_text
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
-from registry.store.sql_rows import ENTRY_FIELDS, entry_record, utc
+from registry.store.sql_direct import NOTIFY_CHANNEL
+from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 
 __all__ = [
     "BLOB_COLUMNS",
     "ENTRY_COLUMNS",
     "IN_CHUNK",
-    "NOTIFY_CHANNEL",
     "Statements",
     "as_utc",
     "blob_params",
     "entry_params",
     "entry_record",
-    "utc",
     "write_entry_params",
 ]
-
-#: PostgreSQL channel on which every write announces ``{"ns": name, "g": generation}``.
-NOTIFY_CHANNEL = "registry_changes"
 
 #: Longest ``IN (...)`` list sent at once (SQLite caps bound parameters; optuna#1457).
 IN_CHUNK = 500
@@ -60,27 +57,10 @@ BLOB_COLUMNS = (
     blobs.c.pickler_version,
 )
 
-#: Columns of ``entries`` a registration writes (``created_at`` comes from the server, or
-#: from the draft when an import keeps its provenance).
-_WRITTEN = (
-    "namespace_id",
-    "identifier",
-    "version",
-    "origin",
-    "blob_sha256",
-    "scheme_json",
-    "signature",
-    "doc",
-    "source_hash",
-    "python_version",
-    "package",
-    "package_version",
-    "created_by",
-    "source_file",
-    "source_line",
-    "seal_key_id",
-    "seal",
-)
+#: Columns of ``entries`` a registration writes: its namespace and every column a record reads
+#: but ``created_at`` (that comes from the server, or from the draft when an import keeps its
+#: provenance).
+_WRITTEN = ("namespace_id", *(name for name in ENTRY_FIELDS if name != "created_at"))
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -103,7 +83,7 @@ def entry_params(draft: EntryDraft) -> dict[str, Any]:
         "package": draft.package,
         "package_version": draft.package_version,
         # Imports from another store keep their provenance; new rows get ours.
-        "created_by": (draft.created_by or current_user_host())[:255],
+        "created_by": (draft.created_by or current_user_host())[: limits.CREATED_BY],
         "source_file": (
             None
             if draft.source_file is None
@@ -135,7 +115,6 @@ class Statements:
     """The statements of the store, built once per store (building them costs more than running)."""
 
     def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
         # Only the dialect in use: importing PostgreSQL's costs ~40 ms of a SQLite cold start.
         insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
         self.insert = insert

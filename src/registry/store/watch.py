@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from registry.store.base import ChangeCallback, WatchStatus
+from registry.store.base import ChangeCallback, WatchStatus, moved_namespaces
 from registry.store.sql_direct import (
+    NOTIFY_CHANNEL,
     RETRY_BUDGET_S,
     libpq_url,
     masked_url,
@@ -37,7 +38,6 @@ SqliteConnect = Callable[..., sqlite3.Connection]
 
 logger = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "registry_changes"
 SQLITE_POLL_S = 0.01
 PG_WAIT_S = 0.25
 PG_RESYNC_S = 2.0
@@ -47,13 +47,6 @@ RECONNECT_CAP_S = 1.0
 #: A watcher disconnected this long logs a warning that caches may be stale (the same budget
 #: the store's own retries have).
 STALE_WARNING_S = RETRY_BUDGET_S
-
-
-def _moved(before: dict[str, int], after: dict[str, int]) -> frozenset[str]:
-    """Namespaces whose generation changed, appeared or disappeared."""
-    return frozenset(
-        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
-    )
 
 
 class Watcher(ABC):
@@ -179,7 +172,7 @@ class Watcher(ABC):
         before = self._generations
         changed = frozenset(
             name
-            for name in _moved(before, generations)
+            for name in moved_namespaces(before, generations)
             if self._is_foreign(name, before.get(name), generations.get(name))
         )
         self._generations = generations
