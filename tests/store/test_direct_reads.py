@@ -206,6 +206,9 @@ def test_a_reader_is_safe_to_share_between_threads(sqlite_url: str) -> None:
         "sqlite:///file:shared?mode=memory&uri=true",
         "sqlite:///data.db?timeout=5",
         "postgresql+psycopg://registry:s3cret@127.0.0.1:5432/registry",
+        # A password with unencoded '/', '?' or '#' was once shown whole by masked_url.
+        "postgresql+psycopg://registry:pa/ss@127.0.0.1:5432/registry",
+        "postgresql+psycopg://registry:p?a#ss@127.0.0.1/registry",
     ],
 )
 def test_url_helpers_agree_with_sqlalchemy_or_step_aside(url: str) -> None:
