@@ -48,8 +48,10 @@ def persistent_draft(
         **place_fields(place),
         identifier=key,
         origin=origin,
-        # The place came from the same read of the file as the hash.
-        source_hash=(place.source_hash if place else None) or refs.source_hash(artifact),
+        # The place came from the same read of the file as the hash. When it has none, the
+        # file's index has none to give: index=False does not ask it again for a function.
+        source_hash=(place.source_hash if place else None)
+        or refs.source_hash(artifact, index=False),
         signature=limits.fit_text(refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT),
         # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
         # each (get_model builds one when asked), and a batch holds every draft at once.
