@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, percentile, today, write_section  # noqa: E402
+from _report import free_port, load_average, machine, percentile, today, write_section  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://registry:registry@127.0.0.1:5432/registry_test"
 WRITERS, PER_WRITER = 8, 500
@@ -167,12 +166,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _fresh_pg_database(admin_url: str) -> str:
     import psycopg
     from sqlalchemy.engine import make_url
@@ -263,7 +256,7 @@ def _clear(url: str) -> None:
 def _start_server(store_url: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     """A registry server over ``store_url``, or the floor app when it is a directory holding
     ``floor.py``."""
-    port = _free_port()
+    port = free_port()
     env = _env()
     if Path(store_url, "floor.py").exists():
         command = [sys.executable, "-c", FLOOR_LAUNCHER, store_url, str(port), str(workers)]
@@ -341,13 +334,6 @@ def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
 # --------------------------------------------------------------------------- report
 
 
-def _load_average() -> str:
-    try:
-        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -357,7 +343,7 @@ def main() -> None:
     parser.add_argument("--skip-server", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
     args = parser.parse_args()
-    load_before = _load_average()
+    load_before = load_average()
     with tempfile.TemporaryDirectory() as folder:
         urls = _store_urls(None if args.no_pg else args.pg_url, Path(folder))
         try:
@@ -382,7 +368,7 @@ def main() -> None:
 
                 close_stores()
                 _drop_pg_database(urls["PostgreSQL"])
-    load_after = _load_average()
+    load_after = load_average()
     body = _report(writers, loads, args.seconds, load_before, load_after)
     print(body)
     if not args.no_write:
