@@ -19,6 +19,7 @@ PostgreSQL cluster of ``.ci/postgres.sh`` for the PostgreSQL rows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -35,8 +36,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import free_port, load_average, machine, percentile, today, write_section  # noqa: E402
+from bench_store import DEFAULT_PG, pg_database  # noqa: E402
 
-DEFAULT_PG = "postgresql+psycopg://registry:registry@127.0.0.1:5432/registry_test"
 WRITERS, PER_WRITER = 8, 500
 CLIENTS, ENTRIES = 16, 1000
 RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
@@ -164,33 +165,6 @@ def _env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
     env.update(extra)
     return env
-
-
-def _fresh_pg_database(admin_url: str) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"registry_bench_{uuid.uuid4().hex[:8]}"
-    conninfo = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_pg_database(url: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-
-
-def _store_urls(pg_admin: str | None, folder: Path) -> dict[str, str]:
-    urls = {"SQLite": f"sqlite:///{folder / 'bench.db'}"}
-    if pg_admin:
-        urls["PostgreSQL"] = _fresh_pg_database(pg_admin)
-    return urls
 
 
 # --------------------------------------------------------------------------- writers
@@ -344,30 +318,25 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
     args = parser.parse_args()
     load_before = load_average()
-    with tempfile.TemporaryDirectory() as folder:
-        urls = _store_urls(None if args.no_pg else args.pg_url, Path(folder))
-        try:
-            writers = [] if args.skip_writers else bench_writers(urls)
-            loads = []
-            (Path(folder) / "floor.py").write_text(FLOOR_APP)
-            servers = {"floor (bare ASGI app)": folder, **urls}
-            for backend, url in [] if args.skip_server else servers.items():
-                for workers in (1, 4):
-                    row = bench_server(url, workers, args.seconds)
-                    row["backend"] = backend
-                    loads.append(row)
-                    print(
-                        f"load {backend} x{workers}: {row['throughput']:.0f} req/s, get p99 "
-                        f"{row['get_p99']:.1f} ms, register p99 {row['register_p99']:.1f} ms, "
-                        f"{row['errors']} errors",
-                        flush=True,
-                    )
-        finally:
-            if "PostgreSQL" in urls:
-                from registry.store import close_stores
-
-                close_stores()
-                _drop_pg_database(urls["PostgreSQL"])
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as databases:
+        urls = {"SQLite": f"sqlite:///{Path(folder) / 'bench.db'}"}
+        if not args.no_pg:
+            urls["PostgreSQL"] = databases.enter_context(pg_database(args.pg_url))
+        writers = [] if args.skip_writers else bench_writers(urls)
+        loads = []
+        (Path(folder) / "floor.py").write_text(FLOOR_APP)
+        servers = {"floor (bare ASGI app)": folder, **urls}
+        for backend, url in [] if args.skip_server else servers.items():
+            for workers in (1, 4):
+                row = bench_server(url, workers, args.seconds)
+                row["backend"] = backend
+                loads.append(row)
+                print(
+                    f"load {backend} x{workers}: {row['throughput']:.0f} req/s, get p99 "
+                    f"{row['get_p99']:.1f} ms, register p99 {row['register_p99']:.1f} ms, "
+                    f"{row['errors']} errors",
+                    flush=True,
+                )
     load_after = load_average()
     body = _report(writers, loads, args.seconds, load_before, load_after)
     print(body)
