@@ -1,5 +1,5 @@
-"""Shared helpers for the benchmarks: machine description, timing, and writing one section of
-docs/benchmarks.md without touching the others."""
+"""Shared helpers for the benchmarks: machine description, timing, a free port for a server
+process, and writing one section of docs/benchmarks.md without touching the others."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime
 import os
 import platform
 import re
+import socket
 import statistics
 import sys
 import time
@@ -111,3 +112,10 @@ def load_average() -> str:
         return " / ".join(f"{value:.1f}" for value in os.getloadavg())
     except OSError:
         return "unknown"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free now, for a server process to listen on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

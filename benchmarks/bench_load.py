@@ -19,9 +19,9 @@ PostgreSQL cluster of ``.ci/postgres.sh`` for the PostgreSQL rows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, percentile, today, write_section  # noqa: E402
+from _report import free_port, load_average, machine, percentile, today, write_section  # noqa: E402
+from bench_store import DEFAULT_PG, pg_database  # noqa: E402
 
-DEFAULT_PG = "postgresql+psycopg://registry:registry@127.0.0.1:5432/registry_test"
 WRITERS, PER_WRITER = 8, 500
 CLIENTS, ENTRIES = 16, 1000
 RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
@@ -167,39 +167,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _fresh_pg_database(admin_url: str) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"registry_bench_{uuid.uuid4().hex[:8]}"
-    conninfo = make_url(admin_url).set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_pg_database(url: str) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-
-
-def _store_urls(pg_admin: str | None, folder: Path) -> dict[str, str]:
-    urls = {"SQLite": f"sqlite:///{folder / 'bench.db'}"}
-    if pg_admin:
-        urls["PostgreSQL"] = _fresh_pg_database(pg_admin)
-    return urls
-
-
 # --------------------------------------------------------------------------- writers
 
 
@@ -263,7 +230,7 @@ def _clear(url: str) -> None:
 def _start_server(store_url: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     """A registry server over ``store_url``, or the floor app when it is a directory holding
     ``floor.py``."""
-    port = _free_port()
+    port = free_port()
     env = _env()
     if Path(store_url, "floor.py").exists():
         command = [sys.executable, "-c", FLOOR_LAUNCHER, store_url, str(port), str(workers)]
@@ -341,13 +308,6 @@ def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
 # --------------------------------------------------------------------------- report
 
 
-def _load_average() -> str:
-    try:
-        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -357,32 +317,27 @@ def main() -> None:
     parser.add_argument("--skip-server", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
     args = parser.parse_args()
-    load_before = _load_average()
-    with tempfile.TemporaryDirectory() as folder:
-        urls = _store_urls(None if args.no_pg else args.pg_url, Path(folder))
-        try:
-            writers = [] if args.skip_writers else bench_writers(urls)
-            loads = []
-            (Path(folder) / "floor.py").write_text(FLOOR_APP)
-            servers = {"floor (bare ASGI app)": folder, **urls}
-            for backend, url in [] if args.skip_server else servers.items():
-                for workers in (1, 4):
-                    row = bench_server(url, workers, args.seconds)
-                    row["backend"] = backend
-                    loads.append(row)
-                    print(
-                        f"load {backend} x{workers}: {row['throughput']:.0f} req/s, get p99 "
-                        f"{row['get_p99']:.1f} ms, register p99 {row['register_p99']:.1f} ms, "
-                        f"{row['errors']} errors",
-                        flush=True,
-                    )
-        finally:
-            if "PostgreSQL" in urls:
-                from registry.store import close_stores
-
-                close_stores()
-                _drop_pg_database(urls["PostgreSQL"])
-    load_after = _load_average()
+    load_before = load_average()
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as databases:
+        urls = {"SQLite": f"sqlite:///{Path(folder) / 'bench.db'}"}
+        if not args.no_pg:
+            urls["PostgreSQL"] = databases.enter_context(pg_database(args.pg_url))
+        writers = [] if args.skip_writers else bench_writers(urls)
+        loads = []
+        (Path(folder) / "floor.py").write_text(FLOOR_APP)
+        servers = {"floor (bare ASGI app)": folder, **urls}
+        for backend, url in [] if args.skip_server else servers.items():
+            for workers in (1, 4):
+                row = bench_server(url, workers, args.seconds)
+                row["backend"] = backend
+                loads.append(row)
+                print(
+                    f"load {backend} x{workers}: {row['throughput']:.0f} req/s, get p99 "
+                    f"{row['get_p99']:.1f} ms, register p99 {row['register_p99']:.1f} ms, "
+                    f"{row['errors']} errors",
+                    flush=True,
+                )
+    load_after = load_average()
     body = _report(writers, loads, args.seconds, load_before, load_after)
     print(body)
     if not args.no_write:

@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import load_average, machine, median, percentile, today, write_section
+from bench_server import start_server
 from bench_store import DEFAULT_PG, env, fill, pg_database
 
 SIZES = (1_000, 10_000, 100_000)
@@ -136,29 +135,6 @@ def pg_connections_per_listener(url: str) -> int:
     return int(count or 0)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(store_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--url", store_url, "--log-level", "warning"]
-    server = subprocess.Popen(command, env=env())
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                return server, url
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("server did not start")
-
-
 def row(label: str, size: int, count: int, samples: list[float]) -> str:
     lost = sum(1 for sample in samples if sample == float("inf"))
     arrived = [sample for sample in samples if sample != float("inf")]
@@ -190,7 +166,7 @@ def main() -> None:
         for count in LISTENERS:
             for size, samples in measure(url, url, count, "pg").items():
                 rows.append(row("PostgreSQL (LISTEN)", size, count, samples))
-        server, server_url = start_server(url)
+        server, server_url = start_server(url, workers=1)
         try:
             for count in LISTENERS:
                 for size, samples in measure(url, server_url, count, "http").items():

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import (  # noqa: E402
+    free_port,
     load_average,
     machine,
     median,
@@ -54,16 +54,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(store_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     """Start a server process; several workers over memory:// start the worker pool directly
     (``serve`` refuses that, since each worker would hold its own store)."""
-    port = _free_port()
+    port = free_port()
     env = _env()
     if workers > 1 and store_url.startswith("memory://"):
         env["REGISTRY_SERVER_CONFIG"] = json.dumps({"url": store_url})
@@ -110,7 +104,7 @@ uvicorn.Server(config).run()
 def bench_bare_http(count: int) -> list[float]:
     """The floor: uvicorn with the registry server's settings, answering a constant body to
     the same client, with no application code at all."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)], env=_env())
     url = f"http://127.0.0.1:{port}"
     try:

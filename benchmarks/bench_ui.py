@@ -29,7 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import load_average, machine, median, percentile, today, write_section  # noqa: E402
+from _report import (  # noqa: E402
+    free_port,
+    load_average,
+    machine,
+    median,
+    percentile,
+    today,
+    write_section,
+)
 
 from registry.store import close_stores, open_store  # noqa: E402
 from registry.store.base import EntryDraft  # noqa: E402
@@ -94,9 +102,7 @@ class Server:
     """A registry server process over ``url`` (no tokens, loopback) and one keep-alive client."""
 
     def __init__(self, url: str) -> None:
-        from bench_server import _free_port
-
-        self.port = _free_port()
+        self.port = free_port()
         command = [sys.executable, "-m", "registry.server.run", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--url", url, "--log-level", "warning"]
         command += ["--no-access-log"]

@@ -17,8 +17,16 @@ from typing import Any
 
 import click
 
-from registry.cli_base import EXIT_CODES, EXIT_PROBLEMS, exit_code_of, run_command, url_option
-from registry.db_commands import db, echo_json, json_option
+from registry.cli_base import (
+    EXIT_CODES,
+    EXIT_PROBLEMS,
+    echo_json,
+    exit_code_of,
+    json_option,
+    run_command,
+    url_option,
+)
+from registry.db_commands import db
 from registry.errors import NotFoundError, ValidationError
 from registry.server.run import serve_command
 from registry.store.base import EntryRecord, NamespaceRecord, Store, place_text

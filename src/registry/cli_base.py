@@ -1,4 +1,4 @@
-"""What every ``registry`` command shares: ``--url`` on subcommands, ``--debug``, and
+"""What every ``registry`` command shares: ``--url`` on subcommands, ``--json``, ``--debug``, and
 :func:`run_command`, which turns every error into an ``error:`` line and ``hint:`` lines on
 stderr with an exit code chosen by the error's class (the table in docs/cli.md).
 
@@ -9,6 +9,7 @@ module. click is imported only here, in ``cli``, ``db_commands`` and ``server.ru
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -21,7 +22,9 @@ __all__ = [
     "EXIT_CODES",
     "EXIT_PROBLEMS",
     "add_debug_option",
+    "echo_json",
     "exit_code_of",
+    "json_option",
     "report",
     "run_command",
     "url_option",
@@ -63,6 +66,14 @@ def url_option(func: F) -> F:
         is_eager=True,
         callback=remember,
     )(func)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON (``--json`` of every command)."""
+    click.echo(json.dumps(data, indent=2, default=str))
 
 
 def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

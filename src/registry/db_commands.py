@@ -9,22 +9,18 @@ with ``cli.add_command(db)``.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from registry.cli_base import echo_json, json_option
+
 if TYPE_CHECKING:
     from registry.store.migrate import SchemaState
 
-__all__ = ["db", "echo_json", "json_option"]
+__all__ = ["db"]
 
 _URL_HELP = "Store URL (default: registry --url, REGISTRY_URL, else the local SQLite file)."
-
-
-def echo_json(data: Any) -> None:
-    """Print ``data`` as indented JSON (``--json`` of every command)."""
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 def _resolve(url: str | None) -> str:
@@ -73,7 +69,6 @@ def _state_json(url: str, state: SchemaState) -> dict[str, Any]:
     }
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 url_option = click.option("--url", help=_URL_HELP)
 
 

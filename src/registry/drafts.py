@@ -24,9 +24,12 @@ def persistent_draft(
 ) -> EntryDraft:
     """Return the draft that stores ``artifact`` under ``key`` in ``namespace``.
 
+    The store checks the draft against ``store.limits`` when it is written; a batch checks
+    each draft before that (``registries``), so that a bad item fails alone.
+
     Raises:
-        ValidationError: a field is over its limit (``store.limits``), or the artifact has no
-            import path and the pickle policy refuses it (``pickling``).
+        ValidationError: the artifact has no import path and the pickle policy refuses it
+            (``pickling``).
     """
     # On first use: schemes import pydantic; pickling is needed only by persistent registries.
     from registry import pickling, schemes
@@ -41,12 +44,14 @@ def persistent_draft(
     if not is_importable_origin(origin):
         blob = pickling.dump_blob(artifact, namespace, key)
     version = _distribution_version(package)
-    draft = EntryDraft(
+    return EntryDraft(
         **place_fields(place),
         identifier=key,
         origin=origin,
-        # The place came from the same read of the file as the hash.
-        source_hash=(place.source_hash if place else None) or refs.source_hash(artifact),
+        # The place came from the same read of the file as the hash. When it has none, the
+        # file's index has none to give: index=False does not ask it again for a function.
+        source_hash=(place.source_hash if place else None)
+        or refs.source_hash(artifact, index=False),
         signature=limits.fit_text(refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT),
         # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
         # each (get_model builds one when asked), and a batch holds every draft at once.
@@ -57,8 +62,6 @@ def persistent_draft(
         package=package or None,
         package_version=None if version is None else version[: limits.PACKAGE_VERSION],
     )
-    limits.check_draft(namespace, draft)  # before any store I/O, per item in batches
-    return draft
 
 
 def place_fields(place: sources.Place | None) -> dict[str, Any]:

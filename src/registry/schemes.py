@@ -352,24 +352,17 @@ def _union(members: Iterable[Any]) -> Any:
     return unique[0] if len(unique) == 1 else Union[tuple(unique)]  # noqa: UP007 - built at run time
 
 
+@functools.cache
 def _lenient_generator() -> type[Any]:
     """The JSON Schema generator of :func:`scheme_json`, defined once (pydantic sets up each
     generator class on first use, so a class per call cost ~100 us)."""
-    global _LENIENT
-    if _LENIENT is None:
-        from pydantic.json_schema import GenerateJsonSchema
+    from pydantic.json_schema import GenerateJsonSchema
 
-        class Lenient(GenerateJsonSchema):
-            def handle_invalid_for_json_schema(
-                self, schema: Any, error_info: str
-            ) -> dict[str, Any]:
-                return {"description": error_info}
+    class Lenient(GenerateJsonSchema):
+        def handle_invalid_for_json_schema(self, schema: Any, error_info: str) -> dict[str, Any]:
+            return {"description": error_info}
 
-        _LENIENT = Lenient
-    return _LENIENT
-
-
-_LENIENT: type[Any] | None = None
+    return Lenient
 
 
 def scheme_json(model: type[BaseModel]) -> dict[str, Any]:
