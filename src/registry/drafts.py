@@ -24,12 +24,9 @@ def persistent_draft(
 ) -> EntryDraft:
     """Return the draft that stores ``artifact`` under ``key`` in ``namespace``.
 
-    The store checks the draft against ``store.limits`` when it is written; a batch checks
-    each draft before that (``registries``), so that a bad item fails alone.
-
     Raises:
-        ValidationError: the artifact has no import path and the pickle policy refuses it
-            (``pickling``).
+        ValidationError: a field is over its limit (``store.limits``), or the artifact has no
+            import path and the pickle policy refuses it (``pickling``).
     """
     # On first use: schemes import pydantic; pickling is needed only by persistent registries.
     from registry import pickling, schemes
@@ -44,7 +41,7 @@ def persistent_draft(
     if not is_importable_origin(origin):
         blob = pickling.dump_blob(artifact, namespace, key)
     version = _distribution_version(package)
-    return EntryDraft(
+    draft = EntryDraft(
         **place_fields(place),
         identifier=key,
         origin=origin,
@@ -62,6 +59,8 @@ def persistent_draft(
         package=package or None,
         package_version=None if version is None else version[: limits.PACKAGE_VERSION],
     )
+    limits.check_draft(namespace, draft)  # before any store I/O, per item in batches
+    return draft
 
 
 def place_fields(place: sources.Place | None) -> dict[str, Any]:

@@ -819,11 +819,7 @@ class _Registry:
         drafted: list[tuple[EntryDraft, Any]] = []
         for key, artifact in items:
             try:
-                draft = cls._draft(key, artifact)
-                # The store refuses a whole batch for one bad draft: check each one here, so
-                # that it fails alone.
-                limits.check_draft(cls._namespace, draft)
-                drafted.append((draft, artifact))
+                drafted.append((cls._draft(key, artifact), artifact))
             except ValidationError as error:
                 cls._add_context(error, "safe_register_batch", key=key)
                 batches.record_failure(report, key, error)
