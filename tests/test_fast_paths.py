@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 from typing import Annotated, Any, Optional, Union
 
@@ -467,3 +468,165 @@ def test_only_shapes_of_moderate_size_get_a_builder() -> None:
     for _ in range(2):
         Fast.factorize_artifact("pair", first=leaves[:10])
     assert len(found.builders["pair"]) == 1
+
+
+def _signature_cases() -> list[Any]:
+    """Classes whose signatures ``inspect`` reads in different ways."""
+    import abc
+    import enum
+    import typing
+
+    class Plain:
+        def __init__(self, a: int, b: str = "x", *args: int, c: float = 1.0, **kw: Any) -> None:
+            pass
+
+    class Inherited(Plain):
+        pass
+
+    class Overrides(Plain):
+        def __init__(self, z: bytes) -> None:
+            pass
+
+    class PositionalOnly:
+        def __init__(self, a: int, /, b: int) -> None:
+            pass
+
+    class StarOnly:
+        def __init__(*args: Any) -> None:
+            pass
+
+    class NoInit:
+        pass
+
+    class WithNew:
+        def __new__(cls, q: int) -> WithNew:
+            return super().__new__(cls)
+
+    class NewAndInit:
+        def __new__(cls, *args: Any, **kwargs: Any) -> NewAndInit:
+            return super().__new__(cls)
+
+        def __init__(self, r: int) -> None:
+            pass
+
+    class Meta(type):
+        def __call__(cls, m: int) -> Any:
+            return super().__call__()
+
+    class CalledByMeta(metaclass=Meta):
+        def __init__(self) -> None:
+            pass
+
+    class Signed:
+        __signature__ = inspect.Signature([inspect.Parameter("s", inspect.Parameter.KEYWORD_ONLY)])
+
+        def __init__(self, **kwargs: Any) -> None:
+            pass
+
+    def decorate(init: Any) -> Any:
+        @functools.wraps(init)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+
+        return wrapper
+
+    class Wrapped:
+        @decorate
+        def __init__(self, w: int) -> None:
+            pass
+
+    class Abstract(abc.ABC):
+        def __init__(self, x: int) -> None:
+            pass
+
+    class Generic(typing.Generic[typing.TypeVar("T")]):
+        def __init__(self, g: int) -> None:
+            pass
+
+    class Error(ValueError):
+        def __init__(self, e: str) -> None:
+            pass
+
+    class Colour(enum.Enum):
+        RED = 1
+
+    class Model(pydantic.BaseModel):
+        x: int = 0
+
+    class Pair(typing.NamedTuple):
+        a: int
+
+    return [
+        Plain,
+        Inherited,
+        Overrides,
+        PositionalOnly,
+        StarOnly,
+        NoInit,
+        WithNew,
+        NewAndInit,
+        CalledByMeta,
+        Signed,
+        Wrapped,
+        Abstract,
+        Generic,
+        Error,
+        Colour,
+        Model,
+        Pair,
+        Point,
+        Leaf,
+        Branch,
+        dict,
+        pair,
+        functools.partial(pair, 1),
+    ]
+
+
+def test_signatures_read_from_init_are_the_ones_inspect_reads() -> None:
+    for artifact in _signature_cases():
+        try:
+            expected: Any = inspect.signature(artifact)
+        except (TypeError, ValueError) as error:
+            expected = type(error)
+        try:
+            got: Any = plans.signature_of(artifact)
+        except (TypeError, ValueError) as error:
+            got = type(error)
+        assert got == expected, artifact
+
+
+def test_hints_resolved_without_typing_are_the_ones_typing_resolves() -> None:
+    """This module's annotations are strings (``from __future__ import annotations``)."""
+    import typing
+
+    class Local:
+        def __init__(self, other: Local | None = None, leaf: Leaf | None = None) -> None:
+            pass
+
+    def simple(a: int, b: list[Leaf], c: dict[str, Branch], d: Any, e: type[Leaf]) -> None:
+        pass
+
+    def unions(a: int | None, b: Optional[int], c: Union[int, str]) -> Leaf:  # noqa: UP007, UP045
+        return Leaf(1)
+
+    def special(a: Annotated[int, pydantic.Field(ge=0)], b: tuple[int, ...]) -> typing.Any:
+        pass
+
+    def unknown(a: NotDefinedAnywhere) -> None:  # type: ignore[name-defined]  # noqa: F821
+        pass
+
+    def unannotated(a, b=1):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        pass
+
+    cases = [(simple, None), (unions, None), (Local.__init__, Local), (Leaf.__init__, Leaf)]
+    cases.append((unannotated, None))
+    for func, owner in [*cases, (special, None), (unknown, None)]:
+        local = {owner.__name__: owner} if owner is not None else {}
+        fast = schemes._simple_hints(func, local)
+        if (func, owner) in cases:
+            assert fast is not None, func
+        if fast is not None:
+            expected = typing.get_type_hints(func, localns=local or None, include_extras=True)
+            assert fast == expected, func
+            assert schemes._resolved_hints(func, owner) == expected

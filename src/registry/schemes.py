@@ -20,6 +20,8 @@ import functools
 import inspect
 import math
 import pathlib
+import sys
+import types
 import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +66,9 @@ def _resolved_hints(func: Callable[..., Any], owner: object) -> dict[str, Any]:
     local: dict[str, Any] = {}
     if inspect.isclass(owner):
         local[owner.__name__] = owner
+    simple = _simple_hints(func, local)
+    if simple is not None:
+        return simple
     try:
         return typing.get_type_hints(func, localns=local or None, include_extras=True)
     except Exception:
@@ -77,6 +82,73 @@ def _resolved_hints(func: Callable[..., Any], owner: object) -> dict[str, Any]:
             except Exception:  # an unknown name (a class local to some function): accept anything
                 hints[name] = Any
         return hints
+
+
+#: Compiled string annotations (``"int"``, ``"list[Leaf]"``), by their text: compiling is a
+#: function of the text alone, and costs ten times the evaluation.
+_ANNOTATION_CODE: dict[str, types.CodeType] = {}
+_MAX_ANNOTATION_CODES = 4096
+_GENERIC_BUILTINS = frozenset({list, dict, set, frozenset, tuple, type})
+#: Python 3.10's ``get_type_hints`` turns ``x: int = None`` into ``Optional[int]``; later ones
+#: return the annotation as written.
+_TYPING_KEEPS_NONE_DEFAULTS: bool = sys.version_info >= (3, 11)
+
+
+def _simple_hints(func: Callable[..., Any], local: dict[str, Any]) -> dict[str, Any] | None:
+    """Return what ``typing.get_type_hints(func, localns=local or None, include_extras=True)``
+    returns, for plain functions whose annotations (written as strings or not) are classes,
+    ``None``, or builtin generics or unions of those, such as ``list[Leaf]`` or ``int | None``;
+    ``None`` for anything else, which is left to ``typing``. For those annotations ``typing``
+    evaluates the string and returns the value, ``None`` as ``NoneType``; but it compiles every
+    string anew, which made resolving hints the largest part of a first build under ``from
+    __future__ import annotations``. (Python 3.10's ``typing`` also wraps hints of ``None``
+    defaults in ``Optional``, so it is left to ``typing`` there.)"""
+    if (
+        not _TYPING_KEEPS_NONE_DEFAULTS
+        or not isinstance(func, types.FunctionType)  # FunctionType has no subclasses
+        or "__wrapped__" in func.__dict__
+        or bool(getattr(func, "__type_params__", None))
+    ):
+        return None
+    namespace = func.__globals__
+    scope = local or namespace
+    hints: dict[str, Any] = {}
+    for name, written in func.__annotations__.items():
+        value = written
+        if written.__class__ is str:
+            code = _ANNOTATION_CODE.get(written)
+            if code is None:
+                try:
+                    code = compile(written, "<annotation>", "eval")
+                except SyntaxError:
+                    return None
+                if len(_ANNOTATION_CODE) >= _MAX_ANNOTATION_CODES:
+                    _ANNOTATION_CODE.clear()
+                _ANNOTATION_CODE[written] = code
+            try:
+                value = eval(code, namespace, scope)
+            except Exception:  # typing explains it, or the caller falls back
+                return None
+        if value is None:
+            value = type(None)
+        if not _is_simple_hint(value):
+            return None
+        hints[name] = value
+    return hints
+
+
+def _is_simple_hint(value: Any) -> bool:
+    """Whether ``typing`` resolves ``value`` to itself (or to an equal alias): ``Any``, a class
+    that is not a typing construct, or a builtin generic or a union of those."""
+    if type(value) is types.GenericAlias:
+        return value.__origin__ in _GENERIC_BUILTINS and all(
+            _is_simple_hint(arg) for arg in value.__args__
+        )
+    if type(value) is types.UnionType or typing.get_origin(value) is Union:
+        return all(_is_simple_hint(arg) for arg in typing.get_args(value))
+    if value is Any:
+        return True
+    return isinstance(value, type) and value.__module__ not in ("typing", "typing_extensions")
 
 
 def resolved_hints(obj: Callable[..., Any]) -> dict[str, Any]:
