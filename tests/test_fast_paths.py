@@ -630,3 +630,24 @@ def test_hints_resolved_without_typing_are_the_ones_typing_resolves() -> None:
             expected = typing.get_type_hints(func, localns=local or None, include_extras=True)
             assert fast == expected, func
             assert schemes._resolved_hints(func, owner) == expected
+
+
+def test_type_names_match_by_value_whether_interned_or_not() -> None:
+    """Builders compare ``_type`` by identity first (names written in code are interned); a
+    name read from YAML is another object of equal value, and a ``str`` subclass at the root
+    is left to the general path."""
+
+    class Name(str):
+        pass
+
+    lookup.lookup_for(Fast).builders.clear()
+    configs = [
+        {"_type": "Branch", "left": {"_type": "Leaf", "v": 1}, "right": {"v": 2}},
+        yaml.safe_load("{_type: Branch, left: {_type: Leaf, v: 1}, right: {v: 2}}"),
+        {"_type": Name("Branch"), "left": {"_type": "Leaf", "v": 1}, "right": {"v": 2}},
+    ]
+    for config in [*configs, *configs, *configs]:
+        built = Fast.factorize_artifact("Branch", **config)
+        assert (built.left.v, built.right.v) == (1, 2)
+        assert Fast.to_config(built)["left"] == {"_type": "Leaf", "v": 1}
+    assert lookup.lookup_for(Fast).builders["Branch"]
