@@ -583,14 +583,36 @@ def _signature_cases() -> list[Any]:
     ]
 
 
-def test_signatures_read_from_init_are_the_ones_inspect_reads() -> None:
-    for artifact in _signature_cases():
+def test_parameters_read_from_code_are_the_ones_inspect_reads() -> None:
+    def plain(a, /, b, c=1, *args, d, e=2, **kwargs):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN003, ANN202
+        pass
+
+    def annotated(a: int, b: str = "", *, c: Leaf | None = None) -> Leaf:
+        return Leaf(1)
+
+    def keyword_only(*, k: int) -> None:
+        pass
+
+    def nothing() -> None:
+        pass
+
+    def signed(a: int) -> None:
+        pass
+
+    signed.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+    functions = [plain, annotated, keyword_only, nothing, signed, functools.wraps(annotated)(pair)]
+    for artifact in [*_signature_cases(), *functions]:
         try:
-            expected: Any = inspect.signature(artifact)
+            expected: Any = [
+                (p.name, p.kind, p.default, p.annotation)
+                for p in inspect.signature(artifact).parameters.values()
+            ]
         except (TypeError, ValueError) as error:
             expected = type(error)
         try:
-            got: Any = plans.signature_of(artifact)
+            got: Any = [
+                (p.name, p.kind, p.default, p.annotation) for p in plans.parameters_of(artifact)
+            ]
         except (TypeError, ValueError) as error:
             got = type(error)
         assert got == expected, artifact

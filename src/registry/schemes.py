@@ -25,7 +25,7 @@ import types
 import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Protocol, TypeVar, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +34,7 @@ from pydantic_core import PydanticUndefined
 from registry.errors import ValidationError
 
 __all__ = [
+    "ParameterLike",
     "call_with_config",
     "config_values",
     "extract_model",
@@ -160,10 +161,30 @@ def resolved_hints(obj: Callable[..., Any]) -> dict[str, Any]:
     return hints
 
 
-def _signature_annotation(param: inspect.Parameter) -> Any:
+class ParameterLike(Protocol):
+    """What is read of an ``inspect.Parameter`` (factorization plans read parameters of plain
+    functions straight from their code, into tuples with these fields)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> inspect._ParameterKind: ...
+
+    @property
+    def default(self) -> Any: ...
+
+    @property
+    def annotation(self) -> Any: ...
+
+
+P = TypeVar("P", bound=ParameterLike)
+
+
+def _signature_annotation(param: ParameterLike) -> Any:
     """Return the annotation a signature shows but ``__init__`` does not declare (pydantic
     models and other classes with a synthesized ``__signature__``), else ``Any``."""
-    if param.annotation is param.empty or isinstance(param.annotation, str):
+    if param.annotation is inspect.Parameter.empty or isinstance(param.annotation, str):
         return Any
     return param.annotation
 
@@ -201,19 +222,22 @@ def _parameters(
     """
     if sig is None:
         sig = inspect.signature(obj)  # drops ``self`` for classes
-    return scheme_parameters(sig, _resolved_hints(_annotated_function(obj), obj))
+    return scheme_parameters(
+        sig.parameters.values(), _resolved_hints(_annotated_function(obj), obj)
+    )
 
 
 def scheme_parameters(
-    sig: inspect.Signature, hints: Mapping[str, Any]
-) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
-    """:func:`_parameters` of a signature already read, with its resolved ``hints``."""
-    parameters: list[tuple[inspect.Parameter, Any]] = []
+    signature: Iterable[P], hints: Mapping[str, Any]
+) -> tuple[list[tuple[P, Any]], bool]:
+    """:func:`_parameters` of the parameters of a signature already read, with its resolved
+    ``hints``."""
+    parameters: list[tuple[P, Any]] = []
     allows_extra = False
-    for param in sig.parameters.values():
-        if param.kind is param.VAR_KEYWORD:
+    for param in signature:
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
             allows_extra = True
-        elif param.kind is not param.VAR_POSITIONAL:
+        elif param.kind is not inspect.Parameter.VAR_POSITIONAL:
             parameters.append((param, hints.get(param.name, _signature_annotation(param))))
     return parameters, allows_extra
 

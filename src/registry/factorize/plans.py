@@ -19,7 +19,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
@@ -31,10 +31,11 @@ from registry.factorize.hints import EVERY_TYPE, Hint, direct_types, hint_for, i
 
 __all__ = [
     "ArtifactPlan",
+    "Parameter",
     "compile_plan",
+    "parameters_of",
     "plan_for_class",
     "shape_validator",
-    "signature_of",
     "validate_direct",
 ]
 
@@ -69,20 +70,19 @@ def compile_plan(
     """Work out the :class:`ArtifactPlan` of ``artifact``; ``scheme()`` returns its pydantic
     scheme and is called only when the signature alone cannot tell the fields."""
     try:
-        signature = signature_of(artifact)
+        parameters = parameters_of(artifact)
     except (TypeError, ValueError) as exc:
         scheme()  # raises the scheme's own explanation first, as it always has
         raise ValidationError(
             f"Cannot read the signature of {label!r}: {exc}",
             context={"type": label},
         ) from exc
-    parameters = list(signature.parameters.values())
     hints = schemes.resolved_hints(artifact)
-    given, accepts_extra = schemes.scheme_parameters(signature, hints)
+    given, accepts_extra = schemes.scheme_parameters(parameters, hints)
     if all(_modelled_as_written(param.name, annotation) for param, annotation in given):
         annotations = {param.name: annotation for param, annotation in given}
         plain = annotations
-        required = frozenset(param.name for param, _ in given if param.default is param.empty)
+        required = frozenset(param.name for param, _ in given if param.default is _EMPTY)
     else:
         # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
         infos = {info.alias or name: info for name, info in scheme().model_fields.items()}
@@ -103,7 +103,7 @@ def compile_plan(
         required=required,
         positional=tuple(p.name for p in positional),
         positional_only=tuple(p.name for p in positional if p.kind is kinds.POSITIONAL_ONLY),
-        defaults={p.name: p.default for p in parameters if p.default is not p.empty},
+        defaults={p.name: p.default for p in parameters if p.default is not _EMPTY},
         var_args=hint_for(hints.get(var_args[0].name, Any)) if var_args else None,
         accepts_extra=accepts_extra,
         produces=artifact if inspect.isclass(artifact) else hints.get("return"),
@@ -111,34 +111,100 @@ def compile_plan(
     )
 
 
-# Attributes that change how ``inspect.signature`` reads a class (``__signature__``,
-# ``__wrapped__``, partial methods, function-like classes): a class defining none of them,
-# made by ``type`` itself, with ``object.__new__`` and a Python ``__init__``, has the
-# signature of that ``__init__`` without its first parameter.
-_SIGNATURE_HOOKS = ("__signature__", "__wrapped__", "_partialmethod", "__code__")
-_BOUND_FIRST = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+class Parameter(NamedTuple):
+    """A parameter as :func:`parameters_of` reads it (the fields of ``inspect.Parameter``)."""
+
+    name: str
+    kind: inspect._ParameterKind
+    default: Any
+    annotation: Any
 
 
-def signature_of(artifact: Callable[..., Any]) -> inspect.Signature:
-    """Return ``inspect.signature(artifact)``, read straight from ``__init__`` for plain
-    classes: for a class, ``inspect`` first rules out a metaclass ``__call__``, a ``__new__``
-    and half a dozen other ways to define a signature, which costs twice the reading itself
-    (tests/test_fast_paths.py compares the two)."""
+_EMPTY = inspect.Parameter.empty
+_KIND = inspect.Parameter
+# Attributes with which a function or a class tells ``inspect.signature`` another signature
+# than its code's (or, for a class, one ``inspect`` reads from elsewhere than ``__init__``).
+_SIGNATURE_HOOKS = ("__signature__", "__wrapped__", "__text_signature__", "_partialmethod")
+
+
+def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspect.Parameter]:
+    """Return the parameters ``inspect.signature(artifact)`` returns. Those of plain Python
+    functions, and of classes made by ``type`` itself whose ``__init__`` is one (with
+    ``object.__new__``), are read from the code object as ``inspect`` reads them: building its
+    ``Parameter`` and ``Signature`` objects, and ruling out the other ways a class can define
+    a signature, was the largest part of a first build. tests/test_fast_paths.py holds the two
+    against each other.
+
+    Raises:
+        TypeError, ValueError: as ``inspect.signature`` does.
+    """
+    function: Any = artifact
+    bound = False  # a class: without the first parameter, as inspect reads __init__
     if type(artifact) is type:
         klass: Any = artifact
-        init = klass.__init__
-        if (
-            type(init) is types.FunctionType
-            and klass.__new__ is object.__new__
-            and not any(
-                name in base.__dict__ for base in klass.__mro__ for name in _SIGNATURE_HOOKS
-            )
+        function, bound = klass.__init__, True
+        if klass.__new__ is not object.__new__ or any(
+            name in base.__dict__
+            for base in klass.__mro__
+            for name in (*_SIGNATURE_HOOKS, "__code__")
         ):
-            signature = inspect.signature(init)
-            parameters = tuple(signature.parameters.values())
-            if parameters and parameters[0].kind in _BOUND_FIRST:
-                return signature.replace(parameters=parameters[1:])
-    return inspect.signature(artifact)
+            return list(inspect.signature(artifact).parameters.values())
+    if type(function) is not types.FunctionType or any(
+        name in function.__dict__ for name in _SIGNATURE_HOOKS
+    ):
+        return list(inspect.signature(artifact).parameters.values())
+    parameters = _code_parameters(function)
+    if bound:
+        if not parameters or parameters[0].kind not in (
+            _KIND.POSITIONAL_ONLY,
+            _KIND.POSITIONAL_OR_KEYWORD,
+        ):
+            return list(inspect.signature(artifact).parameters.values())
+        del parameters[0]
+    return parameters
+
+
+def _code_parameters(function: types.FunctionType) -> list[Parameter]:
+    """The parameters of a Python function, in ``inspect``'s order, from its code object."""
+    code = function.__code__
+    names = code.co_varnames
+    count = code.co_argcount
+    keyword_only = code.co_kwonlyargcount
+    annotations = function.__annotations__
+    defaults = function.__defaults__ or ()
+    keyword_defaults = function.__kwdefaults__ or {}
+    first_default = count - len(defaults)
+    parameters = [
+        Parameter(
+            name,
+            _KIND.POSITIONAL_ONLY
+            if index < code.co_posonlyargcount
+            else _KIND.POSITIONAL_OR_KEYWORD,
+            defaults[index - first_default] if index >= first_default else _EMPTY,
+            annotations.get(name, _EMPTY),
+        )
+        for index, name in enumerate(names[:count])
+    ]
+    after = count + keyword_only
+    if code.co_flags & inspect.CO_VARARGS:
+        name = names[after]
+        parameters.append(
+            Parameter(name, _KIND.VAR_POSITIONAL, _EMPTY, annotations.get(name, _EMPTY))
+        )
+        after += 1
+    parameters += [
+        Parameter(
+            name,
+            _KIND.KEYWORD_ONLY,
+            keyword_defaults.get(name, _EMPTY),
+            annotations.get(name, _EMPTY),
+        )
+        for name in names[count : count + keyword_only]
+    ]
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        name = names[after]
+        parameters.append(Parameter(name, _KIND.VAR_KEYWORD, _EMPTY, annotations.get(name, _EMPTY)))
+    return parameters
 
 
 _SIMPLE = frozenset({Any, int, float, str, bool, bytes, type(None), None})
