@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import math
+import sys
 from typing import Annotated, Any, Optional, Union
 
 import pydantic
@@ -646,7 +647,7 @@ def test_hints_resolved_without_typing_are_the_ones_typing_resolves() -> None:
     for func, owner in [*cases, (special, None), (unknown, None)]:
         local = {owner.__name__: owner} if owner is not None else {}
         fast = schemes._simple_hints(func, local)
-        if (func, owner) in cases:
+        if (func, owner) in cases and sys.version_info >= (3, 11):  # 3.10 is left to typing
             assert fast is not None, func
         if fast is not None:
             expected = typing.get_type_hints(func, localns=local or None, include_extras=True)
