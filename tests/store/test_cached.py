@@ -163,3 +163,129 @@ def test_only_exactly_our_moves_are_skipped(sqlite_url: str) -> None:
     watcher.retract_own_write("ns", 7)  # rolled back
     assert watcher._is_foreign("ns", 7, 8, pid=111)
     assert watcher._is_foreign("other", None, 1)
+
+
+class PausedLookups(SqlStore):
+    """A real store whose ``get_entry`` reads, then waits before answering: a lookup in flight
+    while the test writes, as a server thread's read is under concurrent registrations."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.paused: str | None = None  # the identifier whose lookups wait
+        self.read = threading.Event()
+        self.answer = threading.Event()
+
+    def get_entry(self, namespace: str, identifier: str):  # type: ignore[no-untyped-def]
+        found = super().get_entry(namespace, identifier)
+        if identifier == self.paused:
+            self.read.set()
+            assert self.answer.wait(10)
+        return found
+
+
+def lookup_in_flight(cached: CachedStore, inner: PausedLookups, identifier: str, write) -> object:  # type: ignore[no-untyped-def]
+    """Start ``cached.get_entry`` of ``identifier``, run ``write`` while it is in flight, and
+    return what the lookup answered."""
+    answers: list[object] = []
+    inner.paused = identifier
+    reader = threading.Thread(target=lambda: answers.append(cached.get_entry("lab.a", identifier)))
+    reader.start()
+    assert inner.read.wait(10)
+    write()
+    inner.answer.set()
+    reader.join(10)
+    inner.paused = None
+    return answers[0]
+
+
+def test_a_lookup_is_kept_when_other_identifiers_changed_meanwhile(sqlite_url: str) -> None:
+    # Under load (a server answering gets while others register), a write of another
+    # identifier lands during almost every lookup: the lookup must still fill the cache.
+    inner = PausedLookups(sqlite_url)
+    cached = CachedStore(inner)
+    cached.ensure_namespace("lab.a", "function")
+    cached.register("lab.a", EntryDraft("f", "lab.mod:f", source_hash="v1"))
+    other = SqlStore(sqlite_url)  # another process's write, seen through the watcher
+    cached.get_entry("lab.a", "nothing")  # the view exists before the lookup starts
+
+    def writes() -> None:
+        cached.register("lab.a", EntryDraft("g", "lab.mod:g"))
+        cached.unregister("lab.a", "nothing")
+        other.register("lab.a", EntryDraft("h", "lab.mod:h"))
+        wait_for(lambda: cached.get_entry("lab.a", "h") is not None)
+
+    found = lookup_in_flight(cached, inner, "f", writes)
+    assert found is not None
+    assert cached.cached_entry("lab.a", "f") == (True, found)
+    cached.close()
+
+
+@pytest.mark.parametrize("change", ["own write", "other process", "unregister", "clear"])
+def test_a_lookup_overtaken_by_a_change_of_its_identifier_is_not_kept(
+    sqlite_url: str, change: str
+) -> None:
+    inner = PausedLookups(sqlite_url)
+    cached = CachedStore(inner)
+    cached.ensure_namespace("lab.a", "function")
+    cached.register("lab.a", EntryDraft("f", "lab.mod:f", source_hash="v1"))
+    other = SqlStore(sqlite_url)
+    cached.get_entry("lab.a", "nothing")
+
+    def writes() -> None:
+        if change == "own write":
+            cached.register("lab.a", EntryDraft("f", "lab.mod:f", source_hash="v2"))
+        elif change == "other process":
+            other.register("lab.a", EntryDraft("f", "lab.mod:f", source_hash="v2"))
+            wait_for(lambda: cached.generations().get("lab.a") == cached._views["lab.a"].generation)
+            time.sleep(0.2)  # the watcher applied the change set (its callback runs after)
+        elif change == "unregister":
+            cached.unregister("lab.a", "f")
+        else:
+            cached.clear("lab.a")
+
+    stale = lookup_in_flight(cached, inner, "f", writes)
+    assert stale is not None and stale.version == 1  # read before the change
+    known, record = cached.cached_entry("lab.a", "f")
+    assert not known or record != stale  # never the stale record
+    current = inner.get_entry("lab.a", "f") if change in {"own write", "other process"} else None
+    assert cached.get_entry("lab.a", "f") == current
+    cached.close()
+
+
+def test_a_lookup_older_than_the_remembered_changes_is_not_kept(sqlite_url: str) -> None:
+    from registry.store import cached as cached_module
+
+    inner = PausedLookups(sqlite_url)
+    cached = CachedStore(inner)
+    cached.ensure_namespace("lab.a", "function")
+    cached.register("lab.a", EntryDraft("f", "lab.mod:f", source_hash="v1"))
+    cached.get_entry("lab.a", "nothing")
+    many = cached_module.TOUCHED_PER_VIEW + 2
+
+    def writes() -> None:
+        # The change of f is followed by more changes than a view remembers.
+        cached.register("lab.a", EntryDraft("f", "lab.mod:f", source_hash="v2"))
+        drafts = [EntryDraft(f"g{index}", f"lab.mod:g{index}") for index in range(many)]
+        cached.register_batch("lab.a", drafts)
+
+    lookup_in_flight(cached, inner, "f", writes)
+    assert cached.get_entry("lab.a", "f").version == 2  # type: ignore[union-attr]
+    cached.close()
+
+
+def test_a_server_keeps_what_it_writes_and_a_registry_process_does_not(sqlite_url: str) -> None:
+    from registry.server.run import _open_backing_store
+
+    served = _open_backing_store(sqlite_url)  # what `registry serve` opens
+    assert isinstance(served, CachedStore) and served.keep_written
+    served.ensure_namespace("lab.a", "function")
+    registration = served.register("lab.a", EntryDraft("f", "lab.mod:f"))
+    [batched] = served.register_batch("lab.a", [EntryDraft("g", "lab.mod:g")])
+    # Every listening client reads a changed entry next: the server answers from memory.
+    assert served.cached_entry("lab.a", "f") == (True, registration.record)
+    assert served.cached_entry("lab.a", "g") == (True, batched.record)  # type: ignore[union-attr]
+    process = CachedStore(SqlStore(sqlite_url))  # a registry process holds its artifacts
+    process.register("lab.a", EntryDraft("h", "lab.mod:h"))
+    assert process.cached_entry("lab.a", "h") == (False, None)
+    served.close()
+    process.close()

@@ -127,6 +127,7 @@ def check_tls_files(certfile: str | None, keyfile: str | None) -> None:
 
 def _open_backing_store(url: str | None) -> Store:
     from registry.store import open_store
+    from registry.store.cached import CachedStore
 
     # REGISTRY_SERVER_HOST is where this server listens, not a store to forward to.
     store = open_store(settings.resolve_url(url, server_variables=False))
@@ -137,6 +138,8 @@ def _open_backing_store(url: str | None) -> Store:
             suggestions=["Pass --url sqlite:///path.db or --url postgresql+psycopg://host/db"],
             context={"url": store.url},
         )
+    if isinstance(store, CachedStore):
+        store.keep_written = True
     return store
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from registry.errors import RegistryError
 from registry.store.base import (
@@ -41,6 +41,10 @@ _UNKNOWN = object()
 #: already, and a record is one indexed row away. A full listing is kept whole.
 RECORDS_PER_VIEW = 4_096
 
+#: How many identifiers a view remembers the last change of (the oldest half goes when it
+#: fills; a lookup that started before a forgotten change is then not kept, to be safe).
+TOUCHED_PER_VIEW = 4_096
+
 
 class _View:
     """What this process knows about one namespace.
@@ -51,7 +55,16 @@ class _View:
     record for every identifier of ``order``.
     """
 
-    __slots__ = ("complete", "epoch", "generation", "order", "records", "sync")
+    __slots__ = (
+        "complete",
+        "epoch",
+        "forgotten",
+        "generation",
+        "order",
+        "records",
+        "sync",
+        "touched",
+    )
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
@@ -60,7 +73,12 @@ class _View:
         self.order: dict[str, None] | None = None
         self.complete = False
         self.epoch = 0
-        """Moves with every change applied: a read that started before must not be stored."""
+        """Moves with every change applied: a listing that started before must not be stored."""
+        self.touched: dict[str, int] = {}
+        """The epoch of the last change of each recently changed identifier, oldest first."""
+        self.forgotten = 0
+        """Changes up to this epoch may have touched any identifier (a clear, a trimmed
+        ``touched``)."""
         self.sync = threading.Lock()
         """Held across a write or a catch-up of this namespace, so changes apply in order."""
 
@@ -73,6 +91,30 @@ class _View:
             newest = list(records.items())[len(records) // 2 :]
             self.records = dict(newest)
 
+    def changed(self, identifiers: Iterable[str] | None) -> None:
+        """Under the cache lock: a change of ``identifiers`` (``None``: of any) is applied."""
+        self.epoch += 1
+        if identifiers is None:
+            self.forgotten, self.touched = self.epoch, {}
+            return
+        touched = self.touched
+        for identifier in identifiers:
+            touched.pop(identifier, None)  # keeps ``touched`` in epoch order
+            touched[identifier] = self.epoch
+        if len(touched) > TOUCHED_PER_VIEW:
+            kept = list(touched.items())
+            half = len(kept) // 2
+            self.forgotten = kept[half - 1][1]
+            self.touched = dict(kept[half:])
+
+    def unchanged_since(self, identifier: str, epoch: int) -> bool:
+        """Whether no change applied after ``epoch`` can have touched ``identifier``.
+
+        A lookup of one identifier may be kept when this holds: a write of another identifier
+        (ten a second under load) must not make every lookup in flight start over.
+        """
+        return self.forgotten <= epoch and self.touched.get(identifier, 0) <= epoch
+
 
 class CachedStore(Store):
     """Wraps ``inner`` and keeps what it read in memory, in step with ``inner``'s changes.
@@ -81,9 +123,13 @@ class CachedStore(Store):
     changed namespace was brought up to date, so a subscriber that reads sees the new data.
     """
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: Store, *, keep_written: bool = False) -> None:
         self.inner = inner
         self.url = inner.url
+        self.keep_written = keep_written
+        """Keep the records this process writes, read or not. A registry process holds the
+        artifacts it registers and does not; a server does, since it is asked for what it just
+        wrote (every listening client reads the changed entries)."""
         self._lock = threading.Lock()
         self._views: dict[str, _View] = {}
         self._namespaces: dict[str, NamespaceRecord] = {}
@@ -109,7 +155,7 @@ class CachedStore(Store):
         epoch = view.epoch
         found = self.inner.get_entry(namespace, identifier)
         with self._lock:
-            if view.epoch == epoch:
+            if view.unchanged_since(identifier, epoch):
                 view.keep(identifier, found)
         return found
 
@@ -213,7 +259,7 @@ class CachedStore(Store):
             removed = self.inner.unregister(namespace, identifier)
             if removed:
                 with self._lock:
-                    self._changed(namespace, view)
+                    self._changed(namespace, view, [identifier])
                     view.keep(identifier, None)
                     if view.order is not None:
                         view.order.pop(identifier, None)
@@ -227,7 +273,7 @@ class CachedStore(Store):
             removed = self.inner.clear(namespace)
             if removed:
                 with self._lock:
-                    self._changed(namespace, view)
+                    self._changed(namespace, view, None)
                     view.records = {}
                     view.order = {}
                     view.complete = True
@@ -273,7 +319,7 @@ class CachedStore(Store):
             for name in names:
                 view = self._views.pop(name, None)
                 if view is not None:
-                    view.epoch += 1  # reads in flight must not store into the dropped view
+                    view.changed(None)  # reads in flight must not store into the dropped view
                 self._namespaces.pop(name, None)
 
     def watch_status(self) -> WatchStatus:
@@ -297,9 +343,9 @@ class CachedStore(Store):
                 namespace, _View(0 if record is None else record.generation)
             )
 
-    def _changed(self, namespace: str, view: _View) -> None:
-        """Under the lock: a change is being applied to ``view``."""
-        view.epoch += 1
+    def _changed(self, namespace: str, view: _View, identifiers: Iterable[str] | None) -> None:
+        """Under the lock: a change of ``identifiers`` (``None``: of any) is being applied."""
+        view.changed(identifiers)
         self._namespaces.pop(namespace, None)  # its generation and size moved
 
     def _remember(self, namespace: str, view: _View, registrations: Sequence[Registration]) -> None:
@@ -309,12 +355,11 @@ class CachedStore(Store):
         if not written:
             return
         with self._lock:
-            self._changed(namespace, view)
+            self._changed(namespace, view, [r.record.identifier for r in written])
             for registration in written:
                 record = registration.record
                 identifier = record.identifier
-                # A writer keeps no record it has not read: it holds the artifacts already.
-                if view.complete or identifier in view.records:
+                if self.keep_written or view.complete or identifier in view.records:
                     view.keep(identifier, record)
                 if view.order is not None and registration.outcome is Outcome.CREATED:
                     view.order.pop(identifier, None)
@@ -367,8 +412,9 @@ class CachedStore(Store):
                 logger.exception("registry change subscriber %r failed", callback)
 
     def _apply(self, namespace: str, view: _View, changes: ChangeSet) -> None:
+        touched = [*changes.removed, *(r.identifier for r in (*changes.updated, *changes.added))]
         with self._lock:
-            self._changed(namespace, view)
+            self._changed(namespace, view, None if changes.cleared else touched)
             if changes.cleared:
                 view.records = {}
                 if view.order is not None:
