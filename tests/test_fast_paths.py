@@ -8,11 +8,14 @@ the pydantic scheme. Each is held here against the general path or pydantic itse
 
 from __future__ import annotations
 
+import abc
 import dataclasses
+import enum
 import functools
 import inspect
 import math
 import sys
+import typing
 from typing import Annotated, Any, Optional, Union
 
 import pydantic
@@ -53,6 +56,18 @@ def pair(first: Any, second: Any = None) -> tuple[Any, Any]:
 
 def place(point: Point, at: Optional[Point] = None) -> Point:  # noqa: UP045
     return point
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Model(pydantic.BaseModel):
+    x: int = 0
+
+
+class Pair(typing.NamedTuple):
+    a: int
 
 
 class Fast(SchemeRegistry):
@@ -411,10 +426,7 @@ def test_configs_with_yaml_aliases_build_the_same_through_a_builder() -> None:
 def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
     """``is_plain_class`` answers for pydantic without building a schema; where it says yes,
     pydantic's own schema must be an isinstance check (it may say no to some that are)."""
-    import abc
-    import enum
     import pathlib
-    import typing
 
     class Text(str):
         pass
@@ -433,15 +445,6 @@ def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
 
     class WithMeta(metaclass=Meta):
         pass
-
-    class Colour(enum.Enum):
-        RED = 1
-
-    class Model(pydantic.BaseModel):
-        x: int = 0
-
-    class Pair(typing.NamedTuple):
-        a: int
 
     class Hooked:
         @classmethod
@@ -473,10 +476,6 @@ def test_only_shapes_of_moderate_size_get_a_builder() -> None:
 
 def _signature_cases() -> list[Any]:
     """Classes whose signatures ``inspect`` reads in different ways."""
-    import abc
-    import enum
-    import typing
-
     class Plain:
         def __init__(self, a: int, b: str = "x", *args: int, c: float = 1.0, **kw: Any) -> None:
             pass
@@ -548,15 +547,6 @@ def _signature_cases() -> list[Any]:
         def __init__(self, e: str) -> None:
             pass
 
-    class Colour(enum.Enum):
-        RED = 1
-
-    class Model(pydantic.BaseModel):
-        x: int = 0
-
-    class Pair(typing.NamedTuple):
-        a: int
-
     return [
         Plain,
         Inherited,
@@ -621,8 +611,6 @@ def test_parameters_read_from_code_are_the_ones_inspect_reads() -> None:
 
 def test_hints_resolved_without_typing_are_the_ones_typing_resolves() -> None:
     """This module's annotations are strings (``from __future__ import annotations``)."""
-    import typing
-
     class Local:
         def __init__(self, other: Local | None = None, leaf: Leaf | None = None) -> None:
             pass
