@@ -476,6 +476,7 @@ def test_only_shapes_of_moderate_size_get_a_builder() -> None:
 
 def _signature_cases() -> list[Any]:
     """Classes whose signatures ``inspect`` reads in different ways."""
+
     class Plain:
         def __init__(self, a: int, b: str = "x", *args: int, c: float = 1.0, **kw: Any) -> None:
             pass
@@ -611,6 +612,7 @@ def test_parameters_read_from_code_are_the_ones_inspect_reads() -> None:
 
 def test_hints_resolved_without_typing_are_the_ones_typing_resolves() -> None:
     """This module's annotations are strings (``from __future__ import annotations``)."""
+
     class Local:
         def __init__(self, other: Local | None = None, leaf: Leaf | None = None) -> None:
             pass
