@@ -8,9 +8,14 @@ the pydantic scheme. Each is held here against the general path or pydantic itse
 
 from __future__ import annotations
 
+import abc
 import dataclasses
+import enum
 import functools
+import inspect
 import math
+import sys
+import typing
 from typing import Annotated, Any, Optional, Union
 
 import pydantic
@@ -51,6 +56,18 @@ def pair(first: Any, second: Any = None) -> tuple[Any, Any]:
 
 def place(point: Point, at: Optional[Point] = None) -> Point:  # noqa: UP045
     return point
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Model(pydantic.BaseModel):
+    x: int = 0
+
+
+class Pair(typing.NamedTuple):
+    a: int
 
 
 class Fast(SchemeRegistry):
@@ -409,10 +426,7 @@ def test_configs_with_yaml_aliases_build_the_same_through_a_builder() -> None:
 def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
     """``is_plain_class`` answers for pydantic without building a schema; where it says yes,
     pydantic's own schema must be an isinstance check (it may say no to some that are)."""
-    import abc
-    import enum
     import pathlib
-    import typing
 
     class Text(str):
         pass
@@ -431,15 +445,6 @@ def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
 
     class WithMeta(metaclass=Meta):
         pass
-
-    class Colour(enum.Enum):
-        RED = 1
-
-    class Model(pydantic.BaseModel):
-        x: int = 0
-
-    class Pair(typing.NamedTuple):
-        a: int
 
     class Hooked:
         @classmethod
@@ -467,3 +472,195 @@ def test_only_shapes_of_moderate_size_get_a_builder() -> None:
     for _ in range(2):
         Fast.factorize_artifact("pair", first=leaves[:10])
     assert len(found.builders["pair"]) == 1
+
+
+def _signature_cases() -> list[Any]:
+    """Classes whose signatures ``inspect`` reads in different ways."""
+
+    class Plain:
+        def __init__(self, a: int, b: str = "x", *args: int, c: float = 1.0, **kw: Any) -> None:
+            pass
+
+    class Inherited(Plain):
+        pass
+
+    class Overrides(Plain):
+        def __init__(self, z: bytes) -> None:
+            pass
+
+    class PositionalOnly:
+        def __init__(self, a: int, /, b: int) -> None:
+            pass
+
+    class StarOnly:
+        def __init__(*args: Any) -> None:
+            pass
+
+    class NoInit:
+        pass
+
+    class WithNew:
+        def __new__(cls, q: int) -> WithNew:
+            return super().__new__(cls)
+
+    class NewAndInit:
+        def __new__(cls, *args: Any, **kwargs: Any) -> NewAndInit:
+            return super().__new__(cls)
+
+        def __init__(self, r: int) -> None:
+            pass
+
+    class Meta(type):
+        def __call__(cls, m: int) -> Any:
+            return super().__call__()
+
+    class CalledByMeta(metaclass=Meta):
+        def __init__(self) -> None:
+            pass
+
+    class Signed:
+        __signature__ = inspect.Signature([inspect.Parameter("s", inspect.Parameter.KEYWORD_ONLY)])
+
+        def __init__(self, **kwargs: Any) -> None:
+            pass
+
+    def decorate(init: Any) -> Any:
+        @functools.wraps(init)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+
+        return wrapper
+
+    class Wrapped:
+        @decorate
+        def __init__(self, w: int) -> None:
+            pass
+
+    class Abstract(abc.ABC):
+        def __init__(self, x: int) -> None:
+            pass
+
+    class Generic(typing.Generic[typing.TypeVar("T")]):
+        def __init__(self, g: int) -> None:
+            pass
+
+    class Error(ValueError):
+        def __init__(self, e: str) -> None:
+            pass
+
+    return [
+        Plain,
+        Inherited,
+        Overrides,
+        PositionalOnly,
+        StarOnly,
+        NoInit,
+        WithNew,
+        NewAndInit,
+        CalledByMeta,
+        Signed,
+        Wrapped,
+        Abstract,
+        Generic,
+        Error,
+        Colour,
+        Model,
+        Pair,
+        Point,
+        Leaf,
+        Branch,
+        dict,
+        pair,
+        functools.partial(pair, 1),
+    ]
+
+
+def test_parameters_read_from_code_are_the_ones_inspect_reads() -> None:
+    def plain(a, /, b, c=1, *args, d, e=2, **kwargs):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN002, ANN003, ANN202
+        pass
+
+    def annotated(a: int, b: str = "", *, c: Leaf | None = None) -> Leaf:
+        return Leaf(1)
+
+    def keyword_only(*, k: int) -> None:
+        pass
+
+    def nothing() -> None:
+        pass
+
+    def signed(a: int) -> None:
+        pass
+
+    signed.__signature__ = inspect.Signature()  # type: ignore[attr-defined]
+    functions = [plain, annotated, keyword_only, nothing, signed, functools.wraps(annotated)(pair)]
+    for artifact in [*_signature_cases(), *functions]:
+        try:
+            expected: Any = [
+                (p.name, p.kind, p.default, p.annotation)
+                for p in inspect.signature(artifact).parameters.values()
+            ]
+        except (TypeError, ValueError) as error:
+            expected = type(error)
+        try:
+            got: Any = [
+                (p.name, p.kind, p.default, p.annotation) for p in plans.parameters_of(artifact)
+            ]
+        except (TypeError, ValueError) as error:
+            got = type(error)
+        assert got == expected, artifact
+
+
+def test_hints_resolved_without_typing_are_the_ones_typing_resolves() -> None:
+    """This module's annotations are strings (``from __future__ import annotations``)."""
+
+    class Local:
+        def __init__(self, other: Local | None = None, leaf: Leaf | None = None) -> None:
+            pass
+
+    def simple(a: int, b: list[Leaf], c: dict[str, Branch], d: Any, e: type[Leaf]) -> None:
+        pass
+
+    def unions(a: int | None, b: Optional[int], c: Union[int, str]) -> Leaf:  # noqa: UP007, UP045
+        return Leaf(1)
+
+    def special(a: Annotated[int, pydantic.Field(ge=0)], b: tuple[int, ...]) -> typing.Any:
+        pass
+
+    def unknown(a: NotDefinedAnywhere) -> None:  # type: ignore[name-defined]  # noqa: F821
+        pass
+
+    def unannotated(a, b=1):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
+        pass
+
+    cases = [(simple, None), (unions, None), (Local.__init__, Local), (Leaf.__init__, Leaf)]
+    cases.append((unannotated, None))
+    for func, owner in [*cases, (special, None), (unknown, None)]:
+        local = {owner.__name__: owner} if owner is not None else {}
+        fast = schemes._simple_hints(func, local)
+        if (func, owner) in cases and sys.version_info >= (3, 11):  # 3.10 is left to typing
+            assert fast is not None, func
+        if fast is not None:
+            expected = typing.get_type_hints(func, localns=local or None, include_extras=True)
+            assert fast == expected, func
+            assert schemes._resolved_hints(func, owner) == expected
+
+
+def test_type_names_match_by_value_whether_interned_or_not() -> None:
+    """Builders compare ``_type`` by identity first (names written in code are interned); a
+    name read from YAML is another object of equal value, and a ``str`` subclass at the root
+    is left to the general path."""
+
+    class Name(str):
+        pass
+
+    lookup.lookup_for(Fast).builders.clear()
+    configs = [
+        {"_type": "Branch", "left": {"_type": "Leaf", "v": 1}, "right": {"v": 2}},
+        yaml.safe_load("{_type: Branch, left: {_type: Leaf, v: 1}, right: {v: 2}}"),
+        {"_type": Name("Branch"), "left": {"_type": "Leaf", "v": 1}, "right": {"v": 2}},
+    ]
+    for config in [*configs, *configs, *configs]:
+        built = Fast.factorize_artifact("Branch", **config)
+        assert (built.left.v, built.right.v) == (1, 2)
+        assert Fast.to_config(built)["left"] == {"_type": "Leaf", "v": 1}
+    assert lookup.lookup_for(Fast).builders["Branch"]

@@ -20,10 +20,12 @@ import functools
 import inspect
 import math
 import pathlib
+import sys
+import types
 import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Protocol, TypeVar, Union
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +34,7 @@ from pydantic_core import PydanticUndefined
 from registry.errors import ValidationError
 
 __all__ = [
+    "ParameterLike",
     "call_with_config",
     "config_values",
     "extract_model",
@@ -64,6 +67,9 @@ def _resolved_hints(func: Callable[..., Any], owner: object) -> dict[str, Any]:
     local: dict[str, Any] = {}
     if inspect.isclass(owner):
         local[owner.__name__] = owner
+    simple = _simple_hints(func, local)
+    if simple is not None:
+        return simple
     try:
         return typing.get_type_hints(func, localns=local or None, include_extras=True)
     except Exception:
@@ -79,6 +85,73 @@ def _resolved_hints(func: Callable[..., Any], owner: object) -> dict[str, Any]:
         return hints
 
 
+#: Compiled string annotations (``"int"``, ``"list[Leaf]"``), by their text: compiling is a
+#: function of the text alone, and costs ten times the evaluation.
+_ANNOTATION_CODE: dict[str, types.CodeType] = {}
+_MAX_ANNOTATION_CODES = 4096
+_GENERIC_BUILTINS = frozenset({list, dict, set, frozenset, tuple, type})
+#: Python 3.10's ``get_type_hints`` turns ``x: int = None`` into ``Optional[int]``; later ones
+#: return the annotation as written.
+_TYPING_KEEPS_NONE_DEFAULTS: bool = sys.version_info >= (3, 11)
+
+
+def _simple_hints(func: Callable[..., Any], local: dict[str, Any]) -> dict[str, Any] | None:
+    """Return what ``typing.get_type_hints(func, localns=local or None, include_extras=True)``
+    returns, for plain functions whose annotations (written as strings or not) are classes,
+    ``None``, or builtin generics or unions of those, such as ``list[Leaf]`` or ``int | None``;
+    ``None`` for anything else, which is left to ``typing``. For those annotations ``typing``
+    evaluates the string and returns the value, ``None`` as ``NoneType``; but it compiles every
+    string anew, which made resolving hints the largest part of a first build under ``from
+    __future__ import annotations``. (Python 3.10's ``typing`` also wraps hints of ``None``
+    defaults in ``Optional``, so it is left to ``typing`` there.)"""
+    if (
+        not _TYPING_KEEPS_NONE_DEFAULTS
+        or not isinstance(func, types.FunctionType)  # FunctionType has no subclasses
+        or "__wrapped__" in func.__dict__
+        or bool(getattr(func, "__type_params__", None))
+    ):
+        return None
+    namespace = func.__globals__
+    scope = local or namespace
+    hints: dict[str, Any] = {}
+    for name, written in func.__annotations__.items():
+        value = written
+        if written.__class__ is str:
+            code = _ANNOTATION_CODE.get(written)
+            if code is None:
+                try:
+                    code = compile(written, "<annotation>", "eval")
+                except SyntaxError:
+                    return None
+                if len(_ANNOTATION_CODE) >= _MAX_ANNOTATION_CODES:
+                    _ANNOTATION_CODE.clear()
+                _ANNOTATION_CODE[written] = code
+            try:
+                value = eval(code, namespace, scope)
+            except Exception:  # typing explains it, or the caller falls back
+                return None
+        if value is None:
+            value = type(None)
+        if not _is_simple_hint(value):
+            return None
+        hints[name] = value
+    return hints
+
+
+def _is_simple_hint(value: Any) -> bool:
+    """Whether ``typing`` resolves ``value`` to itself (or to an equal alias): ``Any``, a class
+    that is not a typing construct, or a builtin generic or a union of those."""
+    if type(value) is types.GenericAlias:
+        return value.__origin__ in _GENERIC_BUILTINS and all(
+            _is_simple_hint(arg) for arg in value.__args__
+        )
+    if type(value) is types.UnionType or typing.get_origin(value) is Union:
+        return all(_is_simple_hint(arg) for arg in typing.get_args(value))
+    if value is Any:
+        return True
+    return isinstance(value, type) and value.__module__ not in ("typing", "typing_extensions")
+
+
 def resolved_hints(obj: Callable[..., Any]) -> dict[str, Any]:
     """Return the resolved annotations of how ``obj`` is called (a class's ``__init__``),
     including ``return``; for a class, ``return`` is the class itself."""
@@ -88,10 +161,30 @@ def resolved_hints(obj: Callable[..., Any]) -> dict[str, Any]:
     return hints
 
 
-def _signature_annotation(param: inspect.Parameter) -> Any:
+class ParameterLike(Protocol):
+    """What is read of an ``inspect.Parameter`` (factorization plans read parameters of plain
+    functions straight from their code, into tuples with these fields)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> inspect._ParameterKind: ...
+
+    @property
+    def default(self) -> Any: ...
+
+    @property
+    def annotation(self) -> Any: ...
+
+
+P = TypeVar("P", bound=ParameterLike)
+
+
+def _signature_annotation(param: ParameterLike) -> Any:
     """Return the annotation a signature shows but ``__init__`` does not declare (pydantic
     models and other classes with a synthesized ``__signature__``), else ``Any``."""
-    if param.annotation is param.empty or isinstance(param.annotation, str):
+    if param.annotation is inspect.Parameter.empty or isinstance(param.annotation, str):
         return Any
     return param.annotation
 
@@ -129,19 +222,22 @@ def _parameters(
     """
     if sig is None:
         sig = inspect.signature(obj)  # drops ``self`` for classes
-    return scheme_parameters(sig, _resolved_hints(_annotated_function(obj), obj))
+    return scheme_parameters(
+        sig.parameters.values(), _resolved_hints(_annotated_function(obj), obj)
+    )
 
 
 def scheme_parameters(
-    sig: inspect.Signature, hints: Mapping[str, Any]
-) -> tuple[list[tuple[inspect.Parameter, Any]], bool]:
-    """:func:`_parameters` of a signature already read, with its resolved ``hints``."""
-    parameters: list[tuple[inspect.Parameter, Any]] = []
+    signature: Iterable[P], hints: Mapping[str, Any]
+) -> tuple[list[tuple[P, Any]], bool]:
+    """:func:`_parameters` of the parameters of a signature already read, with its resolved
+    ``hints``."""
+    parameters: list[tuple[P, Any]] = []
     allows_extra = False
-    for param in sig.parameters.values():
-        if param.kind is param.VAR_KEYWORD:
+    for param in signature:
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
             allows_extra = True
-        elif param.kind is not param.VAR_POSITIONAL:
+        elif param.kind is not inspect.Parameter.VAR_POSITIONAL:
             parameters.append((param, hints.get(param.name, _signature_annotation(param))))
     return parameters, allows_extra
 

@@ -24,16 +24,22 @@ MAX_CONFIG_DEPTH = 100
 MAX_CONFIG_VALUES = 1_000_000
 
 _CONTAINERS = (dict, list, tuple)
+# Exact scalar types answer without the ``isinstance(value, Mapping)`` check, an ABC check
+# that costs as much as the rest of the walk.
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _children(node: Any) -> Iterator[tuple[object, Any]]:
-    if isinstance(node, Mapping):
+    if type(node) is dict or isinstance(node, Mapping):
         return iter(node.items())
     return enumerate(node)
 
 
 def _is_container(value: Any) -> bool:
-    return type(value) in _CONTAINERS or isinstance(value, (Mapping, list, tuple))
+    cls = type(value)
+    if cls in _SCALARS:
+        return False
+    return cls in _CONTAINERS or isinstance(value, (Mapping, list, tuple))
 
 
 def _shown(path: str) -> str:
@@ -61,7 +67,7 @@ def check_config(
     Raises:
         ValidationError: naming the path, the limit and (for size) what the path expands to.
     """
-    if not _is_container(config):
+    if not _is_container(config) or _is_small_tree(config, max_values, max_depth):
         return
     where = f" in {source}" if source else ""
     sizes: dict[int, int] = {}  # id of a finished container -> values in its expanded tree
@@ -118,6 +124,45 @@ def check_config(
                 parent = stack[-1]
                 parent[4] += size
                 parent[5] = max(parent[5], height)
+
+
+class _Unsure(Exception):
+    pass
+
+
+def _is_small_tree(config: Any, max_values: int, max_depth: int) -> bool:
+    """Return True for a config the full walk would pass at a glance: dicts, lists and tuples
+    that reach no container twice (no aliases, no cycles), well inside both limits. A quick
+    recursive walk (the depth it recurses to is bounded); anything else is left to the full
+    walk, which names what is wrong."""
+    seen: set[int] = set()
+    budget = [max_values // 2]
+
+    def walk(node: Any, depth: int) -> None:
+        if depth >= max_depth or id(node) in seen:
+            raise _Unsure
+        seen.add(id(node))
+        children = node.values() if type(node) is dict else node
+        budget[0] -= len(children) + 1
+        if budget[0] < 0:
+            raise _Unsure
+        for child in children:
+            cls = type(child)
+            if cls in _SCALARS:
+                continue
+            if cls not in _CONTAINERS:
+                if _is_container(child):
+                    raise _Unsure  # other mappings and sequences: the full walk measures them
+                continue
+            walk(child, depth + 1)
+
+    if type(config) not in _CONTAINERS:
+        return False
+    try:
+        walk(config, 1)
+    except (_Unsure, RecursionError):  # a caller's own stack may already be deep
+        return False
+    return True
 
 
 def _too_deep(path: str, limit: int, where: str, source: str) -> ValidationError:

@@ -19,7 +19,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
@@ -31,7 +31,9 @@ from registry.factorize.hints import EVERY_TYPE, Hint, direct_types, hint_for, i
 
 __all__ = [
     "ArtifactPlan",
+    "Parameter",
     "compile_plan",
+    "parameters_of",
     "plan_for_class",
     "shape_validator",
     "validate_direct",
@@ -68,20 +70,19 @@ def compile_plan(
     """Work out the :class:`ArtifactPlan` of ``artifact``; ``scheme()`` returns its pydantic
     scheme and is called only when the signature alone cannot tell the fields."""
     try:
-        signature = inspect.signature(artifact)
+        parameters = parameters_of(artifact)
     except (TypeError, ValueError) as exc:
         scheme()  # raises the scheme's own explanation first, as it always has
         raise ValidationError(
             f"Cannot read the signature of {label!r}: {exc}",
             context={"type": label},
         ) from exc
-    parameters = list(signature.parameters.values())
     hints = schemes.resolved_hints(artifact)
-    given, accepts_extra = schemes.scheme_parameters(signature, hints)
+    given, accepts_extra = schemes.scheme_parameters(parameters, hints)
     if all(_modelled_as_written(param.name, annotation) for param, annotation in given):
         annotations = {param.name: annotation for param, annotation in given}
         plain = annotations
-        required = frozenset(param.name for param, _ in given if param.default is param.empty)
+        required = frozenset(param.name for param, _ in given if param.default is _EMPTY)
     else:
         # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
         infos = {info.alias or name: info for name, info in scheme().model_fields.items()}
@@ -102,12 +103,108 @@ def compile_plan(
         required=required,
         positional=tuple(p.name for p in positional),
         positional_only=tuple(p.name for p in positional if p.kind is kinds.POSITIONAL_ONLY),
-        defaults={p.name: p.default for p in parameters if p.default is not p.empty},
+        defaults={p.name: p.default for p in parameters if p.default is not _EMPTY},
         var_args=hint_for(hints.get(var_args[0].name, Any)) if var_args else None,
         accepts_extra=accepts_extra,
         produces=artifact if inspect.isclass(artifact) else hints.get("return"),
         direct={name: classes for name, classes in direct.items() if classes is not None},
     )
+
+
+class Parameter(NamedTuple):
+    """A parameter as :func:`parameters_of` reads it (the fields of ``inspect.Parameter``)."""
+
+    name: str
+    kind: inspect._ParameterKind
+    default: Any
+    annotation: Any
+
+
+_EMPTY = inspect.Parameter.empty
+_KIND = inspect.Parameter
+# Attributes with which a function or a class tells ``inspect.signature`` another signature
+# than its code's (or, for a class, one ``inspect`` reads from elsewhere than ``__init__``).
+_SIGNATURE_HOOKS = ("__signature__", "__wrapped__", "__text_signature__", "_partialmethod")
+
+
+def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspect.Parameter]:
+    """Return the parameters ``inspect.signature(artifact)`` returns. Those of plain Python
+    functions, and of classes made by ``type`` itself whose ``__init__`` is one (with
+    ``object.__new__``), are read from the code object as ``inspect`` reads them: building its
+    ``Parameter`` and ``Signature`` objects, and ruling out the other ways a class can define
+    a signature, was the largest part of a first build. tests/test_fast_paths.py holds the two
+    against each other.
+
+    Raises:
+        TypeError, ValueError: as ``inspect.signature`` does.
+    """
+    function: Any = artifact
+    bound = False  # a class: without the first parameter, as inspect reads __init__
+    if type(artifact) is type:
+        klass: Any = artifact
+        function, bound = klass.__init__, True
+        if klass.__new__ is not object.__new__ or any(
+            name in base.__dict__
+            for base in klass.__mro__
+            for name in (*_SIGNATURE_HOOKS, "__code__")
+        ):
+            return list(inspect.signature(artifact).parameters.values())
+    if type(function) is not types.FunctionType or any(
+        name in function.__dict__ for name in _SIGNATURE_HOOKS
+    ):
+        return list(inspect.signature(artifact).parameters.values())
+    parameters = _code_parameters(function)
+    if bound:
+        if not parameters or parameters[0].kind not in (
+            _KIND.POSITIONAL_ONLY,
+            _KIND.POSITIONAL_OR_KEYWORD,
+        ):
+            return list(inspect.signature(artifact).parameters.values())
+        del parameters[0]
+    return parameters
+
+
+def _code_parameters(function: types.FunctionType) -> list[Parameter]:
+    """The parameters of a Python function, in ``inspect``'s order, from its code object."""
+    code = function.__code__
+    names = code.co_varnames
+    count = code.co_argcount
+    keyword_only = code.co_kwonlyargcount
+    annotations = function.__annotations__
+    defaults = function.__defaults__ or ()
+    keyword_defaults = function.__kwdefaults__ or {}
+    first_default = count - len(defaults)
+    parameters = [
+        Parameter(
+            name,
+            _KIND.POSITIONAL_ONLY
+            if index < code.co_posonlyargcount
+            else _KIND.POSITIONAL_OR_KEYWORD,
+            defaults[index - first_default] if index >= first_default else _EMPTY,
+            annotations.get(name, _EMPTY),
+        )
+        for index, name in enumerate(names[:count])
+    ]
+    after = count + keyword_only
+    if code.co_flags & inspect.CO_VARARGS:
+        name = names[after]
+        parameters.append(
+            Parameter(name, _KIND.VAR_POSITIONAL, _EMPTY, annotations.get(name, _EMPTY))
+        )
+        after += 1
+    parameters += [
+        Parameter(
+            name,
+            _KIND.KEYWORD_ONLY,
+            keyword_defaults.get(name, _EMPTY),
+            annotations.get(name, _EMPTY),
+        )
+        for name in names[count : count + keyword_only]
+    ]
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        name = names[after]
+        parameters.append(Parameter(name, _KIND.VAR_KEYWORD, _EMPTY, annotations.get(name, _EMPTY)))
+    return parameters
 
 
 _SIMPLE = frozenset({Any, int, float, str, bool, bytes, type(None), None})

@@ -23,6 +23,7 @@ Imports only ``errors``, ``hints``, ``plans``, ``records`` and ``steps``.
 from __future__ import annotations
 
 import keyword
+import sys
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -220,7 +221,7 @@ class _Writer:
         parts = _NodeParts()
         for key, value, original in zip(keys, values, config.values(), strict=True):
             if key == "_type":
-                self.check(f"{value}.__class__ is not str or {value} != {original!r}")
+                self.check(self.names_type(value, original))
             elif key == "_partial_":
                 self.check(f"{value} is not {original!r}")
             elif key == "_args_" and original is None:
@@ -247,6 +248,15 @@ class _Writer:
             template.extra_args = [extra for _, extra in parts.extras]
         nested = {name: parts.nested[name][0] for name in compiled}
         return self.call(node, template, nested, [built for built, _ in parts.extras]), template
+
+    def names_type(self, variable: str, original: Any) -> str:
+        """Return a condition: ``variable`` is not the ``_type`` name ``original``."""
+        differs = f"{variable}.__class__ is not str or {variable} != {original!r}"
+        if original.__class__ is not str:  # a root may name itself with a str subclass
+            return differs
+        # Strings written in Python code are interned: then one identity check answers.
+        name = self.constant("S", sys.intern(original))
+        return f"{variable} is not {name} and ({differs})"
 
     def positional(
         self, variable: str, original: list[Any] | tuple[Any, ...], node: Node, parts: _NodeParts
