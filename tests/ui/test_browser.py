@@ -383,3 +383,27 @@ def test_readable_on_a_phone(
             assert background == "rgb(20, 24, 29)"
             screenshot(phone, f"{name}-phone-dark", store_url)
     context.close()
+
+
+def test_leaving_the_search_field_does_not_swap_the_results_again(
+    page: Page, lab_server: LiveServer
+) -> None:
+    # Clicking a result blurs the field, which fires "change" for the text "input" already
+    # searched; a second swap of the results between the press and the release of the button
+    # swallowed the click now and then (the click-through failed so under load).
+    fragments: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            fragments.append(request.url) if request.headers.get("x-registry-fragment") else None
+        ),
+    )
+    field = page.get_by_label("Search every namespace")
+    field.press_sequentially("embeds")
+    expect(page.locator("#results-title")).to_contain_text("“embeds”")
+    asked = len(fragments)
+    field.blur()
+    page.wait_for_timeout(300)
+    assert len(fragments) == asked
+    page.locator("section.results tbody tr").get_by_role("link", name="Encoder").click()
+    expect(page.locator("#signature")).to_contain_text("Encoder(")

@@ -35,11 +35,17 @@ function setStatus(text) {
 }
 
 function liveForm(form) {
+  let shown = null;
   const update = () => {
     const params = new URLSearchParams();
     for (const [key, value] of new FormData(form)) if (value) params.set(key, value);
     const query = params.toString();
     const url = form.getAttribute("action") + (query ? "?" + query : "");
+    // "change" follows the "input" that already asked for this address when the field loses
+    // focus, which clicking a result does: swapping the results again between the press and
+    // the release of the button would swallow the click.
+    if (url === shown) return;
+    shown = url;
     history.replaceState(null, "", url);
     refresh(url);
   };
