@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, delete, select, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 
 from registry import gcpause
@@ -50,6 +51,7 @@ from registry.store.migrate import ensure_schema
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
 from registry.store.sql_direct import NOTIFY_CHANNEL
+from registry.store.sql_pipeline import DriverStatement, OwnTransaction
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
@@ -92,6 +94,9 @@ class SqlStore(Store):
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
         self._sql = Statements(self._dialect)
+        self._pipelined = (
+            _Pipelined(self._sql, self._engine.dialect) if self._dialect == "postgresql" else None
+        )
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher = watcher
         # Per thread: the (namespace, before, after) generation moves of the running write.
@@ -245,9 +250,14 @@ class SqlStore(Store):
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
         limits.check_draft(namespace, draft)
-        return self._run_register(
-            lambda conn: self._register_one(conn, namespace, draft), namespace, [draft]
-        )
+
+        def work(conn: Connection) -> Registration:
+            if self._pipelined is None:
+                return self._register_one(conn, namespace, draft)
+            with OwnTransaction(conn) as pipeline:
+                return self._register_one(conn, namespace, draft, pipeline)
+
+        return self._run_register(work, namespace, [draft])
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
@@ -437,34 +447,52 @@ class SqlStore(Store):
         row = conn.execute(self._sql.lock_namespace, {"name": name}).first()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def _register_one(self, conn: Connection, namespace: str, draft: EntryDraft) -> Registration:
+    def _register_one(
+        self,
+        conn: Connection,
+        namespace: str,
+        draft: EntryDraft,
+        pipeline: OwnTransaction | None = None,
+    ) -> Registration:
         """Lock the namespace and read the identifier's state (one statement), decide, then
-        write (one statement on PostgreSQL)."""
-        state = conn.execute(
-            self._sql.lock_and_read, {"name": namespace, "identifier": draft.identifier}
-        ).first()
+        write (one statement on PostgreSQL). With ``pipeline`` (PostgreSQL, a transaction of
+        its own), the BEGIN travels with the read and the COMMIT with the write: two round
+        trips."""
+        key = {"name": namespace, "identifier": draft.identifier}
+        state: dict[str, Any] | None
+        if pipeline is not None:
+            assert self._pipelined is not None
+            state = pipeline.begin_and_fetch(self._pipelined.lock_and_read, key)
+        else:
+            found = conn.execute(self._sql.lock_and_read, key).first()
+            state = None if found is None else dict(found._mapping)
         if state is None:
             raise missing_namespace_error(namespace)
-        current = None if state.version is None else entry_record(namespace, state)
+        current = None if state["version"] is None else entry_record(namespace, state)
         outcome = decide(namespace, current, draft)
-        namespace_id, generation = int(state.id), int(state.generation) + 1
+        namespace_id, generation = int(state["id"]), int(state["generation"]) + 1
         if outcome is Outcome.UNCHANGED:
             assert current is not None
             return self._reseal(conn, namespace, namespace_id, current, draft)
+        version = (state["last_version"] or 0) + 1
         # Refuse a seal made for another version before anything is written.
-        check_seal(namespace, draft, (state.last_version or 0) + 1)
+        check_seal(namespace, draft, version)
         if draft.blob is not None:
             conn.execute(self._sql.insert_blob, blob_params(draft.blob))
-        params = {
-            **entry_params(draft),
-            "namespace_id": namespace_id,
-            "version": (state.last_version or 0) + 1,
-        }
+        params = {**entry_params(draft), "namespace_id": namespace_id, "version": version}
         # A new version keeps its head's position; a new head is placed at this generation.
         head = {"change": generation, "added": 1 if current is None else 0}
-        if self._dialect == "postgresql":
-            row = conn.execute(self._sql.write_entry, write_entry_params(params, **head))
-            entry_id, created_at, _ = row.one()
+        if pipeline is not None:
+            assert self._pipelined is not None
+            # Noted before the COMMIT leaves: the notification can beat its answer back.
+            self._moved(conn, namespace, generation - 1, generation)
+            written = write_entry_params(params, **head)
+            entry_id, created_at, _ = pipeline.execute_and_commit(
+                self._pipelined.write_entry, written
+            )
+        elif self._dialect == "postgresql":
+            written = write_entry_params(params, **head)
+            entry_id, created_at, _ = conn.execute(self._sql.write_entry, written).one()
             self._moved(conn, namespace, generation - 1, generation)
         else:
             entry_id, created_at = conn.execute(self._sql.insert_entry, params).one()
@@ -478,7 +506,7 @@ class SqlStore(Store):
                     "change": generation,
                 },
             )
-            if state.tombstoned:
+            if state["tombstoned"]:
                 conn.execute(
                     self._sql.untombstone,
                     {"namespace_id": namespace_id, "identifier": draft.identifier},
@@ -531,3 +559,11 @@ class SqlStore(Store):
             # tied to this backend; it is retracted if the transaction does not commit.
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
             watcher.note_own_write(namespace, before, after, pid)
+
+
+class _Pipelined:
+    """PostgreSQL: the statements of a registration as the driver runs them in pipeline mode."""
+
+    def __init__(self, statements: Statements, dialect: Dialect) -> None:
+        self.lock_and_read = DriverStatement(statements.lock_and_read, dialect)
+        self.write_entry = DriverStatement(statements.write_entry, dialect)
