@@ -51,7 +51,7 @@ from registry.store.migrate import ensure_schema
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
 from registry.store.sql_direct import NOTIFY_CHANNEL
-from registry.store.sql_pipeline import DriverStatement, OwnTransaction
+from registry.store.sql_driver import DriverStatement, OwnTransaction, execute, fetch_row
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
@@ -94,9 +94,7 @@ class SqlStore(Store):
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
         self._sql = Statements(self._dialect)
-        self._pipelined = (
-            _Pipelined(self._sql, self._engine.dialect) if self._dialect == "postgresql" else None
-        )
+        self._driver = _DriverStatements(self._sql, self._engine.dialect)
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher = watcher
         # Per thread: the (namespace, before, after) generation moves of the running write.
@@ -252,7 +250,7 @@ class SqlStore(Store):
         limits.check_draft(namespace, draft)
 
         def work(conn: Connection) -> Registration:
-            if self._pipelined is None:
+            if self._dialect != "postgresql":
                 return self._register_one(conn, namespace, draft)
             with OwnTransaction(conn) as pipeline:
                 return self._register_one(conn, namespace, draft, pipeline)
@@ -395,17 +393,13 @@ class SqlStore(Store):
         except BaseException:
             self._retract_own_moves()  # the commit itself failed
             raise
-        moves, self._bumps.moves = getattr(self._bumps, "moves", None), None
-        watcher = self._watcher
-        if moves and watcher is not None and self._dialect == "sqlite":
-            for move in moves:
-                watcher.note_own_write(*move)  # committed: data_version will show it shortly
+        self._bumps.moves = None  # committed: the watcher skips them when it sees them
         return result
 
     def _retract_own_moves(self) -> None:
         moves, self._bumps.moves = getattr(self._bumps, "moves", None), None
         watcher = self._watcher
-        if moves and watcher is not None and self._dialect == "postgresql":
+        if moves and watcher is not None:
             for namespace, before, _after in moves:
                 watcher.retract_own_write(namespace, before)
 
@@ -461,8 +455,9 @@ class SqlStore(Store):
         key = {"name": namespace, "identifier": draft.identifier}
         state: dict[str, Any] | None
         if pipeline is not None:
-            assert self._pipelined is not None
-            state = pipeline.begin_and_fetch(self._pipelined.lock_and_read, key)
+            state = pipeline.begin_and_fetch(self._driver.lock_and_read, key)
+        elif self._dialect == "sqlite":
+            state = fetch_row(conn, self._driver.lock_and_read, key)
         else:
             found = conn.execute(self._sql.lock_and_read, key).first()
             state = None if found is None else dict(found._mapping)
@@ -483,21 +478,24 @@ class SqlStore(Store):
         # A new version keeps its head's position; a new head is placed at this generation.
         head = {"change": generation, "added": 1 if current is None else 0}
         if pipeline is not None:
-            assert self._pipelined is not None
             # Noted before the COMMIT leaves: the notification can beat its answer back.
             self._moved(conn, namespace, generation - 1, generation)
             written = write_entry_params(params, **head)
-            entry_id, created_at, _ = pipeline.execute_and_commit(
-                self._pipelined.write_entry, written
-            )
+            entry_id, created_at, _ = pipeline.execute_and_commit(self._driver.write_entry, written)
         elif self._dialect == "postgresql":
             written = write_entry_params(params, **head)
             entry_id, created_at, _ = conn.execute(self._sql.write_entry, written).one()
             self._moved(conn, namespace, generation - 1, generation)
         else:
-            entry_id, created_at = conn.execute(self._sql.insert_entry, params).one()
-            conn.execute(
-                self._sql.upsert_head,
+            if draft.created_at is None:  # the statement compiled for the usual columns
+                inserted = fetch_row(conn, self._driver.insert_entry, params)
+                assert inserted is not None  # RETURNING of an INSERT
+                entry_id, created_at = inserted["id"], inserted["created_at"]
+            else:
+                entry_id, created_at = conn.execute(self._sql.insert_entry, params).one()
+            execute(
+                conn,
+                self._driver.upsert_head,
                 {
                     "namespace_id": namespace_id,
                     "identifier": draft.identifier,
@@ -540,10 +538,13 @@ class SqlStore(Store):
     ) -> int:
         """Atomically add ``writes`` to the generation and ``added`` to the size, and announce
         it (PostgreSQL)."""
-        row = conn.execute(
-            self._sql.bump, {"namespace_id": namespace_id, "writes": writes, "added": added}
-        ).one()
-        generation = int(row[0])
+        values = {"namespace_id": namespace_id, "writes": writes, "added": added}
+        if self._dialect == "sqlite":
+            bumped = fetch_row(conn, self._driver.bump, values)
+            assert bumped is not None  # the namespace row is locked by this transaction
+            generation = int(bumped["generation"])
+        else:
+            generation = int(conn.execute(self._sql.bump, values).one()[0])
         self._moved(conn, namespace, generation - writes, generation)
         return generation
 
@@ -554,16 +555,31 @@ class SqlStore(Store):
             moves = self._bumps.moves = []
         moves.append((namespace, before, after))
         watcher = self._watcher
-        if watcher is not None and self._dialect == "postgresql":
-            # The notification can beat our commit() back: record the move before committing,
-            # tied to this backend; it is retracted if the transaction does not commit.
+        if watcher is None:
+            return
+        # Recorded before committing, and retracted if the transaction does not commit: the
+        # watcher can see the commit (a notification, SQLite's data_version) before commit()
+        # returns, and would then read our own write back as another process's. No other
+        # writer can make this same move meanwhile: we hold the namespace row lock
+        # (PostgreSQL, where the move is also tied to this backend) or the write lock (SQLite).
+        pid = None
+        if self._dialect == "postgresql":
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            watcher.note_own_write(namespace, before, after, pid)
+        watcher.note_own_write(namespace, before, after, pid)
 
 
-class _Pipelined:
-    """PostgreSQL: the statements of a registration as the driver runs them in pipeline mode."""
+class _DriverStatements:
+    """The statements of a registration as the driver runs them (``store.sql_driver``)."""
 
     def __init__(self, statements: Statements, dialect: Dialect) -> None:
         self.lock_and_read = DriverStatement(statements.lock_and_read, dialect)
-        self.write_entry = DriverStatement(statements.write_entry, dialect)
+        if dialect.name == "postgresql":
+            self.write_entry = DriverStatement(statements.write_entry, dialect)
+            return
+        written = [*entry_params(EntryDraft("x", "m:x")), "namespace_id", "version"]
+        self.insert_entry = DriverStatement(statements.insert_entry, dialect, written)
+        self.upsert_head = DriverStatement(statements.upsert_head, dialect, list(_HEAD_KEYS))
+        self.bump = DriverStatement(statements.bump, dialect)
+
+
+_HEAD_KEYS = ("namespace_id", "identifier", "entry_id", "position", "change")

@@ -1,38 +1,45 @@
-"""PostgreSQL registration in two round trips: psycopg's pipeline mode under ``SqlStore``.
+"""Registrations on the driver connection under ``SqlStore``: fewer round trips on PostgreSQL,
+less Python per statement on SQLite.
 
-A registration on PostgreSQL is ``BEGIN``, the locking read of the identifier's state, the
-write (one statement: entry, head, tombstone, generation and ``NOTIFY``) and ``COMMIT``. Sent
-one by one, that is four round trips (each a few hundred microseconds on a LAN). Here the
-``BEGIN`` travels with the read and the ``COMMIT`` with the write: the locking read still
-comes before anything is decided or written, in the same transaction, so the guarantees do
-not change.
+A registration is a short fixed sequence of statements: the locking read of the identifier's
+state, then the writes. On PostgreSQL that is ``BEGIN``, the read, the write (one statement:
+entry, head, tombstone, generation and ``NOTIFY``) and ``COMMIT``: four round trips when sent
+one by one. :class:`OwnTransaction` sends the ``BEGIN`` with the read and the ``COMMIT`` with
+the write (psycopg's pipeline mode): two. The locking read still comes before anything is
+decided or written, in the same transaction, so the guarantees do not change. SQLAlchemy has
+no pipeline API, and psycopg sends the ``BEGIN`` it opens itself in a round trip of its own,
+so the transaction runs on the driver connection (driver autocommit, explicit ``BEGIN`` and
+``COMMIT``). On SQLite, where a statement costs ~10 us in the database and several times that
+in SQLAlchemy's execution machinery, :func:`fetch_row` and :func:`execute` run a registration's
+statements on the driver connection inside SQLAlchemy's transaction.
 
-SQLAlchemy has no pipeline API, and psycopg sends the ``BEGIN`` it opens on its own in a round
-trip of its own, so :class:`OwnTransaction` runs the transaction itself on the driver
-connection of the SQLAlchemy ``Connection`` in use (driver autocommit, explicit ``BEGIN`` and
-``COMMIT``), with statements SQLAlchemy compiled once. Driver errors become SQLAlchemy's again
-(a broken connection is invalidated), so the retries and messages of
+The statements are SQLAlchemy's, compiled once (:class:`DriverStatement`). Driver errors
+become SQLAlchemy's again (a broken connection is invalidated), so the retries and messages of
 ``engines.run_transaction`` apply unchanged. Imports SQLAlchemy, and psycopg when used.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["DriverStatement", "OwnTransaction"]
+__all__ = ["DriverStatement", "OwnTransaction", "execute", "fetch_row"]
 
 
 class DriverStatement:
     """A SQLAlchemy statement compiled once into the driver's SQL text, with the values of
     the parameters SQLAlchemy generated for literals (``generation + 1``)."""
 
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if compiled._bind_processors:  # values go to psycopg as they are
+    def __init__(
+        self, statement: Any, dialect: Dialect, column_keys: list[str] | None = None
+    ) -> None:
+        # column_keys: the columns an INSERT is given values for (the others take defaults).
+        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
+        if compiled._bind_processors:  # values go to the driver as they are
             raise TypeError(f"{statement} needs SQLAlchemy's bind processors")
         self.sql: str = compiled.string
         self.defaults = {
@@ -40,9 +47,42 @@ class DriverStatement:
             for name, bind in compiled.binds.items()
             if not bind.required and bind.callable is None
         }
+        # SQLite's driver takes positional parameters ("?") in this order.
+        self._positions: tuple[str, ...] | None = (
+            tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        )
 
-    def params(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {**self.defaults, **values} if self.defaults else values
+    def params(self, values: dict[str, Any]) -> Any:
+        merged = {**self.defaults, **values} if self.defaults else values
+        if self._positions is None:
+            return merged
+        return tuple(merged[name] for name in self._positions)
+
+
+def fetch_row(
+    conn: Connection, statement: DriverStatement, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Run ``statement`` on the driver connection of ``conn`` (in its transaction); return the
+    first row as a dict, ``created_at`` read as a ``datetime`` (SQLite returns its text)."""
+    with _DriverErrors(conn, statement.sql, values):
+        cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            statement.sql, statement.params(values)
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        found = dict(zip([column[0] for column in cursor.description], row, strict=True))
+        if isinstance(found.get("created_at"), str):
+            found["created_at"] = datetime.fromisoformat(found["created_at"])
+        return found
+
+
+def execute(conn: Connection, statement: DriverStatement, values: dict[str, Any]) -> None:
+    """Run ``statement`` on the driver connection of ``conn`` (in its transaction)."""
+    with _DriverErrors(conn, statement.sql, values):
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            statement.sql, statement.params(values)
+        )
 
 
 class OwnTransaction:
@@ -110,7 +150,8 @@ class OwnTransaction:
 
 class _DriverErrors:
     """Raise driver errors as SQLAlchemy raises them: ``IntegrityError`` for a constraint,
-    ``connection_invalidated`` (and the connection dropped from the pool) for a broken one."""
+    ``OperationalError`` for a lock, ``connection_invalidated`` (and the connection dropped
+    from the pool) for a broken one."""
 
     def __init__(self, conn: Connection, sql: str, values: Any) -> None:
         self._conn, self._sql, self._values = conn, sql, values
@@ -119,20 +160,21 @@ class _DriverErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: Any, _tb: object) -> None:
-        import psycopg
-
-        if kind is None or not issubclass(kind, psycopg.Error):
+        driver_error = self._conn.dialect.loaded_dbapi.Error
+        if kind is None or not issubclass(kind, driver_error):
             return
         conn = self._conn
         driver: Any = conn.connection.driver_connection
-        lost = bool(conn.dialect.is_disconnect(error, driver, None) or driver.closed)
+        lost = bool(
+            conn.dialect.is_disconnect(error, driver, None) or getattr(driver, "closed", False)
+        )
         if lost:
             conn.invalidate(error)
         raise DBAPIError.instance(
             self._sql,
             self._values,
             error,
-            psycopg.Error,
+            driver_error,
             connection_invalidated=lost,
             dialect=conn.dialect,
         ) from error
