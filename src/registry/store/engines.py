@@ -64,9 +64,9 @@ _BEGIN_OPTION = "registry_begin"
 #: Pages of write-ahead log after which a commit checkpoints it (SQLite's default: 1,000).
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 BACKOFF_START_S = 0.05
+BACKOFF_CAP_S = 1.0
 #: A pooled PostgreSQL connection idle this long is checked (one round trip) before use.
 PING_AFTER_IDLE_S = 1.0
-BACKOFF_CAP_S = 1.0
 #: PostgreSQL SQLSTATEs worth replaying the whole transaction for.
 _TRANSIENT_SQLSTATES = {
     "40001",  # serialization failure
@@ -385,10 +385,9 @@ def _ping_when_idle(engine: Engine) -> None:
     """Check a pooled connection before use if it sat idle for :data:`PING_AFTER_IDLE_S`.
 
     A connection that has been idle is the one a server restart or a dropped network may have
-    killed. SQLAlchemy's ``pool_pre_ping`` checks every checkout, a round trip of its own on
-    each registration (a third of the two a registration needs otherwise); a connection that
-    dies while in steady use fails its first statement instead, and ``run_transaction``
-    replays the transaction on a fresh one.
+    killed. SQLAlchemy's ``pool_pre_ping`` checks every checkout: one more round trip for each
+    registration, which needs two otherwise. A connection that dies while in steady use fails
+    its first statement instead, and ``run_transaction`` replays the transaction on a new one.
     """
 
     @event.listens_for(engine, "checkin")

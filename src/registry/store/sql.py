@@ -3,7 +3,8 @@
 Every operation is one short transaction (``BEGIN IMMEDIATE`` for SQLite writes), replayed on
 transient failures; registrations lock the namespace row, call :func:`decide` and bump the
 namespace generation in that same transaction. Imports ``errors``, ``store.base``,
-``store.engines``, ``store.migrate``, ``store.models``; ``store.watch`` lazily.
+``store.engines``, ``store.migrate``, ``store.models``, ``store.sql_driver``; ``store.watch``
+lazily.
 """
 
 from __future__ import annotations
