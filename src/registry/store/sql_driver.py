@@ -103,11 +103,13 @@ class OwnTransaction:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: object, _tb: object) -> None:
+        from psycopg.pq import TransactionStatus
+
         driver = self._driver
         if driver.closed:
             return  # invalidated: the pool throws the connection away
         try:
-            if driver.info.transaction_status != 0:  # not IDLE: still in our transaction
+            if driver.info.transaction_status != TransactionStatus.IDLE:  # ours is still open
                 with self._errors("COMMIT" if kind is None else "ROLLBACK"):
                     driver.execute("COMMIT" if kind is None else "ROLLBACK")
         finally:
