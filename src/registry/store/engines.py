@@ -2,7 +2,8 @@
 
 Also the one boundary where SQLAlchemy and driver exceptions become :class:`StoreError`, and the
 transaction helper (``BEGIN IMMEDIATE`` for SQLite writes). Used by ``sql.py`` and
-``migrate.py``; imports only ``errors``, ``store.sql_direct`` and SQLAlchemy.
+``migrate.py``; imports only ``errors``, ``store.sql_direct``, ``store.sql_driver`` and
+SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from registry.store.sql_direct import (
     canonical_url,
     postgres_connect_args,
 )
+from registry.store.sql_driver import DriverErrors
 
 __all__ = [
     "BeginMode",
@@ -193,7 +195,10 @@ def _sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # On the driver: SQLAlchemy's execution machinery costs more than the BEGIN itself.
+        begin = f"BEGIN {mode}"
+        with DriverErrors(conn, begin):  # "database is locked" stays a transient failure
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
     return engine
 

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["DriverStatement", "OwnTransaction", "execute", "fetch_row"]
+__all__ = ["DriverErrors", "DriverStatement", "OwnTransaction", "execute", "fetch_row"]
 
 
 class DriverStatement:
@@ -64,7 +64,7 @@ def fetch_row(
 ) -> dict[str, Any] | None:
     """Run ``statement`` on the driver connection of ``conn`` (in its transaction); return the
     first row as a dict, ``created_at`` read as a ``datetime`` (SQLite returns its text)."""
-    with _DriverErrors(conn, statement.sql, values):
+    with DriverErrors(conn, statement.sql, values):
         cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
             statement.sql, statement.params(values)
         )
@@ -79,7 +79,7 @@ def fetch_row(
 
 def execute(conn: Connection, statement: DriverStatement, values: dict[str, Any]) -> None:
     """Run ``statement`` on the driver connection of ``conn`` (in its transaction)."""
-    with _DriverErrors(conn, statement.sql, values):
+    with DriverErrors(conn, statement.sql, values):
         conn.connection.driver_connection.execute(  # type: ignore[union-attr]
             statement.sql, statement.params(values)
         )
@@ -146,16 +146,16 @@ class OwnTransaction:
             cursor.close()
             return row
 
-    def _errors(self, sql: str, values: Any = None) -> _DriverErrors:
-        return _DriverErrors(self._conn, sql, values)
+    def _errors(self, sql: str, values: Any = None) -> DriverErrors:
+        return DriverErrors(self._conn, sql, values)
 
 
-class _DriverErrors:
+class DriverErrors:
     """Raise driver errors as SQLAlchemy raises them: ``IntegrityError`` for a constraint,
     ``OperationalError`` for a lock, ``connection_invalidated`` (and the connection dropped
     from the pool) for a broken one."""
 
-    def __init__(self, conn: Connection, sql: str, values: Any) -> None:
+    def __init__(self, conn: Connection, sql: str, values: Any = None) -> None:
         self._conn, self._sql, self._values = conn, sql, values
 
     def __enter__(self) -> None:
