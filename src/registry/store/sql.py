@@ -96,6 +96,8 @@ class SqlStore(Store):
         self._dialect = self._engine.dialect.name
         self._sql = Statements(self._dialect)
         self._driver = _DriverStatements(self._sql, self._engine.dialect)
+        # psycopg's pipeline mode needs libpq 14 (the psycopg-binary wheels bring 16 or later).
+        self._pipelined = self._dialect == "postgresql" and _pipeline_supported()
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher = watcher
         # Per thread: the (namespace, before, after) generation moves of the running write.
@@ -251,7 +253,7 @@ class SqlStore(Store):
         limits.check_draft(namespace, draft)
 
         def work(conn: Connection) -> Registration:
-            if self._dialect != "postgresql":
+            if not self._pipelined:
                 return self._register_one(conn, namespace, draft)
             with OwnTransaction(conn) as pipeline:
                 return self._register_one(conn, namespace, draft, pipeline)
@@ -567,6 +569,12 @@ class SqlStore(Store):
         if self._dialect == "postgresql":
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
         watcher.note_own_write(namespace, before, after, pid)
+
+
+def _pipeline_supported() -> bool:
+    from psycopg import Pipeline
+
+    return bool(Pipeline.is_supported())
 
 
 class _DriverStatements:
