@@ -123,6 +123,8 @@ def test_assembled_scheme_equals_the_models(
     artifact = build(parameters, extra, doc)
     expected = schemes.scheme_json(schemes.extract_model("artifact", artifact))
     assert schemes.scheme_json_of("artifact", artifact) == expected
+    # The text a registration stores is json.dumps of the same scheme, character for character.
+    assert schemes.scheme_text_of("artifact", artifact) == json.dumps(expected)
 
 
 def test_common_signatures_take_the_shortcut() -> None:
@@ -141,6 +143,8 @@ def test_annotations_that_need_definitions_take_the_model_path(annotation: str) 
     artifact = build([("x", annotation, None)], "", "")
     assert schemes._assembled_scheme("artifact", artifact) is None
     assert "$defs" in (schemes.scheme_json_of("artifact", artifact) or {})
+    text = schemes.scheme_text_of("artifact", artifact)
+    assert text == json.dumps(schemes.scheme_json_of("artifact", artifact))
 
 
 def test_a_signature_pydantic_cannot_model_has_no_scheme() -> None:
@@ -159,6 +163,7 @@ def test_shared_parameters_keep_each_default_as_written(annotation: str | None) 
         assembled = schemes.scheme_json_of("artifact", artifact)
         assert assembled == schemes.scheme_json(schemes.extract_model("artifact", artifact))
         assert json.dumps(assembled["properties"]["x"]["default"]) == json.dumps(eval(default))  # noqa: S307
+        assert schemes.scheme_text_of("artifact", artifact) == json.dumps(assembled)
 
 
 def test_a_scheme_handed_out_is_a_copy() -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import sys
+import types
 from typing import Any
 
 from registry import refs, sources
@@ -32,11 +32,8 @@ def persistent_draft(
     from registry import pickling, schemes
 
     package = origin.partition(":")[0].partition(".")[0]
-    try:  # read once for the signature text and the scheme
-        signature: inspect.Signature | None = inspect.signature(artifact)
-    except (TypeError, ValueError):
-        signature = None
-    scheme = schemes.scheme_json_of(key, artifact, signature)
+    signature, signature_text = _signature(artifact)  # read once for the text and the scheme
+    scheme = schemes.scheme_text_of(key, artifact, signature)
     blob = None
     if not is_importable_origin(origin):
         blob = pickling.dump_blob(artifact, namespace, key)
@@ -49,10 +46,10 @@ def persistent_draft(
         # file's index has none to give: index=False does not ask it again for a function.
         source_hash=(place.source_hash if place else None)
         or refs.source_hash(artifact, index=False),
-        signature=limits.fit_text(refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT),
+        signature=signature_text,
         # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
         # each (get_model builds one when asked), and a batch holds every draft at once.
-        scheme=None if scheme is None else JsonText(json.dumps(scheme)),
+        scheme=None if scheme is None else JsonText(scheme),
         doc=limits.fit_text(refs.doc_summary(artifact), limits.DOC),
         blob=blob,
         python_version="{}.{}.{}".format(*sys.version_info[:3]),
@@ -61,6 +58,70 @@ def persistent_draft(
     )
     limits.check_draft(namespace, draft)  # before any store I/O, per item in batches
     return draft
+
+
+def _signature(artifact: Any) -> tuple[inspect.Signature | None, str]:
+    """``inspect.signature(artifact)`` and the signature text stored for it.
+
+    Plain functions with the same parameters, defaults and annotations (classes, or ``None``)
+    have equal signatures and texts: those are read once per shape (~25 us each time
+    otherwise, a quarter of drafting an entry).
+    """
+    shape = _function_shape(artifact)
+    known = None if shape is None else _SIGNATURES.get(shape)
+    if known is not None:
+        return known
+    try:
+        signature: inspect.Signature | None = inspect.signature(artifact)
+    except (TypeError, ValueError):
+        signature = None
+    text = limits.fit_text(refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT)
+    if shape is not None:
+        if len(_SIGNATURES) >= _MAX_SHAPES:
+            _SIGNATURES.clear()
+        _SIGNATURES[shape] = (signature, text)
+    return signature, text
+
+
+_SIGNATURES: dict[tuple[Any, ...], tuple[inspect.Signature | None, str]] = {}
+_MAX_SHAPES = 4096
+_STAR_FLAGS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def _function_shape(artifact: Any) -> tuple[Any, ...] | None:
+    """What ``inspect.signature`` reads from a plain function, as a key; ``None`` when the
+    signature may depend on more (wrappers, ``__signature__``, string annotations evaluated in
+    the module, defaults rendered by ``repr``)."""
+    if type(artifact) is not types.FunctionType:
+        return None
+    attributes = artifact.__dict__
+    if "__wrapped__" in attributes or "__signature__" in attributes:
+        return None
+    annotations = tuple(artifact.__annotations__.items())
+    if not all(type(value) is type or value is None for _, value in annotations):
+        return None
+    from registry.schemes import default_key  # imported by persistent_draft already
+
+    # Keyed with their type (1, 1.0 and True are equal keys, and render differently).
+    defaults = tuple(default_key(value) for value in artifact.__defaults__ or ())
+    keywords = tuple(
+        (name, default_key(value)) for name, value in (artifact.__kwdefaults__ or {}).items()
+    )
+    if any(key[0] is object for key in defaults) or any(key[0] is object for _, key in keywords):
+        return None
+    code = artifact.__code__
+    flags = code.co_flags & _STAR_FLAGS
+    count = code.co_argcount + code.co_kwonlyargcount + bin(flags).count("1")
+    return (
+        code.co_varnames[:count],
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+        flags,
+        defaults,
+        keywords,
+        annotations,
+    )
 
 
 def place_fields(place: sources.Place | None) -> dict[str, Any]:

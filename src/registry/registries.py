@@ -817,12 +817,13 @@ class _Registry:
         from registry import batches  # on first use: keeps import registry lean
 
         drafted: list[tuple[EntryDraft, Any]] = []
-        for key, artifact in items:
-            try:
-                drafted.append((cls._draft(key, artifact), artifact))
-            except ValidationError as error:
-                cls._add_context(error, "safe_register_batch", key=key)
-                batches.record_failure(report, key, error)
+        with sources.files_checked_once():
+            for key, artifact in items:
+                try:
+                    drafted.append((cls._draft(key, artifact), artifact))
+                except ValidationError as error:
+                    cls._add_context(error, "safe_register_batch", key=key)
+                    batches.record_failure(report, key, error)
         if not drafted:
             return
         cls._writable_namespace()

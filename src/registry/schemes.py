@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import functools
 import inspect
+import json
 import math
 import pathlib
 import sys
@@ -43,6 +44,7 @@ __all__ = [
     "scheme_json",
     "scheme_json_of",
     "scheme_parameters",
+    "scheme_text_of",
     "validate_config",
 ]
 
@@ -504,12 +506,8 @@ _fragments: dict[Any, tuple[dict[str, Any], bool] | None] = {}
 def _assembled_scheme(
     name: str, obj: Callable[..., Any], signature: inspect.Signature | None = None
 ) -> dict[str, Any] | None:
-    parameters, allows_extra = _parameters(obj, signature)
-    shape = tuple((param.name, _default_key(param.default), hint) for param, hint in parameters)
-    try:
-        fields = _cached_fields(shape)  # many artifacts share their parameters
-    except TypeError:  # an unhashable annotation or default
-        fields = _fields(shape)
+    shape, allows_extra = _shape(obj, signature)
+    fields = _shape_fields(shape)
     if fields is None:
         return None
     properties, required = fields
@@ -528,9 +526,80 @@ def _assembled_scheme(
     return dict(sorted(schema.items()))
 
 
-def _default_key(default: Any) -> Any:
+def scheme_text_of(
+    name: str, obj: Callable[..., Any], signature: inspect.Signature | None = None
+) -> str | None:
+    """Return ``json.dumps(scheme_json_of(name, obj))`` (``None``: no scheme).
+
+    The common case is assembled from JSON text cached per parameter shape, without building
+    the dict first: a batch of thousands of registrations pays a few microseconds per artifact
+    for its scheme instead of a dict copy and a ``json.dumps`` each.
+    """
+    try:
+        shape, allows_extra = _shape(obj, signature)
+        body = _shape_text(shape)
+    except Exception:  # whatever surprised the shortcut, the dict path decides
+        body = None
+    if body is None:
+        scheme = scheme_json_of(name, obj, signature)
+        return None if scheme is None else json.dumps(scheme)
+    doc = inspect.getdoc(obj)
+    # json.dumps of a dict with sorted keys, spelled out: the keys sort in this order.
+    return "".join(
+        (
+            '{"additionalProperties": ',
+            "true" if allows_extra else "false",
+            f', "description": {json.dumps(doc)}, ' if doc else ", ",
+            body,
+            f'"title": {json.dumps(f"{name}Config")}, "type": "object"}}',
+        )
+    )
+
+
+def _shape(
+    obj: Callable[..., Any], signature: inspect.Signature | None
+) -> tuple[tuple[tuple[str, Any, Any], ...], bool]:
+    """The ``(name, default key, annotation)`` of each scheme field, and whether extra keys
+    are allowed."""
+    parameters, allows_extra = _parameters(obj, signature)
+    shape = tuple((param.name, default_key(param.default), hint) for param, hint in parameters)
+    return shape, allows_extra
+
+
+def _shape_fields(
+    shape: tuple[tuple[str, Any, Any], ...],
+) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]] | None:
+    try:
+        return _cached_fields(shape)  # many artifacts share their parameters
+    except TypeError:  # an unhashable annotation or default
+        return _fields(shape)
+
+
+def _fields_text(shape: tuple[tuple[str, Any, Any], ...]) -> str | None:
+    """``"properties": {...}, "required": [...], `` of a scheme as JSON text (``None``: the
+    model path decides)."""
+    fields = _shape_fields(shape)
+    if fields is None:
+        return None
+    properties, required = fields
+    text = f'"properties": {json.dumps(properties)}, '
+    return text + f'"required": {json.dumps(list(required))}, ' if required else text
+
+
+_cached_fields_text = functools.lru_cache(maxsize=4096)(_fields_text)
+
+
+def _shape_text(shape: tuple[tuple[str, Any, Any], ...]) -> str | None:
+    try:
+        return _cached_fields_text(shape)
+    except TypeError:  # an unhashable annotation or default
+        return _fields_text(shape)
+
+
+def default_key(default: Any) -> Any:
     """A default as part of a cache key: ``1``, ``True`` and ``1.0`` are equal in Python, and so
-    are ``0.0`` and ``-0.0``, but JSON renders each differently."""
+    are ``0.0`` and ``-0.0``, but JSON renders each differently. ``(object, None)``: not a plain
+    JSON value (it cannot be part of a key)."""
     if default is inspect.Parameter.empty:
         return default
     if type(default) is float:

@@ -25,12 +25,13 @@ import sys
 import threading
 import tokenize
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple, overload
 
 from registry import gcpause
 
-__all__ = ["Place", "block", "place_of"]
+__all__ = ["Place", "block", "files_checked_once", "place_of"]
 
 
 class Place(NamedTuple):
@@ -221,8 +222,28 @@ def _class_line(spans: list[tuple[int, int, int]], inside: int | None) -> int | 
     return max(containing) if containing else None
 
 
-def _source(file: str) -> _Source:
-    """Return the current version of ``file`` (parsed once per version)."""
+@contextmanager
+def files_checked_once() -> Iterator[None]:
+    """Within this block (in this thread), each file is checked for changes once: a batch
+    drafts thousands of artifacts from a few files, and a ``stat`` per artifact cost ~10 us."""
+    if getattr(_checked, "stamps", None) is not None:
+        yield  # an outer block holds the stamps
+        return
+    _checked.stamps = {}
+    try:
+        yield
+    finally:
+        _checked.stamps = None
+
+
+_checked = threading.local()
+
+
+def _stamp(file: str) -> object:
+    """The version of ``file`` on disk: ``(mtime, size)``, or ``None`` when it is not a file."""
+    stamps: dict[str, object] | None = getattr(_checked, "stamps", None)
+    if stamps is not None and file in stamps:
+        return stamps[file]
     if file.startswith("<") and file.endswith(">"):
         stamp: object = None  # exec'd code, the prompt, a notebook cell: not a file on disk
     else:
@@ -231,6 +252,14 @@ def _source(file: str) -> _Source:
             stamp = (status.st_mtime_ns, status.st_size)
         except (OSError, ValueError):
             stamp = None  # a notebook cell named like a path (ipykernel)
+    if stamps is not None:
+        stamps[file] = stamp
+    return stamp
+
+
+def _source(file: str) -> _Source:
+    """Return the current version of ``file`` (parsed once per version)."""
+    stamp = _stamp(file)
     cached = _SOURCES.get(file)
     if stamp is None:
         entry = linecache.cache.get(file)  # where IPython keeps the text of each cell

@@ -2,7 +2,8 @@
 
 Also the one boundary where SQLAlchemy and driver exceptions become :class:`StoreError`, and the
 transaction helper (``BEGIN IMMEDIATE`` for SQLite writes). Used by ``sql.py`` and
-``migrate.py``; imports only ``errors``, ``store.sql_direct`` and SQLAlchemy.
+``migrate.py``; imports only ``errors``, ``store.sql_direct``, ``store.sql_driver`` and
+SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import StaticPool
 
 from registry.errors import PermissionDeniedError, StoreError
@@ -32,6 +39,7 @@ from registry.store.sql_direct import (
     canonical_url,
     postgres_connect_args,
 )
+from registry.store.sql_driver import DriverErrors
 
 __all__ = [
     "BeginMode",
@@ -59,6 +67,8 @@ _BEGIN_OPTION = "registry_begin"
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 1.0
+#: A pooled PostgreSQL connection idle this long is checked (one round trip) before use.
+PING_AFTER_IDLE_S = 1.0
 #: PostgreSQL SQLSTATEs worth replaying the whole transaction for.
 _TRANSIENT_SQLSTATES = {
     "40001",  # serialization failure
@@ -185,7 +195,10 @@ def _sqlite_engine(url: URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # On the driver: SQLAlchemy's execution machinery costs more than the BEGIN itself.
+        begin = f"BEGIN {mode}"
+        with DriverErrors(conn, begin):  # "database is locked" stays a transient failure
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
 
     return engine
 
@@ -357,9 +370,8 @@ def _warn_if_network_filesystem(path: Path) -> None:
 
 def _postgres_engine(url: URL) -> Engine:
     # parse_url spelled the driver postgresql+psycopg already (canonical_url).
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=2,
         max_overflow=3,
         pool_recycle=1800,
@@ -370,6 +382,32 @@ def _postgres_engine(url: URL) -> Engine:
         pool_timeout=30,
         connect_args=postgres_connect_args(),
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use if it sat idle for :data:`PING_AFTER_IDLE_S`.
+
+    A connection that has been idle is the one a server restart or a dropped network may have
+    killed. SQLAlchemy's ``pool_pre_ping`` checks every checkout: one more round trip for each
+    registration, which needs two otherwise. A connection that dies while in steady use fails
+    its first statement instead, and ``run_transaction`` replays the transaction on a new one.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool replaces the connection and checks out again
+            raise DisconnectionError(f"pooled connection lost while idle: {exc}") from exc
 
 
 @contextmanager

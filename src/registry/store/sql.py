@@ -3,7 +3,8 @@
 Every operation is one short transaction (``BEGIN IMMEDIATE`` for SQLite writes), replayed on
 transient failures; registrations lock the namespace row, call :func:`decide` and bump the
 namespace generation in that same transaction. Imports ``errors``, ``store.base``,
-``store.engines``, ``store.migrate``, ``store.models``; ``store.watch`` lazily.
+``store.engines``, ``store.migrate``, ``store.models``, ``store.sql_driver``; ``store.watch``
+lazily.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, delete, select, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 
 from registry import gcpause
@@ -50,6 +52,7 @@ from registry.store.migrate import ensure_schema
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_many
 from registry.store.sql_direct import NOTIFY_CHANNEL
+from registry.store.sql_driver import DriverStatement, OwnTransaction, execute, fetch_row
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
     ENTRY_COLUMNS,
@@ -92,6 +95,9 @@ class SqlStore(Store):
         self._engine = get_engine(url)
         self._dialect = self._engine.dialect.name
         self._sql = Statements(self._dialect)
+        self._driver = _DriverStatements(self._sql, self._engine.dialect)
+        # psycopg's pipeline mode needs libpq 14 (the psycopg-binary wheels bring 16 or later).
+        self._pipelined = self._dialect == "postgresql" and _pipeline_supported()
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher = watcher
         # Per thread: the (namespace, before, after) generation moves of the running write.
@@ -245,9 +251,14 @@ class SqlStore(Store):
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
         limits.check_draft(namespace, draft)
-        return self._run_register(
-            lambda conn: self._register_one(conn, namespace, draft), namespace, [draft]
-        )
+
+        def work(conn: Connection) -> Registration:
+            if not self._pipelined:
+                return self._register_one(conn, namespace, draft)
+            with OwnTransaction(conn) as pipeline:
+                return self._register_one(conn, namespace, draft, pipeline)
+
+        return self._run_register(work, namespace, [draft])
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
@@ -385,17 +396,13 @@ class SqlStore(Store):
         except BaseException:
             self._retract_own_moves()  # the commit itself failed
             raise
-        moves, self._bumps.moves = getattr(self._bumps, "moves", None), None
-        watcher = self._watcher
-        if moves and watcher is not None and self._dialect == "sqlite":
-            for move in moves:
-                watcher.note_own_write(*move)  # committed: data_version will show it shortly
+        self._bumps.moves = None  # committed: the watcher skips them when it sees them
         return result
 
     def _retract_own_moves(self) -> None:
         moves, self._bumps.moves = getattr(self._bumps, "moves", None), None
         watcher = self._watcher
-        if moves and watcher is not None and self._dialect == "postgresql":
+        if moves and watcher is not None:
             for namespace, before, _after in moves:
                 watcher.retract_own_write(namespace, before)
 
@@ -437,39 +444,61 @@ class SqlStore(Store):
         row = conn.execute(self._sql.lock_namespace, {"name": name}).first()
         return None if row is None else (int(row[0]), int(row[1]))
 
-    def _register_one(self, conn: Connection, namespace: str, draft: EntryDraft) -> Registration:
+    def _register_one(
+        self,
+        conn: Connection,
+        namespace: str,
+        draft: EntryDraft,
+        pipeline: OwnTransaction | None = None,
+    ) -> Registration:
         """Lock the namespace and read the identifier's state (one statement), decide, then
-        write (one statement on PostgreSQL)."""
-        state = conn.execute(
-            self._sql.lock_and_read, {"name": namespace, "identifier": draft.identifier}
-        ).first()
+        write (one statement on PostgreSQL). With ``pipeline`` (PostgreSQL, a transaction of
+        its own), the BEGIN travels with the read and the COMMIT with the write: two round
+        trips."""
+        key = {"name": namespace, "identifier": draft.identifier}
+        state: dict[str, Any] | None
+        if pipeline is not None:
+            state = pipeline.begin_and_fetch(self._driver.lock_and_read, key)
+        elif self._dialect == "sqlite":
+            state = fetch_row(conn, self._driver.lock_and_read, key)
+        else:
+            found = conn.execute(self._sql.lock_and_read, key).first()
+            state = None if found is None else dict(found._mapping)
         if state is None:
             raise missing_namespace_error(namespace)
-        current = None if state.version is None else entry_record(namespace, state)
+        current = None if state["version"] is None else entry_record(namespace, state)
         outcome = decide(namespace, current, draft)
-        namespace_id, generation = int(state.id), int(state.generation) + 1
+        namespace_id, generation = int(state["id"]), int(state["generation"]) + 1
         if outcome is Outcome.UNCHANGED:
             assert current is not None
             return self._reseal(conn, namespace, namespace_id, current, draft)
+        version = (state["last_version"] or 0) + 1
         # Refuse a seal made for another version before anything is written.
-        check_seal(namespace, draft, (state.last_version or 0) + 1)
+        check_seal(namespace, draft, version)
         if draft.blob is not None:
             conn.execute(self._sql.insert_blob, blob_params(draft.blob))
-        params = {
-            **entry_params(draft),
-            "namespace_id": namespace_id,
-            "version": (state.last_version or 0) + 1,
-        }
+        params = {**entry_params(draft), "namespace_id": namespace_id, "version": version}
         # A new version keeps its head's position; a new head is placed at this generation.
         head = {"change": generation, "added": 1 if current is None else 0}
-        if self._dialect == "postgresql":
-            row = conn.execute(self._sql.write_entry, write_entry_params(params, **head))
-            entry_id, created_at, _ = row.one()
+        if pipeline is not None:
+            # Noted before the COMMIT leaves: the notification can beat its answer back.
+            self._moved(conn, namespace, generation - 1, generation)
+            written = write_entry_params(params, **head)
+            entry_id, created_at, _ = pipeline.execute_and_commit(self._driver.write_entry, written)
+        elif self._dialect == "postgresql":
+            written = write_entry_params(params, **head)
+            entry_id, created_at, _ = conn.execute(self._sql.write_entry, written).one()
             self._moved(conn, namespace, generation - 1, generation)
         else:
-            entry_id, created_at = conn.execute(self._sql.insert_entry, params).one()
-            conn.execute(
-                self._sql.upsert_head,
+            if draft.created_at is None:  # the statement compiled for the usual columns
+                inserted = fetch_row(conn, self._driver.insert_entry, params)
+                assert inserted is not None  # RETURNING of an INSERT
+                entry_id, created_at = inserted["id"], inserted["created_at"]
+            else:
+                entry_id, created_at = conn.execute(self._sql.insert_entry, params).one()
+            execute(
+                conn,
+                self._driver.upsert_head,
                 {
                     "namespace_id": namespace_id,
                     "identifier": draft.identifier,
@@ -478,7 +507,7 @@ class SqlStore(Store):
                     "change": generation,
                 },
             )
-            if state.tombstoned:
+            if state["tombstoned"]:
                 conn.execute(
                     self._sql.untombstone,
                     {"namespace_id": namespace_id, "identifier": draft.identifier},
@@ -512,10 +541,13 @@ class SqlStore(Store):
     ) -> int:
         """Atomically add ``writes`` to the generation and ``added`` to the size, and announce
         it (PostgreSQL)."""
-        row = conn.execute(
-            self._sql.bump, {"namespace_id": namespace_id, "writes": writes, "added": added}
-        ).one()
-        generation = int(row[0])
+        values = {"namespace_id": namespace_id, "writes": writes, "added": added}
+        if self._dialect == "sqlite":
+            bumped = fetch_row(conn, self._driver.bump, values)
+            assert bumped is not None  # the namespace row is locked by this transaction
+            generation = int(bumped["generation"])
+        else:
+            generation = int(conn.execute(self._sql.bump, values).one()[0])
         self._moved(conn, namespace, generation - writes, generation)
         return generation
 
@@ -526,8 +558,37 @@ class SqlStore(Store):
             moves = self._bumps.moves = []
         moves.append((namespace, before, after))
         watcher = self._watcher
-        if watcher is not None and self._dialect == "postgresql":
-            # The notification can beat our commit() back: record the move before committing,
-            # tied to this backend; it is retracted if the transaction does not commit.
+        if watcher is None:
+            return
+        # Recorded before committing, and retracted if the transaction does not commit: the
+        # watcher can see the commit (a notification, SQLite's data_version) before commit()
+        # returns, and would then read our own write back as another process's. No other
+        # writer can make this same move meanwhile: we hold the namespace row lock
+        # (PostgreSQL, where the move is also tied to this backend) or the write lock (SQLite).
+        pid = None
+        if self._dialect == "postgresql":
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            watcher.note_own_write(namespace, before, after, pid)
+        watcher.note_own_write(namespace, before, after, pid)
+
+
+def _pipeline_supported() -> bool:
+    from psycopg import Pipeline
+
+    return bool(Pipeline.is_supported())
+
+
+class _DriverStatements:
+    """The statements of a registration as the driver runs them (``store.sql_driver``)."""
+
+    def __init__(self, statements: Statements, dialect: Dialect) -> None:
+        self.lock_and_read = DriverStatement(statements.lock_and_read, dialect)
+        if dialect.name == "postgresql":
+            self.write_entry = DriverStatement(statements.write_entry, dialect)
+            return
+        written = [*entry_params(EntryDraft("x", "m:x")), "namespace_id", "version"]
+        self.insert_entry = DriverStatement(statements.insert_entry, dialect, written)
+        self.upsert_head = DriverStatement(statements.upsert_head, dialect, list(_HEAD_KEYS))
+        self.bump = DriverStatement(statements.bump, dialect)
+
+
+_HEAD_KEYS = ("namespace_id", "identifier", "entry_id", "position", "change")

@@ -1,0 +1,112 @@
+"""PostgreSQL: a registration costs two round trips, counted on the wire (libpq's trace of what
+the client sends), and the pipelined transaction leaves the pooled connection as it found it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import event, text
+
+from registry.errors import RegistryError
+from registry.store.base import EntryDraft, Outcome
+from registry.store.engines import get_engine
+from registry.store.sql import SqlStore
+from registry.store.sql_direct import libpq_url
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[SqlStore]:
+    store = SqlStore(pg_url)
+    store.ensure_namespace("lab.trips", "function")
+    yield store
+    store.close()
+
+
+def _round_trips(trace: Path) -> int:
+    """Messages after which the client waits for the server: simple queries and Syncs."""
+    sent = [line.split("\t") for line in trace.read_text().splitlines()]
+    return sum(1 for f in sent if len(f) > 3 and f[1] == "F" and f[3].strip() in ("Query", "Sync"))
+
+
+def _traced(store: SqlStore, trace: Path, action: object) -> int:
+    engine = get_engine(store.url)
+    descriptor = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+
+    def on_checkout(dbapi_connection: object, _record: object, _proxy: object) -> None:
+        dbapi_connection.pgconn.trace(descriptor)  # type: ignore[attr-defined]
+
+    def on_checkin(dbapi_connection: object, _record: object) -> None:
+        dbapi_connection.pgconn.untrace()  # type: ignore[attr-defined]
+
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
+    try:
+        action()  # type: ignore[operator]
+    finally:
+        event.remove(engine, "checkout", on_checkout)
+        event.remove(engine, "checkin", on_checkin)
+        os.close(descriptor)
+    return _round_trips(trace)
+
+
+def test_a_registration_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -> None:
+    pg_store.register("lab.trips", EntryDraft("warm", "lab.mod:warm"))  # pool and statements
+    trace = tmp_path / "trace.txt"
+    new = EntryDraft("loss", "lab.mod:loss", source_hash="a")
+    assert _traced(pg_store, trace, lambda: pg_store.register("lab.trips", new)) == 2
+    version = EntryDraft("loss", "lab.mod:loss", source_hash="b")
+    registration = pg_store.register("lab.trips", version)
+    assert registration.outcome is Outcome.NEW_VERSION
+    assert pg_store.get_entry("lab.trips", "loss").source_hash == "b"  # type: ignore[union-attr]
+
+
+def test_a_failed_registration_rolls_back_and_the_connection_stays_usable(
+    pg_store: SqlStore,
+) -> None:
+    pg_store.register("lab.trips", EntryDraft("kept", "lab.mod:kept", source_hash="a"))
+    with pytest.raises(RegistryError):  # another artifact under the same identifier
+        pg_store.register("lab.trips", EntryDraft("kept", "lab.other:kept", source_hash="z"))
+    # A constraint failure inside the pipelined write comes back as SQLAlchemy's
+    # IntegrityError, which the store replays once and then reports as a conflict.
+    engine = get_engine(pg_store.url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("ALTER TABLE entries ADD CONSTRAINT short_origin CHECK (origin <> 'x:y')")
+        )
+    try:
+        with pytest.raises(RegistryError, match="concurrent writer"):
+            pg_store.register("lab.trips", EntryDraft("bad", "x:y"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE entries DROP CONSTRAINT short_origin"))
+    assert pg_store.get_entry("lab.trips", "bad") is None
+    generation = pg_store.get_namespace("lab.trips").generation  # type: ignore[union-attr]
+    pg_store.register("lab.trips", EntryDraft("after", "lab.mod:after"))
+    assert pg_store.get_namespace("lab.trips").generation == generation + 1  # type: ignore[union-attr]
+    with engine.connect() as conn:  # back in the pool in the driver's usual mode
+        assert conn.connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ping_after_idle_s", [0.0, 3600.0])
+def test_a_pooled_connection_killed_while_idle_is_replaced(
+    pg_store: SqlStore, monkeypatch: pytest.MonkeyPatch, ping_after_idle_s: float
+) -> None:
+    """Checked before use once idle (0 s here), or replayed after its first statement fails."""
+    from registry.store import engines
+
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_S", ping_after_idle_s)
+    pg_store.register("lab.trips", EntryDraft("first", "lab.mod:first"))
+    engine = get_engine(pg_store.url)
+    with engine.connect() as one, engine.connect() as two:  # every connection of the pool
+        pids = [c.connection.driver_connection.info.backend_pid for c in (one, two)]  # type: ignore[union-attr]
+    with psycopg.connect(libpq_url(pg_store.url), autocommit=True) as killer:
+        for pid in pids:
+            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    name = f"after_kill_{ping_after_idle_s:g}"
+    registration = pg_store.register("lab.trips", EntryDraft(name, f"lab.mod:{name}"))
+    assert registration.outcome is Outcome.CREATED
+    assert pg_store.get_entry("lab.trips", name) is not None
