@@ -61,3 +61,23 @@ def test_two_workers_answer_keep_alive_requests_without_delayed_ack() -> None:
         client.close()
         process.terminate()
         process.wait(15)
+
+
+def test_a_server_process_freezes_what_startup_made(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Every worker builds its app this way; the collector's full passes then skip the startup
+    # objects (see _build_app).
+    probe = (
+        "import gc, json, sys\n"
+        "from registry.server.run import app_from_environment\n"
+        "before = gc.get_freeze_count()\n"
+        "app_from_environment()\n"
+        "print(json.dumps([before, gc.get_freeze_count()]))"
+    )
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    env = child_env({"REGISTRY_SERVER_CONFIG": json.dumps({"url": url})})
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    before, after = json.loads(out)
+    assert before == 0
+    assert after > 10_000  # modules, models and routes
