@@ -289,3 +289,30 @@ def test_a_server_keeps_what_it_writes_and_a_registry_process_does_not(sqlite_ur
     assert process.cached_entry("lab.a", "h") == (False, None)
     served.close()
     process.close()
+
+
+def test_a_full_view_keeps_the_records_read_again_before_the_newest(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server keeps every record it writes; the records its clients keep asking for must not
+    # be the first to go when the view fills (they went first in).
+    from registry.store import cached as cached_module
+
+    monkeypatch.setattr(cached_module, "RECORDS_PER_VIEW", 8)
+    served = CachedStore(SqlStore(sqlite_url), keep_written=True)
+    served.ensure_namespace("lab.a", "function")
+    for name in ("hot1", "hot2", "cold1", "cold2"):
+        served.register("lab.a", EntryDraft(name, f"lab.mod:{name}"))
+    for round_ in range(3):
+        served.get_entry("lab.a", "hot1")
+        served.get_entry("lab.a", "hot2")
+        for index in range(6):
+            served.register(
+                "lab.a", EntryDraft(f"new{round_}_{index}", f"lab.mod:n{round_}{index}")
+            )
+    assert served.cached_entry("lab.a", "hot1")[0]
+    assert served.cached_entry("lab.a", "hot2")[0]
+    assert not served.cached_entry("lab.a", "cold1")[0]  # never read: went first
+    assert served.cached_entry("lab.a", "new2_5")[0]  # the newest stays too
+    assert len(served._views["lab.a"].records) <= 8
+    served.close()

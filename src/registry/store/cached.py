@@ -36,9 +36,10 @@ logger = logging.getLogger(__name__)
 
 _UNKNOWN = object()
 
-#: How many records a view keeps of the identifiers it looked up one by one (the oldest half
-#: goes when it fills): a process that restores many artifacts holds them in its registries
-#: already, and a record is one indexed row away. A full listing is kept whole.
+#: How many records a view keeps of the identifiers it looked up one by one (when it fills, it
+#: keeps half: those read since the last trim first, then the newest): a process that restores
+#: many artifacts holds them in its registries already, and a record is one indexed row away.
+#: A full listing is kept whole.
 RECORDS_PER_VIEW = 4_096
 
 #: How many identifiers a view remembers the last change of (the oldest half goes when it
@@ -61,6 +62,7 @@ class _View:
         "forgotten",
         "generation",
         "order",
+        "read",
         "records",
         "sync",
         "touched",
@@ -70,6 +72,9 @@ class _View:
         self.generation = generation
         """Every change up to this generation is applied."""
         self.records: dict[str, EntryRecord | None] = {}
+        self.read: set[str] = set()
+        """Identifiers answered from ``records`` since it was last trimmed (marked without the
+        lock: a mark lost to a trim only lets that record go sooner)."""
         self.order: dict[str, None] | None = None
         self.complete = False
         self.epoch = 0
@@ -87,9 +92,14 @@ class _View:
         records = self.records
         records[identifier] = record
         if not self.complete and len(records) > RECORDS_PER_VIEW:
-            # Readers may hold the old dict: build a new one rather than deleting in place.
-            newest = list(records.items())[len(records) // 2 :]
-            self.records = dict(newest)
+            # Read ones survive before the newest unread (a server keeps every record it writes:
+            # going first in, the records its clients keep asking for went first out). Readers
+            # may hold the old dict: build a new one rather than deleting in place.
+            read = self.read
+            unread = [item for item in records.items() if item[0] not in read]
+            again = [item for item in records.items() if item[0] in read]
+            self.records = dict((unread + again)[-(RECORDS_PER_VIEW // 2) :])
+            self.read = set()
 
     def changed(self, identifiers: Iterable[str] | None) -> None:
         """Under the cache lock: a change of ``identifiers`` (``None``: of any) is applied."""
@@ -164,6 +174,7 @@ class CachedStore(Store):
         if view is not None:
             record = view.records.get(identifier, _UNKNOWN)
             if record is not _UNKNOWN:
+                view.read.add(identifier)
                 return True, record  # type: ignore[return-value]
             if view.order is not None and identifier not in view.order:
                 return True, None
