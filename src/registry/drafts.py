@@ -94,8 +94,9 @@ def _function_shape(artifact: Any) -> tuple[Any, ...] | None:
     the module, defaults rendered by ``repr``)."""
     if type(artifact) is not types.FunctionType:
         return None
-    attributes = artifact.__dict__
-    if "__wrapped__" in attributes or "__signature__" in attributes:
+    # hasattr, not artifact.__dict__: reading that creates a dict on every function (~60 B
+    # each, 0.6 MiB per 10,000 registered).
+    if hasattr(artifact, "__wrapped__") or hasattr(artifact, "__signature__"):
         return None
     annotations = tuple(artifact.__annotations__.items())
     if not all(type(value) is type or value is None for _, value in annotations):

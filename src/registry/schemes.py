@@ -109,7 +109,7 @@ def _simple_hints(func: Callable[..., Any], local: dict[str, Any]) -> dict[str, 
     if (
         not _TYPING_KEEPS_NONE_DEFAULTS
         or not isinstance(func, types.FunctionType)  # FunctionType has no subclasses
-        or "__wrapped__" in func.__dict__
+        or hasattr(func, "__wrapped__")  # not func.__dict__: reading that creates one
         or bool(getattr(func, "__type_params__", None))
     ):
         return None

@@ -150,7 +150,7 @@ def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspec
         ):
             return list(inspect.signature(artifact).parameters.values())
     if type(function) is not types.FunctionType or any(
-        name in function.__dict__ for name in _SIGNATURE_HOOKS
+        hasattr(function, name) for name in _SIGNATURE_HOOKS  # not __dict__: that creates one
     ):
         return list(inspect.signature(artifact).parameters.values())
     parameters = _code_parameters(function)

@@ -44,7 +44,7 @@ RECORDS_PER_VIEW = 4_096
 
 #: How many identifiers a view remembers the last change of (the oldest half goes when it
 #: fills; a lookup that started before a forgotten change is then not kept, to be safe).
-TOUCHED_PER_VIEW = 4_096
+TOUCHED_PER_VIEW = 1_024
 
 
 class _View:
