@@ -150,7 +150,8 @@ def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspec
         ):
             return list(inspect.signature(artifact).parameters.values())
     if type(function) is not types.FunctionType or any(
-        hasattr(function, name) for name in _SIGNATURE_HOOKS  # not __dict__: that creates one
+        hasattr(function, name)
+        for name in _SIGNATURE_HOOKS  # not __dict__: that creates one
     ):
         return list(inspect.signature(artifact).parameters.values())
     parameters = _code_parameters(function)
