@@ -152,16 +152,25 @@ def bench_latency(url: str) -> dict[str, list[float]]:
         lambda i: store.register("bench.latency", EntryDraft(f"f{i}", f"bench.mod:f{i}")),
         REGISTER_COUNT,
     )
-    # First read of each entry: the server's view reads it from the database (thread pool).
-    first = latencies_ms(lambda i: store.get_entry("bench.latency", f"f{i}"), REGISTER_COUNT)
-    # Then the steady state of a running server: it answers from memory on its event loop.
+    # The steady state of a running server: it answers from memory on its event loop (it keeps
+    # what it wrote, and what it read).
     get = latencies_ms(
         lambda i: store.get_entry("bench.latency", f"f{i % REGISTER_COUNT}"), GET_COUNT
     )
     # The floor, same connection and client: an async route that does no store work.
     health = latencies_ms(lambda i: store.health(), GET_COUNT)
     store.close()
-    return {"register": register, "first": first, "get": get, "health": health}
+    return {"register": register, "get": get, "health": health}
+
+
+def bench_first_reads(url: str) -> list[float]:
+    """First read of each entry by a server started after they were written: its view reads
+    each from the database (in the thread pool)."""
+    store = HttpStore(url)
+    store.get_entry("bench.latency", "warm0")  # the connection and the server's code paths
+    first = latencies_ms(lambda i: store.get_entry("bench.latency", f"f{i}"), REGISTER_COUNT)
+    store.close()
+    return first
 
 
 def bench_cached_get(url: str) -> tuple[float, float]:
@@ -286,6 +295,12 @@ def main() -> None:
             propagation = bench_propagation(url)
         finally:
             stop_server(process)
+        if not store_url.startswith("memory://"):  # a new server over the same database
+            process, url = start_server(store_url, 1)
+            try:
+                latency["first"] = bench_first_reads(url)
+            finally:
+                stop_server(process)
         latency["bare"] = bench_bare_http(GET_COUNT)
         rps_1 = bench_throughput(store_url, 1)
         rps_4 = bench_throughput(store_url, 4)
@@ -321,7 +336,7 @@ Machine: {machine()}. Date: {today()}. Load average at the end: {load_average()}
 | operation | result | target |
 | --- | --- | --- |
 | remote `register`, {REGISTER_COUNT:,} functions, one round trip each | {p(latency["register"])} | under 2 ms (seed: 8.5 ms) |
-| remote `get_entry`, first read of each of {REGISTER_COUNT:,} entries (server reads the database) | {p(latency["first"])} | |
+| remote `get_entry`, first read of each of {REGISTER_COUNT:,} entries by a server started after they were written (it reads the database) | {p(latency["first"]) if "first" in latency else "not measured on memory://"} | |
 | remote uncached `get_entry` (no client cache; server warm), {GET_COUNT:,} lookups | {p(latency["get"])} | p50 under 0.35 ms, p99 under 1 ms |
 | floor, same run: bare uvicorn answering a constant body to the same client | {p(latency["bare"])} | |
 | `GET /health` (an async FastAPI route, no store work), same run | {p(latency["health"])} | |
