@@ -121,7 +121,7 @@ class _View:
         """Whether no change applied after ``epoch`` can have touched ``identifier``.
 
         A lookup of one identifier may be kept when this holds: a write of another identifier
-        (ten a second under load) must not make every lookup in flight start over.
+        (hundreds a second under load) must not make every lookup in flight start over.
         """
         return self.forgotten <= epoch and self.touched.get(identifier, 0) <= epoch
 
