@@ -122,9 +122,6 @@ class Parameter(NamedTuple):
 
 _EMPTY = inspect.Parameter.empty
 _KIND = inspect.Parameter
-# Attributes with which a function or a class tells ``inspect.signature`` another signature
-# than its code's (or, for a class, one ``inspect`` reads from elsewhere than ``__init__``).
-_SIGNATURE_HOOKS = ("__signature__", "__wrapped__", "__text_signature__", "_partialmethod")
 
 
 def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspect.Parameter]:
@@ -146,13 +143,10 @@ def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspec
         if klass.__new__ is not object.__new__ or any(
             name in base.__dict__
             for base in klass.__mro__
-            for name in (*_SIGNATURE_HOOKS, "__code__")
+            for name in (*schemes.SIGNATURE_HOOKS, "__code__")
         ):
             return list(inspect.signature(artifact).parameters.values())
-    if type(function) is not types.FunctionType or any(
-        hasattr(function, name)
-        for name in _SIGNATURE_HOOKS  # not __dict__: that creates one
-    ):
+    if not schemes.is_plain_function(function):
         return list(inspect.signature(artifact).parameters.values())
     parameters = _code_parameters(function)
     if bound:
