@@ -459,11 +459,8 @@ class SqlStore(Store):
         state: dict[str, Any] | None
         if pipeline is not None:
             state = pipeline.begin_and_fetch(self._driver.lock_and_read, key)
-        elif self._dialect == "sqlite":
-            state = fetch_row(conn, self._driver.lock_and_read, key)
         else:
-            found = conn.execute(self._sql.lock_and_read, key).first()
-            state = None if found is None else dict(found._mapping)
+            state = fetch_row(conn, self._driver.lock_and_read, key)
         if state is None:
             raise missing_namespace_error(namespace)
         current = None if state["version"] is None else entry_record(namespace, state)
