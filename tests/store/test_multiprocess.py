@@ -172,3 +172,45 @@ def test_kill_9_mid_batch_leaves_the_database_consistent(empty_url: str) -> None
             raw.close()
     # And the database still takes writes.
     store.register(namespace, EntryDraft("after", "lab.mod:after"))
+
+
+def test_a_burst_of_notifications_is_reported_together(pg_url: str) -> None:
+    # Each report makes every listening view read the database once (a server worker hears
+    # every write of the other workers): a burst that arrived meanwhile is one report, not one
+    # per write, and loses nothing.
+    import psycopg
+
+    from registry.store.sql_direct import NOTIFY_CHANNEL, libpq_url
+    from registry.store.watch import PostgresWatcher
+
+    SqlStore(pg_url).close()  # the schema
+    watcher = PostgresWatcher(pg_url)
+    watcher.start()
+    reports: list[frozenset[str] | None] = []
+    busy = threading.Event()
+
+    def slow_subscriber(changed: frozenset[str] | None) -> None:
+        reports.append(changed)
+        if len(reports) == 1:
+            busy.set()
+            time.sleep(0.3)  # a catch-up under load; the burst arrives meanwhile
+
+    watcher.subscribe(slow_subscriber)
+    conninfo = libpq_url(pg_url)
+    assert conninfo is not None
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            notify = f"SELECT pg_notify('{NOTIFY_CHANNEL}', %s)"
+            conn.execute(notify, (json.dumps({"ns": "lab.burst", "g": 1}),))
+            assert busy.wait(10)
+            for generation in range(2, 22):
+                conn.execute(notify, (json.dumps({"ns": "lab.burst", "g": generation}),))
+        deadline = time.monotonic() + 10
+        while watcher._generations.get("lab.burst") != 21:
+            assert time.monotonic() < deadline, watcher._generations
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert all(report == frozenset({"lab.burst"}) for report in reports)
+        assert 2 <= len(reports) <= 4, len(reports)  # one per write: 21
+    finally:
+        watcher.stop()

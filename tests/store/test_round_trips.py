@@ -1,5 +1,6 @@
-"""PostgreSQL: a registration costs two round trips, counted on the wire (libpq's trace of what
-the client sends), and the pipelined transaction leaves the pooled connection as it found it."""
+"""PostgreSQL: a registration costs two round trips and a listener's catch-up one, counted on
+the wire (libpq's trace of what the client sends), and the pipelined transactions leave the
+pooled connection as they found it."""
 
 from __future__ import annotations
 
@@ -62,6 +63,31 @@ def test_a_registration_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -
     registration = pg_store.register("lab.trips", version)
     assert registration.outcome is Outcome.NEW_VERSION
     assert pg_store.get_entry("lab.trips", "loss").source_hash == "b"  # type: ignore[union-attr]
+
+
+def test_a_catch_up_is_one_round_trip_in_one_snapshot(pg_store: SqlStore, tmp_path: Path) -> None:
+    old = EntryDraft("old", "lab.mod:old", source_hash="a")
+    start = pg_store.register("lab.trips", old).generation
+    pg_store.register("lab.trips", EntryDraft("new", "lab.mod:new"))
+    pg_store.register("lab.trips", EntryDraft("old", "lab.mod:old", source_hash="b"))
+    pg_store.unregister("lab.trips", "new")
+    trace = tmp_path / "trace.txt"
+    found: list[object] = []
+    trips = _traced(
+        pg_store, trace, lambda: found.append(pg_store.changes_since("lab.trips", start))
+    )
+    assert trips == 1
+    (changes,) = found
+    assert [record.identifier for record in changes.updated] == ["old"]  # type: ignore[attr-defined]
+    assert changes.updated[0].source_hash == "b"  # type: ignore[attr-defined]
+    assert changes.removed == ("new",)  # type: ignore[attr-defined]
+    assert changes.generation == start + 3  # type: ignore[attr-defined]
+    # The connection went back to the pool in the driver's usual mode, with nothing open.
+    with get_engine(pg_store.url).connect() as conn:
+        assert conn.connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+        assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+    nothing = pg_store.changes_since("lab.trips", start + 3)
+    assert (nothing.updated, nothing.added, nothing.removed) == ((), (), ())
 
 
 def test_a_failed_registration_rolls_back_and_the_connection_stays_usable(

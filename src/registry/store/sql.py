@@ -225,22 +225,35 @@ class SqlStore(Store):
         """Read the heads and tombstones whose change counter is above ``generation`` (both
         indexed), so the cost follows the number of changes, not the size of the namespace."""
 
+        params = {"name": namespace, "since": generation}
+
         def work(conn: Connection) -> ChangeSet:
-            if self._dialect == "postgresql":
-                # Three reads that must agree with each other: one snapshot for all of them.
-                conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-            state = conn.execute(self._sql.namespace_state, {"name": namespace}).first()
-            if state is None or state.generation == generation:
+            if self._pipelined:
+                # Three reads that must agree with each other, in one snapshot, sent together
+                # with its BEGIN and COMMIT: one round trip (every server worker makes one for
+                # each burst of the others' writes).
+                with OwnTransaction(conn) as own:
+                    found = own.read_snapshot(self._driver.changes, params)
+                states, rows, removed_rows = found
+                state = states[0] if states else None
+                removed = [row["identifier"] for row in removed_rows]
+            else:
+                if self._dialect == "postgresql":
+                    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+                row = conn.execute(self._sql.namespace_state, params).first()
+                state = None if row is None else dict(row._mapping)
+                if state is None or state["generation"] == generation:
+                    return ChangeSet(namespace, generation, generation)
+                rows = [dict(row._mapping) for row in conn.execute(self._sql.changed_heads, params)]
+                removed = list(conn.execute(self._sql.removed, params).scalars())
+            if state is None or state["generation"] == generation:
                 return ChangeSet(namespace, generation, generation)
-            params = {"namespace_id": state.id, "since": generation}
-            rows = conn.execute(self._sql.changed_heads, params).all()
-            removed = conn.execute(self._sql.removed, params).scalars().all()
-            changed = ((row.position, entry_record(namespace, row)) for row in rows)
+            changed = ((row["position"], entry_record(namespace, row)) for row in rows)
             return change_set(
                 namespace,
                 generation,
-                state.generation,
-                state.cleared_at,
+                state["generation"],
+                state["cleared_at"],
                 changed=changed,
                 removed=removed,
             )
@@ -581,6 +594,8 @@ class _DriverStatements:
         self.lock_and_read = DriverStatement(statements.lock_and_read, dialect)
         if dialect.name == "postgresql":
             self.write_entry = DriverStatement(statements.write_entry, dialect)
+            reads = (statements.namespace_state, statements.changed_heads, statements.removed)
+            self.changes = [DriverStatement(read, dialect) for read in reads]
             return
         written = [*entry_params(EntryDraft("x", "m:x")), "namespace_id", "version"]
         self.insert_entry = DriverStatement(statements.insert_entry, dialect, written)

@@ -146,6 +146,26 @@ class OwnTransaction:
             cursor.close()
             return row
 
+    def read_snapshot(
+        self, statements: list[DriverStatement], values: dict[str, Any]
+    ) -> list[list[dict[str, Any]]]:
+        """A read-only ``REPEATABLE READ`` transaction of ``statements`` (one snapshot), sent
+        with its ``BEGIN`` and ``COMMIT`` in one round trip; the rows of each, as dicts."""
+        from psycopg.rows import dict_row
+
+        driver = self._driver
+        with self._errors("; ".join(statement.sql for statement in statements), values):
+            cursors = [driver.cursor(row_factory=dict_row) for _ in statements]
+            with driver.pipeline():
+                driver.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                for cursor, statement in zip(cursors, statements, strict=True):
+                    cursor.execute(statement.sql, statement.params(values))
+                driver.execute("COMMIT")
+            found = [cursor.fetchall() for cursor in cursors]
+            for cursor in cursors:
+                cursor.close()
+            return found
+
     def _errors(self, sql: str, values: Any = None) -> DriverErrors:
         return DriverErrors(self._conn, sql, values)
 

@@ -142,6 +142,10 @@ class Statements:
             .order_by(heads.c.position)
         )
         since = bindparam("since", type_=BigInteger)
+        # By name, so that a catch-up's three reads need no answer from each other and go to
+        # PostgreSQL together (SqlStore.changes_since).
+        named = select(namespaces.c.id).where(namespaces.c.name == bindparam("name"))
+        named_id = named.scalar_subquery()
         # Unordered: the caller sorts the few changed heads by position. With ORDER BY
         # position, a planner whose statistics predate the namespace's growth (a namespace
         # filled since the last ANALYZE) walked the (namespace_id, position) index and
@@ -150,7 +154,7 @@ class Statements:
         self.changed_heads = (
             select(heads.c.position, *ENTRY_COLUMNS)
             .join(heads, heads.c.entry_id == entries.c.id)
-            .where(heads.c.namespace_id == ns_id, heads.c.change > since)
+            .where(heads.c.namespace_id == named_id, heads.c.change > since)
         )
         if dialect == "postgresql":
             # One index lookup per changed head: right after a large batch, stale statistics
@@ -163,10 +167,10 @@ class Statements:
                 select(heads.c.position, *(found.c[column.name] for column in ENTRY_COLUMNS))
                 .select_from(heads)
                 .join(found, true())
-                .where(heads.c.namespace_id == ns_id, heads.c.change > since)
+                .where(heads.c.namespace_id == named_id, heads.c.change > since)
             )
         self.removed = select(tombstones.c.identifier).where(
-            tombstones.c.namespace_id == ns_id, tombstones.c.change > since
+            tombstones.c.namespace_id == named_id, tombstones.c.change > since
         )
 
         # -- one registration: lock the namespace and read the identifier's state at once ---

@@ -301,24 +301,32 @@ class PostgresWatcher(Watcher):
             self._ready.set()
             last_resync = time.monotonic()
             while not self._stopped.is_set():
-                for notice in conn.notifies(timeout=PG_WAIT_S):
-                    self._on_notice(notice.payload, notice.pid)
+                notices = list(conn.notifies(timeout=PG_WAIT_S, stop_after=1))
+                if notices:
+                    # With what else has arrived by now: subscribers catch up (a read of the
+                    # database each) once for a burst of writes, not once for every write.
+                    notices += conn.notifies(timeout=0)
+                    self._on_notices([(notice.payload, notice.pid) for notice in notices])
                 if time.monotonic() - last_resync > PG_RESYNC_S:
                     self._apply(self._read(conn))
                     last_resync = time.monotonic()
 
-    def _on_notice(self, payload: str, pid: int) -> None:
-        try:
-            message: dict[str, Any] = json.loads(payload)
-            name, generation = str(message["ns"]), int(message["g"])
-        except (ValueError, KeyError, TypeError):
-            self._emit(None)  # unknown payload: let subscribers resync everything
-            return
-        known = self._generations.get(name)
-        if known is None or known < generation:
-            self._generations = {**self._generations, name: generation}
-            if self._is_foreign(name, known, generation, pid):
-                self._emit(frozenset({name}))
+    def _on_notices(self, notices: list[tuple[str, int]]) -> None:
+        """Report the namespaces that ``(payload, sender backend pid)`` notices moved, at once."""
+        moved: set[str] = set()
+        for payload, pid in notices:
+            try:
+                message: dict[str, Any] = json.loads(payload)
+                name, generation = str(message["ns"]), int(message["g"])
+            except (ValueError, KeyError, TypeError):
+                self._emit(None)  # unknown payload: let subscribers resync everything
+                return
+            known = self._generations.get(name)
+            if known is None or known < generation:
+                self._generations = {**self._generations, name: generation}
+                if self._is_foreign(name, known, generation, pid):
+                    moved.add(name)
+        self._emit(frozenset(moved))
 
     @staticmethod
     def _read(conn: Any) -> dict[str, int]:
