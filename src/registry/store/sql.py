@@ -225,7 +225,8 @@ class SqlStore(Store):
         """Read the heads and tombstones whose change counter is above ``generation`` (both
         indexed), so the cost follows the number of changes, not the size of the namespace."""
 
-        params = {"name": namespace, "since": generation}
+        # No change counter lies outside 0..GENERATION; the database takes no number beyond.
+        params = {"name": namespace, "since": min(max(generation, -1), limits.GENERATION)}
 
         def work(conn: Connection) -> ChangeSet:
             if self._pipelined:
