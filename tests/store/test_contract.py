@@ -353,6 +353,14 @@ def test_changes_since_after_a_batch_and_for_a_missing_namespace(
     assert (missing.generation, missing.records, missing.removed) == (0, (), ())
 
 
+def test_changes_since_a_generation_beyond_any_stored_number(store: Store, namespace: str) -> None:
+    store.ensure_namespace(namespace, "function")
+    store.register(namespace, draft("a"))
+    for since in (2**63, 10**30):  # beyond BIGINT: nothing changed after it
+        changes = store.changes_since(namespace, since)
+        assert (changes.records, changes.removed, changes.cleared) == ((), (), False)
+
+
 def test_registrations_report_the_generation_they_wrote(store: Store, namespace: str) -> None:
     store.ensure_namespace(namespace, "function")
     first = store.register(namespace, draft("a"))

@@ -65,6 +65,55 @@ def test_a_registration_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -
     assert pg_store.get_entry("lab.trips", "loss").source_hash == "b"  # type: ignore[union-attr]
 
 
+def test_a_small_batch_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -> None:
+    # What a server worker's group commit writes: new identifiers, a new version, a repeat
+    # within the batch, an unchanged draft and a conflict, decided as the bulk path decides.
+    pg_store.register("lab.trips", EntryDraft("same", "lab.mod:same", source_hash="a"))
+    pg_store.register("lab.trips", EntryDraft("taken", "lab.mod:taken", source_hash="a"))
+    before = pg_store.get_namespace("lab.trips")
+    assert before is not None
+    drafts = [
+        EntryDraft("fresh", "lab.mod:fresh", source_hash="a"),
+        EntryDraft("same", "lab.mod:same", source_hash="b"),
+        EntryDraft("taken", "lab.other:taken", source_hash="z"),  # another artifact
+        EntryDraft("fresh", "lab.mod:fresh", source_hash="c"),
+        EntryDraft("same", "lab.mod:same", source_hash="b"),  # repeated: unchanged
+    ]
+    trace = tmp_path / "trace.txt"
+    found: list[object] = []
+    trips = _traced(
+        pg_store, trace, lambda: found.append(pg_store.register_batch("lab.trips", drafts))
+    )
+    assert trips == 2
+    (results,) = found
+    outcomes = [getattr(result, "outcome", type(result).__name__) for result in results]  # type: ignore[attr-defined]
+    assert outcomes == [
+        Outcome.CREATED,
+        Outcome.NEW_VERSION,
+        "RegistryError",
+        Outcome.NEW_VERSION,
+        Outcome.UNCHANGED,
+    ]
+    g = before.generation
+    assert [getattr(result, "generation", None) for result in results] == [
+        g + 1,
+        g + 2,
+        None,
+        g + 3,
+        0,
+    ]  # type: ignore[attr-defined]
+    after = pg_store.get_namespace("lab.trips")
+    assert after is not None
+    assert (after.generation, after.size) == (g + 3, before.size + 1)
+    assert [e.version for e in pg_store.history("lab.trips", "fresh")] == [1, 2]
+    assert pg_store.get_entry("lab.trips", "fresh").source_hash == "c"  # type: ignore[union-attr]
+    assert pg_store.get_entry("lab.trips", "taken").origin == "lab.mod:taken"  # type: ignore[union-attr]
+    assert pg_store.list_identifiers("lab.trips")[-1] == "fresh"  # placed at its creation
+    changes = pg_store.changes_since("lab.trips", g)
+    assert [r.identifier for r in changes.added] == ["fresh"]
+    assert [r.identifier for r in changes.updated] == ["same"]
+
+
 def test_a_catch_up_is_one_round_trip_in_one_snapshot(pg_store: SqlStore, tmp_path: Path) -> None:
     old = EntryDraft("old", "lab.mod:old", source_hash="a")
     start = pg_store.register("lab.trips", old).generation

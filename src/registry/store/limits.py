@@ -26,6 +26,7 @@ __all__ = [
     "DEFINITIONS",
     "DOC",
     "DRAFT_TEXT",
+    "GENERATION",
     "IDENTIFIER",
     "IDENTIFIER_PATTERN",
     "IDENTIFIER_RE",
@@ -72,6 +73,8 @@ SOURCE_FILE = 1024
 PATH = 4096
 #: ``Integer`` columns (source lines) hold 32-bit values on every database.
 LINE = 2**31 - 1
+#: Generations and change counters are 64-bit integers (``BIGINT``).
+GENERATION = 2**63 - 1
 BLOB_FORMAT = 32
 PICKLER_VERSION = 32
 KEY_ID = 64

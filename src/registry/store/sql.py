@@ -50,7 +50,7 @@ from registry.store.engines import (
 )
 from registry.store.migrate import ensure_schema
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
-from registry.store.sql_batch import register_many
+from registry.store.sql_batch import register_few, register_many
 from registry.store.sql_direct import NOTIFY_CHANNEL
 from registry.store.sql_driver import DriverStatement, OwnTransaction, execute, fetch_row
 from registry.store.sql_statements import (
@@ -70,6 +70,11 @@ if TYPE_CHECKING:
 __all__ = ["NOTIFY_CHANNEL", "SqlStore"]
 
 T = TypeVar("T")
+
+#: Batches up to this many drafts take two round trips on PostgreSQL (one statement per new
+#: row, sent together; what a server's group commit writes); larger ones take the bulk
+#: statements, which cost fewer round trips than rows.
+PIPELINED_BATCH = 32
 
 
 class SqlStore(Store):
@@ -225,7 +230,8 @@ class SqlStore(Store):
         """Read the heads and tombstones whose change counter is above ``generation`` (both
         indexed), so the cost follows the number of changes, not the size of the namespace."""
 
-        params = {"name": namespace, "since": generation}
+        # No change counter lies outside 0..GENERATION; the database takes no number beyond.
+        params = {"name": namespace, "since": min(max(generation, -1), limits.GENERATION)}
 
         def work(conn: Connection) -> ChangeSet:
             if self._pipelined:
@@ -279,6 +285,18 @@ class SqlStore(Store):
         limits.check_drafts(namespace, drafts)
 
         def work(conn: Connection) -> list[Registration | RegistryError]:
+            if few:
+                with OwnTransaction(conn) as own:
+                    return register_few(
+                        own,
+                        lock=self._driver.lock_namespace,
+                        read=self._driver.lock_and_read,
+                        write_row=self._driver.write_row,
+                        bump=self._driver.bump,
+                        namespace=namespace,
+                        drafts=drafts,
+                        moved=lambda before, after: self._moved(conn, namespace, before, after),
+                    )
             locked = self._lock_namespace(conn, namespace)
             if locked is None:
                 raise missing_namespace_error(namespace)
@@ -300,6 +318,12 @@ class SqlStore(Store):
         # Rows of one bulk statement must share their columns: drafts that bring their own
         # created_at (imports) or a seal (signed pickles) take the one-by-one path.
         bulk = len(drafts) > 1 and all(d.created_at is None and d.seal is None for d in drafts)
+        few = (
+            bulk
+            and self._pipelined
+            and len(drafts) <= PIPELINED_BATCH
+            and all(draft.blob is None for draft in drafts)
+        )
         with gcpause.paused():  # thousands of acyclic rows and records: see registry.gcpause
             return self._run_register(work, namespace, drafts)
 
@@ -592,7 +616,10 @@ class _DriverStatements:
 
     def __init__(self, statements: Statements, dialect: Dialect) -> None:
         self.lock_and_read = DriverStatement(statements.lock_and_read, dialect)
+        self.bump = DriverStatement(statements.bump, dialect)
         if dialect.name == "postgresql":
+            self.lock_namespace = DriverStatement(statements.lock_namespace, dialect)
+            self.write_row = DriverStatement(statements.write_row, dialect)
             self.write_entry = DriverStatement(statements.write_entry, dialect)
             reads = (statements.namespace_state, statements.changed_heads, statements.removed)
             self.changes = [DriverStatement(read, dialect) for read in reads]
@@ -600,7 +627,6 @@ class _DriverStatements:
         written = [*entry_params(EntryDraft("x", "m:x")), "namespace_id", "version"]
         self.insert_entry = DriverStatement(statements.insert_entry, dialect, written)
         self.upsert_head = DriverStatement(statements.upsert_head, dialect, list(_HEAD_KEYS))
-        self.bump = DriverStatement(statements.bump, dialect)
 
 
 _HEAD_KEYS = ("namespace_id", "identifier", "entry_id", "position", "change")

@@ -1,14 +1,18 @@
-"""Bulk path of ``SqlStore.register_batch``: a few statements per 500 drafts, not 3 per draft.
+"""Bulk paths of ``SqlStore.register_batch``: a few statements per 500 drafts, not 3 per draft.
 
-Runs inside the caller's transaction after it locked the namespace row, so reading the current
-heads first and deciding in Python is as atomic as the one-by-one path. Every draft is decided
-(:func:`decide`) before anything is written, so a conflicting draft writes nothing and the other
-drafts go on. Imports ``errors``, ``store.base``, ``store.models``, ``store.sql_statements``.
+:func:`register_many` runs inside the caller's transaction after it locked the namespace row, so
+reading the current heads first and deciding in Python is as atomic as the one-by-one path.
+:func:`register_few` (PostgreSQL, a few drafts: what a server worker's group commit writes) does
+the same in two round trips: ``BEGIN`` with the locking read of each identifier, then one
+statement per new row (entry, head, tombstone, generation and ``NOTIFY``) with the ``COMMIT``.
+Every draft is decided (:func:`decide`) before anything is written, so a conflicting draft
+writes nothing and the other drafts go on. Imports ``errors``, ``store.base``,
+``store.models``, ``store.sql_driver``, ``store.sql_statements``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +25,10 @@ from registry.store.base import (
     Outcome,
     Registration,
     decide,
+    missing_namespace_error,
 )
 from registry.store.models import entries, heads
+from registry.store.sql_driver import DriverStatement, OwnTransaction
 from registry.store.sql_statements import (
     ENTRY_COLUMNS,
     IN_CHUNK,
@@ -30,9 +36,10 @@ from registry.store.sql_statements import (
     blob_params,
     entry_params,
     entry_record,
+    write_entry_params,
 )
 
-__all__ = ["register_many"]
+__all__ = ["register_few", "register_many"]
 
 
 @dataclass
@@ -72,6 +79,56 @@ def register_many(
     if not plan.entries:
         return [r for r in plan.results if not isinstance(r, tuple)], 0, 0
     return _write(conn, statements, plan), len(plan.entries), plan.created
+
+
+def register_few(
+    own: OwnTransaction,
+    *,
+    lock: DriverStatement,
+    read: DriverStatement,
+    write_row: DriverStatement,
+    bump: DriverStatement,
+    namespace: str,
+    drafts: Sequence[EntryDraft],
+    moved: Callable[[int, int], None],
+) -> list[Registration | RegistryError]:
+    """Register ``drafts`` (without blobs) in the pipelined transaction ``own``: two round
+    trips. ``moved(before, after)`` is told the generation's move before the ``COMMIT``
+    leaves."""
+    identifiers = sorted({draft.identifier for draft in drafts})
+    # The lock first, alone: a read that waited for it would see the rows of its snapshot,
+    # older than the writer it waited for; the reads after it see that writer's rows.
+    steps = [(lock, {"name": namespace})]
+    steps += [(read, {"name": namespace, "identifier": identifier}) for identifier in identifiers]
+    locked, *states = own.begin_and_fetch_each(steps)
+    if locked is None:
+        raise missing_namespace_error(namespace)
+    namespace_id, generation = int(locked["id"]), int(locked["generation"])
+    current = {
+        identifier: entry_record(namespace, state)
+        for identifier, state in zip(identifiers, states, strict=True)
+        if state["version"] is not None
+    }
+    last_versions = {
+        identifier: int(state["last_version"])
+        for identifier, state in zip(identifiers, states, strict=True)
+        if state["last_version"] is not None
+    }
+    plan = _plan(namespace, namespace_id, generation, drafts, known=(current, last_versions))
+    if not plan.entries:
+        return _results(plan, [])
+    writes = [
+        (write_row, write_entry_params(params, change=generation + index + 1))
+        for index, params in enumerate(plan.entries)
+    ]
+    count = {"namespace_id": namespace_id, "writes": len(writes), "added": plan.created}
+    moved(generation, generation + len(writes))
+    returned = own.execute_each_and_commit([*writes, (bump, count)])
+    records = [
+        entry_record(namespace, {**params, "created_at": row[1]})
+        for params, row in zip(plan.entries, returned, strict=False)  # the last is the bump's
+    ]
+    return _results(plan, records)
 
 
 def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
@@ -192,6 +249,12 @@ def _write(
                 statements.untombstone_many,
                 {"namespace_id": plan.namespace_id, "identifiers": list(chunk)},
             )
+
+    return _results(plan, records)
+
+
+def _results(plan: _Plan, records: list[EntryRecord]) -> list[Registration | RegistryError]:
+    """The result of each draft, given the records of the rows ``plan`` wrote."""
 
     def final(planned: Registration | RegistryError | tuple[int, Outcome]) -> Any:
         if not isinstance(planned, tuple):

@@ -118,17 +118,24 @@ class OwnTransaction:
 
     def begin_and_fetch(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         """``BEGIN`` and ``statement`` in one round trip; the first row as a dict, or None."""
+        (row,) = self.begin_and_fetch_each([(statement, values)])
+        return row
+
+    def begin_and_fetch_each(
+        self, steps: list[tuple[DriverStatement, dict[str, Any]]]
+    ) -> list[Any]:
+        """``BEGIN`` and each ``(statement, values)`` of ``steps`` in order, in one round trip;
+        the first row of each as a dict, or None."""
         from psycopg.rows import dict_row
 
         driver = self._driver
-        with self._errors(statement.sql, values):
-            cursor = driver.cursor(row_factory=dict_row)
+        with self._errors(_joined(steps), [values for _, values in steps]):
+            cursors = [driver.cursor(row_factory=dict_row) for _ in steps]
             with driver.pipeline():
                 driver.execute("BEGIN")
-                cursor.execute(statement.sql, statement.params(values))
-            row = cursor.fetchone()
-            cursor.close()
-            return row
+                for cursor, (statement, values) in zip(cursors, steps, strict=True):
+                    cursor.execute(statement.sql, statement.params(values))
+            return _first_rows(cursors)
 
     def execute_and_commit(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         """``statement`` and ``COMMIT`` in one round trip; the statement's first row.
@@ -136,15 +143,22 @@ class OwnTransaction:
         If the statement fails, PostgreSQL skips the ``COMMIT`` (the pipeline is aborted)
         and the exit rolls back.
         """
+        (row,) = self.execute_each_and_commit([(statement, values)])
+        return row
+
+    def execute_each_and_commit(
+        self, steps: list[tuple[DriverStatement, dict[str, Any]]]
+    ) -> list[Any]:
+        """Each ``(statement, values)`` of ``steps`` in order, then ``COMMIT``, in one round
+        trip; the first row of each (a tuple, or None). A failing statement skips the rest."""
         driver = self._driver
-        with self._errors(statement.sql, values):
-            cursor = driver.cursor()
+        with self._errors(_joined(steps), [values for _, values in steps]):
+            cursors = [driver.cursor() for _ in steps]
             with driver.pipeline():
-                cursor.execute(statement.sql, statement.params(values))
+                for cursor, (statement, values) in zip(cursors, steps, strict=True):
+                    cursor.execute(statement.sql, statement.params(values))
                 driver.execute("COMMIT")
-            row = cursor.fetchone()
-            cursor.close()
-            return row
+            return _first_rows(cursors)
 
     def read_snapshot(
         self, statements: list[DriverStatement], values: dict[str, Any]
@@ -168,6 +182,17 @@ class OwnTransaction:
 
     def _errors(self, sql: str, values: Any = None) -> DriverErrors:
         return DriverErrors(self._conn, sql, values)
+
+
+def _joined(steps: list[tuple[DriverStatement, dict[str, Any]]]) -> str:
+    return "; ".join(statement.sql for statement, _ in steps)
+
+
+def _first_rows(cursors: list[Any]) -> list[Any]:
+    rows = [cursor.fetchone() if cursor.description is not None else None for cursor in cursors]
+    for cursor in cursors:
+        cursor.close()
+    return rows
 
 
 class DriverErrors:

@@ -279,13 +279,15 @@ class Statements:
             self.bump = bump.returning(namespaces.c.generation, _notify())
             self.clear_mark = self.clear_mark.returning(namespaces.c.generation, _notify())
             self.write_entry = self._write_entry_cte()
+            self.write_row = self._write_entry_cte(bump=False)
         else:
             self.bump = bump.returning(namespaces.c.generation)
             self.clear_mark = self.clear_mark.returning(namespaces.c.generation)
 
-    def _write_entry_cte(self) -> Any:
+    def _write_entry_cte(self, *, bump: bool = True) -> Any:
         """PostgreSQL: insert the entry, move the head, drop a tombstone and bump the
         generation (announcing it) in one statement, so a registration is two round trips.
+        ``bump=False``: the same without the bump, for one row of a batch (which bumps once).
 
         Its parameters are named ``new_<column>`` (see :func:`write_entry_params`): SQLAlchemy
         adds execution parameters named like a table's columns to the ``SET`` of an
@@ -319,6 +321,8 @@ class Statements:
             .where(tombstones.c.namespace_id == ns_id, tombstones.c.identifier == ident)
             .cte("untombstone")
         )
+        if not bump:
+            return select(new_entry.c.id, new_entry.c.created_at).add_cte(new_head, untombstone)
         bumped = (
             update(namespaces)
             .where(namespaces.c.id == ns_id)
@@ -335,9 +339,14 @@ class Statements:
         )
 
 
-def write_entry_params(params: dict[str, Any], *, change: int, added: int) -> dict[str, Any]:
-    """The parameters of :attr:`Statements.write_entry` for the ``entries`` values ``params``."""
-    named = {"created_at": None, **params, "change": change, "added": added}
+def write_entry_params(
+    params: dict[str, Any], *, change: int, added: int | None = None
+) -> dict[str, Any]:
+    """The parameters of :attr:`Statements.write_entry` (``added`` given) or
+    :attr:`Statements.write_row` for the ``entries`` values ``params``."""
+    named = {"created_at": None, **params, "change": change}
+    if added is not None:
+        named["added"] = added
     return {f"new_{key}": value for key, value in named.items()}
 
 
