@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -11,7 +13,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from registry.errors import RegistryError, StoreError
 from registry.store.base import EntryDraft
-from registry.store.engines import get_engine, is_transient, run_transaction, safe_url
+from registry.store.engines import (
+    begin_write,
+    get_engine,
+    is_transient,
+    run_transaction,
+    safe_url,
+)
 from registry.store.sql import SqlStore
 from tests.conftest import run_python
 
@@ -25,6 +33,44 @@ def test_sqlite_connections_use_wal_and_enforce_foreign_keys(sqlite_url: str) ->
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         # Checkpoints (a few ms each, mostly syncing the file) four times rarer than SQLite's.
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 4000
+
+
+def _two_connections(tmp_path: Path) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    path = tmp_path / "locks.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    return holder, sqlite3.connect(path, isolation_level=None, timeout=30)
+
+
+def test_a_writer_tries_for_the_lock_every_millisecond_and_keeps_its_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    holder, writer = _two_connections(tmp_path)
+    holder.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.2, lambda: holder.execute("COMMIT")).start()
+    attempts: list[str] = []
+    writer.set_trace_callback(attempts.append)
+    begin_write(writer, "BEGIN IMMEDIATE")  # waits for the other writer, then holds the lock
+    writer.set_trace_callback(None)
+    writer.execute("INSERT INTO t VALUES (1)")
+    writer.execute("COMMIT")
+    # SQLite's busy handler would have made one attempt, sleeping up to 25 ms at a time after
+    # the first 8 ms; this one is retried after ~1 ms each.
+    assert attempts.count("BEGIN IMMEDIATE") >= 5
+    assert writer.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000  # readers: unchanged
+
+
+def test_a_writer_gives_up_after_its_timeout_with_sqlites_error(tmp_path: Path) -> None:
+    holder, writer = _two_connections(tmp_path)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            begin_write(writer, "BEGIN IMMEDIATE", timeout_s=0.1)
+        assert writer.execute("PRAGMA busy_timeout").fetchone()[0] == 100
+        assert not writer.in_transaction
+    finally:
+        holder.execute("COMMIT")
 
 
 def test_transient_failures_are_replayed_after_a_rollback(sqlite_url: str) -> None:
