@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -301,32 +301,33 @@ class PostgresWatcher(Watcher):
             self._ready.set()
             last_resync = time.monotonic()
             while not self._stopped.is_set():
-                notices = list(conn.notifies(timeout=PG_WAIT_S, stop_after=1))
-                if notices:
+                moved = self._moved_by(conn.notifies(timeout=PG_WAIT_S, stop_after=1))
+                if moved:
                     # With what else has arrived by now: subscribers catch up (a read of the
                     # database each) once for a burst of writes, not once for every write.
-                    notices += conn.notifies(timeout=0)
-                    self._on_notices([(notice.payload, notice.pid) for notice in notices])
+                    # (This process's own writes move nothing: no second look for those.)
+                    self._emit(moved | self._moved_by(conn.notifies(timeout=0)))
                 if time.monotonic() - last_resync > PG_RESYNC_S:
                     self._apply(self._read(conn))
                     last_resync = time.monotonic()
 
-    def _on_notices(self, notices: list[tuple[str, int]]) -> None:
-        """Report the namespaces that ``(payload, sender backend pid)`` notices moved, at once."""
+    def _moved_by(self, notices: Iterable[Any]) -> frozenset[str]:
+        """The namespaces that other processes' writes moved, by psycopg ``Notify`` objects
+        (recording the generations they announce)."""
         moved: set[str] = set()
-        for payload, pid in notices:
+        for notice in notices:
             try:
-                message: dict[str, Any] = json.loads(payload)
+                message: dict[str, Any] = json.loads(notice.payload)
                 name, generation = str(message["ns"]), int(message["g"])
             except (ValueError, KeyError, TypeError):
                 self._emit(None)  # unknown payload: let subscribers resync everything
-                return
+                continue
             known = self._generations.get(name)
             if known is None or known < generation:
                 self._generations = {**self._generations, name: generation}
-                if self._is_foreign(name, known, generation, pid):
+                if self._is_foreign(name, known, generation, notice.pid):
                     moved.add(name)
-        self._emit(frozenset(moved))
+        return frozenset(moved)
 
     @staticmethod
     def _read(conn: Any) -> dict[str, int]:
