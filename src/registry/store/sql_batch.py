@@ -3,8 +3,9 @@
 :func:`register_many` runs inside the caller's transaction after it locked the namespace row, so
 reading the current heads first and deciding in Python is as atomic as the one-by-one path.
 :func:`register_few` (PostgreSQL, a few drafts: what a server worker's group commit writes) does
-the same in two round trips: ``BEGIN`` with the locking read of each identifier, then one
-statement per new row (entry, head, tombstone, generation and ``NOTIFY``) with the ``COMMIT``.
+the same in two round trips: ``BEGIN`` with the lock and the read of each identifier, then one
+statement per new row (entry, head, tombstone), one bump of the generation (with its
+``NOTIFY``) and the ``COMMIT``.
 Every draft is decided (:func:`decide`) before anything is written, so a conflicting draft
 writes nothing and the other drafts go on. Imports ``errors``, ``store.base``,
 ``store.models``, ``store.sql_driver``, ``store.sql_statements``.
