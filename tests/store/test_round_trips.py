@@ -5,8 +5,9 @@ pooled connection as they found it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -17,6 +18,8 @@ from registry.store.base import EntryDraft, Outcome
 from registry.store.engines import get_engine
 from registry.store.sql import SqlStore
 from registry.store.sql_direct import libpq_url
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -33,7 +36,8 @@ def _round_trips(trace: Path) -> int:
     return sum(1 for f in sent if len(f) > 3 and f[1] == "F" and f[3].strip() in ("Query", "Sync"))
 
 
-def _traced(store: SqlStore, trace: Path, action: object) -> int:
+def _traced(store: SqlStore, trace: Path, action: Callable[[], T]) -> tuple[int, T]:
+    """Run ``action`` with libpq tracing on; return its round trips and its result."""
     engine = get_engine(store.url)
     descriptor = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
 
@@ -46,19 +50,20 @@ def _traced(store: SqlStore, trace: Path, action: object) -> int:
     event.listen(engine, "checkout", on_checkout)
     event.listen(engine, "checkin", on_checkin)
     try:
-        action()  # type: ignore[operator]
+        result = action()
     finally:
         event.remove(engine, "checkout", on_checkout)
         event.remove(engine, "checkin", on_checkin)
         os.close(descriptor)
-    return _round_trips(trace)
+    return _round_trips(trace), result
 
 
 def test_a_registration_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -> None:
     pg_store.register("lab.trips", EntryDraft("warm", "lab.mod:warm"))  # pool and statements
     trace = tmp_path / "trace.txt"
     new = EntryDraft("loss", "lab.mod:loss", source_hash="a")
-    assert _traced(pg_store, trace, lambda: pg_store.register("lab.trips", new)) == 2
+    trips, _ = _traced(pg_store, trace, lambda: pg_store.register("lab.trips", new))
+    assert trips == 2
     version = EntryDraft("loss", "lab.mod:loss", source_hash="b")
     registration = pg_store.register("lab.trips", version)
     assert registration.outcome is Outcome.NEW_VERSION
@@ -79,14 +84,11 @@ def test_a_small_batch_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) ->
         EntryDraft("fresh", "lab.mod:fresh", source_hash="c"),
         EntryDraft("same", "lab.mod:same", source_hash="b"),  # repeated: unchanged
     ]
-    trace = tmp_path / "trace.txt"
-    found: list[object] = []
-    trips = _traced(
-        pg_store, trace, lambda: found.append(pg_store.register_batch("lab.trips", drafts))
+    trips, results = _traced(
+        pg_store, tmp_path / "trace.txt", lambda: pg_store.register_batch("lab.trips", drafts)
     )
     assert trips == 2
-    (results,) = found
-    outcomes = [getattr(result, "outcome", type(result).__name__) for result in results]  # type: ignore[attr-defined]
+    outcomes = [getattr(result, "outcome", type(result).__name__) for result in results]
     assert outcomes == [
         Outcome.CREATED,
         Outcome.NEW_VERSION,
@@ -101,7 +103,7 @@ def test_a_small_batch_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) ->
         None,
         g + 3,
         0,
-    ]  # type: ignore[attr-defined]
+    ]
     after = pg_store.get_namespace("lab.trips")
     assert after is not None
     assert (after.generation, after.size) == (g + 3, before.size + 1)
@@ -120,17 +122,14 @@ def test_a_catch_up_is_one_round_trip_in_one_snapshot(pg_store: SqlStore, tmp_pa
     pg_store.register("lab.trips", EntryDraft("new", "lab.mod:new"))
     pg_store.register("lab.trips", EntryDraft("old", "lab.mod:old", source_hash="b"))
     pg_store.unregister("lab.trips", "new")
-    trace = tmp_path / "trace.txt"
-    found: list[object] = []
-    trips = _traced(
-        pg_store, trace, lambda: found.append(pg_store.changes_since("lab.trips", start))
+    trips, changes = _traced(
+        pg_store, tmp_path / "trace.txt", lambda: pg_store.changes_since("lab.trips", start)
     )
     assert trips == 1
-    (changes,) = found
-    assert [record.identifier for record in changes.updated] == ["old"]  # type: ignore[attr-defined]
-    assert changes.updated[0].source_hash == "b"  # type: ignore[attr-defined]
-    assert changes.removed == ("new",)  # type: ignore[attr-defined]
-    assert changes.generation == start + 3  # type: ignore[attr-defined]
+    assert [record.identifier for record in changes.updated] == ["old"]
+    assert changes.updated[0].source_hash == "b"
+    assert changes.removed == ("new",)
+    assert changes.generation == start + 3
     # The connection went back to the pool in the driver's usual mode, with nothing open.
     with get_engine(pg_store.url).connect() as conn:
         assert conn.connection.driver_connection.autocommit is False  # type: ignore[union-attr]
