@@ -206,11 +206,11 @@ def test_a_burst_of_notifications_is_reported_together(pg_url: str) -> None:
             for generation in range(2, 22):
                 conn.execute(notify, (json.dumps({"ns": "lab.burst", "g": generation}),))
         deadline = time.monotonic() + 10
-        while watcher._generations.get("lab.burst") != 21:
-            assert time.monotonic() < deadline, watcher._generations
+        while watcher._generations.get("lab.burst") != 21 or len(reports) < 2:
+            assert time.monotonic() < deadline, (watcher._generations, reports)
             time.sleep(0.01)
-        time.sleep(0.1)
+        time.sleep(0.2)  # any further report would come now
         assert all(report == frozenset({"lab.burst"}) for report in reports)
-        assert 2 <= len(reports) <= 4, len(reports)  # one per write: 21
+        assert len(reports) <= 3, len(reports)  # one per write: 21
     finally:
         watcher.stop()
