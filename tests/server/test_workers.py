@@ -24,6 +24,13 @@ from .conftest import child_env, free_port
 
 pytestmark = pytest.mark.slow
 
+LAUNCHER = (
+    "import sys\n"
+    "from registry.server.workers import NoDelayConfig, run_workers\n"
+    "run_workers(NoDelayConfig('registry.server.run:app_from_environment', factory=True,"
+    " workers=int(sys.argv[2]), host='127.0.0.1', port=int(sys.argv[1]), log_level='warning'))"
+)
+
 
 def test_bound_listener_reports_tcp() -> None:
     config = NoDelayConfig("registry.server.run:app_from_environment", host="127.0.0.1", port=0)
@@ -37,14 +44,8 @@ def test_bound_listener_reports_tcp() -> None:
 
 def test_two_workers_answer_keep_alive_requests_without_delayed_ack() -> None:
     port = free_port()
-    launcher = (
-        "import sys\n"
-        "from registry.server.workers import NoDelayConfig, run_workers\n"
-        "run_workers(NoDelayConfig('registry.server.run:app_from_environment', factory=True,"
-        " workers=2, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning'))"
-    )
     env = child_env({"REGISTRY_SERVER_CONFIG": json.dumps({"url": "memory://"})})
-    process = subprocess.Popen([sys.executable, "-c", launcher, str(port)], env=env)
+    process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(port), "2"], env=env)
     client = HttpStore(f"http://127.0.0.1:{port}", timeout=5)
     try:
         deadline = time.monotonic() + 20
@@ -88,13 +89,6 @@ def test_a_server_process_freezes_what_startup_made(tmp_path) -> None:  # type: 
     assert before == 0
     assert after > 10_000  # modules, models and routes
 
-
-LAUNCHER = (
-    "import sys\n"
-    "from registry.server.workers import NoDelayConfig, run_workers\n"
-    "run_workers(NoDelayConfig('registry.server.run:app_from_environment', factory=True,"
-    " workers=int(sys.argv[2]), host='127.0.0.1', port=int(sys.argv[1]), log_level='warning'))"
-)
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="SO_REUSEPORT balances connections on Linux"

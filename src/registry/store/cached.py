@@ -96,9 +96,8 @@ class _View:
             # going first in, the records its clients keep asking for went first out). Readers
             # may hold the old dict: build a new one rather than deleting in place.
             read = self.read
-            unread = [item for item in records.items() if item[0] not in read]
-            again = [item for item in records.items() if item[0] in read]
-            self.records = dict((unread + again)[-(RECORDS_PER_VIEW // 2) :])
+            kept = sorted(records.items(), key=lambda item: item[0] in read)  # stable: unread first
+            self.records = dict(kept[-(RECORDS_PER_VIEW // 2) :])
             self.read = set()
 
     def changed(self, identifiers: Iterable[str] | None) -> None:

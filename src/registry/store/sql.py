@@ -239,15 +239,14 @@ class SqlStore(Store):
                 # with its BEGIN and COMMIT: one round trip (every server worker makes one for
                 # each burst of the others' writes).
                 with OwnTransaction(conn) as own:
-                    found = own.read_snapshot(self._driver.changes, params)
-                states, rows, removed_rows = found
+                    states, rows, removed_rows = own.read_snapshot(self._driver.changes, params)
                 state = states[0] if states else None
                 removed = [row["identifier"] for row in removed_rows]
             else:
                 if self._dialect == "postgresql":
                     conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-                row = conn.execute(self._sql.namespace_state, params).first()
-                state = None if row is None else dict(row._mapping)
+                found = conn.execute(self._sql.namespace_state, params).first()
+                state = None if found is None else dict(found._mapping)
                 if state is None or state["generation"] == generation:
                     return ChangeSet(namespace, generation, generation)
                 rows = [dict(row._mapping) for row in conn.execute(self._sql.changed_heads, params)]

@@ -126,16 +126,7 @@ class OwnTransaction:
     ) -> list[Any]:
         """``BEGIN`` and each ``(statement, values)`` of ``steps`` in order, in one round trip;
         the first row of each as a dict, or None."""
-        from psycopg.rows import dict_row
-
-        driver = self._driver
-        with self._errors(_joined(steps), [values for _, values in steps]):
-            cursors = [driver.cursor(row_factory=dict_row) for _ in steps]
-            with driver.pipeline():
-                driver.execute("BEGIN")
-                for cursor, (statement, values) in zip(cursors, steps, strict=True):
-                    cursor.execute(statement.sql, statement.params(values))
-            return _first_rows(cursors)
+        return self._pipelined(steps, begin="BEGIN", as_dicts=True)
 
     def execute_and_commit(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         """``statement`` and ``COMMIT`` in one round trip; the statement's first row.
@@ -151,48 +142,55 @@ class OwnTransaction:
     ) -> list[Any]:
         """Each ``(statement, values)`` of ``steps`` in order, then ``COMMIT``, in one round
         trip; the first row of each (a tuple, or None). A failing statement skips the rest."""
-        driver = self._driver
-        with self._errors(_joined(steps), [values for _, values in steps]):
-            cursors = [driver.cursor() for _ in steps]
-            with driver.pipeline():
-                for cursor, (statement, values) in zip(cursors, steps, strict=True):
-                    cursor.execute(statement.sql, statement.params(values))
-                driver.execute("COMMIT")
-            return _first_rows(cursors)
+        return self._pipelined(steps, commit=True)
 
     def read_snapshot(
         self, statements: list[DriverStatement], values: dict[str, Any]
     ) -> list[list[dict[str, Any]]]:
         """A read-only ``REPEATABLE READ`` transaction of ``statements`` (one snapshot), sent
         with its ``BEGIN`` and ``COMMIT`` in one round trip; the rows of each, as dicts."""
+        steps = [(statement, values) for statement in statements]
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        return self._pipelined(steps, begin=begin, commit=True, as_dicts=True, every_row=True)
+
+    def _pipelined(
+        self,
+        steps: list[tuple[DriverStatement, dict[str, Any]]],
+        *,
+        begin: str | None = None,
+        commit: bool = False,
+        as_dicts: bool = False,
+        every_row: bool = False,
+    ) -> list[Any]:
+        """Send ``begin``, the steps and ``COMMIT`` in one pipeline (one round trip); return
+        each step's first row (``every_row``: all its rows), or None for a statement that
+        returns none."""
         from psycopg.rows import dict_row
 
         driver = self._driver
-        with self._errors("; ".join(statement.sql for statement in statements), values):
-            cursors = [driver.cursor(row_factory=dict_row) for _ in statements]
+        sql = "; ".join(statement.sql for statement, _ in steps)
+        with self._errors(sql, [values for _, values in steps]):
+            cursors = [
+                driver.cursor(row_factory=dict_row) if as_dicts else driver.cursor() for _ in steps
+            ]
             with driver.pipeline():
-                driver.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                for cursor, statement in zip(cursors, statements, strict=True):
+                if begin is not None:
+                    driver.execute(begin)
+                for cursor, (statement, values) in zip(cursors, steps, strict=True):
                     cursor.execute(statement.sql, statement.params(values))
-                driver.execute("COMMIT")
-            found = [cursor.fetchall() for cursor in cursors]
+                if commit:
+                    driver.execute("COMMIT")
+            found: list[Any] = []
             for cursor in cursors:
+                if cursor.description is None:  # a statement without rows (an INSERT)
+                    found.append(None)
+                else:
+                    found.append(cursor.fetchall() if every_row else cursor.fetchone())
                 cursor.close()
             return found
 
     def _errors(self, sql: str, values: Any = None) -> DriverErrors:
         return DriverErrors(self._conn, sql, values)
-
-
-def _joined(steps: list[tuple[DriverStatement, dict[str, Any]]]) -> str:
-    return "; ".join(statement.sql for statement, _ in steps)
-
-
-def _first_rows(cursors: list[Any]) -> list[Any]:
-    rows = [cursor.fetchone() if cursor.description is not None else None for cursor in cursors]
-    for cursor in cursors:
-        cursor.close()
-    return rows
 
 
 class DriverErrors:
