@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -21,6 +22,7 @@ from registry.store.engines import (
     safe_url,
 )
 from registry.store.sql import SqlStore
+from registry.store.sql_direct import libpq_url
 from tests.conftest import run_python
 
 
@@ -160,6 +162,34 @@ def test_postgres_write_waits_for_a_locked_namespace(pg_url: str) -> None:
         thread.join()
     with pytest.raises(RegistryError):
         store.register("lab.locked", EntryDraft("f", "lab.other:f"))
+
+
+def test_postgres_catch_ups_are_never_jit_compiled(pg_url: str) -> None:
+    """A catch-up reads a few rows; compiling it cost 8-45 ms where the planner overestimated
+    its rows (a small namespace beside a large one). Here the session asks for JIT at any
+    cost, and the statement still runs uncompiled on the store's connections."""
+    import json
+
+    from sqlalchemy.dialects import postgresql
+
+    from registry.store.sql_statements import Statements
+
+    store = SqlStore(pg_url)
+    store.ensure_namespace("lab.jit", "function")
+    store.register("lab.jit", EntryDraft("f", "lab.mod:f"))
+    catch_up = Statements("postgresql").changed_heads.compile(dialect=postgresql.dialect())
+    with psycopg.connect(libpq_url(pg_url) or "") as plain:  # the server's defaults
+        available = plain.execute("SELECT pg_jit_available()").fetchone()
+        assert available == (True,), "this PostgreSQL has no JIT: the test would show nothing"
+    with get_engine(pg_url).connect() as conn:
+        conn.execute(text("SET jit_above_cost = 0"))
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {catch_up}",
+            {"name": "lab.jit", "since": 0, "param_1": 1},
+        ).scalar()
+    found = plan if isinstance(plan, list) else json.loads(plan)
+    assert "JIT" not in found[0], found[0].get("JIT")
+    assert found[0]["Plan"]["Actual Rows"] == 1
 
 
 def test_importing_registry_loads_no_heavy_dependencies() -> None:
