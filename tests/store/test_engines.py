@@ -9,13 +9,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from registry.errors import RegistryError, StoreError
 from registry.store.base import EntryDraft
 from registry.store.engines import (
     begin_write,
+    dispose_engine,
     get_engine,
     is_transient,
     run_transaction,
@@ -162,6 +163,40 @@ def test_postgres_write_waits_for_a_locked_namespace(pg_url: str) -> None:
         thread.join()
     with pytest.raises(RegistryError):
         store.register("lab.locked", EntryDraft("f", "lab.other:f"))
+
+
+def test_a_postgres_pool_keeps_its_connections_across_bursts(pg_url: str) -> None:
+    """Five concurrent users of a process's pool reuse five connections burst after burst, and
+    a sixth waits for one of them rather than opening another.
+
+    A server worker answering a burst of catch-ups is such a user: with 2 kept and 3 overflow
+    connections, every burst opened and closed 3 connections (a PostgreSQL backend each).
+    """
+    from sqlalchemy import event
+
+    dispose_engine(pg_url)
+    engine = get_engine(pg_url)
+    opened: list[object] = []
+    event.listen(engine, "connect", lambda connection, record: opened.append(connection))
+    for _ in range(3):
+        held = [engine.connect() for _ in range(5)]
+        for conn in held:
+            conn.execute(text("SELECT 1"))
+        for conn in held:
+            conn.close()
+    assert len(opened) == 5
+
+    held = [engine.connect() for _ in range(5)]
+    sixth: list[Connection] = []
+    waiter = threading.Thread(target=lambda: sixth.append(engine.connect()))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and not sixth  # waiting for a connection, not opening one
+    held.pop().close()
+    waiter.join(10)
+    assert len(sixth) == 1 and len(opened) == 5
+    for conn in [*held, *sixth]:
+        conn.close()
 
 
 def test_postgres_catch_ups_are_never_jit_compiled(pg_url: str) -> None:

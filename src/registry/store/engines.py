@@ -405,8 +405,11 @@ def _postgres_engine(url: URL) -> Engine:
     # parse_url spelled the driver postgresql+psycopg already (canonical_url).
     engine = create_engine(
         url,
-        pool_size=2,
-        max_overflow=3,
+        # Five kept connections and no overflow: a burst of concurrent reads (a server
+        # worker's catch-ups) reuses them, where overflow connections were opened and closed
+        # again for every burst. A sixth concurrent user waits for one (pool_timeout).
+        pool_size=5,
+        max_overflow=0,
         pool_recycle=1800,
         # Rows per multi-row INSERT of a batch: a statement of 1,000 rows (the default) is a
         # few hundred KiB of SQL and parameters, and the heap it leaves behind stayed in the
