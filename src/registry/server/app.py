@@ -30,6 +30,7 @@ from registry.errors import (
 )
 from registry.server.auth import Scope, TokenTable
 from registry.server.cached_reads import CachedEntryReads
+from registry.server.change_sets import ChangeSets
 from registry.server.changes import ChangeHub
 from registry.server.middleware import BodyLimitMiddleware, TokenGate, error_body
 from registry.server.responses import (
@@ -65,7 +66,6 @@ from registry.server.writes import Registrations
 from registry.store.base import Store
 from registry.store.wire import (
     blob_to_json,
-    changes_to_json,
     draft_from_json,
     entry_to_json,
     namespace_to_json,
@@ -216,6 +216,8 @@ def _add_service_routes(app: FastAPI, store: Store, read: Any) -> None:
 
 
 def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> None:
+    change_sets = ChangeSets(store)
+
     @app.get(
         "/namespaces",
         tags=["read"],
@@ -266,9 +268,18 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         response_model=NamespaceChanges,
         responses=_READ_ERRORS,
     )
-    def namespace_changes(name: NamespaceName, since: Annotated[int, Query(ge=0)] = 0) -> Response:
-        """What changed in the namespace after generation ``since`` (a listener's catch-up)."""
-        return _json({"changes": changes_to_json(store.changes_since(name, since))})
+    async def namespace_changes(
+        name: NamespaceName,
+        since: Annotated[int, Query(ge=0)] = 0,
+        at_least: Annotated[int | None, Query(ge=0)] = None,
+    ) -> Response:
+        """What changed in the namespace after generation ``since`` (a listener's catch-up).
+
+        ``at_least``: the generation the client knows the namespace reached; an answer read
+        for another listener that reaches it may be shared (server/change_sets.py).
+        """
+        body = await change_sets.body(name, since, at_least)
+        return Response(body, media_type="application/json")
 
     @app.get(
         "/namespaces/{name}/entries/{identifier}",

@@ -185,9 +185,16 @@ class HttpStore(Store):
         )
 
     def changes_since(self, namespace: str, generation: int) -> ChangeSet:
+        query = f"since={int(generation)}"
+        # What the long-poll announced: the server may then answer with a change set it read
+        # for another listener, if that reaches this far (server/change_sets.py).
+        watcher = self._watcher
+        announced = None if watcher is None else watcher.generation_of(namespace)
+        if announced is not None and announced > generation:
+            query += f"&at_least={announced}"
         return self._request(
             "GET",
-            f"/namespaces/{_seg(namespace)}/changes?since={int(generation)}",
+            f"/namespaces/{_seg(namespace)}/changes?{query}",
             lambda data: changes_from_json(data["changes"]),
         )
 
@@ -515,6 +522,11 @@ class _ChangeWatcher:
                 self._poll_once(is_first=True)
         self._thread = threading.Thread(target=self._run, name="registry-http-watch", daemon=True)
         self._thread.start()
+
+    def generation_of(self, namespace: str) -> int | None:
+        """The generation of ``namespace`` in the last answer of the long-poll, if any."""
+        generations = self._generations
+        return None if generations is None else generations.get(namespace)
 
     def subscribe(self, callback: ChangeCallback) -> int:
         with self._lock:
