@@ -106,6 +106,22 @@ def write_section(name: str, body: str) -> None:
     DOC.write_text(text)
 
 
+def write_figures(doc: Path, name: str, body: str) -> None:
+    """Replace (or append) the block ``<!-- figures:name -->`` of another page of docs/, where
+    a page quotes a benchmark's tables beside its text."""
+    text = doc.read_text()
+    block = f"<!-- figures:{name} -->\n{body.strip()}\n<!-- /figures:{name} -->"
+    pattern = re.compile(
+        rf"<!-- figures:{re.escape(name)} -->.*?<!-- /figures:{re.escape(name)} -->", re.S
+    )
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + block + "\n"
+    )
+    doc.write_text(text)
+
+
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, for the record beside the numbers."""
     try:

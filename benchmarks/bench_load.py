@@ -35,7 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import free_port, load_average, machine, percentile, today, write_section  # noqa: E402
+from _report import (  # noqa: E402
+    free_port,
+    load_average,
+    machine,
+    percentile,
+    today,
+    write_figures,
+    write_section,
+)
 from bench_store import DEFAULT_PG, pg_database  # noqa: E402
 
 WRITERS, PER_WRITER = 8, 500
@@ -342,7 +350,7 @@ def main() -> None:
     print(body)
     if not args.no_write:
         write_section("load", body)
-        _write_reliability_figures(body)
+        write_figures(RELIABILITY_DOC, "load", body)
 
 
 def _report(
@@ -402,19 +410,6 @@ def _report(
     if ratios:
         lines += ["", "4 workers against 1: " + ", ".join(ratios) + "."]
     return "\n".join(lines)
-
-
-def _write_reliability_figures(body: str) -> None:
-    """Put the same tables under "Last figures" in docs/reliability.md."""
-    import re
-
-    text = RELIABILITY_DOC.read_text()
-    block = f"<!-- figures:load -->\n{body.strip()}\n<!-- /figures:load -->"
-    pattern = re.compile(r"<!-- figures:load -->.*?<!-- /figures:load -->", re.S)
-    text = (
-        pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block + "\n"
-    )
-    RELIABILITY_DOC.write_text(text)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ uvicorn worker over PostgreSQL; listeners long-poll ``GET /changes`` and catch u
 process holds.
 
 Run ``python benchmarks/bench_scaling.py [--pg URL]``; writes the ``scaling`` section of
-docs/benchmarks.md unless ``--no-write``.
+docs/benchmarks.md and the same table into docs/scaling.md unless ``--no-write``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import load_average, machine, median, percentile, today, write_section
+from _report import load_average, machine, median, percentile, today, write_figures, write_section
 from bench_server import start_server
 from bench_store import DEFAULT_PG, env, fill, pg_database
 
+SCALING_DOC = Path(__file__).resolve().parent.parent / "docs" / "scaling.md"
 SIZES = (1_000, 10_000, 100_000)
 LISTENERS = (1, 8, 32)
 WRITES = 20
@@ -174,12 +175,19 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(15)
+    load_after = load_average()
+    figures = [
+        f"Propagation to M listening processes (run of {today()}, load average before "
+        f"{load_before}, after {load_after}):",
+        "",
+        *rows,
+    ]
     body = "\n".join(
         [
             "## Propagation against namespace size and listeners (`benchmarks/bench_scaling.py`)",
             "",
             f"Machine: {machine()}. Date: {today()}. Load average (1/5/15 min) before: "
-            f"{load_before}; after: {load_average()}. All M listener processes, the writer, PostgreSQL",
+            f"{load_before}; after: {load_after}. All M listener processes, the writer, PostgreSQL",
             "15 and the server share the same 2 cores, so latency at M = 32 includes waiting for",
             f"a core. {WRITES} writes per namespace, 30 ms apart, round-robin over the three",
             "namespaces; latency from the writer's commit to each listener's view holding the",
@@ -192,6 +200,7 @@ def main() -> None:
     print(body)
     if not args.no_write:
         write_section("scaling", body)
+        write_figures(SCALING_DOC, "scaling", "\n".join(figures))
 
 
 if __name__ == "__main__":
