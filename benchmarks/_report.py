@@ -93,33 +93,24 @@ def median(samples: list[float]) -> float:
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the section ``name`` of docs/benchmarks.md."""
     text = DOC.read_text() if DOC.exists() else HEADER
-    block = f"<!-- section:{name} -->\n{body.strip()}\n<!-- /section:{name} -->"
-    pattern = re.compile(
-        rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->", re.S
-    )
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else text.rstrip() + "\n\n" + block + "\n"
-    )
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
+    DOC.write_text(_with_block(text, f"section:{name}", body))
 
 
 def write_figures(doc: Path, name: str, body: str) -> None:
     """Replace (or append) the block ``<!-- figures:name -->`` of another page of docs/, where
     a page quotes a benchmark's tables beside its text."""
-    text = doc.read_text()
-    block = f"<!-- figures:{name} -->\n{body.strip()}\n<!-- /figures:{name} -->"
-    pattern = re.compile(
-        rf"<!-- figures:{re.escape(name)} -->.*?<!-- /figures:{re.escape(name)} -->", re.S
-    )
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else text.rstrip() + "\n\n" + block + "\n"
-    )
-    doc.write_text(text)
+    doc.write_text(_with_block(doc.read_text(), f"figures:{name}", body))
+
+
+def _with_block(text: str, tag: str, body: str) -> str:
+    """``text`` with the part between ``<!-- tag -->`` and ``<!-- /tag -->`` replaced by
+    ``body`` (appended with its markers when there is none yet)."""
+    block = f"<!-- {tag} -->\n{body.strip()}\n<!-- /{tag} -->"
+    pattern = re.compile(rf"<!-- {re.escape(tag)} -->.*?<!-- /{re.escape(tag)} -->", re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text)
+    return text.rstrip() + "\n\n" + block + "\n"
 
 
 def load_average() -> str:
