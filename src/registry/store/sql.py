@@ -75,6 +75,11 @@ T = TypeVar("T")
 #: row, sent together; what a server's group commit writes); larger ones take the bulk
 #: statements, which cost fewer round trips than rows.
 PIPELINED_BATCH = 32
+#: Batches up to this many drafts are written draft by draft on SQLite, in one transaction:
+#: with no round trips to save, the bulk statements' fixed cost (reads built for the batch's
+#: identifiers, a multi-row insert) is more than small batches' own statements. Measured: 2
+#: drafts 0.40 against 1.16 ms, 16 drafts 1.54 against 1.94 ms; bulk wins from about 24.
+SQLITE_EACH_BATCH = 16
 
 
 class SqlStore(Store):
@@ -316,7 +321,10 @@ class SqlStore(Store):
 
         # Rows of one bulk statement must share their columns: drafts that bring their own
         # created_at (imports) or a seal (signed pickles) take the one-by-one path.
-        bulk = len(drafts) > 1 and all(d.created_at is None and d.seal is None for d in drafts)
+        smallest_bulk = SQLITE_EACH_BATCH + 1 if self._dialect == "sqlite" else 2
+        bulk = len(drafts) >= smallest_bulk and all(
+            d.created_at is None and d.seal is None for d in drafts
+        )
         few = (
             bulk
             and self._pipelined
