@@ -172,3 +172,42 @@ def test_an_http_store_catches_up_with_what_its_long_poll_announced(
         release.set()
         listener.close()
         writer.close()
+
+
+def test_an_http_store_sees_its_own_writes_past_a_shared_answer(
+    server: LiveServer, namespace: str
+) -> None:
+    """The long-poll may not have announced this client's own write yet: its next catch-up
+    reads afresh instead of taking a kept answer that predates the write."""
+    writer = HttpStore(server.url, token=WRITE_TOKEN, timeout=5)
+    listener = HttpStore(server.url, token=WRITE_TOKEN, timeout=5)
+    writer.ensure_namespace(namespace, "function")
+    writer.register(namespace, EntryDraft("f", "pkg.mod:f"))
+    holding = threading.Event()
+    release = threading.Event()
+
+    def on_change(names: frozenset[str] | None) -> None:
+        holding.set()
+        release.wait(10)  # the watcher thread waits here: it hears of no later change
+
+    try:
+        listener.watch(on_change)
+        announced = writer.register(namespace, EntryDraft("g", "pkg.mod:g")).generation
+        assert holding.wait(10)
+        # Another listener's catch-up leaves an answer reaching `announced` on the server.
+        status, _ = request(
+            server,
+            "GET",
+            f"/namespaces/{namespace}/changes?since=0&at_least={announced}",
+            token=WRITE_TOKEN,
+        )
+        assert status == 200
+        own = listener.register(namespace, EntryDraft("h", "pkg.mod:h")).generation
+        assert listener.changes_since(namespace, 0).generation == own
+        listener.clear(namespace)
+        after_clear = listener.changes_since(namespace, 0)
+        assert after_clear.cleared and after_clear.generation > own
+    finally:
+        release.set()
+        listener.close()
+        writer.close()

@@ -122,6 +122,8 @@ class HttpStore(Store):
             self._headers["Authorization"] = f"Bearer {token}"
         self._closed = False
         self._watcher: _ChangeWatcher | None = None
+        # Namespaces this client wrote to since its last catch-up of them (see changes_since).
+        self._written: set[str] = set()
         self._reset_process_state()
         if hasattr(os, "register_at_fork"):
             # A forked child must not share the parent's sockets (two processes reading one
@@ -187,10 +189,14 @@ class HttpStore(Store):
     def changes_since(self, namespace: str, generation: int) -> ChangeSet:
         query = f"since={int(generation)}"
         # What the long-poll announced: the server may then answer with a change set it read
-        # for another listener, if that reaches this far (server/change_sets.py).
+        # for another listener, if that reaches this far (server/change_sets.py). Not after
+        # this client's own write, which the long-poll may not have announced yet: that
+        # catch-up reads afresh, so a client always sees its own writes.
         watcher = self._watcher
         announced = None if watcher is None else watcher.generation_of(namespace)
-        if announced is not None and announced > generation:
+        wrote = namespace in self._written
+        self._written.discard(namespace)
+        if announced is not None and announced > generation and not wrote:
             query += f"&at_least={announced}"
         return self._request(
             "GET",
@@ -213,7 +219,8 @@ class HttpStore(Store):
         )
 
     def register(self, namespace: str, draft: EntryDraft) -> Registration:
-        return self._request(
+        return self._write(
+            namespace,
             "POST",
             f"/namespaces/{_seg(namespace)}/entries",
             registration_from_json,
@@ -223,7 +230,8 @@ class HttpStore(Store):
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
     ) -> list[Registration | RegistryError]:
-        return self._request(
+        return self._write(
+            namespace,
             "POST",
             f"/namespaces/{_seg(namespace)}/batch",
             lambda data: [result_from_json(item) for item in data["results"]],
@@ -231,16 +239,36 @@ class HttpStore(Store):
         )
 
     def unregister(self, namespace: str, identifier: str) -> bool:
-        return self._request(
+        return self._write(
+            namespace,
             "DELETE",
             f"/namespaces/{_seg(namespace)}/entries/{_seg(identifier)}",
             lambda data: bool(data["removed"]),
         )
 
     def clear(self, namespace: str) -> int:
-        return self._request(
-            "DELETE", f"/namespaces/{_seg(namespace)}/entries", lambda data: int(data["removed"])
+        return self._write(
+            namespace,
+            "DELETE",
+            f"/namespaces/{_seg(namespace)}/entries",
+            lambda data: int(data["removed"]),
         )
+
+    def _write(
+        self,
+        namespace: str,
+        method: str,
+        path: str,
+        parse: Callable[[dict[str, Any]], T],
+        body: Mapping[str, Any] | None = None,
+    ) -> T:
+        """A request that may change ``namespace``: noted before it is sent and after it is
+        answered, so a catch-up running meanwhile in another thread cannot clear the note."""
+        self._written.add(namespace)
+        try:
+            return self._request(method, path, parse, body)
+        finally:
+            self._written.add(namespace)
 
     def get_blob(self, sha256: str) -> BlobRecord | None:
         return self._request(
