@@ -9,8 +9,8 @@ encoding, so a change cost a worker one read per listener. A change set read at 
   from its long-poll) gets an answer read for another client if that answer reaches it;
 - concurrent requests for the same ``(namespace, since)`` wait for one read, and take its
   answer if it reaches their ``at_least`` (else they read afresh);
-- a request without ``at_least`` (a client that predates it, or one that has no long-poll
-  running) always reads afresh, as before.
+- a request without ``at_least`` (a client that predates it, one that has no long-poll
+  running, or a catch-up right after the client's own write) always reads afresh, as before.
 
 An answer never goes backwards for its client: it reaches at least what the client was told,
 and a newer change wakes the long-poll again. The encoded answers kept are bounded in number
