@@ -4,8 +4,10 @@ real in-memory store, then through a server process and ``HttpStore``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from registry.errors import StoreError
@@ -141,37 +143,43 @@ def test_the_server_shares_answers_only_as_far_as_a_listener_knows(
     assert status == 422
 
 
-def test_an_http_store_catches_up_with_what_its_long_poll_announced(
-    server: LiveServer, namespace: str
-) -> None:
+@contextlib.contextmanager
+def held_listener(server: LiveServer, namespace: str) -> Iterator[tuple[HttpStore, HttpStore, int]]:
+    """A writer, and a listener whose long-poll watcher is held as soon as it announced the
+    writer's second registration (generation H, yielded): it hears of nothing later."""
     writer = HttpStore(server.url, token=WRITE_TOKEN, timeout=5)
     listener = HttpStore(server.url, token=WRITE_TOKEN, timeout=5)
     writer.ensure_namespace(namespace, "function")
     writer.register(namespace, EntryDraft("f", "pkg.mod:f"))
-    announced = writer.generations()[namespace]
     holding = threading.Event()
     release = threading.Event()
 
     def on_change(names: frozenset[str] | None) -> None:
         holding.set()
-        release.wait(10)  # the watcher thread waits here: it hears of no later change
+        release.wait(10)  # the watcher thread waits here
 
     try:
         listener.watch(on_change)
-        writer.register(namespace, EntryDraft("g", "pkg.mod:g"))
-        announced += 1
+        announced = writer.register(namespace, EntryDraft("g", "pkg.mod:g")).generation
         assert holding.wait(10)
+        yield writer, listener, announced
+    finally:
+        release.set()
+        listener.close()
+        writer.close()
+
+
+def test_an_http_store_catches_up_with_what_its_long_poll_announced(
+    server: LiveServer, namespace: str
+) -> None:
+    with held_listener(server, namespace) as (writer, listener, announced):
         # The server keeps an answer reaching `announced`; then the namespace moves on.
         assert listener.changes_since(namespace, 0).generation == announced
         writer.register(namespace, EntryDraft("h", "pkg.mod:h"))
         # The listener knows `announced` only, and says so: the kept answer is enough for it.
         assert listener.changes_since(namespace, 0).generation == announced
-        # A listener that knows nothing of the long-poll reads afresh.
+        # A client without a long-poll reads afresh.
         assert writer.changes_since(namespace, 0).generation == announced + 1
-    finally:
-        release.set()
-        listener.close()
-        writer.close()
 
 
 def test_an_http_store_sees_its_own_writes_past_a_shared_answer(
@@ -179,35 +187,12 @@ def test_an_http_store_sees_its_own_writes_past_a_shared_answer(
 ) -> None:
     """The long-poll may not have announced this client's own write yet: its next catch-up
     reads afresh instead of taking a kept answer that predates the write."""
-    writer = HttpStore(server.url, token=WRITE_TOKEN, timeout=5)
-    listener = HttpStore(server.url, token=WRITE_TOKEN, timeout=5)
-    writer.ensure_namespace(namespace, "function")
-    writer.register(namespace, EntryDraft("f", "pkg.mod:f"))
-    holding = threading.Event()
-    release = threading.Event()
-
-    def on_change(names: frozenset[str] | None) -> None:
-        holding.set()
-        release.wait(10)  # the watcher thread waits here: it hears of no later change
-
-    try:
-        listener.watch(on_change)
-        announced = writer.register(namespace, EntryDraft("g", "pkg.mod:g")).generation
-        assert holding.wait(10)
+    with held_listener(server, namespace) as (_, listener, announced):
         # Another listener's catch-up leaves an answer reaching `announced` on the server.
-        status, _ = request(
-            server,
-            "GET",
-            f"/namespaces/{namespace}/changes?since=0&at_least={announced}",
-            token=WRITE_TOKEN,
-        )
-        assert status == 200
+        path = f"/namespaces/{namespace}/changes?since=0&at_least={announced}"
+        assert request(server, "GET", path, token=WRITE_TOKEN)[0] == 200
         own = listener.register(namespace, EntryDraft("h", "pkg.mod:h")).generation
         assert listener.changes_since(namespace, 0).generation == own
         listener.clear(namespace)
         after_clear = listener.changes_since(namespace, 0)
         assert after_clear.cleared and after_clear.generation > own
-    finally:
-        release.set()
-        listener.close()
-        writer.close()
