@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # directory, which subprocesses inherit too, at a throw-away folder.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="registry-tests-data-")
 os.environ.pop("REGISTRY_URL", None)
+# A subprocess that dies of a signal (a crash inside a C extension) prints every thread's
+# Python stack on stderr, which the failing test then shows: one `registry ls` on PostgreSQL
+# aborted once with "double free or corruption" and nothing else to go on.
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 
 def run_python(
