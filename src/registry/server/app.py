@@ -7,7 +7,6 @@ or servers can run behind one database. Imports ``errors``, ``store`` and ``serv
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -68,6 +67,7 @@ from registry.store.wire import (
     blob_to_json,
     draft_from_json,
     entry_to_json,
+    json_bytes,
     namespace_to_json,
     registration_to_json,
     result_to_json,
@@ -101,11 +101,9 @@ BearerCredentials = Annotated[
 
 
 def _json(data: Any, status_code: int = 200) -> Response:
-    # json.dumps straight to bytes: the records are plain JSON already, so FastAPI's encoder
+    # Straight to bytes: the records are plain JSON already, so FastAPI's encoder
     # would only add a second walk over them.
-    return Response(
-        json.dumps(data, separators=(",", ":")), status_code, media_type="application/json"
-    )
+    return Response(json_bytes(data), status_code, media_type="application/json")
 
 
 def _status_of(error: ValidationError) -> int:

@@ -14,7 +14,6 @@ both answer alike. Imports ``server.auth``, ``server.middleware``, ``store.base`
 
 from __future__ import annotations
 
-import json
 import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,7 +22,7 @@ from registry.server.auth import TokenTable
 from registry.server.middleware import bearer_token, route_path
 from registry.store import limits
 from registry.store.base import Store
-from registry.store.wire import entry_to_json
+from registry.store.wire import entry_to_json, json_bytes
 
 __all__ = ["CachedEntryReads"]
 
@@ -63,4 +62,4 @@ class CachedEntryReads:
             return None
         # The documented route's response, built the same way (server.app._json).
         answer = {"entry": None if record is None else entry_to_json(record)}
-        return json.dumps(answer, separators=(",", ":")).encode()
+        return json_bytes(answer)

@@ -20,12 +20,11 @@ and bytes. Imports ``store.base`` and ``store.wire``.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from starlette.concurrency import run_in_threadpool
 
 from registry.store.base import Store
-from registry.store.wire import changes_to_json
+from registry.store.wire import changes_to_json, json_bytes
 
 __all__ = ["ChangeSets"]
 
@@ -69,7 +68,7 @@ class ChangeSets:
         answer: _Answer | None = None
         try:
             changes = await run_in_threadpool(self._store.changes_since, *key)
-            body = json.dumps({"changes": changes_to_json(changes)}, separators=(",", ":")).encode()
+            body = json_bytes({"changes": changes_to_json(changes)})
             answer = (changes.generation, body)
             self._keep(key, answer)
             return body

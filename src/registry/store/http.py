@@ -49,6 +49,7 @@ from registry.store.wire import (
     changes_from_json,
     draft_to_json,
     entry_from_json,
+    json_bytes,
     namespace_from_json,
     registration_from_json,
     result_from_json,
@@ -347,7 +348,7 @@ class HttpStore(Store):
         """Send one request and return its JSON body; raise the registry error it carries."""
         if self._closed:
             raise StoreError(f"This HttpStore for {self._address} is closed")
-        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        payload = None if body is None else json_bytes(body)
         headers = dict(self._headers)
         if payload is not None:
             headers["Content-Type"] = "application/json"

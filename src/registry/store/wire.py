@@ -54,6 +54,7 @@ __all__ = [
     "draft_to_json",
     "entry_from_json",
     "entry_to_json",
+    "json_bytes",
     "namespace_from_json",
     "namespace_to_json",
     "registration_from_json",
@@ -67,6 +68,11 @@ _Convert = Callable[[Any], Any]
 #: Codecs built so far, by record type (nested records share them).
 _ENCODERS: dict[type, Any] = {}
 _DECODERS: dict[type, Any] = {}
+
+
+def json_bytes(data: Any) -> bytes:
+    """``data`` as the wire sends it: compact JSON (no spaces after separators), UTF-8."""
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def change_token(generations: Mapping[str, int]) -> str:
