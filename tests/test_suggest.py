@@ -32,7 +32,8 @@ def typos(name: str, rng: random.Random) -> list[str]:
     ]
 
 
-def test_the_index_suggests_what_a_full_scan_suggests() -> None:
+def test_the_index_suggests_what_a_full_scan_suggests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(suggest, "INDEX_AFTER_SCANS", 0)
     pool = names(suggest.SCAN_LIMIT * 3)
     index = suggest.NameIndex(pool)
     rng = random.Random(3)
@@ -46,6 +47,17 @@ def test_the_index_suggests_what_a_full_scan_suggests() -> None:
             if query != name.upper():
                 assert name in index.closest(query, 3), (query, name)
     assert agreed >= 0.95 * total
+    assert index.indexed
+
+
+def test_a_large_list_is_scanned_until_its_lookups_pay_for_the_index() -> None:
+    pool = names(suggest.SCAN_LIMIT * 2)
+    index = suggest.NameIndex(pool)
+    for query in ["focal_los", "dice_lsos", "resnet_blcok"] * (suggest.INDEX_AFTER_SCANS // 3):
+        assert index.closest(query, 3) == suggest.closest(query, pool, 3)
+        assert not index.indexed
+    assert index.closest("focal_los", 1) == ["focal_loss"]
+    assert index.indexed
 
 
 def test_small_lists_are_scanned_and_nothing_alike_gives_nothing() -> None:
