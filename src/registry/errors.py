@@ -23,6 +23,7 @@ re-raise the same class. This module imports nothing else from ``registry``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -59,6 +60,8 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
+        if all(type(v) is str for v in value):  # names (available_keys): the common case
+            return list(value)
         return [jsonable(v, _depth + 1) for v in value]
     return repr(value)
 
@@ -193,9 +196,4 @@ def did_you_mean(names: list[str]) -> str:
 
 def capped_keys(keys: Iterable[str]) -> list[str]:
     """Return at most :data:`MAX_LISTED_KEYS` keys for an error context."""
-    listed: list[str] = []
-    for key in keys:
-        if len(listed) == MAX_LISTED_KEYS:
-            break
-        listed.append(key)
-    return listed
+    return list(itertools.islice(keys, MAX_LISTED_KEYS))
