@@ -213,9 +213,19 @@ class Statements:
         # -- writes ----------------------------------------------------------------------------
         self.insert_blob = insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.sha256])
         self.insert_entry = insert(entries).returning(entries.c.id, entries.c.created_at)
-        # Many rows per statement, returned in parameter order.
+        # Many rows per statement, returned in parameter order (PostgreSQL).
         self.bulk_insert_entry = insert(entries).returning(
             entries.c.id, entries.c.created_at, sort_by_parameter_order=True
+        )
+        # SQLite: SQLAlchemy returns the rows of a many-row INSERT in parameter order only one
+        # statement per row there (no sentinel column), so the batch inserts without RETURNING
+        # and reads its rows back by id (see sql_batch._insert_entries).
+        self.insert_entries = insert(entries)
+        self.last_entry_id = select(func.max(entries.c.id))
+        self.entries_after = (
+            select(entries.c.id, entries.c.created_at)
+            .where(entries.c.id > bindparam("after", type_=Integer))
+            .order_by(entries.c.id)
         )
         upsert = insert(heads)
         # A new version keeps the head's position (registration order); a new head takes it.
