@@ -17,7 +17,7 @@ from registry.errors import RegistryError
 from registry.store.base import EntryDraft, Outcome
 from registry.store.engines import get_engine
 from registry.store.sql import SqlStore
-from registry.store.sql_direct import libpq_url
+from registry.store.sql_direct import DirectReader, libpq_url
 
 T = TypeVar("T")
 
@@ -136,6 +136,33 @@ def test_a_catch_up_is_one_round_trip_in_one_snapshot(pg_store: SqlStore, tmp_pa
         assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
     nothing = pg_store.changes_since("lab.trips", start + 3)
     assert (nothing.updated, nothing.added, nothing.removed) == ((), (), ())
+
+
+def test_a_direct_catch_up_is_one_round_trip(pg_store: SqlStore, tmp_path: Path) -> None:
+    """The catch-up of a process that has only read (no SQLAlchemy: store.sql_direct)."""
+    start = pg_store.register("lab.trips", EntryDraft("kept", "lab.mod:kept")).generation
+    pg_store.register("lab.trips", EntryDraft("added", "lab.mod:added"))
+    pg_store.unregister("lab.trips", "kept")
+    trace = tmp_path / "trace.txt"
+    descriptor = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+
+    def connect() -> psycopg.Connection[tuple[object, ...]]:
+        conn = psycopg.connect(libpq_url(pg_store.url) or "", autocommit=True)
+        conn.pgconn.trace(descriptor)
+        return conn
+
+    reader = DirectReader(connect, postgres=True)
+    try:
+        changes = reader.changes("lab.trips", start)
+        assert _round_trips(trace) == 1
+        assert [record.identifier for record in changes.added] == ["added"]
+        assert changes.removed == ("kept",)
+        assert changes.generation == start + 2
+        nothing = reader.changes("lab.trips", start + 2)  # the connection is usable again
+        assert (nothing.added, nothing.removed, nothing.generation) == ((), (), start + 2)
+    finally:
+        reader.close()
+        os.close(descriptor)
 
 
 def test_a_failed_registration_rolls_back_and_the_connection_stays_usable(

@@ -240,6 +240,10 @@ _CHANGED_HEADS_PG = (
 _REMOVED = (
     "SELECT identifier FROM tombstones WHERE namespace_id = :namespace_id AND change > :since"
 )
+# PostgreSQL sends the three reads together, so the namespace is named in each.
+_NAMED_ID = "(SELECT id FROM namespaces WHERE name = :name)"
+_CHANGED_HEADS_PG_NAMED = _CHANGED_HEADS_PG.replace(":namespace_id", _NAMED_ID)
+_REMOVED_NAMED = _REMOVED.replace(":namespace_id", _NAMED_ID)
 _SNAPSHOT_PG = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
 
@@ -296,18 +300,35 @@ class DirectReader:
             return [str(row[0]) for row in fetch(_IDENTIFIERS, {"name": namespace})]
 
     def changes(self, namespace: str, since: int) -> ChangeSet:
-        """What changed after generation ``since``, read in one snapshot (``changes_since``)."""
-        with self._session(snapshot=True) as fetch:
-            state = fetch(_STATE, {"name": namespace})
-            if not state or state[0][1] == since:
-                return ChangeSet(namespace, since, since)
-            namespace_id, generation, cleared_at = state[0]
-            params = {"namespace_id": namespace_id, "since": since}
-            heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
-            removed = [str(row[0]) for row in fetch(_REMOVED, params)]
+        """What changed after generation ``since``, read in one snapshot (``changes_since``).
+
+        On PostgreSQL the snapshot's ``BEGIN``, its three reads and its ``COMMIT`` go out
+        together: one round trip, as ``SqlStore.changes_since`` takes (a listening process
+        makes one for each burst of other processes' writes).
+        """
+        if self._postgres and _pipeline_supported():
+            named = {"name": namespace, "since": since}
+            reads = [(_STATE, named), (_CHANGED_HEADS_PG_NAMED, named), (_REMOVED_NAMED, named)]
+            state, heads, removed = self._pipelined_snapshot(reads)
+        else:
+            with self._session(snapshot=True) as fetch:
+                state = fetch(_STATE, {"name": namespace})
+                if not state or state[0][1] == since:
+                    return ChangeSet(namespace, since, since)
+                params = {"namespace_id": state[0][0], "since": since}
+                heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
+                removed = fetch(_REMOVED, params)
+        if not state or state[0][1] == since:
+            return ChangeSet(namespace, since, since)
+        _, generation, cleared_at = state[0]
         changed = ((row[0], _record(namespace, row[1:])) for row in heads)
         return change_set(
-            namespace, since, generation, cleared_at, changed=changed, removed=removed
+            namespace,
+            since,
+            generation,
+            cleared_at,
+            changed=changed,
+            removed=[str(row[0]) for row in removed],
         )
 
     def close(self) -> None:
@@ -317,34 +338,52 @@ class DirectReader:
                 conn.close()
 
     @contextlib.contextmanager
-    def _session(self, *, snapshot: bool = False) -> Iterator[_Fetch]:
-        """Hold the connection; ``snapshot``: every read in one read-only transaction."""
+    def _connection(self) -> Iterator[Any]:
+        """Hold the connection (opened on first use); any failure drops it and raises
+        :class:`DirectReadFailed`."""
         with self._lock:
             try:
                 if self._pid != os.getpid():  # forked: the connection is the parent's
                     self._conn, self._pid = None, os.getpid()
                 if self._conn is None:
                     self._conn = self._connect()
-                conn = self._conn
-
-                def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
-                    text = _pyformat(sql) if self._postgres else sql
-                    return list(conn.execute(text, params).fetchall())
-
-                if not snapshot:
-                    yield fetch
-                    return
-                conn.execute(_SNAPSHOT_PG if self._postgres else "BEGIN")
-                try:
-                    yield fetch
-                finally:
-                    conn.execute("COMMIT")  # it only read: nothing to roll back
+                yield self._conn
             except Exception as exc:  # whatever it was, SqlStore reads it (and reports it)
                 broken, self._conn = self._conn, None
                 if broken is not None:
                     with contextlib.suppress(Exception):  # already broken: nothing to release
                         broken.close()
                 raise DirectReadFailed(str(exc)) from exc
+
+    @contextlib.contextmanager
+    def _session(self, *, snapshot: bool = False) -> Iterator[_Fetch]:
+        """Hold the connection; ``snapshot``: every read in one read-only transaction."""
+        with self._connection() as conn:
+
+            def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+                text = _pyformat(sql) if self._postgres else sql
+                return list(conn.execute(text, params).fetchall())
+
+            if not snapshot:
+                yield fetch
+                return
+            conn.execute(_SNAPSHOT_PG if self._postgres else "BEGIN")
+            try:
+                yield fetch
+            finally:
+                conn.execute("COMMIT")  # it only read: nothing to roll back
+
+    def _pipelined_snapshot(self, reads: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
+        """PostgreSQL: ``reads`` in one read-only snapshot, sent with its ``BEGIN`` and
+        ``COMMIT`` in one round trip (psycopg's pipeline mode); the rows of each."""
+        with self._connection() as conn:
+            cursors = [conn.cursor() for _ in reads]
+            with conn.pipeline():
+                conn.execute(_SNAPSHOT_PG)
+                for cursor, (sql, params) in zip(cursors, reads, strict=True):
+                    cursor.execute(_pyformat(sql), params)
+                conn.execute("COMMIT")
+            return [list(cursor.fetchall()) for cursor in cursors]
 
 
 #: Runs one statement and returns its rows.
@@ -362,6 +401,14 @@ def _kind(kind: str) -> NamespaceKind:
     if kind not in NAMESPACE_KINDS:
         raise DirectReadFailed(f"unknown namespace kind {kind!r}")
     return kind
+
+
+@functools.cache
+def _pipeline_supported() -> bool:
+    """Whether psycopg's libpq has pipeline mode (14 and later; psycopg's binary wheels do)."""
+    from psycopg import Pipeline
+
+    return bool(Pipeline.is_supported())
 
 
 @functools.cache
