@@ -51,7 +51,7 @@ from registry.store.engines import (
 from registry.store.migrate import ensure_schema
 from registry.store.models import blobs, entries, heads, namespaces, tombstones
 from registry.store.sql_batch import register_few, register_many
-from registry.store.sql_direct import NOTIFY_CHANNEL
+from registry.store.sql_direct import NOTIFY_CHANNEL, pipeline_supported
 from registry.store.sql_driver import DriverStatement, OwnTransaction, execute, fetch_row
 from registry.store.sql_statements import (
     BLOB_COLUMNS,
@@ -107,7 +107,7 @@ class SqlStore(Store):
         self._sql = Statements(self._dialect)
         self._driver = _DriverStatements(self._sql, self._engine.dialect)
         # psycopg's pipeline mode needs libpq 14 (the psycopg-binary wheels bring 16 or later).
-        self._pipelined = self._dialect == "postgresql" and _pipeline_supported()
+        self._pipelined = self._dialect == "postgresql" and pipeline_supported()
         ensure_schema(self._engine, url, auto_upgrade=auto_upgrade)
         self._watcher = watcher
         # Per thread: the (namespace, before, after) generation moves of the running write.
@@ -610,12 +610,6 @@ class SqlStore(Store):
         if self._dialect == "postgresql":
             pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
         watcher.note_own_write(namespace, before, after, pid)
-
-
-def _pipeline_supported() -> bool:
-    from psycopg import Pipeline
-
-    return bool(Pipeline.is_supported())
 
 
 class _DriverStatements:

@@ -54,6 +54,7 @@ __all__ = [
     "head_from_files",
     "libpq_url",
     "masked_url",
+    "pipeline_supported",
     "postgres_connect_args",
     "script_location",
     "sqlite_file",
@@ -306,7 +307,7 @@ class DirectReader:
         together: one round trip, as ``SqlStore.changes_since`` takes (a listening process
         makes one for each burst of other processes' writes).
         """
-        if self._postgres and _pipeline_supported():
+        if self._postgres and pipeline_supported():
             named = {"name": namespace, "since": since}
             reads = [(_STATE, named), (_CHANGED_HEADS_PG_NAMED, named), (_REMOVED_NAMED, named)]
             state, heads, removed = self._pipelined_snapshot(reads)
@@ -404,7 +405,7 @@ def _kind(kind: str) -> NamespaceKind:
 
 
 @functools.cache
-def _pipeline_supported() -> bool:
+def pipeline_supported() -> bool:
     """Whether psycopg's libpq has pipeline mode (14 and later; psycopg's binary wheels do)."""
     from psycopg import Pipeline
 
