@@ -314,11 +314,11 @@ class DirectReader:
         else:
             with self._session(snapshot=True) as fetch:
                 state = fetch(_STATE, {"name": namespace})
-                if not state or state[0][1] == since:
-                    return ChangeSet(namespace, since, since)
-                params = {"namespace_id": state[0][0], "since": since}
-                heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
-                removed = fetch(_REMOVED, params)
+                heads = removed = []
+                if state and state[0][1] != since:  # else there is nothing more to read
+                    params = {"namespace_id": state[0][0], "since": since}
+                    heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
+                    removed = fetch(_REMOVED, params)
         if not state or state[0][1] == since:
             return ChangeSet(namespace, since, since)
         _, generation, cleared_at = state[0]

@@ -217,16 +217,6 @@ class Statements:
         self.bulk_insert_entry = insert(entries).returning(
             entries.c.id, entries.c.created_at, sort_by_parameter_order=True
         )
-        # SQLite: SQLAlchemy returns the rows of a many-row INSERT in parameter order only one
-        # statement per row there (no sentinel column), so the batch inserts without RETURNING
-        # and reads its rows back by id (see sql_batch._insert_entries).
-        self.insert_entries = insert(entries)
-        self.last_entry_id = select(func.max(entries.c.id))
-        self.entries_after = (
-            select(entries.c.id, entries.c.created_at)
-            .where(entries.c.id > bindparam("after", type_=Integer))
-            .order_by(entries.c.id)
-        )
         upsert = insert(heads)
         # A new version keeps the head's position (registration order); a new head takes it.
         self.upsert_head = upsert.on_conflict_do_update(
@@ -293,6 +283,16 @@ class Statements:
         else:
             self.bump = bump.returning(namespaces.c.generation)
             self.clear_mark = self.clear_mark.returning(namespaces.c.generation)
+            # SQLAlchemy returns the rows of a many-row INSERT in parameter order only one
+            # statement per row on SQLite (no sentinel column), so a batch inserts without
+            # RETURNING and reads its rows back by id (see sql_batch._insert_entries).
+            self.insert_entries = insert(entries)
+            self.last_entry_id = select(func.max(entries.c.id))
+            self.entries_after = (
+                select(entries.c.id, entries.c.created_at)
+                .where(entries.c.id > bindparam("after", type_=Integer))
+                .order_by(entries.c.id)
+            )
 
     def _write_entry_cte(self, *, bump: bool = True) -> Any:
         """PostgreSQL: insert the entry, move the head, drop a tombstone and bump the
