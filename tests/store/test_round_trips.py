@@ -1,4 +1,5 @@
-"""PostgreSQL: a registration costs two round trips and a listener's catch-up one, counted on
+"""PostgreSQL: a registration of a new identifier (or of one unchanged) costs one round trip,
+one that makes a new version three, a small batch two and a listener's catch-up one, counted on
 the wire (libpq's trace of what the client sends), and the pipelined transactions leave the
 pooled connection as they found it."""
 
@@ -58,16 +59,61 @@ def _traced(store: SqlStore, trace: Path, action: Callable[[], T]) -> tuple[int,
     return _round_trips(trace), result
 
 
-def test_a_registration_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -> None:
+def test_a_new_or_unchanged_registration_is_one_round_trip(
+    pg_store: SqlStore, tmp_path: Path
+) -> None:
     pg_store.register("lab.trips", EntryDraft("warm", "lab.mod:warm"))  # pool and statements
     trace = tmp_path / "trace.txt"
-    new = EntryDraft("loss", "lab.mod:loss", source_hash="a")
-    trips, _ = _traced(pg_store, trace, lambda: pg_store.register("lab.trips", new))
-    assert trips == 2
+    before = pg_store.get_namespace("lab.trips")
+    assert before is not None
+    new = EntryDraft("loss", "lab.mod:loss", source_hash="a", doc="Loss.")
+    trips, created = _traced(pg_store, trace, lambda: pg_store.register("lab.trips", new))
+    assert trips == 1
+    assert (created.outcome, created.generation) == (Outcome.CREATED, before.generation + 1)
+    assert created.record == pg_store.get_entry("lab.trips", "loss")
+    assert (created.record.version, created.record.doc) == (1, "Loss.")
+    after = pg_store.get_namespace("lab.trips")
+    assert after is not None and (after.generation, after.size) == (
+        before.generation + 1,
+        before.size + 1,
+    )
+    assert pg_store.list_identifiers("lab.trips")[-1] == "loss"
+
+    trips, again = _traced(pg_store, trace, lambda: pg_store.register("lab.trips", new))
+    assert trips == 1  # run again unchanged: the read settles it, nothing is written
+    assert (again.outcome, again.record, again.generation) == (Outcome.UNCHANGED, created.record, 0)
+
+    taken = EntryDraft("loss", "lab.other:loss", source_hash="z")
+    with pytest.raises(RegistryError, match="loss"):
+        pg_store.register("lab.trips", taken)
+
     version = EntryDraft("loss", "lab.mod:loss", source_hash="b")
-    registration = pg_store.register("lab.trips", version)
-    assert registration.outcome is Outcome.NEW_VERSION
+    trips, registration = _traced(pg_store, trace, lambda: pg_store.register("lab.trips", version))
+    assert trips == 3  # the one-trip write declines; the usual two round trips follow
+    assert (registration.outcome, registration.record.version) == (Outcome.NEW_VERSION, 2)
     assert pg_store.get_entry("lab.trips", "loss").source_hash == "b"  # type: ignore[union-attr]
+    assert pg_store.get_namespace("lab.trips").generation == before.generation + 2  # type: ignore[union-attr]
+
+
+def test_a_one_trip_registration_of_an_unregistered_name_continues_its_versions(
+    pg_store: SqlStore, tmp_path: Path
+) -> None:
+    pg_store.register("lab.trips", EntryDraft("metric", "lab.mod:metric", source_hash="a"))
+    pg_store.register("lab.trips", EntryDraft("metric", "lab.mod:metric", source_hash="b"))
+    assert pg_store.unregister("lab.trips", "metric")
+    removed = pg_store.get_namespace("lab.trips")
+    assert removed is not None
+    back = EntryDraft("metric", "lab.mod:metric", source_hash="c")
+    trips, registration = _traced(
+        pg_store, tmp_path / "trace.txt", lambda: pg_store.register("lab.trips", back)
+    )
+    assert trips == 1
+    assert (registration.outcome, registration.record.version) == (Outcome.CREATED, 3)
+    assert [e.version for e in pg_store.history("lab.trips", "metric")] == [1, 2, 3]
+    changes = pg_store.changes_since("lab.trips", removed.generation - 1)
+    assert [r.identifier for r in changes.added] == ["metric"]
+    assert "metric" not in changes.removed  # the tombstone went with the write
+    assert pg_store.get_namespace("lab.trips").size == removed.size + 1  # type: ignore[union-attr]
 
 
 def test_a_small_batch_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -> None:

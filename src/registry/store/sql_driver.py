@@ -9,7 +9,9 @@ the write (psycopg's pipeline mode): two. The locking read still comes before an
 decided or written, in the same transaction, so the guarantees do not change. SQLAlchemy has
 no pipeline API, and psycopg sends the ``BEGIN`` it opens itself in a round trip of its own,
 so the transaction runs on the driver connection (driver autocommit, explicit ``BEGIN`` and
-``COMMIT``). On SQLite, where a statement costs ~10 us in the database and several times that
+``COMMIT``). A new identifier, or one registered again unchanged, needs no read beforehand: one
+statement sent alone in autocommit (:meth:`OwnTransaction.fetch_alone`) is its whole
+transaction, one round trip. On SQLite, where a statement costs ~10 us in the database and several times that
 in SQLAlchemy's execution machinery, :func:`fetch_row` and :func:`execute` run a registration's
 statements on the driver connection inside SQLAlchemy's transaction.
 
@@ -127,6 +129,18 @@ class OwnTransaction:
         """``BEGIN`` and each ``(statement, values)`` of ``steps`` in order, in one round trip;
         the first row of each as a dict, or None."""
         return self._pipelined(steps, begin="BEGIN", as_dicts=True)
+
+    def fetch_alone(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
+        """``statement`` as a transaction of its own (autocommit): one round trip; its first
+        row as a dict, or None."""
+        from psycopg.rows import dict_row
+
+        with (
+            self._errors(statement.sql, values),
+            self._driver.cursor(row_factory=dict_row) as cursor,
+        ):
+            cursor.execute(statement.sql, statement.params(values))
+            return cursor.fetchone()
 
     def execute_and_commit(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         """``statement`` and ``COMMIT`` in one round trip; the statement's first row.

@@ -15,13 +15,16 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Float,
     Integer,
     String,
     Text,
     bindparam,
+    column,
     delete,
     func,
     select,
+    table,
     true,
     update,
 )
@@ -39,10 +42,14 @@ __all__ = [
     "Statements",
     "as_utc",
     "blob_params",
+    "create_entry_params",
     "entry_params",
     "entry_record",
     "write_entry_params",
 ]
+
+#: PostgreSQL's catalog of relations, for the planner's row count of a table.
+pg_class = table("pg_class", column("oid", Integer), column("reltuples", Float))
 
 #: Longest ``IN (...)`` list sent at once (SQLite caps bound parameters; optuna#1457).
 IN_CHUNK = 500
@@ -280,6 +287,14 @@ class Statements:
             self.clear_mark = self.clear_mark.returning(namespaces.c.generation, _notify())
             self.write_entry = self._write_entry_cte()
             self.write_row = self._write_entry_cte(bump=False)
+            self.create_entry = self._create_entry_cte()
+            # The rows the planner's statistics know in heads, and a namespace's identifiers.
+            self.statistics_known = select(
+                select(func.coalesce(pg_class.c.reltuples, -1))
+                .where(pg_class.c.oid == func.to_regclass("heads"))
+                .scalar_subquery(),
+                namespaces.c.size,
+            ).where(namespaces.c.name == bindparam("name"))
         else:
             self.bump = bump.returning(namespaces.c.generation)
             self.clear_mark = self.clear_mark.returning(namespaces.c.generation)
@@ -348,6 +363,104 @@ class Statements:
             new_head, untombstone
         )
 
+    def _create_entry_cte(self) -> Any:
+        """PostgreSQL: register an identifier that has no head, in one statement that needs
+        nothing read beforehand, or write nothing and return the identifier's current entry.
+
+        Sent alone in autocommit, it is a registration's whole transaction and one round trip
+        for the two common cases, a new identifier and a definition run again unchanged. The
+        statement reads one snapshot; writers of one namespace still take turns on its row
+        (the ``UPDATE`` of the generation waits for the previous writer, then bumps the
+        latest value, which also places the head). A writer that created the same identifier
+        after the snapshot makes the ``INSERT`` of the head (or of its version) fail on its
+        unique key: nothing is written, and the caller retries the usual way.
+
+        Returns no row when the namespace does not exist, else one row: the current entry's
+        columns (all null when there is none) and ``created_id``, ``created_at_new``,
+        ``created_version`` and ``generation`` (null when nothing was written). Parameters are
+        named ``new_<column>`` and ``new_name`` (the namespace).
+        """
+
+        def new(name: str, type_: Any) -> Any:
+            return bindparam(f"new_{name}", type_=type_)
+
+        ident = new("identifier", String)
+        namespace = (
+            select(namespaces.c.id).where(namespaces.c.name == new("name", String)).cte("namespace")
+        )
+        head = heads.alias("head")
+        current = entries.alias("current")
+        state = (
+            select(namespace.c.id.label("namespace_id"), current)
+            .select_from(namespace)
+            .outerjoin(head, (head.c.namespace_id == namespace.c.id) & (head.c.identifier == ident))
+            .outerjoin(current, current.c.id == head.c.entry_id)
+            .cte("state")
+        )
+        last_version = (
+            select(func.max(entries.c.version))
+            .where(entries.c.namespace_id == state.c.namespace_id, entries.c.identifier == ident)
+            .scalar_subquery()
+        )
+        columns = [name for name in _WRITTEN if name not in ("namespace_id", "version")]
+        created_at = func.coalesce(new("created_at", DateTime(timezone=True)), func.now())
+        new_entry = (
+            self.insert(entries)
+            .from_select(
+                ["namespace_id", "version", *columns, "created_at"],
+                select(
+                    state.c.namespace_id,
+                    func.coalesce(last_version, 0) + 1,
+                    *(new(name, entries.c[name].type) for name in columns),
+                    created_at,
+                ).where(state.c.id.is_(None)),
+            )
+            .returning(
+                entries.c.id, entries.c.created_at, entries.c.version, entries.c.namespace_id
+            )
+            .cte("new_entry")
+        )
+        created_in = select(new_entry.c.namespace_id).scalar_subquery()
+        bumped = (
+            update(namespaces)
+            .where(namespaces.c.id == created_in)
+            .values(generation=namespaces.c.generation + 1, size=namespaces.c.size + 1)
+            .returning(namespaces.c.generation, _notify())
+            .cte("bumped")
+        )
+        new_head = (
+            self.insert(heads)
+            .from_select(
+                ["namespace_id", "identifier", "entry_id", "position", "change"],
+                select(
+                    new_entry.c.namespace_id,
+                    ident,
+                    new_entry.c.id,
+                    bumped.c.generation,
+                    bumped.c.generation,
+                ).select_from(new_entry.join(bumped, true())),
+            )
+            .cte("new_head")
+        )
+        untombstone = (
+            delete(tombstones)
+            .where(tombstones.c.namespace_id == created_in, tombstones.c.identifier == ident)
+            .cte("untombstone")
+        )
+        return (
+            select(
+                *(state.c[name] for name in ENTRY_FIELDS),
+                new_entry.c.id.label("created_id"),
+                new_entry.c.created_at.label("created_at_new"),
+                new_entry.c.version.label("created_version"),
+                bumped.c.generation,
+            )
+            .select_from(state)
+            .outerjoin(new_entry, true())
+            .outerjoin(bumped, true())
+            .add_cte(new_head, untombstone)
+        )
+
 
 def write_entry_params(
     params: dict[str, Any], *, change: int, added: int | None = None
@@ -357,6 +470,13 @@ def write_entry_params(
     named = {"created_at": None, **params, "change": change}
     if added is not None:
         named["added"] = added
+    return {f"new_{key}": value for key, value in named.items()}
+
+
+def create_entry_params(namespace: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of :attr:`Statements.create_entry` for the ``entries`` values ``params``
+    (without namespace id and version) of an entry of ``namespace``."""
+    named = {"created_at": None, **params, "name": namespace}
     return {f"new_{key}": value for key, value in named.items()}
 
 

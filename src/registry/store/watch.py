@@ -135,6 +135,16 @@ class Watcher(ABC):
                 moves.clear()
             moves[before] = (after, pid)
 
+    def expected_generation(self, namespace: str) -> int | None:
+        """The generation ``namespace`` is at as far as this process knows: the last one
+        announced, moved along this process's own writes not announced yet (None: unknown)."""
+        with self._lock:
+            generation = self._generations.get(namespace)
+            moves = self._own_moves.get(namespace, {})
+            while generation is not None and generation in moves:
+                generation = moves[generation][0]
+            return generation
+
     def retract_own_write(self, namespace: str, before: int) -> None:
         """Forget a recorded move whose transaction did not commit."""
         with self._lock:
