@@ -353,19 +353,16 @@ class SqlStore(Store):
         know less than half of ``namespace``'s identifiers.
 
         Sessions keep a generic plan of each statement they have run five times (psycopg
-        prepares it). Planned while the statistics describe a near-empty table, the lookup of
-        one identifier read every head of the namespace through its ``(namespace_id, change)``
-        index instead of the key: with 1,000 identifiers batched in and 3,000 registered
-        one by one, each registration filtered 4,000 rows and the p50 rose from 0.70 to 1.10
-        ms. ``ANALYZE`` makes every session plan again. Autovacuum analyzes too, but only
-        after its next pass (a minute by default); PostgreSQL's manual recommends ``ANALYZE``
-        after loading data in bulk. Best effort: the batch has committed, and PostgreSQL
-        skips tables the role does not own with a warning.
+        prepares it). Planned on a near-empty ``heads``, the lookup of one identifier filters
+        every head of the namespace through the ``(namespace_id, change)`` index instead of
+        using the key; ``ANALYZE`` makes every session plan again, where autovacuum would wait
+        for its next pass (docs/storage.md has the figures). Best effort: the batch has
+        committed, and PostgreSQL skips tables the role does not own with a warning.
         """
         try:
             with self._engine.connect() as conn:
                 known, size = conn.execute(self._sql.statistics_known, {"name": namespace}).one()
-                if known < 0 or known < size / 2:
+                if known < size / 2:  # -1: never analyzed
                     conn.execute(text("ANALYZE heads, entries"))
                 conn.commit()
         except SQLAlchemyError as exc:
