@@ -1,5 +1,6 @@
-"""PostgreSQL: a large batch refreshes planner statistics that predate most of the namespace,
-so the plans that sessions cached while it was nearly empty are made again.
+"""PostgreSQL: a large batch, or a namespace grown one by one to a power of two, refreshes
+planner statistics that predate most of the namespace, so the plans that sessions cached while
+it was nearly empty are made again.
 
 A session keeps a generic plan of a statement it runs often (psycopg prepares it on its fifth
 run). Made while ``heads`` held a few rows and had no statistics, the registration's lookup of
@@ -94,7 +95,7 @@ def test_statistics_are_refreshed_only_when_most_rows_are_unknown(
     store = SqlStore(empty_pg_url)
     store.ensure_namespace(NAMESPACE, "function")
     store.register_batch(NAMESPACE, drafts("small", ANALYZE_AFTER - 1))
-    assert planner_rows(session) < 0  # a small batch leaves them to autovacuum
+    assert planner_rows(session) < 0  # a smaller batch leaves them to autovacuum
     store.register_batch(NAMESPACE, drafts("first", ANALYZE_AFTER))
     known = planner_rows(session)
     assert known == 2 * ANALYZE_AFTER - 1
@@ -102,4 +103,22 @@ def test_statistics_are_refreshed_only_when_most_rows_are_unknown(
     assert planner_rows(session) == known  # they still know two thirds
     store.register_batch(NAMESPACE, drafts("third", 2 * ANALYZE_AFTER))
     assert planner_rows(session) == 5 * ANALYZE_AFTER - 1
+    store.close()
+
+
+def test_a_namespace_grown_one_by_one_refreshes_them_when_it_doubles(
+    empty_pg_url: str, session: psycopg.Connection
+) -> None:
+    store = SqlStore(empty_pg_url)
+    store.ensure_namespace(NAMESPACE, "function")
+    store.register_batch(NAMESPACE, drafts("early", 100))
+    plan = prepared_lookup(session, store)
+    assert "ix_heads_namespace_id_change" in plan("probe")
+    for draft in drafts("one", ANALYZE_AFTER - 101):
+        store.register(NAMESPACE, draft)
+    assert planner_rows(session) < 0
+    store.register(NAMESPACE, EntryDraft("last", "lab.mod:last"))  # the namespace doubles
+    assert planner_rows(session) == ANALYZE_AFTER
+    after = plan("probe")
+    assert "pk_heads" in after and "Rows Removed by Filter" not in after, after
     store.close()

@@ -84,8 +84,9 @@ PIPELINED_BATCH = 32
 #: identifiers, a multi-row insert) is more than small batches' own statements. Measured: 2
 #: drafts 0.40 against 1.16 ms, 16 drafts 1.54 against 1.94 ms; bulk wins from about 24.
 SQLITE_EACH_BATCH = 16
-#: PostgreSQL batches of at least this many drafts refresh stale planner statistics.
-ANALYZE_AFTER = 1000
+#: On PostgreSQL, a batch of at least this many drafts, or a registration that makes a
+#: namespace this size or a larger power of two, refreshes stale planner statistics.
+ANALYZE_AFTER = 1024
 
 
 class SqlStore(Store):
@@ -292,7 +293,11 @@ class SqlStore(Store):
             with OwnTransaction(conn) as pipeline:
                 return self._register_one(conn, namespace, draft, pipeline)
 
-        return self._run_register(work, namespace, [draft])
+        self._bumps.doubled = False
+        registration = self._run_register(work, namespace, [draft])
+        if self._bumps.doubled:
+            self._refresh_statistics(namespace)
+        return registration
 
     def register_batch(
         self, namespace: str, drafts: Sequence[EntryDraft]
@@ -349,8 +354,8 @@ class SqlStore(Store):
         return results
 
     def _refresh_statistics(self, namespace: str) -> None:
-        """PostgreSQL, after a large batch: ``ANALYZE`` heads and entries if their statistics
-        know less than half of ``namespace``'s identifiers.
+        """PostgreSQL, after a large batch or a doubling of ``namespace``: ``ANALYZE`` heads and
+        entries if their statistics know less than half of its identifiers.
 
         Sessions keep a generic plan of each statement they have run five times (psycopg
         prepares it). Planned on a near-empty ``heads``, the lookup of one identifier filters
@@ -631,6 +636,9 @@ class SqlStore(Store):
                 "version": row["created_version"],
                 "created_at": row["created_at_new"],
             }
+            size = row["size"]
+            # Grown one by one to a power of two: checked once this connection is back.
+            self._bumps.doubled = size >= ANALYZE_AFTER and size & (size - 1) == 0
             return Registration(entry_record(namespace, created), Outcome.CREATED, generation)
         if row["version"] is None:
             return None  # not reachable: an identifier without head is created

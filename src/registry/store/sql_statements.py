@@ -377,7 +377,7 @@ class Statements:
 
         Returns no row when the namespace does not exist, else one row: the current entry's
         columns (all null when there is none) and ``created_id``, ``created_at_new``,
-        ``created_version`` and ``generation`` (null when nothing was written). Parameters are
+        ``created_version``, ``generation`` and ``size`` (null when nothing was written). Parameters are
         named ``new_<column>`` and ``new_name`` (the namespace).
         """
 
@@ -425,7 +425,7 @@ class Statements:
             update(namespaces)
             .where(namespaces.c.id == created_in)
             .values(generation=namespaces.c.generation + 1, size=namespaces.c.size + 1)
-            .returning(namespaces.c.generation, _notify())
+            .returning(namespaces.c.generation, namespaces.c.size, _notify())
             .cte("bumped")
         )
         new_head = (
@@ -454,6 +454,7 @@ class Statements:
                 new_entry.c.created_at.label("created_at_new"),
                 new_entry.c.version.label("created_version"),
                 bumped.c.generation,
+                bumped.c.size,
             )
             .select_from(state)
             .outerjoin(new_entry, true())
