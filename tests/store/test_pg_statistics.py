@@ -72,28 +72,39 @@ def drafts(prefix: str, count: int) -> list[EntryDraft]:
     return [EntryDraft(f"{prefix}{i}", f"lab.mod:{prefix}{i}") for i in range(count)]
 
 
-def test_a_large_batch_makes_cached_plans_use_the_key(
-    empty_pg_url: str, session: psycopg.Connection
-) -> None:
+@pytest.fixture
+def store(empty_pg_url: str, session: psycopg.Connection) -> Iterator[SqlStore]:
     store = SqlStore(empty_pg_url)
     store.ensure_namespace(NAMESPACE, "function")
-    store.register_batch(NAMESPACE, drafts("early", 100))
-    plan = prepared_lookup(session, store)
-    assert "ix_heads_namespace_id_change" in plan("probe")  # made on a near-empty table
-
-    store.register_batch(NAMESPACE, drafts("bulk", 5_000))
-    after = plan("probe")
-    assert "pk_heads" in after, after
-    assert "Rows Removed by Filter" not in after, after
-    assert planner_rows(session) == 5_100
+    yield store
     store.close()
 
 
-def test_statistics_are_refreshed_only_when_most_rows_are_unknown(
-    empty_pg_url: str, session: psycopg.Connection
+def plan_made_near_empty(session: psycopg.Connection, store: SqlStore) -> Callable[[str], str]:
+    """The lookup's generic plan, made once 100 identifiers are stored (and not analyzed)."""
+    store.register_batch(NAMESPACE, drafts("early", 100))
+    plan = prepared_lookup(session, store)
+    assert "ix_heads_namespace_id_change" in plan("probe")
+    return plan
+
+
+def uses_the_key(plan: str) -> bool:
+    return "pk_heads" in plan and "Rows Removed by Filter" not in plan
+
+
+def test_a_large_batch_makes_cached_plans_use_the_key(
+    session: psycopg.Connection, store: SqlStore
 ) -> None:
-    store = SqlStore(empty_pg_url)
-    store.ensure_namespace(NAMESPACE, "function")
+    plan = plan_made_near_empty(session, store)
+    store.register_batch(NAMESPACE, drafts("bulk", 5_000))
+    after = plan("probe")
+    assert uses_the_key(after), after
+    assert planner_rows(session) == 5_100
+
+
+def test_statistics_are_refreshed_only_when_most_rows_are_unknown(
+    session: psycopg.Connection, store: SqlStore
+) -> None:
     store.register_batch(NAMESPACE, drafts("small", ANALYZE_AFTER - 1))
     assert planner_rows(session) < 0  # a smaller batch leaves them to autovacuum
     store.register_batch(NAMESPACE, drafts("first", ANALYZE_AFTER))
@@ -103,22 +114,16 @@ def test_statistics_are_refreshed_only_when_most_rows_are_unknown(
     assert planner_rows(session) == known  # they still know two thirds
     store.register_batch(NAMESPACE, drafts("third", 2 * ANALYZE_AFTER))
     assert planner_rows(session) == 5 * ANALYZE_AFTER - 1
-    store.close()
 
 
 def test_a_namespace_grown_one_by_one_refreshes_them_when_it_doubles(
-    empty_pg_url: str, session: psycopg.Connection
+    session: psycopg.Connection, store: SqlStore
 ) -> None:
-    store = SqlStore(empty_pg_url)
-    store.ensure_namespace(NAMESPACE, "function")
-    store.register_batch(NAMESPACE, drafts("early", 100))
-    plan = prepared_lookup(session, store)
-    assert "ix_heads_namespace_id_change" in plan("probe")
+    plan = plan_made_near_empty(session, store)
     for draft in drafts("one", ANALYZE_AFTER - 101):
         store.register(NAMESPACE, draft)
     assert planner_rows(session) < 0
     store.register(NAMESPACE, EntryDraft("last", "lab.mod:last"))  # the namespace doubles
     assert planner_rows(session) == ANALYZE_AFTER
     after = plan("probe")
-    assert "pk_heads" in after and "Rows Removed by Filter" not in after, after
-    store.close()
+    assert uses_the_key(after), after
