@@ -501,8 +501,9 @@ class SqlStore(Store):
         try:
             return self._transaction(work, write=True)
         except IntegrityError:
-            # The namespace lock makes this unreachable in practice; if a writer that ignores
-            # the lock got in first, re-run once so decide() sees its row and reports it.
+            # A one-trip registration that lost a race for a new identifier (its snapshot
+            # predates the winner's commit), or a writer that ignores the namespace lock: re-run
+            # once, so that decide() sees the winner's row and reports it.
             pass
         try:
             return self._transaction(work, write=True)
@@ -629,7 +630,8 @@ class SqlStore(Store):
             self._retract_own_move(namespace, guess)
         if generation is not None:
             if guess is None or generation != guess + 1:
-                # Another process wrote in between: the watcher may read this entry back once.
+                # No guess, or another process wrote in between: noted late, so the watcher
+                # may read this entry back once.
                 self._moved(conn, namespace, generation - 1, generation)
             created = {
                 **params,
