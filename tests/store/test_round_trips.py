@@ -6,6 +6,8 @@ pooled connection as they found it."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -15,7 +17,7 @@ import pytest
 from sqlalchemy import event, text
 
 from registry.errors import RegistryError
-from registry.store.base import EntryDraft, Outcome
+from registry.store.base import EntryDraft, Outcome, Registration
 from registry.store.engines import get_engine
 from registry.store.sql import SqlStore
 from registry.store.sql_direct import DirectReader, libpq_url
@@ -114,6 +116,51 @@ def test_a_one_trip_registration_of_an_unregistered_name_continues_its_versions(
     assert [r.identifier for r in changes.added] == ["metric"]
     assert "metric" not in changes.removed  # the tombstone went with the write
     assert pg_store.get_namespace("lab.trips").size == removed.size + 1  # type: ignore[union-attr]
+
+
+def test_a_one_trip_registration_takes_the_namespace_lock_before_inserting(
+    pg_store: SqlStore,
+) -> None:
+    # Another writer holds the namespace lock and is about to insert the same identifier, as
+    # a batch does. Had the one-trip statement inserted its entry before waiting for the lock,
+    # that writer would wait for it in turn: a deadlock PostgreSQL breaks only after a second.
+    namespace = "lab.trips"
+    with psycopg.connect(str(libpq_url(pg_store.url)), autocommit=True) as other:
+        other.execute("BEGIN")
+        other.execute("SET LOCAL lock_timeout = '500ms'")
+        row = other.execute(
+            "SELECT id FROM namespaces WHERE name = %s FOR UPDATE", (namespace,)
+        ).fetchone()
+        assert row is not None
+        outcome: list[object] = []
+        writer = threading.Thread(
+            target=lambda: outcome.append(
+                pg_store.register(namespace, EntryDraft("locked", "lab.mod:locked"))
+            )
+        )
+        writer.start()
+        deadline = time.monotonic() + 5
+        while not _waits_for_a_lock(other, namespace) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        other.execute(  # would time out after 500 ms behind an entry inserted before the lock
+            "INSERT INTO entries (namespace_id, identifier, version, origin, signature, doc, "
+            "python_version, created_by) VALUES (%s, 'locked', 1, 'lab.other:locked', '', '', "
+            "'3', 'test')",
+            (row[0],),
+        )
+        other.execute("COMMIT")
+        writer.join(10)
+    (registration,) = outcome
+    assert isinstance(registration, Registration)  # replayed after the unique key refused it
+    assert (registration.outcome, registration.record.version) == (Outcome.CREATED, 2)
+
+
+def _waits_for_a_lock(conn: psycopg.Connection, namespace: str) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE 'WITH namespace AS%%'"
+    ).fetchone()
+    return row is not None and row[0] > 0
 
 
 def test_a_small_batch_is_two_round_trips(pg_store: SqlStore, tmp_path: Path) -> None:

@@ -369,11 +369,11 @@ class Statements:
 
         Sent alone in autocommit, it is a registration's whole transaction and one round trip
         for the two common cases, a new identifier and a definition run again unchanged. The
-        statement reads one snapshot; writers of one namespace still take turns on its row
-        (the ``UPDATE`` of the generation waits for the previous writer, then bumps the
-        latest value, which also places the head). A writer that created the same identifier
-        after the snapshot makes the ``INSERT`` of the head (or of its version) fail on its
-        unique key: nothing is written, and the caller retries the usual way.
+        statement locks the namespace row before anything else, as every writer does, and
+        reads one snapshot, taken before it waited for that lock: the ``UPDATE`` of the
+        generation bumps the latest value, which also places the head, and a writer that
+        created the same identifier meanwhile makes the ``INSERT`` of the head (or of its
+        version) fail on its unique key: nothing is written, and the caller replays.
 
         Returns no row when the namespace does not exist, else one row: the current entry's
         columns (all null when there is none) and ``created_id``, ``created_at_new``,
@@ -385,8 +385,13 @@ class Statements:
             return bindparam(f"new_{name}", type_=type_)
 
         ident = new("identifier", String)
+        # Locked first, as every writer locks it before inserting: a writer holding it never
+        # waits for an entry this statement inserted (a deadlock that would cost a second).
         namespace = (
-            select(namespaces.c.id).where(namespaces.c.name == new("name", String)).cte("namespace")
+            select(namespaces.c.id)
+            .where(namespaces.c.name == new("name", String))
+            .with_for_update()
+            .cte("namespace")
         )
         head = heads.alias("head")
         current = entries.alias("current")
