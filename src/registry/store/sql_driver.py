@@ -11,9 +11,9 @@ no pipeline API, and psycopg sends the ``BEGIN`` it opens itself in a round trip
 so the transaction runs on the driver connection (driver autocommit, explicit ``BEGIN`` and
 ``COMMIT``). A new identifier, or one registered again unchanged, needs no read beforehand: one
 statement sent alone in autocommit (:meth:`OwnTransaction.fetch_alone`) is its whole
-transaction, one round trip. On SQLite, where a statement costs ~10 us in the database and several times that
-in SQLAlchemy's execution machinery, :func:`fetch_row` and :func:`execute` run a registration's
-statements on the driver connection inside SQLAlchemy's transaction.
+transaction, one round trip. On SQLite, where a statement costs ~10 us in the database and
+several times that in SQLAlchemy's execution machinery, :func:`fetch_row` and :func:`execute`
+run a registration's statements on the driver connection inside SQLAlchemy's transaction.
 
 The statements are SQLAlchemy's, compiled once (:class:`DriverStatement`). Driver errors
 become SQLAlchemy's again (a broken connection is invalidated), so the retries and messages of

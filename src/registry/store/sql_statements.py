@@ -376,9 +376,9 @@ class Statements:
         version) fail on its unique key: nothing is written, and the caller replays.
 
         Returns no row when the namespace does not exist, else one row: the current entry's
-        columns (all null when there is none) and ``created_id``, ``created_at_new``,
-        ``created_version``, ``generation`` and ``size`` (null when nothing was written). Parameters are
-        named ``new_<column>`` and ``new_name`` (the namespace).
+        columns (all null when there is none) and ``created_at_new``, ``created_version``,
+        ``generation`` and ``size`` (null when nothing was written). Parameters are named
+        ``new_<column>`` and ``new_name`` (the namespace).
         """
 
         def new(name: str, type_: Any) -> Any:
@@ -455,7 +455,6 @@ class Statements:
         return (
             select(
                 *(state.c[name] for name in ENTRY_FIELDS),
-                new_entry.c.id.label("created_id"),
                 new_entry.c.created_at.label("created_at_new"),
                 new_entry.c.version.label("created_version"),
                 bumped.c.generation,
