@@ -626,10 +626,11 @@ class SqlStore(Store):
         if row is None:
             raise missing_namespace_error(namespace)
         generation = row["generation"]
-        if guess is not None and generation != guess + 1:
+        guessed = guess is not None and generation == guess + 1
+        if guess is not None and not guessed:
             self._retract_own_move(namespace, guess)
         if generation is not None:
-            if guess is None or generation != guess + 1:
+            if not guessed:
                 # No guess, or another process wrote in between: noted late, so the watcher
                 # may read this entry back once.
                 self._moved(conn, namespace, generation - 1, generation)

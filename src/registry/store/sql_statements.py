@@ -319,14 +319,10 @@ class Statements:
         ``UPDATE`` inside a CTE, and ``namespaces`` has columns named like those of ``entries``.
         """
 
-        def new(name: str, type_: Any) -> Any:
-            return bindparam(f"new_{name}", type_=type_)
-
-        ns_id, ident = new("namespace_id", Integer), new("identifier", String)
-        change = new("change", BigInteger)
-        values: dict[str, Any] = {name: new(name, entries.c[name].type) for name in _WRITTEN}
-        # Imports keep the draft's timestamp; new registrations take the server's.
-        values["created_at"] = func.coalesce(new("created_at", DateTime(timezone=True)), func.now())
+        ns_id, ident = _new("namespace_id", Integer), _new("identifier", String)
+        change = _new("change", BigInteger)
+        values: dict[str, Any] = {name: _new(name, entries.c[name].type) for name in _WRITTEN}
+        values["created_at"] = _created_at()
         new_entry = (
             self.insert(entries)
             .values(values)
@@ -353,7 +349,7 @@ class Statements:
             .where(namespaces.c.id == ns_id)
             .values(
                 generation=namespaces.c.generation + 1,
-                size=namespaces.c.size + new("added", BigInteger),
+                size=namespaces.c.size + _new("added", BigInteger),
             )
             .returning(namespaces.c.generation, _notify())
             .cte("bumped")
@@ -381,15 +377,12 @@ class Statements:
         ``new_<column>`` and ``new_name`` (the namespace).
         """
 
-        def new(name: str, type_: Any) -> Any:
-            return bindparam(f"new_{name}", type_=type_)
-
-        ident = new("identifier", String)
+        ident = _new("identifier", String)
         # Locked first, as every writer locks it before inserting: a writer holding it never
         # waits for an entry this statement inserted (a deadlock that would cost a second).
         namespace = (
             select(namespaces.c.id)
-            .where(namespaces.c.name == new("name", String))
+            .where(namespaces.c.name == _new("name", String))
             .with_for_update()
             .cte("namespace")
         )
@@ -408,7 +401,7 @@ class Statements:
             .scalar_subquery()
         )
         columns = [name for name in _WRITTEN if name not in ("namespace_id", "version")]
-        created_at = func.coalesce(new("created_at", DateTime(timezone=True)), func.now())
+        created_at = _created_at()
         new_entry = (
             self.insert(entries)
             .from_select(
@@ -416,7 +409,7 @@ class Statements:
                 select(
                     state.c.namespace_id,
                     func.coalesce(last_version, 0) + 1,
-                    *(new(name, entries.c[name].type) for name in columns),
+                    *(_new(name, entries.c[name].type) for name in columns),
                     created_at,
                 ).where(state.c.id.is_(None)),
             )
@@ -475,14 +468,28 @@ def write_entry_params(
     named = {"created_at": None, **params, "change": change}
     if added is not None:
         named["added"] = added
-    return {f"new_{key}": value for key, value in named.items()}
+    return _new_params(named)
 
 
 def create_entry_params(namespace: str, params: dict[str, Any]) -> dict[str, Any]:
     """The parameters of :attr:`Statements.create_entry` for the ``entries`` values ``params``
     (without namespace id and version) of an entry of ``namespace``."""
-    named = {"created_at": None, **params, "name": namespace}
+    return _new_params({"created_at": None, **params, "name": namespace})
+
+
+def _new(name: str, type_: Any) -> Any:
+    """The parameter ``new_<name>`` of the write CTEs: SQLAlchemy adds execution parameters
+    named like a table's columns to the ``SET`` of an ``UPDATE`` inside a CTE."""
+    return bindparam(f"new_{name}", type_=type_)
+
+
+def _new_params(named: dict[str, Any]) -> dict[str, Any]:
     return {f"new_{key}": value for key, value in named.items()}
+
+
+def _created_at() -> Any:
+    """The ``created_at`` of a written entry: the draft's (an import keeps it), else now."""
+    return func.coalesce(_new("created_at", DateTime(timezone=True)), func.now())
 
 
 def _notify() -> Any:
