@@ -246,19 +246,16 @@ class SqlStore(Store):
         params = {"name": namespace, "since": min(max(generation, -1), limits.GENERATION)}
 
         def work(conn: Connection) -> ChangeSet:
-            if self._pipelined:
-                # Three reads that must agree with each other, in one snapshot, sent together
-                # with its BEGIN and COMMIT: one round trip (every server worker makes one for
-                # each burst of the others' writes).
+            if self._dialect == "postgresql":
+                # One statement, so one snapshot, in one round trip (Statements.changes).
                 with OwnTransaction(conn) as own:
-                    states, rows, removed_rows = own.read_snapshot(self._driver.changes, params)
-                state = states[0] if states else None
-                removed = [row["identifier"] for row in removed_rows]
+                    found = own.fetch_all_alone(self._driver.changes, params)
+                rows = [row for row in found if row["generation"] is None]
+                state = next((row for row in found if row["generation"] is not None), None)
+                removed = (state and state["removed"]) or []
             else:
-                if self._dialect == "postgresql":
-                    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-                found = conn.execute(self._sql.namespace_state, params).first()
-                state = None if found is None else dict(found._mapping)
+                namespace_row = conn.execute(self._sql.namespace_state, params).first()
+                state = None if namespace_row is None else dict(namespace_row._mapping)
                 if state is None or state["generation"] == generation:
                     return ChangeSet(namespace, generation, generation)
                 rows = [dict(row._mapping) for row in conn.execute(self._sql.changed_heads, params)]
@@ -716,8 +713,7 @@ class _DriverStatements:
             self.write_row = DriverStatement(statements.write_row, dialect)
             self.write_entry = DriverStatement(statements.write_entry, dialect)
             self.create_entry = DriverStatement(statements.create_entry, dialect)
-            reads = (statements.namespace_state, statements.changed_heads, statements.removed)
-            self.changes = [DriverStatement(read, dialect) for read in reads]
+            self.changes = DriverStatement(statements.changes, dialect)
             return
         written = [*entry_params(EntryDraft("x", "m:x")), "namespace_id", "version"]
         self.insert_entry = DriverStatement(statements.insert_entry, dialect, written)

@@ -229,23 +229,27 @@ _CHANGED_HEADS = (
     + " FROM heads JOIN entries ON entries.id = heads.entry_id"
     " WHERE heads.namespace_id = :namespace_id AND heads.change > :since"
 )
-# PostgreSQL: one index lookup per changed head (see Statements.changed_heads for why).
-_CHANGED_HEADS_PG = (
-    "SELECT heads.position, "
-    + ", ".join(f"found.{field}" for field in ENTRY_FIELDS)
-    + " FROM heads CROSS JOIN LATERAL (SELECT "
-    + ", ".join(f"entries.{field}" for field in ENTRY_FIELDS)
-    + " FROM entries WHERE entries.id = heads.entry_id LIMIT 1) AS found"
-    " WHERE heads.namespace_id = :namespace_id AND heads.change > :since"
-)
 _REMOVED = (
     "SELECT identifier FROM tombstones WHERE namespace_id = :namespace_id AND change > :since"
 )
-# PostgreSQL sends the three reads together, so the namespace is named in each.
-_NAMED_ID = "(SELECT id FROM namespaces WHERE name = :name)"
-_CHANGED_HEADS_PG_NAMED = _CHANGED_HEADS_PG.replace(":namespace_id", _NAMED_ID)
-_REMOVED_NAMED = _REMOVED.replace(":namespace_id", _NAMED_ID)
-_SNAPSHOT_PG = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+# PostgreSQL: the three reads as one statement, so one snapshot in autocommit, and one index
+# lookup per changed head (see Statements.changes and Statements.changed_heads for why). The
+# namespace's row comes with NULL head columns, each changed head with NULL namespace columns.
+_CHANGES_PG = (
+    "SELECT NULL AS position, "
+    + ", ".join(f"NULL AS {field}" for field in ENTRY_FIELDS)
+    + ", namespaces.generation, namespaces.cleared_at, gone.removed FROM namespaces"
+    " CROSS JOIN LATERAL (SELECT array_agg(tombstones.identifier) AS removed FROM tombstones"
+    " WHERE tombstones.namespace_id = namespaces.id AND tombstones.change > :since) AS gone"
+    " WHERE namespaces.name = :name"
+    " UNION ALL SELECT heads.position, "
+    + ", ".join(f"found.{field}" for field in ENTRY_FIELDS)
+    + ", NULL, NULL, NULL FROM heads CROSS JOIN LATERAL (SELECT "
+    + ", ".join(f"entries.{field}" for field in ENTRY_FIELDS)
+    + " FROM entries WHERE entries.id = heads.entry_id LIMIT 1) AS found"
+    " WHERE heads.namespace_id = (SELECT id FROM namespaces WHERE name = :name)"
+    " AND heads.change > :since"
+)
 
 
 class DirectReadFailed(Exception):
@@ -301,27 +305,30 @@ class DirectReader:
             return [str(row[0]) for row in fetch(_IDENTIFIERS, {"name": namespace})]
 
     def changes(self, namespace: str, since: int) -> ChangeSet:
-        """What changed after generation ``since``, read in one snapshot (``changes_since``).
-
-        On PostgreSQL the snapshot's ``BEGIN``, its three reads and its ``COMMIT`` go out
-        together: one round trip, as ``SqlStore.changes_since`` takes (a listening process
-        makes one for each burst of other processes' writes).
-        """
-        if self._postgres and pipeline_supported():
-            named = {"name": namespace, "since": since}
-            reads = [(_STATE, named), (_CHANGED_HEADS_PG_NAMED, named), (_REMOVED_NAMED, named)]
-            state, heads, removed = self._pipelined_snapshot(reads)
+        """What changed after generation ``since``, read in one snapshot (``changes_since``):
+        on PostgreSQL one statement, one round trip, as ``SqlStore.changes_since`` takes (a
+        listening process makes one for each burst of other processes' writes)."""
+        if self._postgres:
+            with self._session() as fetch:
+                found = fetch(_CHANGES_PG, {"name": namespace, "since": since})
+            width = 1 + len(ENTRY_FIELDS)  # a head's columns, then the namespace's
+            state = [row[width:] for row in found if row[width] is not None]
+            heads = [row[:width] for row in found if row[width] is None]
+            if not state:
+                return ChangeSet(namespace, since, since)
+            generation, cleared_at, removed = state[0]
+            removed = removed or []
         else:
             with self._session(snapshot=True) as fetch:
-                state = fetch(_STATE, {"name": namespace})
-                heads = removed = []
-                if state and state[0][1] != since:  # else there is nothing more to read
-                    params = {"namespace_id": state[0][0], "since": since}
-                    heads = fetch(_CHANGED_HEADS_PG if self._postgres else _CHANGED_HEADS, params)
-                    removed = fetch(_REMOVED, params)
-        if not state or state[0][1] == since:
+                rows = fetch(_STATE, {"name": namespace})
+                if not rows or rows[0][1] == since:  # nothing more to read
+                    return ChangeSet(namespace, since, since)
+                namespace_id, generation, cleared_at = rows[0]
+                params = {"namespace_id": namespace_id, "since": since}
+                heads = fetch(_CHANGED_HEADS, params)
+                removed = [row[0] for row in fetch(_REMOVED, params)]
+        if generation == since:
             return ChangeSet(namespace, since, since)
-        _, generation, cleared_at = state[0]
         changed = ((row[0], _record(namespace, row[1:])) for row in heads)
         return change_set(
             namespace,
@@ -329,7 +336,7 @@ class DirectReader:
             generation,
             cleared_at,
             changed=changed,
-            removed=[str(row[0]) for row in removed],
+            removed=[str(identifier) for identifier in removed],
         )
 
     def close(self) -> None:
@@ -358,7 +365,7 @@ class DirectReader:
 
     @contextlib.contextmanager
     def _session(self, *, snapshot: bool = False) -> Iterator[_Fetch]:
-        """Hold the connection; ``snapshot``: every read in one read-only transaction."""
+        """Hold the connection; ``snapshot`` (SQLite): every read in one transaction."""
         with self._connection() as conn:
 
             def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
@@ -368,23 +375,11 @@ class DirectReader:
             if not snapshot:
                 yield fetch
                 return
-            conn.execute(_SNAPSHOT_PG if self._postgres else "BEGIN")
+            conn.execute("BEGIN")
             try:
                 yield fetch
             finally:
                 conn.execute("COMMIT")  # it only read: nothing to roll back
-
-    def _pipelined_snapshot(self, reads: list[tuple[str, dict[str, Any]]]) -> list[list[Any]]:
-        """PostgreSQL: ``reads`` in one read-only snapshot, sent with its ``BEGIN`` and
-        ``COMMIT`` in one round trip (psycopg's pipeline mode); the rows of each."""
-        with self._connection() as conn:
-            cursors = [conn.cursor() for _ in reads]
-            with conn.pipeline():
-                conn.execute(_SNAPSHOT_PG)
-                for cursor, (sql, params) in zip(cursors, reads, strict=True):
-                    cursor.execute(_pyformat(sql), params)
-                conn.execute("COMMIT")
-            return [list(cursor.fetchall()) for cursor in cursors]
 
 
 #: Runs one statement and returns its rows.

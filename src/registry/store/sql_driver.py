@@ -133,6 +133,14 @@ class OwnTransaction:
     def fetch_alone(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         """``statement`` as a transaction of its own (autocommit): one round trip; its first
         row as a dict, or None."""
+        rows = self.fetch_all_alone(statement, values, limit=1)
+        return rows[0] if rows else None
+
+    def fetch_all_alone(
+        self, statement: DriverStatement, values: dict[str, Any], *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``statement`` as a transaction of its own (autocommit): one round trip; its rows
+        (the first ``limit`` of them) as dicts."""
         from psycopg.rows import dict_row
 
         with (
@@ -140,7 +148,10 @@ class OwnTransaction:
             self._driver.cursor(row_factory=dict_row) as cursor,
         ):
             cursor.execute(statement.sql, statement.params(values))
-            return cursor.fetchone()
+            rows: list[dict[str, Any]] = (
+                cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+            )
+            return rows
 
     def execute_and_commit(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         """``statement`` and ``COMMIT`` in one round trip; the statement's first row.
@@ -158,15 +169,6 @@ class OwnTransaction:
         trip; the first row of each (a tuple, or None). A failing statement skips the rest."""
         return self._pipelined(steps, commit=True)
 
-    def read_snapshot(
-        self, statements: list[DriverStatement], values: dict[str, Any]
-    ) -> list[list[dict[str, Any]]]:
-        """A read-only ``REPEATABLE READ`` transaction of ``statements`` (one snapshot), sent
-        with its ``BEGIN`` and ``COMMIT`` in one round trip; the rows of each, as dicts."""
-        steps = [(statement, values) for statement in statements]
-        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        return self._pipelined(steps, begin=begin, commit=True, as_dicts=True, every_row=True)
-
     def _pipelined(
         self,
         steps: list[tuple[DriverStatement, dict[str, Any]]],
@@ -174,11 +176,9 @@ class OwnTransaction:
         begin: str | None = None,
         commit: bool = False,
         as_dicts: bool = False,
-        every_row: bool = False,
     ) -> list[Any]:
         """Send ``begin``, the steps and ``COMMIT`` in one pipeline (one round trip); return
-        each step's first row (``every_row``: all its rows), or None for a statement that
-        returns none."""
+        each step's first row, or None for a statement that returns none."""
         from psycopg.rows import dict_row
 
         driver = self._driver
@@ -199,7 +199,7 @@ class OwnTransaction:
                 if cursor.description is None:  # a statement without rows (an INSERT)
                     found.append(None)
                 else:
-                    found.append(cursor.fetchall() if every_row else cursor.fetchone())
+                    found.append(cursor.fetchone())
                 cursor.close()
             return found
 
