@@ -91,3 +91,20 @@ def test_a_change_is_answered_at_once(sqlite_server: LiveServer) -> None:
     assert status == 200
     status, answer = request(sqlite_server, "GET", path, token=READ_TOKEN)
     assert status == 200 and answer["entry"]["origin"] == "lab.mod:later"
+
+
+def test_a_kept_answer_follows_new_versions_and_unregistrations(sqlite_server: LiveServer) -> None:
+    """The encoded answer is kept per record: a new version or an unregistration is answered
+    at once, never the body kept for the record before it."""
+    path = f"/namespaces/{NAMESPACE}/entries/versioned"
+    entries = f"/namespaces/{NAMESPACE}/entries"
+    for version in (1, 2):
+        body = {"identifier": "versioned", "origin": "lab.mod:v", "source_hash": f"h{version}"}
+        assert request(sqlite_server, "POST", entries, body, token=WRITE_TOKEN)[0] == 200
+        for _ in range(2):  # the second answer is the kept one
+            status, answer = request(sqlite_server, "GET", path, token=READ_TOKEN)
+            assert status == 200
+            entry = answer["entry"]
+            assert (entry["version"], entry["source_hash"]) == (version, f"h{version}")
+    assert request(sqlite_server, "DELETE", path, token=WRITE_TOKEN)[0] == 200
+    assert request(sqlite_server, "GET", path, token=READ_TOKEN) == (200, {"entry": None})

@@ -8,7 +8,9 @@ is plain: a GET with well-formed parameters, a token (if the server has tokens) 
 reading, and a record the store holds in memory. Everything else (a database read, a malformed
 parameter, a missing or refused token, any other request) goes on to the documented route, so
 its answers and errors stay the only ones; ``tests/server/test_cached_reads.py`` checks that
-both answer alike. Imports ``server.auth``, ``server.middleware``, ``store.base``,
+both answer alike. The body of each record is kept once encoded (a sixth of the time of a
+cached read went to encoding it again): records are never changed in place, so a cached body
+is reused only while the store still holds the very record it was made from. Imports ``server.auth``, ``server.middleware``, ``store.base``,
 ``store.limits``, ``store.wire``.
 """
 
@@ -21,13 +23,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from registry.server.auth import TokenTable
 from registry.server.middleware import bearer_token, route_path
 from registry.store import limits
-from registry.store.base import Store
+from registry.store.base import EntryRecord, Store
 from registry.store.wire import entry_to_json, json_bytes
 
 __all__ = ["CachedEntryReads"]
 
 _ENTRY_PATH = re.compile(rf"/namespaces/({limits.NAMESPACE_PATTERN})/entries/([^/]+)")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_NO_ENTRY = json_bytes({"entry": None})
+#: Encoded bodies kept at most (then all are dropped and encoded again as they are asked for):
+#: a few MiB for the entries a worker serves most.
+BODIES_KEPT = 8192
 
 
 class CachedEntryReads:
@@ -37,6 +43,8 @@ class CachedEntryReads:
         self.app = app
         self.store = store
         self.table = table
+        # (namespace, identifier) -> (the record, its body); used from the event loop only.
+        self._bodies: dict[tuple[str, str], tuple[EntryRecord, bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -57,9 +65,18 @@ class CachedEntryReads:
             return None
         if self.table.is_enabled and self.table.scope_of(bearer_token(scope)) is None:
             return None  # the route answers 401
-        known, record = self.store.cached_entry(found[1], found[2])
+        key = (found[1], found[2])
+        known, record = self.store.cached_entry(*key)
         if not known:
             return None
+        if record is None:
+            return _NO_ENTRY
+        kept = self._bodies.get(key)
+        if kept is not None and kept[0] is record:
+            return kept[1]
         # The documented route's response, built the same way (server.app._json).
-        answer = {"entry": None if record is None else entry_to_json(record)}
-        return json_bytes(answer)
+        body = json_bytes({"entry": entry_to_json(record)})
+        if len(self._bodies) >= BODIES_KEPT:
+            self._bodies.clear()
+        self._bodies[key] = (record, body)
+        return body
