@@ -10,8 +10,8 @@ parameter, a missing or refused token, any other request) goes on to the documen
 its answers and errors stay the only ones; ``tests/server/test_cached_reads.py`` checks that
 both answer alike. The body of each record is kept once encoded (a sixth of the time of a
 cached read went to encoding it again): records are never changed in place, so a cached body
-is reused only while the store still holds the very record it was made from. Imports ``server.auth``, ``server.middleware``, ``store.base``,
-``store.limits``, ``store.wire``.
+is reused only while the store still holds the very record it was made from. Imports
+``server.auth``, ``server.middleware``, ``store.base``, ``store.limits``, ``store.wire``.
 """
 
 from __future__ import annotations

@@ -133,14 +133,14 @@ class OwnTransaction:
     def fetch_alone(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
         """``statement`` as a transaction of its own (autocommit): one round trip; its first
         row as a dict, or None."""
-        rows = self.fetch_all_alone(statement, values, limit=1)
+        rows = self.fetch_all_alone(statement, values)
         return rows[0] if rows else None
 
     def fetch_all_alone(
-        self, statement: DriverStatement, values: dict[str, Any], *, limit: int | None = None
+        self, statement: DriverStatement, values: dict[str, Any]
     ) -> list[dict[str, Any]]:
         """``statement`` as a transaction of its own (autocommit): one round trip; its rows
-        (the first ``limit`` of them) as dicts."""
+        as dicts."""
         from psycopg.rows import dict_row
 
         with (
@@ -148,9 +148,7 @@ class OwnTransaction:
             self._driver.cursor(row_factory=dict_row) as cursor,
         ):
             cursor.execute(statement.sql, statement.params(values))
-            rows: list[dict[str, Any]] = (
-                cursor.fetchall() if limit is None else cursor.fetchmany(limit)
-            )
+            rows: list[dict[str, Any]] = cursor.fetchall()
             return rows
 
     def execute_and_commit(self, statement: DriverStatement, values: dict[str, Any]) -> Any:
