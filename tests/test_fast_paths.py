@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from registry import SchemeRegistry, ValidationError, schemes
 from registry.factorize import compiler as factorize
-from registry.factorize import lookup, plans
+from registry.factorize import hints, lookup, plans
 from registry.factorize.hints import EVERY_TYPE, direct_types, is_plain_class
 from registry.factorize.shapes import MISMATCH
 from tests.test_factorize_properties import Branch, Leaf, anything, forest, untyped
@@ -451,8 +451,31 @@ def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
         def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
             return handler(int)
 
-    plain = [Leaf, Branch, Text, Table, Generic, Base, WithMeta]
+    class HookedChild(Hooked):  # the hook is inherited
+        pass
+
+    class PointChild(Point):  # a subclass of a dataclass is one too, for pydantic
+        pass
+
+    @typing.runtime_checkable
+    class Sized(typing.Protocol):
+        def size(self) -> int: ...
+
+    class SizedImpl(Sized):  # a class implementing a protocol is a plain class
+        def size(self) -> int:
+            return 1
+
+    class PairChild(Pair):
+        pass
+
+    class Validated(Base):
+        @classmethod
+        def __get_validators__(cls) -> Any:
+            yield int
+
+    plain = [Leaf, Branch, Text, Table, Generic, Base, WithMeta, SizedImpl]
     other = [Point, Colour, Model, Pair, Hooked, pathlib.Path, int, dict]
+    other += [HookedChild, PointChild, Sized, PairChild, Validated]
     config = pydantic.ConfigDict(arbitrary_types_allowed=True)
     for klass in plain:
         assert is_plain_class(klass), klass
@@ -460,6 +483,25 @@ def test_plain_classes_are_the_ones_pydantic_checks_with_isinstance() -> None:
         assert schema["type"] == "is-instance", klass
     for klass in other:
         assert not is_plain_class(klass), klass
+
+
+def test_plain_classes_are_told_apart_alike_with_and_without_a_metaclass() -> None:
+    """For classes made by ``type`` or ``ABCMeta``, ``is_plain_class`` reads the classes'
+    namespaces instead of looking attributes up: the metaclasses must lend none of the
+    attributes it looks for, and both ways must answer alike."""
+    names = [*hints._OWN_VALIDATION, "_is_protocol"]
+    for metaclass in hints._ORDINARY_METACLASSES:
+        assert not any(hasattr(metaclass, name) for name in names), metaclass
+    classes = [Leaf, Branch, Point, Pair, abc.ABC, typing.Generic]
+    for holder in (object, abc.ABC):
+        for name in names:
+            for value in (True, False, None):
+                classes.append(type(holder)(f"Has{name}", (holder,), {name: value}))
+                classes.append(type(holder)("Child", (classes[-1],), {}))
+    assert len(classes) > 40
+    for klass in classes:
+        assert type(klass) in hints._ORDINARY_METACLASSES
+        assert is_plain_class(klass) == hints._is_plain_class_of_metaclass(klass), klass
 
 
 def test_only_shapes_of_moderate_size_get_a_builder() -> None:
@@ -664,3 +706,26 @@ def test_type_names_match_by_value_whether_interned_or_not() -> None:
         assert (built.left.v, built.right.v) == (1, 2)
         assert Fast.to_config(built)["left"] == {"_type": "Leaf", "v": 1}
     assert lookup.lookup_for(Fast).builders["Branch"]
+
+
+def test_hints_of_plain_classes_are_the_ones_typing_introspection_gives() -> None:
+    """``hint_for`` describes a plain class without typing's introspection; the general
+    description must say the same of it."""
+
+    class Abstract(abc.ABC):
+        @abc.abstractmethod
+        def run(self) -> None: ...
+
+    class Text(str):
+        pass
+
+    class Table(dict):  # type: ignore[type-arg]
+        pass
+
+    for annotation in (Leaf, Branch, Abstract, Text, Table, Point, Model):
+        shortcut = hints._make_hint(annotation)
+        general = hints.Hint(annotation)
+        general.item = general.value = hints.ANY_HINT
+        hints._describe_single(general, annotation)
+        for name in ("build_class", "sequence_kind", "is_mapping", "item", "value", "direct"):
+            assert getattr(shortcut, name) == getattr(general, name), (annotation, name)

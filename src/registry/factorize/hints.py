@@ -9,6 +9,7 @@ plain mapping is given for a class-typed parameter. Imports only ``errors``, ``s
 
 from __future__ import annotations
 
+import abc
 import collections.abc
 import contextlib
 import dataclasses
@@ -68,6 +69,8 @@ def direct_types(annotation: Any) -> frozenset[type] | None:
         annotation = type(None)
     if _hashable_in(annotation, _SCALARS):
         return frozenset({annotation})
+    if type(annotation) in _ORDINARY_METACLASSES:
+        return None  # any other class (never a union)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         members = [direct_types(member) for member in typing.get_args(annotation)]
         if any(member is None or member is EVERY_TYPE for member in members):
@@ -83,6 +86,7 @@ class Hint:
         "_adapter",
         "_compatible",
         "annotation",
+        "as_written",
         "build_class",
         "direct",
         "is_any",
@@ -103,6 +107,9 @@ class Hint:
         self.value: Hint = self
         self._compatible: dict[Any, bool] = {}
         self._adapter: pydantic.TypeAdapter[Any] | None = None
+        #: Whether a pydantic scheme holds the annotation exactly as written (see
+        #: :func:`_modelled_as_written`); :func:`hint_for` works it out for the rest.
+        self.as_written = annotation is Any
 
     def accepts_type(self, produced: Any) -> bool:
         """Return whether a value of type ``produced`` may be given for this annotation."""
@@ -187,10 +194,22 @@ def hint_for(annotation: Any) -> Hint:
 
 def _make_hint(annotation: Any) -> Hint:
     hint = Hint(annotation)
+    hint.as_written = _modelled_as_written(annotation)
     if hint.is_any:
         hint.sequence_kind = list
         return hint
     hint.item = hint.value = ANY_HINT
+    if (
+        hint.as_written
+        and type(annotation) in _ORDINARY_METACLASSES
+        and annotation not in _SIMPLE
+        and annotation not in _GENERIC_CONTAINERS
+    ):
+        # A plain class of user code, the common case: what _describe_single would find,
+        # without typing's introspection (a new class pays for every attribute it lacks).
+        if not inspect.isabstract(annotation):
+            hint.build_class = annotation
+        return hint
     members = _union_members(annotation)
     if len(members) > 1:
         structural = [hint_for(member) for member in members]
@@ -206,6 +225,46 @@ def _make_hint(annotation: Any) -> Hint:
         return hint
     _describe_single(hint, members[0] if members else annotation)
     return hint
+
+
+_SIMPLE = frozenset({Any, int, float, str, bool, bytes, type(None), None})
+_GENERIC_CONTAINERS = frozenset(
+    {
+        list,
+        tuple,
+        dict,
+        set,
+        frozenset,
+        collections.abc.Sequence,
+        collections.abc.MutableSequence,
+        collections.abc.Iterable,
+        collections.abc.Collection,
+        collections.abc.Mapping,
+        collections.abc.MutableMapping,
+        collections.abc.Set,
+        collections.abc.MutableSet,
+    }
+)
+
+
+def _modelled_as_written(annotation: Any) -> bool:
+    """Return whether pydantic's scheme would hold ``annotation`` exactly as written: it needs
+    no schema of its own (no ``Annotated`` metadata, no models, dataclasses or hooks that
+    could reject or reshape it). When unsure, say no: the scheme is then built and is the
+    authority."""
+    try:
+        if annotation in _SIMPLE or annotation in _GENERIC_CONTAINERS:
+            return True
+    except TypeError:  # unhashable metadata somewhere inside
+        return False
+    if type(annotation) in _ORDINARY_METACLASSES:
+        return is_plain_class(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) or origin in _GENERIC_CONTAINERS:
+        return all(
+            arg is Ellipsis or hint_for(arg).as_written for arg in typing.get_args(annotation)
+        )
+    return origin is None and is_plain_class(annotation)
 
 
 def _union_members(annotation: Any) -> list[Any]:
@@ -258,7 +317,19 @@ def _takes_mapping(annotation: Any) -> bool:
     )
 
 
-_PYDANTIC_HOOKS = ("__get_pydantic_core_schema__", "__get_validators__", "__pydantic_validator__")
+#: Metaclasses that lend their classes none of the attributes :func:`is_plain_class` looks
+#: for (tests hold this). Models, enums and TypedDicts come with metaclasses of their own.
+_ORDINARY_METACLASSES = (type, abc.ABCMeta)
+#: Attributes that make pydantic validate a class in its own way: schema hooks, and the
+#: fields of a dataclass (what ``dataclasses.is_dataclass`` looks for).
+_OWN_VALIDATION = frozenset(
+    {
+        "__get_pydantic_core_schema__",
+        "__get_validators__",
+        "__pydantic_validator__",
+        "__dataclass_fields__",
+    }
+)
 
 
 def is_plain_class(annotation: Any) -> bool:
@@ -266,15 +337,35 @@ def is_plain_class(annotation: Any) -> bool:
     ``isinstance`` (no model, dataclass, enum, named tuple or schema hook; not from the
     standard library, whose classes pydantic often validates in its own way). ``False`` means
     "ask pydantic", not "no"."""
-    if not inspect.isclass(annotation) or getattr(annotation, "_is_protocol", False):
+    if type(annotation) not in _ORDINARY_METACLASSES:
+        return inspect.isclass(annotation) and _is_plain_class_of_metaclass(annotation)
+    if annotation.__module__.partition(".")[0] in sys.stdlib_module_names:
+        return False
+    # Read from the classes' namespaces: on Python 3.11 each attribute a class lacks costs an
+    # AttributeError (~1 us on a class never looked at before: a first build's classes).
+    protocol_seen = False
+    for base in annotation.__mro__[:-1]:  # ``object`` defines none of these
+        attributes = vars(base)
+        if base is tuple or not _OWN_VALIDATION.isdisjoint(attributes):
+            return False
+        if not protocol_seen and "_is_protocol" in attributes:
+            if attributes["_is_protocol"]:
+                return False
+            protocol_seen = True  # the first one found is what getattr would return
+    return True
+
+
+def _is_plain_class_of_metaclass(annotation: type) -> bool:
+    """:func:`is_plain_class` for a class with a metaclass of its own, which may lend it any
+    attribute."""
+    if getattr(annotation, "_is_protocol", False):
         return False
     if annotation.__module__.partition(".")[0] in sys.stdlib_module_names:
         return False
     return not (
         issubclass(annotation, (BaseModel, enum.Enum, tuple))
-        or dataclasses.is_dataclass(annotation)
         or typing_extensions.is_typeddict(annotation)
-        or any(hasattr(annotation, hook) for hook in _PYDANTIC_HOOKS)
+        or any(hasattr(annotation, name) for name in _OWN_VALIDATION)
     )
 
 

@@ -13,10 +13,8 @@ Imports only ``errors``, ``hints`` and ``schemes``.
 
 from __future__ import annotations
 
-import collections.abc
 import inspect
 import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -27,7 +25,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 
 from registry import schemes
 from registry.errors import ValidationError
-from registry.factorize.hints import EVERY_TYPE, Hint, direct_types, hint_for, is_plain_class
+from registry.factorize.hints import EVERY_TYPE, Hint, direct_types, hint_for
 
 __all__ = [
     "ArtifactPlan",
@@ -79,35 +77,60 @@ def compile_plan(
         ) from exc
     hints = schemes.resolved_hints(artifact)
     given, accepts_extra = schemes.scheme_parameters(parameters, hints)
-    if all(_modelled_as_written(param.name, annotation) for param, annotation in given):
-        annotations = {param.name: annotation for param, annotation in given}
-        plain = annotations
-        required = frozenset(param.name for param, _ in given if param.default is _EMPTY)
+    # One loop per list, not a comprehension per field: a first build compiles a plan for
+    # each artifact it meets, and most of a plan's cost was its own bookkeeping.
+    fields: dict[str, Hint] = {}
+    annotations: dict[str, Any] = {}
+    required: set[str] = set()
+    as_written = True
+    for param, annotation in given:
+        name = param.name
+        hint = fields[name] = hint_for(annotation)
+        annotations[name] = annotation
+        if param.default is _EMPTY:
+            required.add(name)
+        as_written = as_written and hint.as_written and not schemes._reserved(name)
+    if as_written:
+        direct = {name: hint.direct for name, hint in fields.items() if hint.direct is not None}
     else:
         # Keyed by parameter name: a field pydantic reserves the name of has it as its alias.
         infos = {info.alias or name: info for name, info in scheme().model_fields.items()}
         annotations = {name: info.rebuild_annotation() for name, info in infos.items()}
-        plain = {name: info.annotation for name, info in infos.items()}
-        required = frozenset(name for name, info in infos.items() if info.is_required())
-    kinds = inspect.Parameter
-    positional = [
-        p for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
-    ]
-    var_args = [p for p in parameters if p.kind is kinds.VAR_POSITIONAL]
-    direct = {name: direct_types(annotation) for name, annotation in annotations.items()}
+        fields = {name: hint_for(info.annotation) for name, info in infos.items()}
+        direct = {}
+        for name, annotation in annotations.items():
+            classes = direct_types(annotation)
+            if classes is not None:
+                direct[name] = classes
+        required = {name for name, info in infos.items() if info.is_required()}
+    positional: list[str] = []
+    positional_only: list[str] = []
+    defaults: dict[str, Any] = {}
+    var_args = None
+    for param in parameters:
+        kind = param.kind
+        if kind is _KIND.POSITIONAL_OR_KEYWORD:
+            positional.append(param.name)
+        elif kind is _KIND.POSITIONAL_ONLY:
+            positional.append(param.name)
+            positional_only.append(param.name)
+        elif kind is _KIND.VAR_POSITIONAL:
+            var_args = hint_for(hints.get(param.name, Any))
+        if param.default is not _EMPTY:
+            defaults[param.name] = param.default
     return ArtifactPlan(
         label=label,
         artifact=artifact,
-        fields={name: hint_for(annotation) for name, annotation in plain.items()},
+        fields=fields,
         annotations=annotations,
-        required=required,
-        positional=tuple(p.name for p in positional),
-        positional_only=tuple(p.name for p in positional if p.kind is kinds.POSITIONAL_ONLY),
-        defaults={p.name: p.default for p in parameters if p.default is not _EMPTY},
-        var_args=hint_for(hints.get(var_args[0].name, Any)) if var_args else None,
+        required=frozenset(required),
+        positional=tuple(positional),
+        positional_only=tuple(positional_only),
+        defaults=defaults,
+        var_args=var_args,
         accepts_extra=accepts_extra,
         produces=artifact if inspect.isclass(artifact) else hints.get("return"),
-        direct={name: classes for name, classes in direct.items() if classes is not None},
+        direct=direct,
     )
 
 
@@ -122,6 +145,9 @@ class Parameter(NamedTuple):
 
 _EMPTY = inspect.Parameter.empty
 _KIND = inspect.Parameter
+#: What ``inspect`` reads a class's signature from besides ``__init__`` (``object``, the last
+#: class of every MRO, defines none of them).
+_CLASS_SIGNATURE_HOOKS = frozenset({*schemes.SIGNATURE_HOOKS, "__code__"})
 
 
 def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspect.Parameter]:
@@ -141,9 +167,7 @@ def parameters_of(artifact: Callable[..., Any]) -> list[Parameter] | list[inspec
         klass: Any = artifact
         function, bound = klass.__init__, True
         if klass.__new__ is not object.__new__ or any(
-            name in base.__dict__
-            for base in klass.__mro__
-            for name in (*schemes.SIGNATURE_HOOKS, "__code__")
+            not _CLASS_SIGNATURE_HOOKS.isdisjoint(vars(base)) for base in klass.__mro__[:-1]
         ):
             return list(inspect.signature(artifact).parameters.values())
     if not schemes.is_plain_function(function):
@@ -164,84 +188,40 @@ def _code_parameters(function: types.FunctionType) -> list[Parameter]:
     code = function.__code__
     names = code.co_varnames
     count = code.co_argcount
+    positional_only = code.co_posonlyargcount
     keyword_only = code.co_kwonlyargcount
+    flags = code.co_flags
     annotations = function.__annotations__
     defaults = function.__defaults__ or ()
-    keyword_defaults = function.__kwdefaults__ or {}
-    first_default = count - len(defaults)
+    kinds: list[inspect._ParameterKind] = [_KIND.POSITIONAL_ONLY] * positional_only
+    kinds += [_KIND.POSITIONAL_OR_KEYWORD] * (count - positional_only)
+    padded = (_EMPTY,) * (count - len(defaults)) + defaults
     parameters = [
-        Parameter(
-            name,
-            _KIND.POSITIONAL_ONLY
-            if index < code.co_posonlyargcount
-            else _KIND.POSITIONAL_OR_KEYWORD,
-            defaults[index - first_default] if index >= first_default else _EMPTY,
-            annotations.get(name, _EMPTY),
-        )
-        for index, name in enumerate(names[:count])
+        Parameter(name, kind, default, annotations.get(name, _EMPTY))
+        for name, kind, default in zip(names[:count], kinds, padded, strict=True)
     ]
     after = count + keyword_only
-    if code.co_flags & inspect.CO_VARARGS:
+    if flags & inspect.CO_VARARGS:
         name = names[after]
         parameters.append(
             Parameter(name, _KIND.VAR_POSITIONAL, _EMPTY, annotations.get(name, _EMPTY))
         )
         after += 1
-    parameters += [
-        Parameter(
-            name,
-            _KIND.KEYWORD_ONLY,
-            keyword_defaults.get(name, _EMPTY),
-            annotations.get(name, _EMPTY),
-        )
-        for name in names[count : count + keyword_only]
-    ]
-    if code.co_flags & inspect.CO_VARKEYWORDS:
+    if keyword_only:
+        keyword_defaults = function.__kwdefaults__ or {}
+        parameters += [
+            Parameter(
+                name,
+                _KIND.KEYWORD_ONLY,
+                keyword_defaults.get(name, _EMPTY),
+                annotations.get(name, _EMPTY),
+            )
+            for name in names[count : count + keyword_only]
+        ]
+    if flags & inspect.CO_VARKEYWORDS:
         name = names[after]
         parameters.append(Parameter(name, _KIND.VAR_KEYWORD, _EMPTY, annotations.get(name, _EMPTY)))
     return parameters
-
-
-_SIMPLE = frozenset({Any, int, float, str, bool, bytes, type(None), None})
-_GENERIC_CONTAINERS = frozenset(
-    {
-        list,
-        tuple,
-        dict,
-        set,
-        frozenset,
-        collections.abc.Sequence,
-        collections.abc.MutableSequence,
-        collections.abc.Iterable,
-        collections.abc.Collection,
-        collections.abc.Mapping,
-        collections.abc.MutableMapping,
-        collections.abc.Set,
-        collections.abc.MutableSet,
-    }
-)
-
-
-def _modelled_as_written(name: str, annotation: Any) -> bool:
-    """Return whether pydantic's scheme would hold ``name: annotation`` exactly as written:
-    the name is allowed as a field and the annotation needs no schema of its own (no
-    ``Annotated`` metadata, no models, dataclasses or hooks that could reject or reshape it).
-    When unsure, say no: the scheme is then built and is the authority."""
-    if schemes._reserved(name):  # the scheme holds it under an alias
-        return False
-    return _plain_annotation(annotation)
-
-
-def _plain_annotation(annotation: Any) -> bool:
-    try:
-        if annotation in _SIMPLE or annotation in _GENERIC_CONTAINERS:
-            return True
-    except TypeError:  # unhashable metadata somewhere inside
-        return False
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType) or origin in _GENERIC_CONTAINERS:
-        return all(arg is Ellipsis or _plain_annotation(arg) for arg in typing.get_args(annotation))
-    return origin is None and is_plain_class(annotation)
 
 
 _CLASS_PLANS: dict[type, ArtifactPlan] = {}
