@@ -194,22 +194,19 @@ def hint_for(annotation: Any) -> Hint:
 
 def _make_hint(annotation: Any) -> Hint:
     hint = Hint(annotation)
+    if type(annotation) in _ORDINARY_METACLASSES and is_plain_class(annotation):
+        # A plain class of user code, the common case: what _describe_single would find,
+        # without typing's introspection (a new class pays for every attribute it lacks).
+        hint.as_written = True
+        hint.item = hint.value = ANY_HINT
+        if not inspect.isabstract(annotation):
+            hint.build_class = annotation
+        return hint
     hint.as_written = _modelled_as_written(annotation)
     if hint.is_any:
         hint.sequence_kind = list
         return hint
     hint.item = hint.value = ANY_HINT
-    if (
-        hint.as_written
-        and type(annotation) in _ORDINARY_METACLASSES
-        and annotation not in _SIMPLE
-        and annotation not in _GENERIC_CONTAINERS
-    ):
-        # A plain class of user code, the common case: what _describe_single would find,
-        # without typing's introspection (a new class pays for every attribute it lacks).
-        if not inspect.isabstract(annotation):
-            hint.build_class = annotation
-        return hint
     members = _union_members(annotation)
     if len(members) > 1:
         structural = [hint_for(member) for member in members]
