@@ -42,6 +42,12 @@ SAME_SHAPE_DIFFERENT_TEXT = _functions(
     def o(x: list[int] = 1) -> float: ...
     def p(x: int | None = 1) -> float: ...
     def q(x=[1]) -> float: ...
+    def r(x: int = 1) -> float:
+        '''Double x.'''
+    def s(x: int = 1) -> float:
+        '''Halve x.
+
+        Rounds down.'''
     """
 )
 
@@ -59,6 +65,7 @@ def test_each_draft_holds_its_own_signature_and_scheme(rounds: int) -> None:
             assert draft.signature == refs.signature_text(function), name
             expected = schemes.scheme_json_of(name, function)
             assert draft.scheme == expected, name
+            assert draft.doc == refs.doc_summary(function), name
 
 
 def test_a_wrapper_shows_the_wrapped_signature() -> None:
@@ -95,7 +102,7 @@ def test_reading_a_function_creates_no_attribute_dict_on_it() -> None:
         return [r for r in gc.get_referents(scale) if type(r) is dict and id(r) not in known]
 
     assert created_dicts() == []
-    drafts._signature(scale)
+    drafts._described(scale)
     schemes.resolved_hints(scale)
     plans.parameters_of(scale)
     assert created_dicts() == []

@@ -31,8 +31,9 @@ def persistent_draft(
     from registry import pickling, schemes
 
     package = origin.partition(":")[0].partition(".")[0]
-    signature, signature_text = _signature(artifact)  # read once for the text and the scheme
-    scheme = schemes.scheme_text_of(key, artifact, signature)
+    doc = inspect.getdoc(artifact)  # read once for the summary and the scheme
+    signature, signature_text, body = _described(artifact)
+    scheme = schemes.scheme_text_from(key, artifact, signature, body, doc)
     blob = None
     if not is_importable_origin(origin):
         blob = pickling.dump_blob(artifact, namespace, key)
@@ -49,7 +50,7 @@ def persistent_draft(
         # Only the JSON text: a pydantic model per entry would cost ~0.4 ms and ~10 KiB
         # each (get_model builds one when asked), and a batch holds every draft at once.
         scheme=None if scheme is None else JsonText(scheme),
-        doc=limits.fit_text(refs.doc_summary(artifact), limits.DOC),
+        doc=limits.fit_text(refs.first_paragraph(doc), limits.DOC),
         blob=blob,
         python_version="{}.{}.{}".format(*sys.version_info[:3]),
         package=package or None,
@@ -59,15 +60,20 @@ def persistent_draft(
     return draft
 
 
-def _signature(artifact: Any) -> tuple[inspect.Signature | None, str]:
-    """``inspect.signature(artifact)`` and the signature text stored for it.
+def _described(
+    artifact: Any,
+) -> tuple[inspect.Signature | None, str, tuple[str, bool] | None]:
+    """``inspect.signature(artifact)``, the signature text stored for it, and its
+    :func:`~registry.schemes.scheme_body`.
 
     Plain functions with the same parameters, defaults and annotations (classes, or ``None``)
-    have equal signatures and texts: those are read once per shape (~25 us each time
-    otherwise, a quarter of drafting an entry).
+    have equal signatures, texts and scheme bodies: those are worked out once per shape (~25 us
+    each time otherwise, a quarter of drafting an entry).
     """
+    from registry import schemes  # imported by persistent_draft
+
     shape = _function_shape(artifact)
-    known = None if shape is None else _SIGNATURES.get(shape)
+    known = None if shape is None else _DESCRIPTIONS.get(shape)
     if known is not None:
         return known
     try:
@@ -75,21 +81,24 @@ def _signature(artifact: Any) -> tuple[inspect.Signature | None, str]:
     except (TypeError, ValueError):
         signature = None
     text = limits.fit_text(refs.signature_text(artifact, signature), limits.SIGNATURE_TEXT)
+    described = (signature, text, schemes.scheme_body(artifact, signature))
     if shape is not None:
-        if len(_SIGNATURES) >= _MAX_SHAPES:
-            _SIGNATURES.clear()
-        _SIGNATURES[shape] = (signature, text)
-    return signature, text
+        if len(_DESCRIPTIONS) >= _MAX_SHAPES:
+            _DESCRIPTIONS.clear()
+        _DESCRIPTIONS[shape] = described
+    return described
 
 
-_SIGNATURES: dict[tuple[Any, ...], tuple[inspect.Signature | None, str]] = {}
+_DESCRIPTIONS: dict[
+    tuple[Any, ...], tuple[inspect.Signature | None, str, tuple[str, bool] | None]
+] = {}
 _MAX_SHAPES = 4096
 _STAR_FLAGS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 
 
 def _function_shape(artifact: Any) -> tuple[Any, ...] | None:
-    """What ``inspect.signature`` reads from a plain function, as a key; ``None`` when the
-    signature may depend on more (wrappers, ``__signature__``, string annotations evaluated in
+    """What ``inspect.signature`` and the scheme read from a plain function, as a key; ``None``
+    when they may depend on more (wrappers, ``__signature__``, string annotations evaluated in
     the module, defaults rendered by ``repr``)."""
     from registry.schemes import default_key, is_plain_function  # imported by persistent_draft
 

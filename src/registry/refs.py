@@ -27,6 +27,7 @@ __all__ = [
     "display_name",
     "doc_summary",
     "drift_state",
+    "first_paragraph",
     "import_object",
     "origin_of",
     "signature_text",
@@ -135,8 +136,12 @@ def _string_annotations(signature: inspect.Signature) -> bool:
 
 def doc_summary(obj: Any) -> str:
     """Return the first paragraph of an artifact's docstring."""
-    doc = inspect.getdoc(obj) or ""
-    return doc.split("\n\n", 1)[0].strip()
+    return first_paragraph(inspect.getdoc(obj))
+
+
+def first_paragraph(doc: str | None) -> str:
+    """Return the first paragraph of a docstring as ``inspect.getdoc`` cleans it."""
+    return (doc or "").split("\n\n", 1)[0].strip()
 
 
 def import_object(origin: str) -> Any:

@@ -42,9 +42,11 @@ __all__ = [
     "is_plain_function",
     "model_from_scheme",
     "resolved_hints",
+    "scheme_body",
     "scheme_json",
     "scheme_json_of",
     "scheme_parameters",
+    "scheme_text_from",
     "scheme_text_of",
     "validate_config",
 ]
@@ -557,22 +559,43 @@ def scheme_text_of(
     the dict first: a batch of thousands of registrations pays a few microseconds per artifact
     for its scheme instead of a dict copy and a ``json.dumps`` each.
     """
+    return scheme_text_from(name, obj, signature, scheme_body(obj, signature), inspect.getdoc(obj))
+
+
+def scheme_body(
+    obj: Callable[..., Any], signature: inspect.Signature | None = None
+) -> tuple[str, bool] | None:
+    """The part of :func:`scheme_text_of` its parameters alone decide: ``"properties": ...,
+    "required": ..., `` as JSON text, and whether extra keys are allowed (``None``: the dict
+    path decides). Artifacts with equal parameters, defaults and annotations share it."""
     try:
         shape, allows_extra = _shape(obj, signature)
         body = _shape_text(shape)
     except Exception:  # whatever surprised the shortcut, the dict path decides
-        body = None
+        return None
+    return None if body is None else (body, allows_extra)
+
+
+def scheme_text_from(
+    name: str,
+    obj: Callable[..., Any],
+    signature: inspect.Signature | None,
+    body: tuple[str, bool] | None,
+    doc: str | None,
+) -> str | None:
+    """:func:`scheme_text_of`, given ``scheme_body(obj, signature)`` and
+    ``inspect.getdoc(obj)`` (a caller that has them already does not read them again)."""
     if body is None:
         scheme = scheme_json_of(name, obj, signature)
         return None if scheme is None else json.dumps(scheme)
-    doc = inspect.getdoc(obj)
+    fields, allows_extra = body
     # json.dumps of a dict with sorted keys, spelled out: the keys sort in this order.
     return "".join(
         (
             '{"additionalProperties": ',
             "true" if allows_extra else "false",
             f', "description": {json.dumps(doc)}, ' if doc else ", ",
-            body,
+            fields,
             f'"title": {json.dumps(f"{name}Config")}, "type": "object"}}',
         )
     )

@@ -15,7 +15,7 @@ from sqlalchemy import String
 from registry.errors import ValidationError
 from registry.server.schemas import BlobBody, DraftBody
 from registry.store import limits
-from registry.store.base import BlobDraft, EntryDraft, Store
+from registry.store.base import BlobDraft, EntryDraft, JsonText, Store
 from registry.store.models import blobs, entries, heads, namespaces
 
 
@@ -143,3 +143,23 @@ def test_derived_text_is_made_storable() -> None:
     assert limits.fit_text("a\x00b", 10) == "ab"
     assert limits.fit_text("a\ud800b", 10) == "a?b"
     assert limits.fit_text("x" * 20, 10) == "x" * 7 + "..."
+
+
+def test_a_draft_is_checked_again_wherever_it_may_have_changed(
+    store: Store, namespace: str
+) -> None:
+    # A draft that passed its check once is not checked again (it is frozen, and the registry
+    # checks before the store does); a scheme given as a dict can still change, so it is.
+    store.ensure_namespace(namespace, "function")
+    scheme: dict[str, object] = {"type": "object"}
+    draft = _draft(scheme=scheme)
+    limits.check_draft(namespace, draft)
+    scheme["properties"] = _deep(300)
+    with pytest.raises(ValidationError, match="nested more than 64 levels"):
+        store.register(namespace, draft)
+    with pytest.raises(ValidationError, match="nested more than 64 levels"):
+        store.register_batch(namespace, [draft])
+    assert store.list_entries(namespace) == []
+    checked = _draft(scheme=JsonText('{"type": "object"}'))
+    limits.check_draft(namespace, checked)
+    assert store.register(namespace, checked).record.identifier == "f"

@@ -159,6 +159,9 @@ def check_draft(namespace: str, draft: EntryDraft) -> None:
         ValidationError: a field is too long, holds NUL or a lone surrogate, or the scheme is
             nested too deeply or too large.
     """
+    if draft.__dict__.get("_checked"):
+        # Drafts are frozen: one that passed when a registry drafted it passes in the store.
+        return
     context = {"registry_name": namespace, "identifier": repr(draft.identifier)[:300]}
     check_text("identifier", draft.identifier, IDENTIFIER, context)
     if not IDENTIFIER_RE.fullmatch(draft.identifier):
@@ -193,6 +196,8 @@ def check_draft(namespace: str, draft: EntryDraft) -> None:
             )
     elif scheme is not None:
         check_scheme(scheme, context)
+        return  # a dict can change after this check: check it again next time
+    draft.__dict__["_checked"] = True
 
 
 def check_drafts(namespace: str, drafts: Sequence[EntryDraft]) -> None:
