@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry import refs, sources
 from registry.store import limits
 from registry.store.base import EntryDraft, JsonText, is_importable_origin
+
+if TYPE_CHECKING:
+    from registry.schemes import SchemeBody  # imported on first use: schemes imports pydantic
 
 __all__ = ["persistent_draft", "place_fields"]
 
@@ -60,9 +63,7 @@ def persistent_draft(
     return draft
 
 
-def _described(
-    artifact: Any,
-) -> tuple[inspect.Signature | None, str, tuple[str, bool] | None]:
+def _described(artifact: Any) -> tuple[inspect.Signature | None, str, SchemeBody | None]:
     """``inspect.signature(artifact)``, the signature text stored for it, and its
     :func:`~registry.schemes.scheme_body`.
 
@@ -89,9 +90,7 @@ def _described(
     return described
 
 
-_DESCRIPTIONS: dict[
-    tuple[Any, ...], tuple[inspect.Signature | None, str, tuple[str, bool] | None]
-] = {}
+_DESCRIPTIONS: dict[tuple[Any, ...], tuple[inspect.Signature | None, str, SchemeBody | None]] = {}
 _MAX_SHAPES = 4096
 _STAR_FLAGS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 

@@ -36,6 +36,7 @@ from registry.errors import ValidationError
 
 __all__ = [
     "ParameterLike",
+    "SchemeBody",
     "call_with_config",
     "config_values",
     "extract_model",
@@ -562,11 +563,15 @@ def scheme_text_of(
     return scheme_text_from(name, obj, signature, scheme_body(obj, signature), inspect.getdoc(obj))
 
 
+#: ``"properties": ..., "required": ..., `` of a scheme as JSON text, and whether it allows
+#: extra keys: what :func:`scheme_body` returns.
+SchemeBody = tuple[str, bool]
+
+
 def scheme_body(
     obj: Callable[..., Any], signature: inspect.Signature | None = None
-) -> tuple[str, bool] | None:
-    """The part of :func:`scheme_text_of` its parameters alone decide: ``"properties": ...,
-    "required": ..., `` as JSON text, and whether extra keys are allowed (``None``: the dict
+) -> SchemeBody | None:
+    """The part of :func:`scheme_text_of` that the parameters alone decide (``None``: the dict
     path decides). Artifacts with equal parameters, defaults and annotations share it."""
     try:
         shape, allows_extra = _shape(obj, signature)
@@ -580,7 +585,7 @@ def scheme_text_from(
     name: str,
     obj: Callable[..., Any],
     signature: inspect.Signature | None,
-    body: tuple[str, bool] | None,
+    body: SchemeBody | None,
     doc: str | None,
 ) -> str | None:
     """:func:`scheme_text_of`, given ``scheme_body(obj, signature)`` and
