@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -113,6 +114,56 @@ def test_a_forked_child_keeps_receiving_changes(sqlite_url: str) -> None:
     assert child.exitcode == 0
     assert result.get(timeout=1) is True  # the child's cache was empty...
     assert result.get(timeout=1) is True  # ...and the parent's write reached it
+
+
+class _CatchUpPausedInParent(SqlStore):
+    """A real SQLite store whose catch-ups in the parent process wait for ``release`` once
+    ``pause`` is set: a child forked meanwhile starts while the parent's watcher thread holds
+    the view's lock, in the middle of a catch-up (what a fork can meet at any time)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.parent = os.getpid()
+        self.pause, self.paused, self.release = (threading.Event() for _ in range(3))
+
+    def changes_since(self, namespace: str, generation: int):  # type: ignore[no-untyped-def]
+        if os.getpid() == self.parent and self.pause.is_set():
+            self.paused.set()
+            self.release.wait(10)
+        return super().changes_since(namespace, generation)
+
+
+def _child_reads_entry(store: CachedStore, result) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 10
+    while store.get_entry("lab.fork", "late") is None:
+        if time.monotonic() > deadline:
+            result.put("stale")
+            return
+        time.sleep(0.01)
+    store.register("lab.fork", EntryDraft("child", "lab.mod:child"))  # the view's lock is free
+    result.put("caught up")
+
+
+def test_a_child_forked_during_a_catch_up_catches_up(sqlite_url: str) -> None:
+    import multiprocessing
+
+    inner = _CatchUpPausedInParent(sqlite_url)
+    cached = CachedStore(inner)
+    cached.ensure_namespace("lab.fork", "function")
+    assert cached.get_entry("lab.fork", "late") is None  # known absent: kept in the view
+    inner.pause.set()
+    SqlStore(sqlite_url).register("lab.fork", EntryDraft("late", "lab.mod:late"))
+    assert inner.paused.wait(5)  # the watcher's catch-up holds the view's lock now
+    context = multiprocessing.get_context("fork")
+    result = context.Queue()
+    child = context.Process(target=_child_reads_entry, args=(cached, result))
+    child.start()
+    inner.release.set()
+    child.join(20)
+    assert child.exitcode == 0
+    assert result.get(timeout=1) == "caught up"
+    wait_for(lambda: cached.get_entry("lab.fork", "child") is not None)
+    cached.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -5,13 +5,16 @@ namespace), the identifiers in registration order once someone listed them, and 
 the view is in step with. When the wrapped store's watcher reports that a namespace moved, the
 view reads only what changed since its generation (:meth:`Store.changes_since`), applies it,
 and hands the change set to subscribers. This process's own writes update the view at once.
-No database I/O happens under the cache lock. Imports only ``store.base``.
+No database I/O happens under the cache lock. A forked child gets fresh locks and catches every
+view up once. Imports only ``store.base``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 
 from registry.errors import RegistryError
@@ -146,6 +149,7 @@ class CachedStore(Store):
         self._subscribers: list[ChangeCallback] = []
         self._change_subscribers: dict[str, list[ChangeSetCallback]] = {}
         self._unwatch = inner.watch(self._on_change)
+        _live_stores.add(self)
 
     def __repr__(self) -> str:
         return f"CachedStore({self.inner!r})"
@@ -396,6 +400,22 @@ class CachedStore(Store):
             except Exception:  # one subscriber's bug must not starve the others
                 logger.exception("registry change subscriber %r failed", callback)
 
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the threads that held this cache's locks did not survive the fork,
+        and a catch-up one of them had begun never finished (while the watcher it inherited has
+        already counted that change as seen). Fresh locks, then every view catches up once, on
+        a thread: no I/O in a fork handler."""
+        self._lock = threading.Lock()
+        for view in self._views.values():
+            view.sync = threading.Lock()
+        threading.Thread(
+            target=self._catch_up_all, name="registry-cache-resync-after-fork", daemon=True
+        ).start()
+
+    def _catch_up_all(self) -> None:
+        for namespace, view in list(self._views.items()):
+            self._catch_up(namespace, view)
+
     def _catch_up(self, namespace: str, view: _View) -> None:
         """Read and apply what changed since the view's generation; tell subscribers."""
         changes: ChangeSet | None = None
@@ -442,3 +462,14 @@ class CachedStore(Store):
                     order.pop(record.identifier, None)
                     order[record.identifier] = None
             view.generation = changes.generation
+
+
+_live_stores: weakref.WeakSet[CachedStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_live_stores):
+        store._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
