@@ -340,6 +340,7 @@ class CachedStore(Store):
         return self.inner.watch_status()
 
     def close(self) -> None:
+        _live_stores.discard(self)
         self._unwatch()
         self.inner.close()
 
@@ -408,6 +409,8 @@ class CachedStore(Store):
         self._lock = threading.Lock()
         for view in self._views.values():
             view.sync = threading.Lock()
+        if not self._views:
+            return
         threading.Thread(
             target=self._catch_up_all, name="registry-cache-resync-after-fork", daemon=True
         ).start()
