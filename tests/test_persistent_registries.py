@@ -214,3 +214,39 @@ def test_get_model_and_build_config_use_the_stored_scheme_without_the_artifact(u
     assert (result["count"], result["model_config"]) == (2, {"k": 1})
     assert result["window"] == described.Window(2)
     assert reader.get_model("experiment") is reader.get_model("experiment")
+
+
+def _register_in_child(registry_class, result) -> None:  # type: ignore[no-untyped-def]
+    registry_class.register_artifact(mathfuncs.scale)
+    result.put(registry_class.get_artifact("scale") is mathfuncs.scale)
+
+
+@pytest.mark.parametrize("lock", ["_write_lock", "_lock"])
+def test_a_child_forked_during_a_registration_can_register(sqlite_url, namespace, lock):
+    # A thread of the parent is inside a registration (it holds the class's lock) when the
+    # process forks: in the child that thread does not exist, and its lock must not stay held.
+    import multiprocessing
+    import threading
+
+    registry_class = _new(FunctionalRegistry, namespace, sqlite_url, "Forked")
+    registry_class.register_artifact(mathfuncs.add)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with getattr(registry_class, lock):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    context = multiprocessing.get_context("fork")
+    result = context.Queue()
+    child = context.Process(target=_register_in_child, args=(registry_class, result), daemon=True)
+    child.start()
+    release.set()
+    holder.join()
+    child.join(20)
+    assert child.exitcode == 0
+    assert result.get(timeout=1) is True
+    assert registry_class.has_identifier("scale")

@@ -711,6 +711,14 @@ class _Registry:
             raise cls._missing_error(identifier, "unregister_identifier")
 
     @classmethod
+    def _after_fork_in_child(cls) -> None:
+        """In a forked child: a lock that a thread of the parent held (a registration in
+        flight) would never be released here."""
+        cls._lock = threading.RLock()
+        cls._schemes.use_lock(cls._lock)
+        cls._write_lock = threading.Lock()
+
+    @classmethod
     def _forget(cls, identifier: str) -> None:
         with cls._lock:
             cls._artifacts.pop(identifier, None)
@@ -1000,6 +1008,16 @@ class _PendingRegistration:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+def _after_fork_in_child() -> None:
+    classes = {ref() for refs_ in _Registry._directory.values() for ref in refs_}
+    for cls in classes:
+        if cls is not None:
+            cls._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _ChangeListener:

@@ -35,6 +35,10 @@ class SchemeCache(Mapping[str, "type[BaseModel]"]):
         self._live: dict[str, tuple[Any, type[BaseModel]]] = {}
         self._stored: dict[str, tuple[int, type[BaseModel]]] = {}
 
+    def use_lock(self, lock: threading.RLock) -> None:
+        """Take writes under ``lock`` from now on (the registry's new lock after a fork)."""
+        self._lock = lock
+
     def __getitem__(self, identifier: str) -> type[BaseModel]:
         return self._live[identifier][1]
 
