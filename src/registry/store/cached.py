@@ -475,4 +475,5 @@ def _after_fork_in_child() -> None:
         store._after_fork_in_child()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # not on Windows, where processes are spawned
+    os.register_at_fork(after_in_child=_after_fork_in_child)
