@@ -117,20 +117,23 @@ def test_a_forked_child_keeps_receiving_changes(sqlite_url: str) -> None:
 
 
 class _CatchUpPausedInParent(SqlStore):
-    """A real SQLite store whose catch-ups in the parent process wait for ``release`` once
-    ``pause`` is set: a child forked meanwhile starts while the parent's watcher thread holds
-    the view's lock, in the middle of a catch-up (what a fork can meet at any time)."""
+    """A real SQLite store whose catch-up of the entry ``late`` in the parent process waits
+    for ``release``: a child forked meanwhile starts while the parent's watcher thread holds
+    the view's lock, in the middle of a catch-up, with that change already counted as seen by
+    the watcher the child inherits (what a fork can meet at any time)."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.parent = os.getpid()
-        self.pause, self.paused, self.release = (threading.Event() for _ in range(3))
+        self.paused, self.release = threading.Event(), threading.Event()
 
     def changes_since(self, namespace: str, generation: int):  # type: ignore[no-untyped-def]
-        if os.getpid() == self.parent and self.pause.is_set():
+        changes = super().changes_since(namespace, generation)
+        late = any(record.identifier == "late" for record in changes.records)
+        if late and os.getpid() == self.parent:
             self.paused.set()
             self.release.wait(10)
-        return super().changes_since(namespace, generation)
+        return changes
 
 
 def _child_reads_entry(store: CachedStore, result) -> None:  # type: ignore[no-untyped-def]
@@ -151,7 +154,6 @@ def test_a_child_forked_during_a_catch_up_catches_up(sqlite_url: str) -> None:
     cached = CachedStore(inner)
     cached.ensure_namespace("lab.fork", "function")
     assert cached.get_entry("lab.fork", "late") is None  # known absent: kept in the view
-    inner.pause.set()
     SqlStore(sqlite_url).register("lab.fork", EntryDraft("late", "lab.mod:late"))
     assert inner.paused.wait(5)  # the watcher's catch-up holds the view's lock now
     context = multiprocessing.get_context("fork")

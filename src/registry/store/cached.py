@@ -5,8 +5,8 @@ namespace), the identifiers in registration order once someone listed them, and 
 the view is in step with. When the wrapped store's watcher reports that a namespace moved, the
 view reads only what changed since its generation (:meth:`Store.changes_since`), applies it,
 and hands the change set to subscribers. This process's own writes update the view at once.
-No database I/O happens under the cache lock. A forked child gets fresh locks and catches every
-view up once. Imports only ``store.base``.
+No database I/O happens under the cache lock. A forked child gets fresh locks, and every view
+catches up once when the restarted watcher reports. Imports only ``store.base``.
 """
 
 from __future__ import annotations
@@ -402,22 +402,12 @@ class CachedStore(Store):
                 logger.exception("registry change subscriber %r failed", callback)
 
     def _after_fork_in_child(self) -> None:
-        """In a forked child: the threads that held this cache's locks did not survive the fork,
-        and a catch-up one of them had begun never finished (while the watcher it inherited has
-        already counted that change as seen). Fresh locks, then every view catches up once, on
-        a thread: no I/O in a fork handler."""
+        """In a forked child: the threads that held this cache's locks did not survive the fork.
+        A catch-up one of them had begun never finished either; the watcher, restarted in the
+        child, reports that anything may have changed, so every view catches up once."""
         self._lock = threading.Lock()
         for view in self._views.values():
             view.sync = threading.Lock()
-        if not self._views:
-            return
-        threading.Thread(
-            target=self._catch_up_all, name="registry-cache-resync-after-fork", daemon=True
-        ).start()
-
-    def _catch_up_all(self) -> None:
-        for namespace, view in list(self._views.items()):
-            self._catch_up(namespace, view)
 
     def _catch_up(self, namespace: str, view: _View) -> None:
         """Read and apply what changed since the view's generation; tell subscribers."""

@@ -539,11 +539,10 @@ class _ChangeWatcher:
         self._last_error: str | None = None
         self._warned = False
         if inherited is not None:
-            # After a fork: same subscribers, and the parent's last view as the baseline.
+            # After a fork: same subscribers, and no baseline, so the first answer reports that
+            # anything may have changed (a catch-up the parent had begun never finished here).
             self._callbacks.update(inherited._callbacks)
             self._next_id = inherited._next_id
-            self._generations = inherited._generations
-            self._token = inherited._token
         else:
             # Take the baseline before returning, so a change made right after watch() counts;
             # if the server is unreachable now, the first answer later resyncs everything.

@@ -66,6 +66,7 @@ class Watcher(ABC):
         # namespace -> {generation before: (generation after, sender backend pid or None)} of
         # this process's own writes, so the watcher does not echo them back.
         self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
+        self._resync_all = False
         self._thread = threading.Thread(
             target=self._run_forever, name=f"registry-watch {masked_url(url)}", daemon=True
         )
@@ -87,8 +88,12 @@ class Watcher(ABC):
         self._thread = threading.Thread(
             target=self._run_forever, args=(False,), name=self._thread.name, daemon=True
         )
-        # The parent's connection is left alone (closing it would end the parent's session);
-        # the new thread compares with the inherited generations, so no change is lost.
+        # The parent's connection is left alone (closing it would end the parent's session).
+        # The new thread's first report is "anything may have changed": a catch-up the parent
+        # had begun for a change already counted in the inherited generations never finished
+        # here. Reported from the new thread, after it connected: the fork handlers that reset
+        # the connection pools have run by then.
+        self._resync_all = True
         self._thread.start()
 
     def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
@@ -186,7 +191,11 @@ class Watcher(ABC):
             if self._is_foreign(name, before.get(name), generations.get(name))
         )
         self._generations = generations
-        self._emit(changed)
+        if self._resync_all:
+            self._resync_all = False
+            self._emit(None)
+        else:
+            self._emit(changed)
 
     def _run_forever(self, first: bool = True) -> None:
         delay = 0.1
