@@ -71,12 +71,12 @@ def _described(artifact: Any) -> tuple[inspect.Signature | None, str, SchemeBody
     have equal signatures, texts and scheme bodies: those are worked out once per shape (~25 us
     each time otherwise, a quarter of drafting an entry).
     """
-    from registry import schemes  # imported by persistent_draft
-
     shape = _function_shape(artifact)
     known = None if shape is None else _DESCRIPTIONS.get(shape)
     if known is not None:
         return known
+    from registry import schemes  # imported by persistent_draft; needed on a miss only
+
     try:
         signature: inspect.Signature | None = inspect.signature(artifact)
     except (TypeError, ValueError):
