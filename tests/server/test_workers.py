@@ -177,9 +177,14 @@ def test_each_worker_listens_on_its_own_socket_and_a_burst_of_connections_is_spr
 def test_a_killed_worker_takes_no_new_connections_and_is_replaced(tmp_path: Path) -> None:
     with _workers(tmp_path, 2) as (process, port):
         first = min(set(_serving_processes(port)) - {process.pid})
+        listening = _socket_inodes(port, listening=True)
+        its_listener = {inode for inode in listening if first in _holders({inode})}
         os.kill(first, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while first in _serving_processes(port):  # its sockets close as it exits
+        # Wait for its listener to close, not for its file descriptors to vanish from /proc:
+        # they vanish when the main thread exits, the socket closes when the last thread does,
+        # and a connection queued on it meanwhile is reset.
+        while its_listener & _socket_inodes(port, listening=True):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         # The supervisor closed its copy of each worker's listener, so the dead worker's
