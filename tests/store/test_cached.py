@@ -168,6 +168,70 @@ def test_a_child_forked_during_a_catch_up_catches_up(sqlite_url: str) -> None:
     cached.close()
 
 
+def _child_registers(url: str, result) -> None:  # type: ignore[no-untyped-def]
+    store = SqlStore(url)  # SQLite's own locks are free here: sqlite3.connect, then a write
+    store.register("lab.gate", EntryDraft("child", "lab.mod:child"))
+    result.put(store.get_entry("lab.gate", "child") is not None)
+
+
+def test_a_fork_waits_until_the_sqlite_watcher_thread_is_out_of_sqlite(sqlite_url: str) -> None:
+    # A child forked while another thread held one of SQLite's library-wide mutexes blocks at
+    # its first SQLite call. The watcher thread runs its subscribers inside its SQLite section,
+    # so a subscriber that takes its time shows whether a fork waits for that section to end.
+    import multiprocessing
+
+    store = SqlStore(sqlite_url)
+    store.ensure_namespace("lab.gate", "function")
+    inside, leave = threading.Event(), threading.Event()
+    left: list[float] = []
+
+    def slow_subscriber(changed: frozenset[str] | None) -> None:
+        inside.set()
+        leave.wait(10)
+        left.append(time.monotonic())
+
+    unsubscribe = store.watch(slow_subscriber)
+    SqlStore(sqlite_url).register("lab.gate", EntryDraft("theirs", "lab.mod:theirs"))
+    assert inside.wait(5)
+    threading.Timer(0.3, leave.set).start()
+    context = multiprocessing.get_context("fork")
+    result = context.Queue()
+    child = context.Process(target=_child_registers, args=(sqlite_url, result))
+    child.start()
+    forked_at = time.monotonic()
+    assert left and left[0] <= forked_at  # the fork waited for the subscriber to return
+    child.join(20)
+    assert child.exitcode == 0
+    assert result.get(timeout=1) is True
+    unsubscribe()
+    store.close()
+
+
+def test_a_fork_waits_for_the_sqlite_watcher_a_bounded_time(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import multiprocessing
+
+    from registry.store import watch
+
+    monkeypatch.setattr(watch, "FORK_WAIT_S", 0.2)
+    store = SqlStore(sqlite_url)
+    store.ensure_namespace("lab.gate", "function")
+    inside, leave = threading.Event(), threading.Event()
+    unsubscribe = store.watch(lambda changed: (inside.set(), leave.wait(10)))
+    SqlStore(sqlite_url).register("lab.gate", EntryDraft("theirs", "lab.mod:theirs"))
+    assert inside.wait(5)
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(0,))
+    child.start()  # the subscriber still runs: the fork goes ahead after FORK_WAIT_S
+    assert not leave.is_set()
+    child.join(20)
+    assert child.exitcode == 0
+    assert "inside SQLite for 0.2 s" in caplog.text
+    leave.set()
+    unsubscribe()
+    store.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def any_url(request: pytest.FixtureRequest) -> str:
     if request.param == "postgres":

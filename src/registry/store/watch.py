@@ -47,6 +47,17 @@ RECONNECT_CAP_S = 1.0
 #: A watcher disconnected this long logs a warning that caches may be stale (the same budget
 #: the store's own retries have).
 STALE_WARNING_S = RETRY_BUDGET_S
+#: Longest time a fork waits for the SQLite watcher threads to leave SQLite (see ``_in_sqlite``).
+FORK_WAIT_S = 5.0
+
+# SQLite's library-wide mutexes (memory accounting, the table of open files) are plain pthread
+# mutexes: a child forked while a thread of the parent held one waits for it forever at its
+# first SQLite call (seen as children stuck in sqlite3.connect). The SQLite watcher threads do
+# all their work, subscribers' catch-ups included, inside this lock, and a fork takes it first,
+# so no watcher thread is inside SQLite when the process forks. Reentrant: a subscriber may
+# fork. Threads of the application that are inside SQLite at a fork are the application's to
+# join, as for any library that uses SQLite.
+_in_sqlite = threading.RLock()
 
 
 class Watcher(ABC):
@@ -268,25 +279,29 @@ class SqliteWatcher(Watcher):
         self._interval_s = interval_s
 
     def _watch(self, first: bool) -> None:
-        # Autocommit, so no read transaction freezes data_version.
-        conn = self._connect(self._path, isolation_level=None, check_same_thread=False)
+        with _in_sqlite:
+            # Autocommit, so no read transaction freezes data_version.
+            conn = self._connect(self._path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout=5000")
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            generations = self._read(conn)
-            if first:
-                self._generations = generations
-            else:
-                self._apply(generations)
+            with _in_sqlite:
+                conn.execute("PRAGMA busy_timeout=5000")
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                generations = self._read(conn)
+                if first:
+                    self._generations = generations
+                else:
+                    self._apply(generations)
             self._connected_again()
             self._ready.set()
             while not self._stopped.wait(self._interval_s):
-                now = conn.execute("PRAGMA data_version").fetchone()[0]
-                if now != version:
-                    version = now
-                    self._apply(self._read(conn))
+                with _in_sqlite:
+                    now = conn.execute("PRAGMA data_version").fetchone()[0]
+                    if now != version:
+                        version = now
+                        self._apply(self._read(conn))
         finally:
-            conn.close()
+            with _in_sqlite:
+                conn.close()
 
     @staticmethod
     def _read(conn: sqlite3.Connection) -> dict[str, int]:
@@ -357,12 +372,37 @@ class PostgresWatcher(Watcher):
 _live_watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
 
 
-def _respawn_all_in_child() -> None:
+_fork_holds_sqlite = False
+
+
+def _before_fork() -> None:
+    global _fork_holds_sqlite
+    _fork_holds_sqlite = _in_sqlite.acquire(timeout=FORK_WAIT_S)
+    if not _fork_holds_sqlite:  # a subscriber blocks: fork anyway, as without the wait
+        logger.warning(
+            "forking while a registry watcher thread has been inside SQLite for %g s: "
+            "the child may block at its first SQLite call",
+            FORK_WAIT_S,
+        )
+
+
+def _after_fork_in_parent() -> None:
+    global _fork_holds_sqlite
+    if _fork_holds_sqlite:
+        _fork_holds_sqlite = False
+        _in_sqlite.release()
+
+
+def _after_fork_in_child() -> None:
+    global _in_sqlite, _fork_holds_sqlite
+    _in_sqlite, _fork_holds_sqlite = threading.RLock(), False
     for watcher in list(_live_watchers):
         watcher._respawn_in_child()
 
 
-os.register_at_fork(after_in_child=_respawn_all_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
 
 
 def start_watcher(
