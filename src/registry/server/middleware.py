@@ -317,7 +317,8 @@ class BodyLimitMiddleware:
                 size += len(chunk)
                 if size > self.max_body_bytes:
                     chunks.clear()
-                    await _drain(receive, self.drain_limit - size, self.body_timeout)
+                    if message.get("more_body", False):  # else there is nothing left to wait for
+                        await _drain(receive, self.drain_limit - size, self.body_timeout)
                     raise _TooLarge
                 chunks.append(chunk)
                 if not message.get("more_body", False):
