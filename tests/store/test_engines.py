@@ -315,3 +315,21 @@ def test_postgres_store_survives_its_connections_being_killed(pg_url: str) -> No
         admin.execute("SELECT pg_terminate_backend(%s)", (own,))
     store.register("lab.dropped", EntryDraft("after", "lab.mod:after"))
     assert [e.identifier for e in store.list_entries("lab.dropped")] == ["before", "after"]
+
+
+def test_a_persistent_registry_works_where_processes_cannot_fork(tmp_path: Path) -> None:
+    # Windows has no os.register_at_fork; the fork handlers are registered only where it exists.
+    code = f"""
+import os, random, logging, concurrent.futures, multiprocessing.util  # the standard library's own
+del os.register_at_fork  # handlers are in place; those imported after this point are ours
+from registry import FunctionalRegistry
+
+class Losses(FunctionalRegistry, logic_namespace="lab.losses", url={f"sqlite:///{tmp_path / 'r.db'}"!r}):
+    pass
+
+Losses.register_artifact(os.path.join)
+print(Losses.get_artifact("join") is os.path.join)
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

@@ -670,5 +670,6 @@ def _dispose_all(close: bool) -> None:
 
 # A forked child must not reuse the parent's sockets: drop the pooled connections without
 # closing them (they still belong to the parent).
-os.register_at_fork(after_in_child=lambda: _dispose_all(close=False))
+if hasattr(os, "register_at_fork"):  # not on Windows, where processes are spawned
+    os.register_at_fork(after_in_child=lambda: _dispose_all(close=False))
 atexit.register(_dispose_all, True)
