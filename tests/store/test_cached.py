@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -175,37 +177,52 @@ def _child_registers(url: str, result) -> None:  # type: ignore[no-untyped-def]
     result.put(store.get_entry("lab.gate", "child") is not None)
 
 
+@contextlib.contextmanager
+def _watcher_inside(url: str, subscriber: Callable[[], None]) -> Iterator[None]:
+    """A SQLite store whose watcher thread, told of another store's write, runs ``subscriber``
+    (inside its SQLite section) when the block starts."""
+    store = SqlStore(url)
+    store.ensure_namespace("lab.gate", "function")
+    inside = threading.Event()
+
+    def call(changed: frozenset[str] | None) -> None:
+        inside.set()
+        subscriber()
+
+    unsubscribe = store.watch(call)
+    SqlStore(url).register("lab.gate", EntryDraft("theirs", "lab.mod:theirs"))
+    assert inside.wait(5)
+    try:
+        yield
+    finally:
+        unsubscribe()
+        store.close()
+
+
 def test_a_fork_waits_until_the_sqlite_watcher_thread_is_out_of_sqlite(sqlite_url: str) -> None:
     # A child forked while another thread held one of SQLite's library-wide mutexes blocks at
     # its first SQLite call. The watcher thread runs its subscribers inside its SQLite section,
     # so a subscriber that takes its time shows whether a fork waits for that section to end.
     import multiprocessing
 
-    store = SqlStore(sqlite_url)
-    store.ensure_namespace("lab.gate", "function")
-    inside, leave = threading.Event(), threading.Event()
+    leave = threading.Event()
     left: list[float] = []
 
-    def slow_subscriber(changed: frozenset[str] | None) -> None:
-        inside.set()
+    def slow_subscriber() -> None:
         leave.wait(10)
         left.append(time.monotonic())
 
-    unsubscribe = store.watch(slow_subscriber)
-    SqlStore(sqlite_url).register("lab.gate", EntryDraft("theirs", "lab.mod:theirs"))
-    assert inside.wait(5)
-    threading.Timer(0.3, leave.set).start()
-    context = multiprocessing.get_context("fork")
-    result = context.Queue()
-    child = context.Process(target=_child_registers, args=(sqlite_url, result))
-    child.start()
-    forked_at = time.monotonic()
-    assert left and left[0] <= forked_at  # the fork waited for the subscriber to return
-    child.join(20)
-    assert child.exitcode == 0
-    assert result.get(timeout=1) is True
-    unsubscribe()
-    store.close()
+    with _watcher_inside(sqlite_url, slow_subscriber):
+        threading.Timer(0.3, leave.set).start()
+        context = multiprocessing.get_context("fork")
+        result = context.Queue()
+        child = context.Process(target=_child_registers, args=(sqlite_url, result))
+        child.start()
+        forked_at = time.monotonic()
+        assert left and left[0] <= forked_at  # the fork waited for the subscriber to return
+        child.join(20)
+        assert child.exitcode == 0
+        assert result.get(timeout=1) is True
 
 
 def test_a_fork_waits_for_the_sqlite_watcher_a_bounded_time(
@@ -216,21 +233,15 @@ def test_a_fork_waits_for_the_sqlite_watcher_a_bounded_time(
     from registry.store import watch
 
     monkeypatch.setattr(watch, "FORK_WAIT_S", 0.2)
-    store = SqlStore(sqlite_url)
-    store.ensure_namespace("lab.gate", "function")
-    inside, leave = threading.Event(), threading.Event()
-    unsubscribe = store.watch(lambda changed: (inside.set(), leave.wait(10)))
-    SqlStore(sqlite_url).register("lab.gate", EntryDraft("theirs", "lab.mod:theirs"))
-    assert inside.wait(5)
-    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(0,))
-    child.start()  # the subscriber still runs: the fork goes ahead after FORK_WAIT_S
-    assert not leave.is_set()
-    child.join(20)
-    assert child.exitcode == 0
-    assert "inside SQLite for 0.2 s" in caplog.text
-    leave.set()
-    unsubscribe()
-    store.close()
+    leave = threading.Event()
+    with _watcher_inside(sqlite_url, lambda: leave.wait(10)):
+        child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(0,))
+        child.start()  # the subscriber still runs: the fork goes ahead after FORK_WAIT_S
+        assert not leave.is_set()
+        child.join(20)
+        assert child.exitcode == 0
+        assert "inside SQLite for 0.2 s" in caplog.text
+        leave.set()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
