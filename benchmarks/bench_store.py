@@ -17,7 +17,8 @@ Rows (issue 11's targets), on SQLite and PostgreSQL:
   artifact of another module, then measures from there, so reading and indexing the module
   that defines the 10,000 is part of the growth;
 * did-you-mean miss at 1k and 100k names: the first in the process (imports), the first after
-  a change of the namespace, a repeated one; beside them a rapidfuzz scan over every name.
+  a change of the namespace, a name not asked before, the same name again; beside them a
+  rapidfuzz scan over every name.
 
 Run ``python benchmarks/bench_store.py [--pg URL] [--no-pg] [--sizes 1000,10000]`` from the
 repository top (PostgreSQL: the server of ``.ci/postgres.sh``). Writes the ``store`` section
@@ -389,11 +390,12 @@ def memory(url: str, module_dir: Path) -> dict[str, float]:
 # -- did-you-mean ------------------------------------------------------------------------------
 
 
-def miss_us(names: int) -> tuple[float, float, float, float]:
-    """(first miss in the process, first miss after a change, repeated miss, rapidfuzz scan of
-    every name) in microseconds, in-process. The first miss after a change scans (a large
-    namespace is indexed only once lookups repeat); a repeated miss of a large one uses the
-    trigram index."""
+def miss_us(names: int) -> tuple[float, float, float, float, float]:
+    """(first miss in the process, first miss after a change, a miss of a name not asked before,
+    a repeated miss, rapidfuzz scan of every name) in microseconds, in-process. The first miss
+    after a change scans (a large namespace is indexed only once lookups of new names repeat);
+    a new name then scans a small namespace and uses the trigram index of a large one; a
+    repeated name is answered from the answers kept for the namespace's current names."""
     from rapidfuzz import fuzz, process
 
     from registry import suggest
@@ -405,31 +407,38 @@ def miss_us(names: int) -> tuple[float, float, float, float]:
         f"{word}_{i}" for i in range(names // 4) for word in ("focal", "dice", "ce", "l1")
     ]
     Misses.safe_register_batch(dict.fromkeys(identifiers, len))
+    runs = 200
+    step = len(identifiers) // runs  # typos spread over the whole namespace
+    new_names = [name[:-1] + "x" for name in identifiers[::step]][:runs]
+    paying = [name[:-1] + "x" for name in identifiers[1::step]][: suggest.INDEX_AFTER_SCANS]
     wrong = identifiers[len(identifiers) // 3][:-1] + "x"
 
-    def miss() -> float:
+    def miss(name: str) -> float:
         started = time.perf_counter()
         with suppress(RegistryError):
-            Misses.get_artifact(wrong)
+            Misses.get_artifact(name)
         return (time.perf_counter() - started) * 1e6
 
-    first = miss()
+    first = miss(wrong)
     after_change = []
     for i in range(9):
         Misses.register_artifact(f"added_{i}", len)
-        after_change.append(miss())
-    for _ in range(suggest.INDEX_AFTER_SCANS):  # the lookups that pay for the index
-        miss()
-    runs = 200
+        after_change.append(miss(wrong))
+    for name in paying:  # the lookups that pay for the index
+        miss(name)
+    started = time.perf_counter()
+    for name in new_names:
+        miss(name)
+    new_name = (time.perf_counter() - started) / len(new_names) * 1e6
     started = time.perf_counter()
     for _ in range(runs):
-        miss()
+        miss(wrong)
     repeated = (time.perf_counter() - started) / runs * 1e6
     started = time.perf_counter()
     for _ in range(20):
         process.extract(wrong, identifiers, scorer=fuzz.ratio, limit=3, score_cutoff=50)
     scan = (time.perf_counter() - started) / 20 * 1e6
-    return first, median(after_change), repeated, scan
+    return first, median(after_change), new_name, repeated, scan
 
 
 # -- databases ---------------------------------------------------------------------------------
@@ -542,11 +551,12 @@ def main() -> None:
         if not args.no_pg:
             rows += run_backend("PostgreSQL", lambda: pg_database(args.pg), sizes, module_dir)
     for names in MISS_NAMES:
-        first, after_change, repeated, scan = miss_us(names)
+        first, after_change, new_name, repeated, scan = miss_us(names)
         rows.append(
             f"| in-process | {names:,} | `get_artifact` miss with did-you-mean: first in the "
-            f"process / first after a change / repeated | {first:,.0f} / {after_change:,.0f} / "
-            f"{repeated:,.0f} us | rapidfuzz scan of every name {scan:,.0f} us |"
+            f"process / first after a change / a new name / the same name again | {first:,.0f} / "
+            f"{after_change:,.0f} / {new_name:,.0f} / {repeated:,.0f} us | rapidfuzz scan of "
+            f"every name {scan:,.0f} us |"
         )
     body = "\n".join(
         [

@@ -53,11 +53,34 @@ def test_the_index_suggests_what_a_full_scan_suggests(monkeypatch: pytest.Monkey
 def test_a_large_list_is_scanned_until_its_lookups_pay_for_the_index() -> None:
     pool = names(suggest.SCAN_LIMIT * 2)
     index = suggest.NameIndex(pool)
-    for query in ["focal_los", "dice_lsos", "resnet_blcok"] * (suggest.INDEX_AFTER_SCANS // 3):
+    queries = [f"{word}_los{n}" for n in range(8) for word in ("focal", "dice", "resnet")]
+    assert len(queries) == suggest.INDEX_AFTER_SCANS
+    for query in queries:
         assert index.closest(query, 3) == suggest.closest(query, pool, 3)
         assert not index.indexed
     assert index.closest("focal_los", 1) == ["focal_loss"]
     assert index.indexed
+
+
+def test_a_repeated_query_is_answered_from_memory_and_never_pays_for_an_index() -> None:
+    pool = names(suggest.SCAN_LIMIT * 2)
+    index = suggest.NameIndex(pool)
+    expected = suggest.closest("dice_lsos", pool, 3)
+    for _ in range(suggest.INDEX_AFTER_SCANS * 2):
+        answer = index.closest("dice_lsos", 3)
+        assert answer == expected
+        answer.clear()  # the caller's copy: the remembered answer stays whole
+    assert not index.indexed  # only new queries count towards the index
+    assert index.closest("dice_lsos", 1) == expected[:1]  # another limit, another answer
+
+
+def test_remembered_answers_are_bounded() -> None:
+    index = suggest.NameIndex(names(200))
+    for n in range(suggest.REMEMBERED_QUERIES * 3):
+        index.closest(f"focal_{n}")
+    assert len(index._answers) == suggest.REMEMBERED_QUERIES
+    assert ("focal_0", 3) not in index._answers  # the oldest went first
+    assert (f"focal_{suggest.REMEMBERED_QUERIES * 3 - 1}", 3) in index._answers
 
 
 def test_small_lists_are_scanned_and_nothing_alike_gives_nothing() -> None:

@@ -49,6 +49,7 @@ __all__ = [
 
 #: How many names an error's context lists before it says "and N more".
 MAX_LISTED_KEYS = 50
+_ONLY_STR = frozenset({str})
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
@@ -60,7 +61,7 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        if all(type(v) is str for v in value):  # names (available_keys): the common case
+        if set(map(type, value)) <= _ONLY_STR:  # names (available_keys), checked in C
             return list(value)
         return [jsonable(v, _depth + 1) for v in value]
     return repr(value)

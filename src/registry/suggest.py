@@ -5,7 +5,9 @@ approximates), computed in C: at a thousand names a full scan costs tens of micr
 where the pure-Python bigram prefilter plus ``difflib`` cost ~40 times more. At 100,000 names
 even a C scan costs milliseconds, so :class:`NameIndex` keeps an index of the names' trigrams
 and scores only the names that share the query's rarest trigrams, once the names have been
-looked up often enough to pay for building it. Imports only rapidfuzz.
+looked up often enough to pay for building it. A name list is fixed, so the answers for the
+last few queries are kept: a miss repeated in a loop costs a dict lookup, not a scan. Imports
+only rapidfuzz.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ SHORTLIST = 2_000
 #: it, and names looked up often pay at most about twice what the best choice in hindsight
 #: would have cost (scanning until the scans cost what the index does, then building it).
 INDEX_AFTER_SCANS = 24
+#: How many recent queries (name and limit) keep their answers, per name list.
+REMEMBERED_QUERIES = 64
 
 
 def closest(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
@@ -63,6 +67,7 @@ class NameIndex:
         self._postings: dict[str, list[int]] | None = None
         self._scans = 0
         self._lock = threading.Lock()
+        self._answers: dict[tuple[str, int], tuple[str, ...]] = {}
 
     @property
     def indexed(self) -> bool:
@@ -70,6 +75,17 @@ class NameIndex:
         return self._postings is not None
 
     def closest(self, name: str, limit: int = 3) -> list[str]:
+        query = (name, limit)
+        answer = self._answers.get(query)
+        if answer is None:
+            answer = tuple(self._closest(name, limit))
+            with self._lock:
+                if len(self._answers) >= REMEMBERED_QUERIES:
+                    del self._answers[next(iter(self._answers))]  # the oldest
+                self._answers[query] = answer
+        return list(answer)
+
+    def _closest(self, name: str, limit: int) -> list[str]:
         if len(self.names) <= SCAN_LIMIT:
             return _ranked(name, self.names, limit)
         if self._postings is None:
