@@ -605,6 +605,29 @@ def test_a_shape_compiled_twice_gets_a_builder_for_any_values() -> None:
         Exp.factorize_artifact("Head", encoder={"_type": "Encoder", "hidden_dim": "wide"})
 
 
+def test_the_builder_of_the_shape_built_last_is_tried_first() -> None:
+    """Several shapes under one root: each build moves its shape's builder to the front, so a
+    config built again and again is checked against its own shape first."""
+    from registry.factorize import lookup
+
+    found = lookup.lookup_for(Exp)
+    found.builders.clear()
+    found.shapes_seen.clear()
+    narrow = {"encoder": {"_type": "Encoder", "hidden_dim": 3}}
+    deep = {"encoder": {"_type": "Encoder", "hidden_dim": 3, "num_layers": 2}}
+    for config in (narrow, narrow, deep, deep):  # each shape's second build makes its builder
+        Exp.factorize_artifact("Head", **config)
+    deep_builder, narrow_builder = found.builders["Head"]  # the newest first
+    for _ in range(2):
+        assert Exp.factorize_artifact("Head", **narrow) == Head(Encoder(3))
+        assert found.builders["Head"] == (narrow_builder, deep_builder)
+    assert Exp.factorize_artifact("Head", **deep) == Head(Encoder(3, num_layers=2))
+    assert found.builders["Head"] == (deep_builder, narrow_builder)
+    # the path of configs read from files and sockets keeps the same order
+    assert lookup.factorize_in(Exp, "Head", narrow) == Head(Encoder(3))
+    assert found.builders["Head"] == (narrow_builder, deep_builder)
+
+
 def test_partial_cannot_skip_a_positional_only_parameter() -> None:
     def scaled(base: int, offset: int, /, factor: int = 1) -> int:
         return (base + offset) * factor

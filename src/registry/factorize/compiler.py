@@ -45,7 +45,15 @@ from registry.factorize.plans import (
 from registry.factorize.shapes import MISMATCH, ShapeBuilder
 from registry.factorize.steps import ATOMIC, MappingStep, Node, SequenceStep, Step
 
-__all__ = ["ARGS_KEY", "PARTIAL_KEY", "TYPE_KEY", "ArtifactLookup", "build_new", "factorize"]
+__all__ = [
+    "ARGS_KEY",
+    "PARTIAL_KEY",
+    "TYPE_KEY",
+    "ArtifactLookup",
+    "build_new",
+    "build_tree",
+    "factorize",
+]
 
 TYPE_KEY = "_type"
 ARGS_KEY = "_args_"
@@ -56,8 +64,8 @@ _UNSUPPORTED = {
     "_recursive_": "Nested _type mappings are always built; there is nothing to switch off",
     "_convert_": "Values are converted by the artifact's scheme; there is nothing to choose",
 }
-#: Generated builders kept per root name (newest first), shapes remembered until seen again,
-#: and the size of the largest shape that gets a builder.
+#: Generated builders kept per root name (the last used first), shapes remembered until seen
+#: again, and the size of the largest shape that gets a builder.
 _MAX_BUILDERS = 8
 _MAX_SHAPES_SEEN = 1024
 _MAX_SHAPE_PARTS = 1000
@@ -67,7 +75,7 @@ class ArtifactLookup(Protocol):
     """Resolves ``_type`` names for :func:`factorize` and owns its caches."""
 
     plans: dict[str, ArtifactPlan]
-    #: Generated builders per root name, newest first (see :mod:`registry.factorize.shapes`).
+    #: Generated builders per root name, the last used first (:mod:`registry.factorize.shapes`).
     builders: dict[str, tuple[ShapeBuilder, ...]]
     #: Shapes compiled once, by ``(root name, shape)``; the second time gets a builder.
     shapes_seen: set[Any]
@@ -112,9 +120,31 @@ def factorize(
         with _bounded_stack(type_name):
             _compile_root(lookup, type_name, config)
         return None
-    for fast in lookup.builders.get(type_name, ()):
+    return build_tree(lookup, type_name, config)
+
+
+def build_tree(
+    lookup: ArtifactLookup,
+    type_name: str,
+    config: Mapping[str, Any],
+    tried: ShapeBuilder | None = None,
+) -> Any:
+    """Build ``config`` with the generated builder of its shape, else on the general path.
+
+    The builder that matches moves to the front of its root's builders, so a config built
+    again and again is checked against its own shape first, whatever shapes were learnt after
+    it. ``tried`` is a builder the caller already ran on ``config`` (and that did not match).
+    """
+    builders = lookup.builders.get(type_name, ())
+    for position, fast in enumerate(builders):
+        if fast is tried:
+            continue
         built = fast(config)
         if built is not MISMATCH:
+            # (If another thread learnt a shape meanwhile, the order stays as it left it.)
+            if position and lookup.builders.get(type_name) is builders:
+                others = builders[:position] + builders[position + 1 :]
+                lookup.builders[type_name] = (fast, *others)
             return built
     return build_new(lookup, type_name, config)
 

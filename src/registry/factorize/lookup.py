@@ -159,11 +159,13 @@ def factorize_function(registry: type[_Registry]) -> Callable[..., Any]:
     def factorize_artifact(identifier: str, /, *args: Any, **config: Any) -> Any:
         if args:
             config = with_positional(identifier, args, config)
-        for fast in builders.get(identifier, ()):
-            built = fast(config)
-            if built is not MISMATCH:
-                return built
-        return compiler.build_new(found, identifier, config)
+        shapes = builders.get(identifier)
+        if shapes is None:
+            return compiler.build_new(found, identifier, config)
+        built = shapes[0](config)  # the builder used last
+        if built is not MISMATCH:
+            return built
+        return compiler.build_tree(found, identifier, config, tried=shapes[0])
 
     factorize_artifact.__doc__ = _Registry.factorize_artifact.__doc__
     return factorize_artifact
