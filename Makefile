@@ -66,7 +66,7 @@ chaos: $(DEV_STAMP)
 bench: $(DEV_STAMP) lint
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	$(BIN)/python benchmarks/bench_core.py
-	$(BIN)/python benchmarks/bench_factorize.py --write
+	$(BIN)/python benchmarks/bench_factorize.py --write --instructions
 	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_ui.py

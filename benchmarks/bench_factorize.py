@@ -6,7 +6,8 @@ in their own environment (``peers.py``).
 Run with ``python benchmarks/bench_factorize.py``; ``--write`` also replaces the
 ``factorize`` section of docs/benchmarks.md (``<!-- section:factorize -->`` markers, so other
 benchmarks' sections stay untouched), ``--no-peers`` skips the peers, ``--max-load 1.5`` waits
-for a quieter machine first.
+for a quieter machine first, ``--instructions`` adds callgrind's instruction counts of the same
+builds (valgrind; about two minutes more).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import inspect
 import itertools
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -138,9 +141,7 @@ def first_builds_ns(samples: int) -> list[float]:
 
 
 def measure(number: int, rounds: int) -> dict[str, float]:
-    for build in (factorized, factorized_annotated, factorized_new_values):
-        build()
-        build()  # the second build of a shape generates its builder
+    warm()
     cases = {
         "hand": hand_written,
         "repeated": factorized,
@@ -162,6 +163,59 @@ def measure(number: int, rounds: int) -> dict[str, float]:
     return best
 
 
+COUNTED = {
+    "hand": hand_written,
+    "repeated": factorized,
+    "hand_new": hand_written_new_values,
+    "new_values": factorized_new_values,
+}
+
+
+def warm() -> None:
+    for build in (factorized, factorized_annotated, factorized_new_values):
+        build()
+        build()  # the second build of a shape generates its builder
+
+
+def count_builds(case: str, number: int) -> None:
+    """The process callgrind counts: warm up as :func:`measure` does, then build ``number``
+    times (``number`` 0 gives the baseline every case shares)."""
+    warm()
+    build = COUNTED[case]
+    for _ in range(number):
+        build()
+
+
+def instructions_per_build(number: int = 2_000) -> dict[str, float] | None:
+    """Instructions each case executes per build, counted by callgrind (None without
+    valgrind): the same process with ``number`` builds less the same with none."""
+    if shutil.which("valgrind") is None:
+        return None
+
+    def counted(case: str, builds: int) -> int:
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--count-builds",
+                case,
+                str(builds),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        assert found is not None, done.stderr[-2000:]
+        return int(found.group(1))
+
+    baseline = counted("hand", 0)
+    return {case: (counted(case, number) - baseline) / number for case in COUNTED}
+
+
 def uname() -> str:
     try:
         done = subprocess.run(["uname", "-a"], capture_output=True, text=True, check=True)
@@ -176,6 +230,7 @@ def section(
     peers: dict[str, Any] | None,
     load: str,
     rounds: int,
+    instructions: dict[str, float] | None = None,
 ) -> str:
     hand, hand_new = best["hand"], best["hand_new"]
     first = statistics.median(firsts)
@@ -213,6 +268,16 @@ def section(
         f"| first build, artifacts never built before in the process (median of {len(firsts)}, "
         f"fastest {firsts[0] / 1e3:,.0f} us) | {first:,.0f} | {hand:,.0f} | {first / hand:.0f} | 200 us |"
     )
+    if instructions is not None:
+        counts = instructions
+        lines += [
+            f"| {name} (callgrind: instructions per build) | {counts[case]:,.0f} | "
+            f"{counts[floor]:,.0f} | {counts[case] / counts[floor]:.2f} | {target} |"
+            for name, case, floor, target in (
+                ("repeated build, same config", "repeated", "hand", "2.5x"),
+                ("same shape, new values", "new_values", "hand_new", "6x"),
+            )
+        ]
     if peers is not None:
         import peers as peer_module
 
@@ -234,6 +299,9 @@ def section(
         "nested configs), confection resolves `@` blocks (the list is a registered `*` function),",
         "Hydra instantiates `_target_` import paths. The machine is a shared 2-core VM; compare",
         "the ratios, each measured beside its floor, rather than absolute numbers across runs.",
+        "The callgrind rows count the instructions the same builds execute (valgrind, one process",
+        "per case less a process that only warms up): the same on a quiet or a busy machine, they",
+        "show what a change did where the wall-clock ratios of two runs differ by more than it.",
     ]
     return "\n".join(lines)
 
@@ -245,7 +313,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--no-peers", action="store_true", help="skip mmengine, confection, Hydra")
     parser.add_argument("--max-load", type=float, help="wait for a lower 1-minute load first")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions with callgrind too"
+    )
+    parser.add_argument("--count-builds", nargs=2, metavar=("CASE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_builds:
+        count_builds(args.count_builds[0], int(args.count_builds[1]))
+        return
     assert vars(factorized().children[1].leaf) == vars(hand_written().children[1].leaf)
     wait_for_quiet(args.max_load)
     load_before = load_average()
@@ -257,7 +332,8 @@ def main() -> None:
 
         peers = peer_module.measure("build", number=args.number, rounds=args.rounds)
     load = f"{load_before} before, {load_average()} after"
-    body = section(best, firsts, peers, load, args.rounds)
+    instructions = instructions_per_build() if args.instructions else None
+    body = section(best, firsts, peers, load, args.rounds, instructions)
     print(body)
     if args.write:
         write_section("factorize", body)
