@@ -134,3 +134,42 @@ def test_cli_build_session_matches_real_output(tmp_path: Path) -> None:
             check=False,
         )
         assert result.stdout + result.stderr == expected, command
+
+
+def _sample(text: str, command: str) -> list[str]:
+    """The output lines docs/cli.md shows for ``$ command``, up to and with its ``[exit N]``."""
+    lines = text.split(f"$ {command}\n", 1)[1].splitlines()
+    end = next(index for index, line in enumerate(lines) if line.startswith("[exit "))
+    return lines[: end + 1]
+
+
+def test_cli_samples_of_errors_and_doctor_match_real_output(tmp_path: Path) -> None:
+    """The revision list and the doctor lines of docs/cli.md follow the migrations and the
+    checks as they are (paths and counts differ from machine to machine)."""
+    text = (ROOT / "docs" / "cli.md").read_text()
+    script = Path(sys.executable).parent / "registry"
+    env = {**os.environ, "REGISTRY_URL": f"sqlite:///{tmp_path / 'lab.db'}"}
+    env.pop("REGISTRY_ALLOW_PICKLE", None)
+    env.pop("REGISTRY_SIGNING_KEY", None)
+
+    def run(command: str) -> list[str]:
+        result = subprocess.run(
+            [str(script), *command.split()[1:]],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        return [*(result.stdout + result.stderr).splitlines(), f"[exit {result.returncode}]"]
+
+    command = "registry db upgrade --to nosuchrev"
+    assert run(command) == _sample(text, command)
+    assert run("registry db upgrade")[-1] == "[exit 0]"  # doctor needs a store to check
+    shown, real = _sample(text, "registry doctor"), run("registry doctor")
+    assert [line.split(":", 1)[0] for line in shown] == [line.split(":", 1)[0] for line in real]
+    for label in ("schema:", "pickle:", "changes:"):
+        assert [line for line in shown if line.startswith(label)] == [
+            line for line in real if line.startswith(label)
+        ], label
