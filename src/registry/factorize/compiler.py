@@ -141,7 +141,8 @@ def build_tree(
             continue
         built = fast(config)
         if built is not MISMATCH:
-            # (If another thread learnt a shape meanwhile, the order stays as it left it.)
+            # Not under a lock: a builder another thread adds at this very moment may be
+            # dropped, and is generated again the next time its shape compiles.
             if position and lookup.builders.get(type_name) is builders:
                 others = builders[:position] + builders[position + 1 :]
                 lookup.builders[type_name] = (fast, *others)
