@@ -114,7 +114,6 @@ def test_cli_build_session_matches_real_output(tmp_path: Path) -> None:
     assert yaml.safe_load(fences["yaml"]) == shipped
     work = tmp_path / "examples"
     shutil.copytree(ROOT / "examples", work, ignore=shutil.ignore_patterns("__pycache__"))
-    script = Path(sys.executable).parent / "registry"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "XDG_DATA_HOME": str(tmp_path)}
     commands = re.split(r"^\$ ", fences["text"], flags=re.MULTILINE)[1:]
     assert len(commands) >= 4
@@ -122,18 +121,23 @@ def test_cli_build_session_matches_real_output(tmp_path: Path) -> None:
         command, _, expected = chunk.partition("\n")
         if command.startswith("cd "):
             continue
-        args = command.split()
-        assert args[0] == "registry", command
-        result = subprocess.run(
-            [str(script), *args[1:]],
-            capture_output=True,
-            text=True,
-            cwd=work,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        result = _run_cli(command, cwd=work, env=env)
         assert result.stdout + result.stderr == expected, command
+
+
+def _run_cli(command: str, *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a ``registry ...`` command line of a page with the installed script."""
+    args = command.split()
+    assert args[0] == "registry", command
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "registry"), *args[1:]],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def _sample(text: str, command: str) -> list[str]:
@@ -147,21 +151,12 @@ def test_cli_samples_of_errors_and_doctor_match_real_output(tmp_path: Path) -> N
     """The revision list and the doctor lines of docs/cli.md follow the migrations and the
     checks as they are (paths and counts differ from machine to machine)."""
     text = (ROOT / "docs" / "cli.md").read_text()
-    script = Path(sys.executable).parent / "registry"
     env = {**os.environ, "REGISTRY_URL": f"sqlite:///{tmp_path / 'lab.db'}"}
     env.pop("REGISTRY_ALLOW_PICKLE", None)
     env.pop("REGISTRY_SIGNING_KEY", None)
 
     def run(command: str) -> list[str]:
-        result = subprocess.run(
-            [str(script), *command.split()[1:]],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        result = _run_cli(command, cwd=tmp_path, env=env)
         return [*(result.stdout + result.stderr).splitlines(), f"[exit {result.returncode}]"]
 
     command = "registry db upgrade --to nosuchrev"
