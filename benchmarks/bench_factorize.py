@@ -140,6 +140,20 @@ def first_builds_ns(samples: int) -> list[float]:
     return sorted(timings)
 
 
+COUNTED = {
+    "hand": hand_written,
+    "repeated": factorized,
+    "hand_new": hand_written_new_values,
+    "new_values": factorized_new_values,
+}
+
+
+def warm() -> None:
+    for build in (factorized, factorized_annotated, factorized_new_values):
+        build()
+        build()  # the second build of a shape generates its builder
+
+
 def measure(number: int, rounds: int) -> dict[str, float]:
     warm()
     cases = {
@@ -161,20 +175,6 @@ def measure(number: int, rounds: int) -> dict[str, float]:
         rounds,
     )
     return best
-
-
-COUNTED = {
-    "hand": hand_written,
-    "repeated": factorized,
-    "hand_new": hand_written_new_values,
-    "new_values": factorized_new_values,
-}
-
-
-def warm() -> None:
-    for build in (factorized, factorized_annotated, factorized_new_values):
-        build()
-        build()  # the second build of a shape generates its builder
 
 
 def count_builds(case: str, number: int) -> None:
@@ -269,10 +269,9 @@ def section(
         f"fastest {firsts[0] / 1e3:,.0f} us) | {first:,.0f} | {hand:,.0f} | {first / hand:.0f} | 200 us |"
     )
     if instructions is not None:
-        counts = instructions
         lines += [
-            f"| {name} (callgrind: instructions per build) | {counts[case]:,.0f} | "
-            f"{counts[floor]:,.0f} | {counts[case] / counts[floor]:.2f} | {target} |"
+            f"| {name} (callgrind: instructions per build) | {instructions[case]:,.0f} | "
+            f"{instructions[floor]:,.0f} | {instructions[case] / instructions[floor]:.2f} | {target} |"
             for name, case, floor, target in (
                 ("repeated build, same config", "repeated", "hand", "2.5x"),
                 ("same shape, new values", "new_values", "hand_new", "6x"),
