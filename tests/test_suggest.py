@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import random
+import sys
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry import FunctionalRegistry, RegistryError, suggest
 
@@ -83,6 +89,66 @@ def test_remembered_answers_are_bounded() -> None:
     assert (f"focal_{suggest.REMEMBERED_QUERIES * 3 - 1}", 3) in index._answers
 
 
+# Few letters, so that names tie on score and the order of equal scores is tested too.
+short_names = st.lists(st.text("abcd", min_size=1, max_size=5), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=short_names,
+    appended=st.lists(short_names, min_size=1, max_size=3),
+    queries=st.lists(st.text("abcd", min_size=1, max_size=5), min_size=1, max_size=4),
+    limit=st.integers(1, 4),
+)
+def test_an_index_that_follows_appended_names_answers_as_a_fresh_scan(
+    before: list[str], appended: list[list[str]], queries: list[str], limit: int
+) -> None:
+    index = suggest.NameIndex(before)
+    for query in queries:
+        index.closest(query, limit)  # remembered, then carried over the changes below
+    names = list(before)
+    for more in appended:
+        names = names + more
+        index = index.follow(names)
+        for query in queries:
+            assert index.closest(query, limit) == suggest.closest(query, names, limit)
+    assert index.closest(queries[0], limit) == suggest.closest(queries[0], names, limit)
+
+
+def test_following_a_removal_starts_afresh() -> None:
+    index = suggest.NameIndex(["focal_loss", "dice_loss", "ce_loss"])
+    assert index.closest("focal_los", 1) == ["focal_loss"]
+    remaining = ["dice_loss", "ce_loss"]
+    answer = index.follow(remaining).closest("focal_los", 3)
+    assert answer == suggest.closest("focal_los", remaining, 3)
+    assert "focal_loss" not in answer
+    tied = suggest.NameIndex(["loss_a", "loss_b"])
+    assert tied.closest("loss", 1) == ["loss_a"]  # equal scores: the first name
+    assert tied.follow(["loss_b", "loss_a"]).closest("loss", 1) == ["loss_b"]
+
+
+def test_a_followed_index_keeps_its_trigram_index_for_a_bounded_tail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(suggest, "INDEX_AFTER_SCANS", 0)
+    monkeypatch.setattr(suggest, "UNINDEXED_TAIL", 10)
+    pool = names(suggest.SCAN_LIMIT * 2)
+    index = suggest.NameIndex(pool)
+    assert index.closest("focal_los", 1) == ["focal_loss"]
+    assert index.indexed
+    grown = pool + ["unet_encoder_lossy", "focal_loss_v2"]
+    followed = index.follow(grown)
+    assert followed.indexed  # taken over, not built again
+    assert followed.closest("unet_encoder_lossx", 1) == ["unet_encoder_lossy"]  # the tail
+    assert followed.closest("focal_loss_v", 1) == ["focal_loss_v2"]
+    assert followed.closest("focal_los", 1) == ["focal_loss"]
+    too_many = grown + [f"extra_{n}" for n in range(11)]
+    rebuilt = followed.follow(too_many)
+    assert not rebuilt.indexed  # the tail would cost more than a lookup: built again
+    assert rebuilt.closest("extra_1x", 1) == ["extra_1"]
+    assert rebuilt.indexed  # the scans were counted already
+
+
 def test_small_lists_are_scanned_and_nothing_alike_gives_nothing() -> None:
     index = suggest.NameIndex(["focal_loss", "dice_loss"])
     assert index.closest("focal_los")[0] == "focal_loss"
@@ -110,3 +176,55 @@ def test_a_registry_miss_suggests_and_follows_new_registrations() -> None:
         Losses.get_artifact("dice_los")
     assert caught.value.suggestions[0].startswith("Did you mean 'dice_loss'")
     assert caught.value.context["registry_size"] == 2
+
+    def focal_los(x: float) -> float:  # registered after "focal_lox" was asked for
+        return x
+
+    with pytest.raises(RegistryError) as caught:
+        Losses.get_artifact("focal_lox")
+    assert caught.value.suggestions[0].startswith("Did you mean 'focal_loss'")
+    Losses.register_artifact(focal_los)
+    with pytest.raises(RegistryError) as caught:
+        Losses.get_artifact("focal_lox")
+    assert caught.value.suggestions[0] == "Did you mean 'focal_los' or 'focal_loss'?"
+    Losses.unregister_identifier("focal_loss")
+    with pytest.raises(RegistryError) as caught:
+        Losses.get_artifact("focal_lox")
+    assert caught.value.suggestions[0] == "Did you mean 'focal_los'?"
+
+
+def test_a_persistent_registry_miss_follows_its_own_and_other_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    namespace = "tests.suggest_follow"
+
+    class Mine(FunctionalRegistry, logic_namespace=namespace, url=url):
+        pass
+
+    class Other(FunctionalRegistry, logic_namespace=namespace, url=url):
+        pass
+
+    def suggested(name: str) -> str:
+        with pytest.raises(RegistryError) as caught:
+            Mine.get_artifact(name)
+        return caught.value.suggestions[0]
+
+    Mine.register_artifact("focal_loss", json.dumps)
+    assert suggested("focal_lox") == "Did you mean 'focal_loss'?"
+    Mine.register_artifact("focal_lo", json.dumps)  # the only write since the miss
+    assert suggested("focal_lox") == "Did you mean 'focal_lo' or 'focal_loss'?"
+    Other.register_artifact("focal_los", json.dumps)  # another class's write comes between
+    module = tmp_path / "suggest_follow_losses.py"
+    module.write_text("def dice_loss(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    losses = importlib.import_module(module.stem)
+    Mine.register_artifact(losses.dice_loss)
+    assert suggested("focal_lox") == "Did you mean 'focal_lo', 'focal_los' or 'focal_loss'?"
+    module.write_text("def dice_loss(x):\n    return 2 * x\n")
+    Mine.register_artifact(importlib.reload(losses).dice_loss)  # a new version: same names
+    assert Mine.history("dice_loss")[-1].version == 2
+    assert suggested("dice_lox") == "Did you mean 'dice_loss' or 'focal_lo'?"
+    Mine.unregister_identifier("focal_lo")
+    assert suggested("focal_lox") == "Did you mean 'focal_los' or 'focal_loss'?"
+    sys.modules.pop(module.stem, None)
