@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -46,6 +47,37 @@ def test_a_new_process_lists_without_importing_and_restores_on_first_get(url, py
     result = python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:4] == ["['add'] True", "False", "5", "True"]
+
+
+def test_a_new_process_registering_what_is_stored_loads_no_write_path(url, python):
+    """A worker that imports modules registering into persistent registries registers what
+    is stored already: one read each, no scheme drafted (pydantic), no SQLAlchemy."""
+    namespace = f"proc.{uuid.uuid4().hex[:8]}"
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        from registry import FunctionalRegistry
+        from registry.store import open_store
+        from tests.samples import mathfuncs
+        class Shared(FunctionalRegistry, logic_namespace={namespace!r}, url={url!r}):
+            pass
+        Shared.register_artifact(mathfuncs.add)
+        Shared.register_artifact(mathfuncs.scale)
+        print(json.dumps({{
+            "loaded": [m for m in ("pydantic", "sqlalchemy") if m in sys.modules],
+            "generation": open_store({url!r}).get_namespace({namespace!r}).generation,
+            "versions": [r.version for r in Shared.history("add")],
+            "add": Shared.get_artifact("add")(2, 3),
+        }}))
+        """
+    )
+    runs = []
+    for _ in range(2):
+        result = python(code)
+        assert result.returncode == 0, result.stderr
+        runs.append(json.loads(result.stdout))
+    assert runs[0]["loaded"] == ["pydantic", "sqlalchemy"]  # the first one wrote
+    assert runs[1] == {**runs[0], "loaded": []}
 
 
 def test_remote_unregister_reaches_a_running_process(url):

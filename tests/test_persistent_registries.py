@@ -37,6 +37,62 @@ def _new(kind, namespace, url, name):
     return types.new_class(name, (kind,), {"logic_namespace": namespace, "url": url})
 
 
+def test_registering_the_same_definition_again_writes_nothing(url, namespace):
+    first = _new(FunctionalRegistry, namespace, url, "First")
+    first.register_artifact(mathfuncs.add)
+    store = open_store(url)
+    generation = store.get_namespace(namespace).generation
+    again = _new(FunctionalRegistry, namespace, url, "Again")  # as a new process declares it
+    assert again.register_artifact(mathfuncs.add) is mathfuncs.add
+    assert store.get_namespace(namespace).generation == generation
+    again.register_artifact("plus", mathfuncs.add)  # a new identifier is written
+    again.register_artifact(mathfuncs.add)
+    assert store.get_namespace(namespace).generation == generation + 1
+    assert [r.version for r in again.history("add")] == [1]
+    assert again.get_artifact("plus") is again.get_artifact("add") is mathfuncs.add
+
+
+def _module(tmp_path, monkeypatch, text):
+    name = f"again_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return path, importlib.import_module(name)
+
+
+def test_a_new_class_registering_changed_source_writes_a_new_version(
+    url, namespace, tmp_path, monkeypatch
+):
+    path, module = _module(tmp_path, monkeypatch, "def loss(x):\n    return x\n")
+    _new(FunctionalRegistry, namespace, url, "First").register_artifact(module.loss)
+    path.write_text("def loss(x):\n    return 2 * x\n")
+    importlib.invalidate_caches()
+    module = importlib.reload(module)
+    again = _new(FunctionalRegistry, namespace, url, "Again")  # nothing registered yet
+    again.register_artifact(module.loss)
+    assert [r.version for r in again.history("loss")] == [1, 2]
+    sys.modules.pop(module.__name__, None)
+
+
+def test_a_new_class_registering_a_second_identical_definition_is_refused(
+    url, namespace, tmp_path, monkeypatch
+):
+    body = "def loss(x):\n    return x\n"
+    path, module = _module(tmp_path, monkeypatch, body)
+    _new(FunctionalRegistry, namespace, url, "First").register_artifact(module.loss)
+    path.write_text(f"{body}\n\n{body}")  # the same text again, further down
+    importlib.invalidate_caches()
+    module = importlib.reload(module)
+    again = _new(FunctionalRegistry, namespace, url, "Again")
+    with pytest.raises(RegistryError, match="another definition of the same name"):
+        again.register_artifact(module.loss)
+    _, twin = _module(tmp_path, monkeypatch, body)  # the same text in another module
+    with pytest.raises(RegistryError, match="already taken"):
+        _new(FunctionalRegistry, namespace, url, "Twin").register_artifact(twin.loss)
+    for loaded in (module, twin):
+        sys.modules.pop(loaded.__name__, None)
+
+
 def test_a_second_class_sees_the_records_and_restores_by_import_path(url, namespace):
     first = _new(FunctionalRegistry, namespace, url, "First")
     first.register_artifact(mathfuncs.add)

@@ -133,6 +133,10 @@ class _Registry:
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
     _schemes: ClassVar[SchemeCache]
     _versions: ClassVar[dict[str, int]]
+    _expect_unchanged: ClassVar[bool] = True
+    """Whether the last registration changed nothing. The next one is then first looked up as
+    it is stored (``_stored_as_is``); after a write it is drafted at once, so a run of new
+    registrations pays no extra read."""
     _suggestions: ClassVar[tuple[int, NameIndex, tuple[str, ...]] | None] = None
     """The did-you-mean index at a generation, and the identifiers this class created since."""
     _validated: ClassVar[validation.ValidationCache]
@@ -177,6 +181,7 @@ class _Registry:
         cls._artifacts = {}
         cls._versions = {}
         cls._suggestions = None
+        cls._expect_unchanged = True
         cls._validated = validation.ValidationCache()
         cls._lock = threading.RLock()
         cls._schemes = SchemeCache(cls._lock)
@@ -654,6 +659,10 @@ class _Registry:
     @classmethod
     def _register(cls, identifier: object, artifact: Any) -> str:
         try:
+            stored = cls._stored_as_is(identifier, artifact) if cls._expect_unchanged else None
+            if stored is not None:
+                cls._remember(stored.identifier, artifact, stored.version)
+                return stored.identifier
             draft = cls._draft(identifier, artifact)
             cls._writable_namespace()
             with cls._write_lock:
@@ -665,6 +674,7 @@ class _Registry:
                     registration = pickling.register_sealed(cls._store, cls._namespace, draft)
                 cls._remember(draft.identifier, artifact, registration.record.version)
                 cls._follow_own_write(registration)
+                cls._expect_unchanged = registration.outcome is Outcome.UNCHANGED
         except ValidationError as error:
             key = identifier if identifier is not None else getattr(artifact, "__name__", None)
             cls._add_context(
@@ -696,12 +706,43 @@ class _Registry:
         return name
 
     @classmethod
-    def _draft(cls, identifier: object, artifact: Any) -> EntryDraft:
+    def _stored_as_is(cls, identifier: object, artifact: Any) -> EntryRecord | None:
+        """Return the stored record when registering ``artifact`` would change nothing (its
+        module imported again, in a new process or the same one): the same import path,
+        definition line and source hash are stored. The store would decide so too (``decide``:
+        unchanged, nothing written); telling it from one read spares drafting the entry (its
+        scheme needs pydantic) and a persistent store's write path (SQLAlchemy). A read-only
+        consumer that imports modules registering into its registries writes nothing.
+        ``None``: draft and register as usual."""
+        if not cls._persistent:
+            return None
+        key, origin = cls._key_and_origin(identifier, artifact)
+        if not is_importable_origin(origin) or "<lambda>" in origin:
+            return None  # a pickle, or lambdas told apart by hash alone: the store decides
+        current = cls._store.get_entry(cls._namespace, key)
+        if current is None or current.origin != origin or current.source_hash is None:
+            return None
+        place = sources.place_of(artifact)
+        if (
+            place is None
+            or place.source_hash != current.source_hash
+            or place.line != current.source_line
+        ):
+            return None
+        return current
+
+    @classmethod
+    def _key_and_origin(cls, identifier: object, artifact: Any) -> tuple[str, str]:
+        """Validate ``artifact``; return the identifier to register it under and its origin."""
         cls._validate(artifact)
         key = validation.check_identifier(
             cls._identifier_of(artifact) if identifier is None else identifier, cls.__name__
         )
-        origin = refs.origin_of(artifact)
+        return key, refs.origin_of(artifact)
+
+    @classmethod
+    def _draft(cls, identifier: object, artifact: Any) -> EntryDraft:
+        key, origin = cls._key_and_origin(identifier, artifact)
         if cls._persistent:
             place = sources.place_of(artifact)
             return drafts.persistent_draft(cls._namespace, key, artifact, origin, place)

@@ -54,6 +54,8 @@ out["listed"] = list(Ops.iter_identifiers())
 out["add"] = Ops.get_artifact("add")(2, 3)
 out["triple"] = Ops.get_artifact("triple")(7)
 out["history"] = [r.version for r in Ops.history("add")]
+Ops.register_artifact(mathfuncs.add)  # what is stored already: nothing to write
+out["again"] = Ops.get_artifact("add")(1, 1)
 
 class Fresh(FunctionalRegistry, logic_namespace="lab.never_written"):
     pass
@@ -79,7 +81,7 @@ print(json.dumps(out))
 def check_reader(out: dict[str, object]) -> None:
     assert out["opened"] == out["still"] == ["add", "scale", "triple"]
     assert out["listed"] == ["add", "scale", "triple"]
-    assert (out["add"], out["triple"], out["history"]) == (5, 21, [1])
+    assert (out["add"], out["triple"], out["history"], out["again"]) == (5, 21, [1], 2)
     assert out["fresh"] == []
     for write in ("register", "batch", "unregister", "fresh_register"):
         assert out[write] != "WRITTEN", write
