@@ -8,6 +8,7 @@ import importlib
 import inspect
 import textwrap
 import tracemalloc
+import types
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,114 @@ def test_lines_split_like_readlines(text: str) -> None:
     assert len(lines) == len(expected)
     assert lines.join(0, len(lines)) == text
     assert lines[1:] == expected[1:]
+
+
+ALONE = textwrap.dedent(
+    '''
+    import functools
+
+
+    def one_liner(x): return x
+
+
+    def signature_closed_at_the_margin(
+        x,
+        y,
+    ):
+        """A docstring
+    with a line at the margin.
+        """
+        return x + \\
+    y
+        # a comment as deep as the body: inspect takes it
+
+
+    # a comment at the margin: it does not
+    @functools.lru_cache(
+        maxsize=None,
+    )
+    def decorated_over_lines(x):
+        return [
+    x
+        ]
+    CODE = 1
+
+
+    async def coroutine(x):
+        return x
+
+
+    class Outer:
+        class Inner:
+            @staticmethod
+            def method(x):
+                text = """
+    def not_a_definition():
+    """
+                return text
+
+            # the next definition of the class
+
+
+        def after(self):
+            pass
+    '''
+)
+
+
+def functions_of(module: types.ModuleType) -> list[types.FunctionType]:
+    """The functions a module defines: its own, its classes' and their nested classes'."""
+    namespaces = [vars(module)]
+    for value in vars(module).values():
+        if inspect.isclass(value) and value.__module__ == module.__name__:
+            namespaces += [vars(c) for c in (value, *vars(value).values()) if inspect.isclass(c)]
+    found = []
+    for namespace in namespaces:
+        for member in namespace.values():
+            function = inspect.unwrap(getattr(member, "__func__", member))
+            if isinstance(function, types.FunctionType) and function.__module__ == module.__name__:
+                found.append(function)
+    return found
+
+
+@pytest.mark.parametrize("name", ["sources_alone", *MODULES, "json.decoder", "dataclasses", "ast"])
+def test_a_function_read_alone_has_the_place_the_file_index_gives(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sources_alone.py").write_text(ALONE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sources, "_SOURCES", {})
+    module = importlib.import_module(name)
+    functions = functions_of(module)
+    assert len(functions) >= 6
+    alone = {function: sources._own_definition(function.__code__) for function in functions}
+    assert sum(found is not None for found in alone.values()) >= 0.9 * len(alone)
+    file = inspect.getsourcefile(module)
+    assert file is not None and not sources._SOURCES[file].indexed  # read alone: no index
+    for function, found in alone.items():
+        place = sources.place_of(function)
+        assert place is not None
+        if found is not None:
+            assert found == (place.line, place.source_hash), function
+        assert sources.line_and_hash(function) == (place.line, place.source_hash)
+
+
+def test_a_function_whose_file_changed_or_uses_tabs_gets_the_place_the_index_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sources, "_SOURCES", {})
+    path = tmp_path / "sources_edited.py"
+    path.write_text("def first(x):\n    return x\n\n\ndef second(x):\n    return x\n")
+    module = importlib.import_module("sources_edited")
+    path.write_text("def second(x):\n    return x\n\n\ndef first(x):\n    return 2 * x\n")
+    (tmp_path / "sources_tabbed.py").write_text(
+        "class Tabbed:\n\tdef method(self):\n\t\treturn (\n1\n\t\t)\n\n\tx = 1\n"
+    )
+    tabbed = importlib.import_module("sources_tabbed")
+    for function in (module.first, module.second, tabbed.Tabbed.method):
+        place = sources.place_of(function)
+        assert place is not None
+        monkeypatch.setattr(sources, "_SOURCES", {})  # read alone again, not from the index
+        assert sources.line_and_hash(function) == (place.line, place.source_hash), function
+    assert sources.line_and_hash(module.first)[1] is None  # line 1 now defines `second`

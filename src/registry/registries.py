@@ -722,12 +722,8 @@ class _Registry:
         current = cls._store.get_entry(cls._namespace, key)
         if current is None or current.origin != origin or current.source_hash is None:
             return None
-        place = sources.place_of(artifact)
-        if (
-            place is None
-            or place.source_hash != current.source_hash
-            or place.line != current.source_line
-        ):
+        line, source_hash = sources.line_and_hash(artifact)
+        if source_hash != current.source_hash or line != current.source_line:
             return None
         return current
 

@@ -5,10 +5,12 @@ Registries record the place with each registration, and the store's ``decide`` c
 tell the same definition run again (a module reloaded, a notebook cell or script run again)
 from a second definition of the same name elsewhere in one file (a duplicate). The place also
 carries the source hash (``refs.source_hash``): the SHA-256 of exactly the text
-``inspect.getsource`` returns. A file is read and parsed once per version (path, modification
-time, size) for both; sources that are not files on disk (notebook cells) are read through
-``linecache``. The files kept are bounded by their total number of lines. Imports only
-``gcpause``.
+``inspect.getsource`` returns. A file is read once per version (path, modification time,
+size), and parsed whole into its index of definitions the first time a place is asked for;
+sources that are not files on disk (notebook cells) are read through ``linecache``. A
+registration that only needs a function's own line and hash (:func:`line_and_hash`: is it
+stored as it is?) parses just that function's lines. The files kept are bounded by their total
+number of lines. Imports only ``gcpause``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, NamedTuple, overload
 
 from registry import gcpause
 
-__all__ = ["Place", "block", "files_checked_once", "place_of"]
+__all__ = ["Place", "block", "files_checked_once", "line_and_hash", "place_of"]
 
 
 class Place(NamedTuple):
@@ -114,14 +116,24 @@ class _Lines(Sequence[str]):
 
 
 class _Source:
-    """One version of one source file: its lines and its definitions."""
+    """One version of one source file: its lines and (parsed on first use) its definitions."""
 
-    __slots__ = ("index", "lines", "stamp")
+    __slots__ = ("_index", "lines", "stamp")
 
-    def __init__(self, stamp: object, lines: _Lines, index: _Index) -> None:
+    def __init__(self, stamp: object, lines: _Lines, index: _Index | None = None) -> None:
         self.stamp = stamp
         self.lines = lines
-        self.index = index
+        self._index = index
+
+    @property
+    def index(self) -> _Index:
+        if self._index is None:
+            self._index = _build_index(self.lines)  # two threads may both build it: same result
+        return self._index
+
+    @property
+    def indexed(self) -> bool:
+        return self._index is not None
 
 
 _SOURCES: dict[str, _Source] = {}
@@ -162,6 +174,84 @@ def place_of(obj: Any, *, read: bool = True) -> Place | None:
         line = _class_line(spans, line)
     definitions = tuple(sorted((first, _hash(source.lines, first, end)) for first, _, end in spans))
     return Place(file, line, definitions, dict(definitions).get(line) if line else None)
+
+
+def line_and_hash(obj: Any) -> tuple[int | None, str | None]:
+    """Return the first line and source hash of ``obj``'s own definition, as :func:`place_of`
+    gives them, or ``(None, None)``.
+
+    A plain function's are read from its own lines: the first that may end its definition is
+    tried, then the next, until they parse as that one definition (a few lines, where indexing
+    the whole file parses all of them: ~6 us a line). Other objects, and definitions that do not
+    read that way, are asked of :func:`place_of`.
+    """
+    target = inspect.unwrap(obj) if hasattr(obj, "__wrapped__") else obj
+    code = getattr(target, "__code__", None)
+    if code is not None and code.co_name != "<lambda>":
+        found = _own_definition(code)
+        if found is not None:
+            return found
+    place = place_of(obj)
+    return (None, None) if place is None else (place.line, place.source_hash)
+
+
+#: Candidate ends tried by :func:`_own_definition` before it gives up.
+_OWN_ATTEMPTS = 8
+
+
+def _own_definition(code: types.CodeType) -> tuple[int, str] | None:
+    source = _source(code.co_filename)
+    lines, first = source.lines, code.co_firstlineno
+    if source.indexed or not 0 < first <= len(lines):
+        return None  # the index is there already: place_of answers from it
+    start = first - 1
+    indent = _indentation(lines[start])
+    if not 0 <= indent < _BLANK:
+        return None  # tabs (only the tokenizer tells their depth), or no code on that line
+    end = start + 1
+    for _attempt in range(_OWN_ATTEMPTS):
+        # The definition ends before code at or left of its first line, outside strings and
+        # brackets: where it does not, the text up to there does not parse.
+        while end < len(lines) and _indentation(lines[end]) > indent:
+            end += 1
+        if end < len(lines) and _indentation(lines[end]) == _TABBED:
+            return None
+        text = lines.join(start, end)
+        wrapped = indent > 0  # an indented definition parses inside a block of its own
+        try:
+            tree = ast.parse(f"if 1:\n{text}" if wrapped else text)
+        except (SyntaxError, ValueError):
+            if end >= len(lines):
+                return None
+            end += 1
+            continue
+        body = tree.body[0].body if wrapped and isinstance(tree.body[0], ast.If) else tree.body
+        offset = start - 1 if wrapped else start  # file line = parsed line + offset
+        node = body[0] if len(body) == 1 else None
+        if (
+            not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            or node.name != code.co_name
+            or min([d.lineno for d in node.decorator_list] + [node.lineno]) + offset != first
+        ):
+            return None
+        indexer = _Indexer(lines)
+        indexer.offset = offset
+        return first, _hash(lines, first, indexer._end(node))
+    return None
+
+
+_BLANK = 1 << 30  # deeper than any code: blank and comment lines never end a block
+_TABBED = -1
+
+
+def _indentation(line: str) -> int:
+    """The spaces before the code of ``line``: :data:`_BLANK` for a blank or comment line,
+    :data:`_TABBED` when its indentation has a tab."""
+    stripped = line.lstrip()
+    if not stripped or stripped.startswith("#"):
+        return _BLANK
+    margin = line[: len(line) - len(stripped)]
+    return _TABBED if "\t" in margin else len(margin)
 
 
 def _hash(lines: _Lines, first: int, end: int) -> str:
@@ -273,8 +363,7 @@ def _source(file: str) -> _Source:
         return cached
     else:
         text = _read_text(file)
-    lines = _Lines(text)
-    source = _Source(stamp, lines, _build_index(lines))
+    source = _Source(stamp, _Lines(text))
     with _LOCK:
         _SOURCES.pop(file, None)
         _SOURCES[file] = source
