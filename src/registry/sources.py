@@ -181,9 +181,9 @@ def line_and_hash(obj: Any) -> tuple[int | None, str | None]:
     gives them, or ``(None, None)``.
 
     A plain function's are read from its own lines: the first that may end its definition is
-    tried, then the next, until they parse as that one definition (a few lines, where indexing
-    the whole file parses all of them: ~6 us a line). Other objects, and definitions that do not
-    read that way, are asked of :func:`place_of`.
+    tried, then the next, until they parse as that one definition: a few lines are parsed,
+    where indexing the file parses all of them. Other objects, and definitions that do not read
+    that way, are asked of :func:`place_of`.
     """
     target = inspect.unwrap(obj) if hasattr(obj, "__wrapped__") else obj
     code = getattr(target, "__code__", None)
@@ -202,8 +202,10 @@ _OWN_ATTEMPTS = 8
 def _own_definition(code: types.CodeType) -> tuple[int, str] | None:
     source = _source(code.co_filename)
     lines, first = source.lines, code.co_firstlineno
-    if source.indexed or not 0 < first <= len(lines):
-        return None  # the index is there already: place_of answers from it
+    if source.indexed:
+        return None  # place_of answers from the index at once
+    if not 0 < first <= len(lines):
+        return None  # no source, or the file changed since the code was compiled
     start = first - 1
     indent = _indentation(lines[start])
     if not 0 <= indent < _BLANK:
