@@ -210,7 +210,9 @@ def functions_of(module: types.ModuleType) -> list[types.FunctionType]:
     return found
 
 
-@pytest.mark.parametrize("name", ["sources_alone", *MODULES, "json.decoder", "dataclasses", "ast"])
+@pytest.mark.parametrize(
+    "name", ["sources_alone", *MODULES, "json.decoder", "dataclasses", "ast", "collections"]
+)
 def test_a_function_read_alone_has_the_place_the_file_index_gives(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,7 +222,7 @@ def test_a_function_read_alone_has_the_place_the_file_index_gives(
     module = importlib.import_module(name)
     functions = functions_of(module)
     assert len(functions) >= 6
-    alone = {function: sources._own_definition(function.__code__) for function in functions}
+    alone = {function: sources._read_alone(function) for function in functions}
     assert sum(found is not None for found in alone.values()) >= 0.9 * len(alone)
     file = inspect.getsourcefile(module)
     assert file is not None and not sources._SOURCES[file].indexed  # read alone: no index

@@ -185,14 +185,26 @@ def line_and_hash(obj: Any) -> tuple[int | None, str | None]:
     where indexing the file parses all of them. Other objects, and definitions that do not read
     that way, are asked of :func:`place_of`.
     """
-    target = inspect.unwrap(obj) if hasattr(obj, "__wrapped__") else obj
-    code = getattr(target, "__code__", None)
-    if code is not None and code.co_name != "<lambda>":
-        found = _own_definition(code)
-        if found is not None:
-            return found
+    found = _read_alone(obj)
+    if found is not None:
+        return found
     place = place_of(obj)
     return (None, None) if place is None else (place.line, place.source_hash)
+
+
+def _read_alone(obj: Any) -> tuple[int, str] | None:
+    """What :func:`line_and_hash` gives when ``obj`` is a plain function read from its own
+    lines; ``None`` when it is not one, or its lines do not read alone."""
+    target = inspect.unwrap(obj) if hasattr(obj, "__wrapped__") else obj
+    code = getattr(target, "__code__", None)
+    if code is None or code.co_name == "<lambda>":
+        return None
+    # A wrapper named after what it wraps (``reprlib.recursive_repr``) is not the definition
+    # place_of looks up by its qualified name.
+    qualname = getattr(target, "__qualname__", None)
+    if target.__name__ != code.co_name or qualname != getattr(code, "co_qualname", qualname):
+        return None
+    return _own_definition(code)
 
 
 #: Candidate ends tried by :func:`_own_definition` before it gives up.
