@@ -140,12 +140,15 @@ def first_builds_ns(samples: int) -> list[float]:
     return sorted(timings)
 
 
-COUNTED = {
+CASES = {
     "hand": hand_written,
     "repeated": factorized,
+    "annotated": factorized_annotated,
     "hand_new": hand_written_new_values,
     "new_values": factorized_new_values,
 }
+#: The cases whose instructions ``--instructions`` counts.
+COUNTED = ("hand", "repeated", "hand_new", "new_values")
 
 
 def warm() -> None:
@@ -156,15 +159,8 @@ def warm() -> None:
 
 def measure(number: int, rounds: int) -> dict[str, float]:
     warm()
-    cases = {
-        "hand": hand_written,
-        "repeated": factorized,
-        "annotated": factorized_annotated,
-        "hand_new": hand_written_new_values,
-        "new_values": factorized_new_values,
-    }
     best = interleaved_best_ns(
-        {name: ("build()", {"build": build}) for name, build in cases.items()}, number, rounds
+        {name: ("build()", {"build": build}) for name, build in CASES.items()}, number, rounds
     )
     best |= interleaved_best_ns(
         {
@@ -181,7 +177,7 @@ def count_builds(case: str, number: int) -> None:
     """The process callgrind counts: warm up as :func:`measure` does, then build ``number``
     times (``number`` 0 gives the baseline every case shares)."""
     warm()
-    build = COUNTED[case]
+    build = CASES[case]
     for _ in range(number):
         build()
 

@@ -29,7 +29,6 @@ of docs/benchmarks.md unless ``--no-write``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import statistics
@@ -219,7 +218,7 @@ assert Cold.get_artifact(sys.argv[3])([1]) == "[1]"
 """
 
 #: The stored functions that REREGISTER registers again (``cold_start`` stores them first).
-STORED = ("json:dumps", "json:loads", "json:dump", "json:load", "json:JSONEncoder.encode")
+STORED = ("json:dumps", "json:loads", "json:dump", "json:load", "json.encoder:JSONEncoder.encode")
 
 REREGISTER = r"""
 import json, sys
@@ -264,13 +263,11 @@ def cold_start(
     functions, bare-driver floor), each the best of ``rounds`` wall times, taken in turn in each
     round so that they share the machine's drift (best-of-5 of each in a row once put the bare
     interpreter above the bare driver)."""
+    from registry import refs
+
     stored = registry_class(url, namespace)
     for origin in STORED:
-        module, _, qualname = origin.partition(":")
-        target: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        stored.register_artifact(target)
+        stored.register_artifact(refs.import_object(origin))
     identifier = f"e{size // 2}"
     codes = [
         ("pass",),

@@ -659,11 +659,12 @@ class _Registry:
     @classmethod
     def _register(cls, identifier: object, artifact: Any) -> str:
         try:
-            stored = cls._stored_as_is(identifier, artifact) if cls._expect_unchanged else None
+            key, origin = cls._key_and_origin(identifier, artifact)
+            stored = cls._stored_as_is(key, origin, artifact) if cls._expect_unchanged else None
             if stored is not None:
-                cls._remember(stored.identifier, artifact, stored.version)
-                return stored.identifier
-            draft = cls._draft(identifier, artifact)
+                cls._remember(key, artifact, stored.version)
+                return key
+            draft = cls._draft_of(key, origin, artifact)
             cls._writable_namespace()
             with cls._write_lock:
                 if draft.blob is None:
@@ -676,9 +677,9 @@ class _Registry:
                 cls._follow_own_write(registration)
                 cls._expect_unchanged = registration.outcome is Outcome.UNCHANGED
         except ValidationError as error:
-            key = identifier if identifier is not None else getattr(artifact, "__name__", None)
+            given = identifier if identifier is not None else getattr(artifact, "__name__", None)
             cls._add_context(
-                error, "register_artifact", key=key, artifact_name=refs.display_name(artifact)
+                error, "register_artifact", key=given, artifact_name=refs.display_name(artifact)
             )
             raise
         cls._sync_siblings([draft.identifier])
@@ -706,17 +707,16 @@ class _Registry:
         return name
 
     @classmethod
-    def _stored_as_is(cls, identifier: object, artifact: Any) -> EntryRecord | None:
-        """Return the stored record when registering ``artifact`` would change nothing (its
-        module imported again, in a new process or the same one): the same import path,
-        definition line and source hash are stored. The store would decide so too (``decide``:
+    def _stored_as_is(cls, key: str, origin: str, artifact: Any) -> EntryRecord | None:
+        """Return the stored record when registering ``artifact`` under ``key`` would change
+        nothing (its module imported again, in a new process or the same one): the same import
+        path, definition line and source hash are stored. The store would decide so too (``decide``:
         unchanged, nothing written); telling it from one read spares drafting the entry (its
         scheme needs pydantic) and a persistent store's write path (SQLAlchemy). A read-only
         consumer that imports modules registering into its registries writes nothing.
         ``None``: draft and register as usual."""
         if not cls._persistent:
             return None
-        key, origin = cls._key_and_origin(identifier, artifact)
         if not is_importable_origin(origin) or "<lambda>" in origin:
             return None  # a pickle, or lambdas told apart by hash alone: the store decides
         current = cls._store.get_entry(cls._namespace, key)
@@ -738,7 +738,10 @@ class _Registry:
 
     @classmethod
     def _draft(cls, identifier: object, artifact: Any) -> EntryDraft:
-        key, origin = cls._key_and_origin(identifier, artifact)
+        return cls._draft_of(*cls._key_and_origin(identifier, artifact), artifact)
+
+    @classmethod
+    def _draft_of(cls, key: str, origin: str, artifact: Any) -> EntryDraft:
         if cls._persistent:
             place = sources.place_of(artifact)
             return drafts.persistent_draft(cls._namespace, key, artifact, origin, place)
