@@ -124,18 +124,28 @@ def general_path() -> Any:
 FRESH_ARTIFACTS = "\n".join(inspect.getsource(klass) for klass in (Leaf, Mid, Outer))
 
 
+def fresh_registry(index: int) -> Any:
+    """A new registry holding Leaf, Mid and Outer defined anew: its first build is the first
+    this process makes of those artifacts."""
+    namespace: dict[str, Any] = {"__name__": f"fresh_{index}"}
+    exec(FRESH_ARTIFACTS, namespace)
+    fresh: Any = type(f"Fresh{index}", (SchemeRegistry,), {})
+    for name in ("Leaf", "Mid", "Outer"):
+        fresh.register_artifact(namespace[name])
+    return fresh
+
+
+def first_build(fresh: Any) -> Any:
+    return fresh.factorize_artifact("Outer", **TYPED_CONFIG)
+
+
 def first_builds_ns(samples: int) -> list[float]:
-    """Each sample defines Leaf, Mid and Outer anew and registers them in a new registry, so
-    the timed build is the first this process makes of those artifacts."""
+    """The time of each of ``samples`` first builds, each from a :func:`fresh_registry`."""
     timings = []
     for index in range(samples):
-        namespace: dict[str, Any] = {"__name__": f"fresh_{index}"}
-        exec(FRESH_ARTIFACTS, namespace)
-        fresh: Any = type(f"Fresh{index}", (SchemeRegistry,), {})
-        for name in ("Leaf", "Mid", "Outer"):
-            fresh.register_artifact(namespace[name])
+        fresh = fresh_registry(index)
         start = time.perf_counter()
-        fresh.factorize_artifact("Outer", **TYPED_CONFIG)
+        first_build(fresh)
         timings.append((time.perf_counter() - start) * 1e9)
     return sorted(timings)
 
@@ -173,10 +183,21 @@ def measure(number: int, rounds: int) -> dict[str, float]:
     return best
 
 
+#: First builds counted (each needs artifacts defined anew, so fewer than the repeated builds).
+FIRST_BUILDS_COUNTED = 50
+
+
 def count_builds(case: str, number: int) -> None:
     """The process callgrind counts: warm up as :func:`measure` does, then build ``number``
-    times (``number`` 0 gives the baseline every case shares)."""
+    times (``number`` 0 gives the baseline every case shares). Case ``first`` makes ``number``
+    fresh registries and builds from each; ``fresh`` only makes them (its baseline)."""
     warm()
+    if case in ("first", "fresh"):
+        registries = [fresh_registry(index) for index in range(number)]
+        if case == "first":
+            for fresh in registries:
+                first_build(fresh)
+        return
     build = CASES[case]
     for _ in range(number):
         build()
@@ -209,7 +230,10 @@ def instructions_per_build(number: int = 2_000) -> dict[str, float] | None:
         return int(found.group(1))
 
     baseline = counted("hand", 0)
-    return {case: (counted(case, number) - baseline) / number for case in COUNTED}
+    counts = {case: (counted(case, number) - baseline) / number for case in COUNTED}
+    first = FIRST_BUILDS_COUNTED
+    counts["first"] = (counted("first", first) - counted("fresh", first)) / first
+    return counts
 
 
 def uname() -> str:
@@ -271,6 +295,7 @@ def section(
             for name, case, floor, target in (
                 ("repeated build, same config", "repeated", "hand", "2.5x"),
                 ("same shape, new values", "new_values", "hand_new", "6x"),
+                (f"first build (of {FIRST_BUILDS_COUNTED})", "first", "hand", ""),
             )
         ]
     if peers is not None:
@@ -297,6 +322,8 @@ def section(
         "The callgrind rows count the instructions the same builds execute (valgrind, one process",
         "per case less a process that only warms up): the same on a quiet or a busy machine, they",
         "show what a change did where the wall-clock ratios of two runs differ by more than it.",
+        "A first build runs code and touches data no build has warmed, so its time is a larger",
+        "multiple of the floor than its instruction count (compare its two rows).",
     ]
     return "\n".join(lines)
 
