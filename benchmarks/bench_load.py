@@ -279,6 +279,40 @@ def _fill(port: int, namespace: str) -> None:
     call("POST", f"/namespaces/{namespace}/batch", {"drafts": drafts})
 
 
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU time each of the processes ``pids`` has used (Linux ``/proc``)."""
+    used = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """``(pid, parent pid, command name)`` of every process (Linux ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                name, rest = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+                found.append((int(entry.name), int(rest.split()[1]), name))
+    return found
+
+
+def _cpu_users(server: int) -> dict[str, list[int]]:
+    """The server's processes (``server`` and its descendants: the workers) and the database
+    server's (every process named ``postgres``), whose CPU time a load run accounts."""
+    processes = _processes()
+    tree, grown = {server}, True
+    while grown:
+        before = len(tree)
+        tree |= {pid for pid, parent, _ in processes if parent in tree}
+        grown = len(tree) > before
+    database = [pid for pid, _, name in processes if name.startswith("postgres")]
+    return {"server": sorted(tree), "database": database}
+
+
 def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
     process, port = _start_server(url, workers)
     namespace = f"bench.load{workers}_{uuid.uuid4().hex[:6]}"
@@ -287,21 +321,35 @@ def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
             _fill(port, namespace)
         start = time.time() + 1.0
         arguments = [str(port), namespace, str(seconds), str(CLIENTS), str(ENTRIES), str(start)]
-        generator = subprocess.run(
+        generator = subprocess.Popen(
             [sys.executable, "-c", CLIENT, *arguments],
             env=_env(),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=seconds + 120,
-            check=True,
         )
-        data = json.loads(generator.stdout.strip().splitlines()[-1])
+        # The CPU the server and the database spend while the clients run (the generator's
+        # own is left out), to tell work per request apart from the machine's speed. A
+        # database connection opened meanwhile counts from its start.
+        time.sleep(max(start - time.time(), 0.0))
+        before = _cpu_seconds([pid for pids in _cpu_users(process.pid).values() for pid in pids])
+        out, err = generator.communicate(timeout=seconds + 120)
+        used = {
+            kind: sum(now - before.get(pid, 0.0) for pid, now in _cpu_seconds(pids).items())
+            for kind, pids in _cpu_users(process.pid).items()
+        }
+        if generator.returncode != 0:
+            raise subprocess.CalledProcessError(generator.returncode, "load generator", out, err)
+        data = json.loads(out.strip().splitlines()[-1])
         gets, registers, errors = data["gets"], data["registers"], data["errors"]
     finally:
         process.terminate()
         process.wait(30)
     total = len(gets) + len(registers)
+    uses_database = url.startswith("postgresql")
     return {
+        "server_cpu_ms": used["server"] * 1000 / max(total, 1),
+        "database_cpu_ms": used["database"] * 1000 / max(total, 1) if uses_database else None,
         "workers": workers,
         "throughput": total / seconds,
         "get_p50": percentile(gets, 0.5) * 1000,
@@ -390,25 +438,46 @@ def _report(
         "The floor row is a bare ASGI app on the same uvicorn and generator in the same run: "
         "what this machine gives any Python server at that moment.",
         "",
-        "| store | workers | requests/s | get p50 / p99 | register p50 / p99 | errors |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| store | workers | requests/s | get p50 / p99 | register p50 / p99 | errors "
+        "| CPU per request: server / database |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in loads:
+        database = row["database_cpu_ms"]
+        cpu = f"{row['server_cpu_ms']:.3f}" + ("" if database is None else f" / {database:.3f}")
         lines.append(
             f"| {row['backend']} | {row['workers']} | {row['throughput']:.0f} | "
             f"{row['get_p50']:.1f} / {row['get_p99']:.1f} ms | "
-            f"{row['register_p50']:.1f} / {row['register_p99']:.1f} ms | {row['errors']} |"
+            f"{row['register_p50']:.1f} / {row['register_p99']:.1f} ms | {row['errors']} | "
+            f"{cpu} ms |"
         )
-    by_backend: dict[str, dict[int, float]] = {}
+    by_backend: dict[str, dict[int, dict[str, Any]]] = {}
     for row in loads:
-        by_backend.setdefault(row["backend"], {})[row["workers"]] = row["throughput"]
-    ratios = [
-        f"{backend} {values[4] / values[1]:.2f}x"
-        for backend, values in by_backend.items()
-        if 1 in values and 4 in values
+        by_backend.setdefault(row["backend"], {})[row["workers"]] = row
+    pairs = [
+        (backend, rows[1], rows[4]) for backend, rows in by_backend.items() if {1, 4} <= set(rows)
     ]
-    if ratios:
-        lines += ["", "4 workers against 1: " + ", ".join(ratios) + "."]
+    if pairs:
+        throughput = [
+            f"{name} {four['throughput'] / one['throughput']:.2f}x" for name, one, four in pairs
+        ]
+        cpu = [
+            f"{name} {four['server_cpu_ms'] / one['server_cpu_ms']:.2f}x"
+            for name, one, four in pairs
+        ]
+        lines += [
+            "",
+            "4 workers against 1: throughput " + ", ".join(throughput) + "; server CPU per "
+            "request " + ", ".join(cpu) + ".",
+        ]
+    lines += [
+        "",
+        "CPU per request: the CPU time the server's processes (its workers) and, on PostgreSQL,",
+        "the database's processes used while the clients ran, divided by the requests answered.",
+        "It moves less with the machine's speed than the throughput does, and shows what sharing",
+        "2 cores costs: with 4 workers (more processes than cores) the bare app's requests take",
+        "more CPU each too, in wake-ups and context switches.",
+    ]
     return "\n".join(lines)
 
 
