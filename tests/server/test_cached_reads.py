@@ -38,11 +38,11 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 
 
 def raw_get(
-    server: LiveServer, path: str, headers: dict[str, str]
+    server: LiveServer, path: str, headers: dict[str, str], body: bytes | None = None
 ) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request("GET", path, headers=headers)
+        conn.request("GET", path, body=body, headers=headers)
         response = conn.getresponse()
         body = response.read()
         kept = {
@@ -108,3 +108,20 @@ def test_a_kept_answer_follows_new_versions_and_unregistrations(sqlite_server: L
             assert (entry["version"], entry["source_hash"]) == (version, f"h{version}")
     assert request(sqlite_server, "DELETE", path, token=WRITE_TOKEN)[0] == 200
     assert request(sqlite_server, "GET", path, token=READ_TOKEN) == (200, {"entry": None})
+
+
+@pytest.mark.parametrize(
+    ("declared", "body"),
+    [("3", b"abc"), ("1000000000000", None), ("-1", None)],
+    ids=["small body", "over the limit", "malformed length"],
+)
+def test_a_read_that_declares_a_body_is_answered_by_the_route(
+    sqlite_server: LiveServer, declared: str, body: bytes | None
+) -> None:
+    """The body limits apply to it as to any request: the shortcut leaves it to FastAPI."""
+    path = f"/namespaces/{NAMESPACE}/entries/focal"
+    headers = {**AUTH["read token"], "Content-Length": declared}
+    raw_get(sqlite_server, path, AUTH["read token"])  # the server's view now holds the answer
+    direct = raw_get(sqlite_server, path, headers, body)
+    assert direct == raw_get(sqlite_server, path + "?through=route", headers, body)
+    assert direct[0] == {"3": 200, "-1": 400}.get(declared, 413)
