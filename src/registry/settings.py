@@ -292,6 +292,16 @@ def server_tokens() -> str | None:
     return _read(SERVER_TOKENS_ENV)
 
 
+def opentelemetry_configured(environment: Mapping[str, str] | None = None) -> bool:
+    """Whether ``environment`` (default: the process's) configures OpenTelemetry: an ``OTEL_*``
+    variable, as ``opentelemetry-instrument`` and the exporters read, or FastAPI's
+    ``FASTAPI_OTEL_AUTO_CONFIGURE=true``. The server keeps FastAPI's instrumentation on then."""
+    found = os.environ if environment is None else environment
+    return found.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").strip().lower() == "true" or any(
+        name.startswith("OTEL_") for name in found
+    )
+
+
 def variables_in_force() -> dict[str, str]:
     """Return the ``REGISTRY_*`` variables that are set, secrets masked (``registry doctor``)."""
     shown = {}

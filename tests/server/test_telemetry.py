@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from registry.server.app import _instrumented, _telemetry_option
+from registry.settings import opentelemetry_configured
 
 HAS_INSTRUMENTATION = "telemetry" in inspect.signature(FastAPI.__init__).parameters
 
@@ -112,7 +113,8 @@ def test_the_option_follows_the_environment_and_is_left_out_where_fastapi_has_no
         ({"FASTAPI_OTEL_AUTO_CONFIGURE": "TRUE"}, True),
         ({"FASTAPI_OTEL_AUTO_CONFIGURE": "false"}, False),
     ):
-        instrumented = _instrumented(environment)
+        assert opentelemetry_configured(environment) is on, environment
+        instrumented = _instrumented(opentelemetry_configured(environment))
         assert instrumented is (on and HAS_INSTRUMENTATION), environment
         # FastAPI before 0.165 is given nothing
         assert _telemetry_option(instrumented) == (off if HAS_INSTRUMENTATION and not on else {})

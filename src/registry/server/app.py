@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -23,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Send
 from starlette.types import Scope as ASGIScope
 
+from registry import settings
 from registry.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -153,7 +153,7 @@ def create_app(
         finally:
             await hub.stop()
 
-    instrumented = _instrumented(os.environ)
+    instrumented = _instrumented(settings.opentelemetry_configured())
     app = RegistryApp(
         title="registry server",
         summary="Namespaces of registered artifacts, shared over HTTP",
@@ -199,15 +199,11 @@ class RegistryApp(FastAPI):
 _HAS_INSTRUMENTATION = "telemetry" in inspect.signature(FastAPI.__init__).parameters
 
 
-def _instrumented(environment: Mapping[str, str]) -> bool:
+def _instrumented(opentelemetry_configured: bool) -> bool:
     """Whether FastAPI's OpenTelemetry instrumentation stays on: when FastAPI has it (0.165
-    and later) and ``environment`` configures OpenTelemetry (an ``OTEL_*`` variable, as
-    ``opentelemetry-instrument`` and the exporters read, or ``FASTAPI_OTEL_AUTO_CONFIGURE=true``).
-    """
-    return _HAS_INSTRUMENTATION and (
-        environment.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true"
-        or any(name.startswith("OTEL_") for name in environment)
-    )
+    and later) and the environment configures OpenTelemetry
+    (:func:`registry.settings.opentelemetry_configured`)."""
+    return _HAS_INSTRUMENTATION and opentelemetry_configured
 
 
 def _telemetry_option(instrumented: bool) -> dict[str, Any]:
