@@ -347,8 +347,9 @@ Machine: {machine()}. Date: {today()}. Load average at the end: {load_average()}
 | propagation: write in one client -> callback in another process, {PROPAGATION_SAMPLES} samples | {p(propagation)} | under 100 ms |
 
 Throughput requests are uncached `get_entry` calls; {load_note}. An entry read whose record
-the server's store holds in memory is answered before FastAPI routes it
-(`server/cached_reads.py`: no token dependency or parameter validation through FastAPI), which
+the server's store holds in memory is answered before FastAPI sees it
+(`server/cached_reads.py`: no FastAPI middleware, routing, token dependency or parameter
+validation), which
 is why it beats `GET /health`; a database read goes to the thread pool. The load generator (4
 client processes) runs on the same {os.cpu_count()} cores as the server, so the 1- and
 4-worker figures are bounded by the machine, not by the server: with 4 workers the
