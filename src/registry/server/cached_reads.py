@@ -3,8 +3,8 @@
 ``GET /namespaces/{name}/entries/{identifier}`` is what every client's cache miss and every
 uncached ``HttpStore.get_entry`` sends. Through FastAPI, its middleware stack, routing, the
 bearer-token dependency and the two validated path parameters cost most of the time the app
-spends on it (profiled under 16 concurrent clients; FastAPI's own middleware alone took 9 of the
-16 us the app spent on a cached read). The app (``server.app.RegistryApp``) asks
+spends on it (profiled under 16 concurrent clients; with the app called directly, FastAPI's
+own middleware took 9 of the 16 us it spent on a cached read). The app (``server.app.RegistryApp``) asks
 :class:`CachedEntryReads` first, and it answers that request itself when the answer is plain: a
 GET without a body, with well-formed parameters, a token (if the server has tokens) that grants
 reading, and a record the store holds in memory. Everything else (a database read, a malformed
