@@ -12,6 +12,11 @@ registry server under 16 concurrent clients.
    through one worker, which keeps them, and the others would read each from the database.
    Targets: 0 errors, p99 get <= 10 ms, p99 register <= 50 ms, 4 workers >= 1.5x the
    throughput of 1.
+3. The same mix driven by wrk (a load generator written in C; Debian package ``wrk``), when it
+   is installed. Each row gives the CPU its generator spent per request: the Python one about
+   two thirds of what the bare app it drives spends, wrk about a third of the Python one's; so
+   wrk's rows show what the servers do with more of the 2 cores. wrk reports one latency
+   distribution for gets and registrations together.
 
 Run: ``python benchmarks/bench_load.py [--seconds 30] [--pg-url URL] [--skip-writers]``. Writes
 the ``load`` section of docs/benchmarks.md and the figures table of docs/reliability.md. Needs the
@@ -24,6 +29,9 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +58,7 @@ from bench_store import DEFAULT_PG, pg_database  # noqa: E402
 
 WRITERS, PER_WRITER = 8, 500
 CLIENTS, ENTRIES = 16, 1000
+WARM_SECONDS = 5
 RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
 
 WRITER = """
@@ -108,6 +117,7 @@ async def client(index, warmed, go, gets, registers, errors):
     warmed.append(index)
     if len(warmed) == clients:
         print("timed", flush=True)  # the parent starts counting CPU time
+        timed_cpu.append(time.process_time())
         go.set_result(time.perf_counter() + seconds)
     deadline = await go
     written = 0
@@ -143,8 +153,10 @@ async def main():
     await asyncio.gather(
         *(client(i, warmed, go, gets, registers, errors) for i in range(clients))
     )
-    print(json.dumps({"gets": gets, "registers": registers, "errors": errors}))
+    cpu = time.process_time() - timed_cpu[0]
+    print(json.dumps({"gets": gets, "registers": registers, "errors": errors, "cpu": cpu}))
 
+timed_cpu = []
 asyncio.run(main())
 """
 
@@ -180,6 +192,33 @@ if workers > 1:
     run_workers(config)
 else:
     uvicorn.Server(config).run()
+"""
+
+
+#: wrk's requests: the generator's mix, one thread driving every connection. ``MODE=warm`` reads
+#: the entries in turn, for :data:`WARM_SECONDS` (after 16 passes over the 16 connections spread
+#: across 4 workers, a worker has missed a given entry with a chance of (3/4)^16, 1%).
+WRK_SCRIPT = """
+local namespace, tag, mode = os.getenv("NAMESPACE"), os.getenv("TAG"), os.getenv("MODE")
+local entries, written, next_entry = tonumber(os.getenv("ENTRIES")), 0, 0
+math.randomseed(os.time())
+
+request = function()
+  if mode == "warm" then
+    next_entry = (next_entry + 1) % entries
+    return wrk.format("GET", "/namespaces/" .. namespace .. "/entries/e" .. next_entry)
+  end
+  if math.random() < 0.1 then
+    written = written + 1
+    local name = "k" .. tag .. "_" .. written
+    local body = '{"identifier":"' .. name .. '","origin":"bench.mod:' .. name
+      .. '","source_hash":"h"}'
+    return wrk.format("POST", "/namespaces/" .. namespace .. "/entries",
+      {["Content-Type"] = "application/json"}, body)
+  end
+  return wrk.format("GET", "/namespaces/" .. namespace .. "/entries/e"
+    .. math.random(0, entries - 1))
+end
 """
 
 
@@ -365,6 +404,7 @@ def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
     return {
         "server_cpu_ms": used["server"] * 1000 / max(total, 1),
         "database_cpu_ms": used["database"] * 1000 / max(total, 1) if uses_database else None,
+        "generator_cpu_ms": data["cpu"] * 1000 / max(total, 1),
         "workers": workers,
         "throughput": total / seconds,
         "get_p50": percentile(gets, 0.5) * 1000,
@@ -374,6 +414,73 @@ def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
         "errors": len(errors),
         "requests": total,
     }
+
+
+def bench_server_wrk(url: str, workers: int, seconds: float, script: Path) -> dict[str, Any]:
+    """The mix of :func:`bench_server` driven by wrk: throughput, latency of all requests, and
+    the CPU per request of the server (and database) and of wrk itself."""
+    process, port = _start_server(url, workers)
+    namespace = f"bench.wrk{workers}_{uuid.uuid4().hex[:6]}"
+    target = f"http://127.0.0.1:{port}"
+    try:
+        if not Path(url, "floor.py").exists():
+            _fill(port, namespace)
+        env = _env(NAMESPACE=namespace, ENTRIES=str(ENTRIES), TAG=uuid.uuid4().hex)
+        connections = ["wrk", "-t1", f"-c{CLIENTS}", "-s", str(script)]
+        warm = [*connections, f"-d{WARM_SECONDS}s", target]
+        warmed = subprocess.run(
+            warm, env={**env, "MODE": "warm"}, check=True, capture_output=True, text=True
+        ).stdout
+        before = _cpu_seconds([pid for pids in _cpu_users(process.pid).values() for pid in pids])
+        generator_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        timed = [*connections, f"-d{seconds:g}s", "--latency", target]
+        out = subprocess.run(
+            timed, env={**env, "MODE": "mix"}, check=True, capture_output=True, text=True
+        ).stdout
+        generator_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = {
+            kind: sum(now - before.get(pid, 0.0) for pid, now in _cpu_seconds(pids).items())
+            for kind, pids in _cpu_users(process.pid).items()
+        }
+    finally:
+        process.terminate()
+        process.wait(30)
+    total = int(_wrk_figure(r"(\d+) requests in", out))
+    generator_cpu = sum(
+        getattr(generator_after, field) - getattr(generator_before, field)
+        for field in ("ru_utime", "ru_stime")
+    )
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = sum(map(int, errors.groups())) if errors else 0
+    failed += int(_wrk_figure(r"Non-2xx or 3xx responses: (\d+)", out, default="0"))
+    return {
+        "workers": workers,
+        "throughput": float(_wrk_figure(r"Requests/sec:\s+([\d.]+)", out)),
+        "p50": _wrk_ms(_wrk_figure(r"\s50%\s+(\S+)", out)),
+        "p99": _wrk_ms(_wrk_figure(r"\s99%\s+(\S+)", out)),
+        "errors": failed,
+        "server_cpu_ms": used["server"] * 1000 / max(total, 1),
+        "database_cpu_ms": (
+            used["database"] * 1000 / max(total, 1) if url.startswith("postgresql") else None
+        ),
+        "generator_cpu_ms": generator_cpu * 1000 / max(total, 1),
+        "warm_passes": int(_wrk_figure(r"(\d+) requests in", warmed)) / ENTRIES,
+    }
+
+
+def _wrk_figure(pattern: str, out: str, default: str | None = None) -> str:
+    found = re.search(pattern, out)
+    if found is None:
+        if default is None:
+            raise RuntimeError(f"wrk printed no {pattern!r}:\n{out}")
+        return default
+    return found.group(1)
+
+
+def _wrk_ms(figure: str) -> float:
+    """Milliseconds of a wrk duration such as ``812.00us``, ``1.25ms`` or ``2.01s``."""
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", figure).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
 # --------------------------------------------------------------------------- report
@@ -394,8 +501,11 @@ def main() -> None:
         if not args.no_pg:
             urls["PostgreSQL"] = databases.enter_context(pg_database(args.pg_url))
         writers = [] if args.skip_writers else bench_writers(urls)
-        loads = []
+        loads: list[dict[str, Any]] = []
+        wrk_loads: list[dict[str, Any]] | None = None if shutil.which("wrk") is None else []
         (Path(folder) / "floor.py").write_text(FLOOR_APP)
+        script = Path(folder) / "mix.lua"
+        script.write_text(WRK_SCRIPT)
         servers = {"floor (bare ASGI app)": folder, **urls}
         for backend, url in [] if args.skip_server else servers.items():
             for workers in (1, 4):
@@ -408,8 +518,20 @@ def main() -> None:
                     f"{row['errors']} errors",
                     flush=True,
                 )
+                if wrk_loads is not None:
+                    row = bench_server_wrk(url, workers, min(args.seconds, 10.0), script)
+                    row["backend"] = backend
+                    wrk_loads.append(row)
+                    print(
+                        f"wrk {backend} x{workers}: {row['throughput']:.0f} req/s, p99 "
+                        f"{row['p99']:.1f} ms, {row['errors']} errors",
+                        flush=True,
+                    )
     load_after = load_average()
     body = _report(writers, loads, args.seconds, load_before, load_after)
+    wrk_part = _wrk_report(wrk_loads, min(args.seconds, 10.0))
+    if wrk_part:
+        body += "\n\n" + wrk_part
     print(body)
     if not args.no_write:
         write_section("load", body)
@@ -455,8 +577,8 @@ def _report(
         "what this machine gives any Python server at that moment.",
         "",
         "| store | workers | requests/s | get p50 / p99 | register p50 / p99 | errors "
-        "| CPU per request: server / database |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| CPU per request: server / database | CPU per request: generator |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in loads:
         database = row["database_cpu_ms"]
@@ -465,27 +587,11 @@ def _report(
             f"| {row['backend']} | {row['workers']} | {row['throughput']:.0f} | "
             f"{row['get_p50']:.1f} / {row['get_p99']:.1f} ms | "
             f"{row['register_p50']:.1f} / {row['register_p99']:.1f} ms | {row['errors']} | "
-            f"{cpu} ms |"
+            f"{cpu} ms | {row['generator_cpu_ms']:.3f} ms |"
         )
-    by_backend: dict[str, dict[int, dict[str, Any]]] = {}
-    for row in loads:
-        by_backend.setdefault(row["backend"], {})[row["workers"]] = row
-    pairs = [
-        (backend, rows[1], rows[4]) for backend, rows in by_backend.items() if {1, 4} <= set(rows)
-    ]
-    if pairs:
-        throughput = [
-            f"{name} {four['throughput'] / one['throughput']:.2f}x" for name, one, four in pairs
-        ]
-        cpu = [
-            f"{name} {four['server_cpu_ms'] / one['server_cpu_ms']:.2f}x"
-            for name, one, four in pairs
-        ]
-        lines += [
-            "",
-            "4 workers against 1: throughput " + ", ".join(throughput) + "; server CPU per "
-            "request " + ", ".join(cpu) + ".",
-        ]
+    ratios = _worker_ratios(loads)
+    if ratios:
+        lines += ["", f"4 workers against 1: {ratios}."]
     lines += [
         "",
         "CPU per request: the CPU time the server's processes (its workers) and, on PostgreSQL,",
@@ -494,6 +600,60 @@ def _report(
         "2 cores costs: with 4 workers (more processes than cores) the bare app's requests take",
         "more CPU each too, in wake-ups and context switches.",
     ]
+    return "\n".join(lines)
+
+
+def _worker_ratios(rows: list[dict[str, Any]]) -> str:
+    """``throughput <name> 0.91x, ...; server CPU per request <name> 1.80x, ...`` of the
+    backends measured with both 1 and 4 workers (empty if none)."""
+    by_backend: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        by_backend.setdefault(row["backend"], {})[row["workers"]] = row
+    pairs = [
+        (backend, runs[1], runs[4]) for backend, runs in by_backend.items() if {1, 4} <= set(runs)
+    ]
+    if not pairs:
+        return ""
+    throughput = [
+        f"{name} {four['throughput'] / one['throughput']:.2f}x" for name, one, four in pairs
+    ]
+    cpu = [
+        f"{name} {four['server_cpu_ms'] / one['server_cpu_ms']:.2f}x" for name, one, four in pairs
+    ]
+    return "throughput " + ", ".join(throughput) + "; server CPU per request " + ", ".join(cpu)
+
+
+def _wrk_report(rows: list[dict[str, Any]] | None, seconds: float) -> str:
+    if rows is None:
+        return (
+            "The same mix driven by wrk was skipped: wrk is not installed "
+            "(Debian: `apt-get install wrk`)."
+        )
+    if not rows:
+        return ""
+    lines = [
+        f"The same mix driven by wrk (C; one thread, {CLIENTS} connections, {seconds:g} s), after "
+        f"{WARM_SECONDS} s of reading the entries in turn (at least "
+        f"{min(row['warm_passes'] for row in rows):.0f} passes over each): the generator takes "
+        "a fraction of the CPU per request the Python one does (last column of each table), so "
+        "the server has more of the 2 cores. Its latencies are of gets and registrations "
+        "together.",
+        "",
+        "| store | workers | requests/s | p50 / p99 | errors | CPU per request: server / "
+        "database | CPU per request: wrk |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        database = row["database_cpu_ms"]
+        cpu = f"{row['server_cpu_ms']:.3f}" + ("" if database is None else f" / {database:.3f}")
+        lines.append(
+            f"| {row['backend']} | {row['workers']} | {row['throughput']:.0f} | "
+            f"{row['p50']:.1f} / {row['p99']:.1f} ms | {row['errors']} | {cpu} ms | "
+            f"{row['generator_cpu_ms']:.3f} ms |"
+        )
+    ratios = _worker_ratios(rows)
+    if ratios:
+        lines += ["", f"4 workers against 1, driven by wrk: {ratios}."]
     return "\n".join(lines)
 
 
