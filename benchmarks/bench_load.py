@@ -581,13 +581,11 @@ def _report(
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in loads:
-        database = row["database_cpu_ms"]
-        cpu = f"{row['server_cpu_ms']:.3f}" + ("" if database is None else f" / {database:.3f}")
         lines.append(
             f"| {row['backend']} | {row['workers']} | {row['throughput']:.0f} | "
             f"{row['get_p50']:.1f} / {row['get_p99']:.1f} ms | "
             f"{row['register_p50']:.1f} / {row['register_p99']:.1f} ms | {row['errors']} | "
-            f"{cpu} ms | {row['generator_cpu_ms']:.3f} ms |"
+            f"{_cpu_cells(row)} |"
         )
     ratios = _worker_ratios(loads)
     if ratios:
@@ -601,6 +599,13 @@ def _report(
         "more CPU each too, in wake-ups and context switches.",
     ]
     return "\n".join(lines)
+
+
+def _cpu_cells(row: dict[str, Any]) -> str:
+    """The two CPU-per-request cells of a row: server (/ database), and the load generator."""
+    database = row["database_cpu_ms"]
+    server = f"{row['server_cpu_ms']:.3f}" + ("" if database is None else f" / {database:.3f}")
+    return f"{server} ms | {row['generator_cpu_ms']:.3f} ms"
 
 
 def _worker_ratios(rows: list[dict[str, Any]]) -> str:
@@ -634,7 +639,7 @@ def _wrk_report(rows: list[dict[str, Any]] | None, seconds: float) -> str:
     lines = [
         f"The same mix driven by wrk (C; one thread, {CLIENTS} connections, {seconds:g} s), after "
         f"{WARM_SECONDS} s of reading the entries in turn (at least "
-        f"{min(row['warm_passes'] for row in rows):.0f} passes over each): the generator takes "
+        f"{min(row['warm_passes'] for row in rows):.0f} passes over them): the generator takes "
         "a fraction of the CPU per request the Python one does (last column of each table), so "
         "the server has more of the 2 cores. Its latencies are of gets and registrations "
         "together.",
@@ -644,12 +649,9 @@ def _wrk_report(rows: list[dict[str, Any]] | None, seconds: float) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        database = row["database_cpu_ms"]
-        cpu = f"{row['server_cpu_ms']:.3f}" + ("" if database is None else f" / {database:.3f}")
         lines.append(
             f"| {row['backend']} | {row['workers']} | {row['throughput']:.0f} | "
-            f"{row['p50']:.1f} / {row['p99']:.1f} ms | {row['errors']} | {cpu} ms | "
-            f"{row['generator_cpu_ms']:.3f} ms |"
+            f"{row['p50']:.1f} / {row['p99']:.1f} ms | {row['errors']} | {_cpu_cells(row)} |"
         )
     ratios = _worker_ratios(rows)
     if ratios:
