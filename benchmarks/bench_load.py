@@ -354,6 +354,21 @@ def _processes() -> list[tuple[int, int, str]]:
     return found
 
 
+def _cpu_now(server: int) -> dict[int, float]:
+    """CPU time so far of each process :func:`_cpu_users` accounts for ``server``."""
+    return _cpu_seconds([pid for pids in _cpu_users(server).values() for pid in pids])
+
+
+def _cpu_used_since(server: int, before: dict[int, float]) -> dict[str, float]:
+    """CPU seconds the server's processes and the database's used since :func:`_cpu_now` gave
+    ``before`` (``{"server": ..., "database": ...}``); a process started meanwhile counts from
+    its start."""
+    return {
+        kind: sum(now - before.get(pid, 0.0) for pid, now in _cpu_seconds(pids).items())
+        for kind, pids in _cpu_users(server).items()
+    }
+
+
 def _cpu_users(server: int) -> dict[str, list[int]]:
     """The server's processes (``server`` and its descendants: the workers) and the database
     server's (every process named ``postgres``), whose CPU time a load run accounts."""
@@ -386,12 +401,9 @@ def bench_server(url: str, workers: int, seconds: float) -> dict[str, Any]:
         # (the generator's own is left out), to tell work per request apart from the
         # machine's speed. A database connection opened meanwhile counts from its start.
         generator.stdout.readline()  # "timed": every client has warmed up
-        before = _cpu_seconds([pid for pids in _cpu_users(process.pid).values() for pid in pids])
+        before = _cpu_now(process.pid)
         out, err = generator.communicate(timeout=seconds + 300)
-        used = {
-            kind: sum(now - before.get(pid, 0.0) for pid, now in _cpu_seconds(pids).items())
-            for kind, pids in _cpu_users(process.pid).items()
-        }
+        used = _cpu_used_since(process.pid, before)
         if generator.returncode != 0:
             raise subprocess.CalledProcessError(generator.returncode, "load generator", out, err)
         data = json.loads(out.strip().splitlines()[-1])
@@ -431,17 +443,14 @@ def bench_server_wrk(url: str, workers: int, seconds: float, script: Path) -> di
         warmed = subprocess.run(
             warm, env={**env, "MODE": "warm"}, check=True, capture_output=True, text=True
         ).stdout
-        before = _cpu_seconds([pid for pids in _cpu_users(process.pid).values() for pid in pids])
+        before = _cpu_now(process.pid)
         generator_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         timed = [*connections, f"-d{seconds:g}s", "--latency", target]
         out = subprocess.run(
             timed, env={**env, "MODE": "mix"}, check=True, capture_output=True, text=True
         ).stdout
         generator_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        used = {
-            kind: sum(now - before.get(pid, 0.0) for pid, now in _cpu_seconds(pids).items())
-            for kind, pids in _cpu_users(process.pid).items()
-        }
+        used = _cpu_used_since(process.pid, before)
     finally:
         process.terminate()
         process.wait(30)

@@ -3,19 +3,19 @@
 ``GET /namespaces/{name}/entries/{identifier}`` is what every client's cache miss and every
 uncached ``HttpStore.get_entry`` sends. Through FastAPI, its middleware stack, routing, the
 bearer-token dependency and the two validated path parameters cost most of the time the app
-spends on it (profiled under 16 concurrent clients; with the app called directly, FastAPI's
-own middleware took 9 of the 16 us it spent on a cached read). The app (``server.app.RegistryApp``) asks
-:class:`CachedEntryReads` first, and it answers that request itself when the answer is plain: a
-GET without a body, with well-formed parameters, a token (if the server has tokens) that grants
-reading, and a record the store holds in memory. Everything else (a database read, a malformed
-parameter, a missing or refused token, any other request) goes on to FastAPI and the documented
-route, so its answers and errors stay the only ones; ``tests/server/test_cached_reads.py``
-checks that both answer alike, headers included (the security headers are added here, as
-``SecurityHeadersMiddleware`` adds them to the route's answer). The body of each record is
-kept once encoded (a sixth of the time of a cached read went to encoding it again): records
-are never changed in place, so a cached body is reused only while the store still holds the
-very record it was made from. Imports ``server.auth``, ``server.middleware``,
-``server.ui.headers``, ``store.base``, ``store.limits``, ``store.wire``.
+spends on it (profiled under 16 concurrent clients; with the app called directly, FastAPI's own
+middleware took 9 of the 16 us it spent on a cached read). The app (``server.app.RegistryApp``)
+asks :class:`CachedEntryReads` first, and it answers that request itself when the answer is
+plain: a GET without a body, with well-formed parameters, a token (if the server has tokens)
+that grants reading, and a record the store holds in memory. Everything else (a database read, a
+malformed parameter, a missing or refused token, any other request) goes on to FastAPI and the
+documented route, so its answers and errors stay the only ones;
+``tests/server/test_cached_reads.py`` checks that both answer alike, headers included (the
+security headers are added here, as ``SecurityHeadersMiddleware`` adds them to the route's
+answer). The body of each record is kept once encoded (a sixth of the time of a cached read went
+to encoding it again): records are never changed in place, so a cached body is reused only while
+the store still holds the very record it was made from. Imports ``server.auth``,
+``server.middleware``, ``server.ui.headers``, ``store.base``, ``store.limits``, ``store.wire``.
 """
 
 from __future__ import annotations
