@@ -649,5 +649,13 @@ class Store(ABC):
         """Whether changes from other processes reach this process right now."""
         return WatchStatus(watching=False)
 
+    def announced_writes(self, namespace: str, since: int) -> tuple[int, list[str]] | None:
+        """What the change signals told of ``namespace`` after generation ``since``: the last
+        generation announced and the identifiers registered up to it, in order, when every
+        move in between was one registration announced with its identifier. ``None`` (this
+        default) when the signals do not tell: read :meth:`changes_since` instead."""
+        del namespace, since
+        return None
+
     def close(self) -> None:
         """Release connections and background threads. The store is unusable afterwards."""

@@ -60,6 +60,7 @@ class _View:
     """
 
     __slots__ = (
+        "ahead",
         "complete",
         "epoch",
         "forgotten",
@@ -80,6 +81,9 @@ class _View:
         lock: a mark lost to a trim only lets that record go sooner)."""
         self.order: dict[str, None] | None = None
         self.complete = False
+        self.ahead = False
+        """This process applied writes of its own beyond ``generation`` (the others' writes in
+        between are not applied yet): only a read of what changed puts ``order`` in order."""
         self.epoch = 0
         """Moves with every change applied: a listing that started before must not be stored."""
         self.touched: dict[str, int] = {}
@@ -277,6 +281,7 @@ class CachedStore(Store):
                     view.keep(identifier, None)
                     if view.order is not None:
                         view.order.pop(identifier, None)
+                    view.ahead = True
         if removed:
             self._catch_up(namespace, view)
         return removed
@@ -291,6 +296,7 @@ class CachedStore(Store):
                     view.records = {}
                     view.order = {}
                     view.complete = True
+                    view.ahead = True
         if removed:
             self._catch_up(namespace, view)
         return removed
@@ -385,6 +391,8 @@ class CachedStore(Store):
             # someone else wrote in between, and the watcher's catch-up will read from here.
             if stamps == list(range(generation + 1, generation + len(stamps) + 1)):
                 view.generation = stamps[-1]
+            else:
+                view.ahead = True
 
     def _on_change(self, namespaces: frozenset[str] | None) -> None:
         """From the inner store's watcher: bring the moved views up to date, then tell."""
@@ -416,6 +424,13 @@ class CachedStore(Store):
             if self._views.get(namespace) is not view:
                 return  # dropped meanwhile
             generation = view.generation
+            if not (view.complete or view.ahead or self._change_subscribers.get(namespace)):
+                # Nobody needs the new records now: forget the identifiers the change signals
+                # name instead of reading them (a read each, on demand, if asked for).
+                announced = self.inner.announced_writes(namespace, generation)
+                if announced is not None:
+                    self._forget(namespace, view, *announced)
+                    return
             try:
                 changes = self.inner.changes_since(namespace, generation)
             except Exception:  # the next signal retries; meanwhile read afresh
@@ -433,6 +448,20 @@ class CachedStore(Store):
                 callback(changes)
             except Exception:
                 logger.exception("registry change subscriber %r failed", callback)
+
+    def _forget(self, namespace: str, view: _View, generation: int, identifiers: list[str]) -> None:
+        """Apply registrations known by identifier only: their records become unknown (read
+        on demand), and new identifiers join the listing, in the order they were written."""
+        if not identifiers:
+            return
+        with self._lock:
+            self._changed(namespace, view, identifiers)
+            records, order = view.records, view.order
+            for identifier in identifiers:
+                records.pop(identifier, None)
+                if order is not None and identifier not in order:
+                    order[identifier] = None  # a new head goes last; a new version stays put
+            view.generation = generation
 
     def _apply(self, namespace: str, view: _View, changes: ChangeSet) -> None:
         touched = [*changes.removed, *(r.identifier for r in (*changes.updated, *changes.added))]
@@ -455,6 +484,7 @@ class CachedStore(Store):
                     order.pop(record.identifier, None)
                     order[record.identifier] = None
             view.generation = changes.generation
+            view.ahead = False
 
 
 _live_stores: weakref.WeakSet[CachedStore] = weakref.WeakSet()

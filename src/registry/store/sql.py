@@ -446,6 +446,10 @@ class SqlStore(Store):
         watcher = self._watcher
         return WatchStatus(watching=False) if watcher is None else watcher.status()
 
+    def announced_writes(self, namespace: str, since: int) -> tuple[int, list[str]] | None:
+        watcher = self._watcher
+        return None if watcher is None else watcher.announced_writes(namespace, since)
+
     def close(self) -> None:
         with self._watcher_lock:
             watcher, self._watcher = self._watcher, None

@@ -129,6 +129,13 @@ class LazySqlStore(Store):
                     return watcher.subscribe(callback)
         return self._sql().watch(callback)
 
+    def announced_writes(self, namespace: str, since: int) -> tuple[int, list[str]] | None:
+        full = self._full
+        if full is not None:
+            return full.announced_writes(namespace, since)
+        watcher = self._watcher
+        return None if watcher is None else watcher.announced_writes(namespace, since)
+
     # -- everything else: SqlStore ---------------------------------------------------------------
 
     def list_namespaces(self) -> list[NamespaceRecord]:

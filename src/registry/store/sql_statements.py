@@ -383,7 +383,7 @@ class Statements:
                 generation=namespaces.c.generation + 1,
                 size=namespaces.c.size + _new("added", BigInteger),
             )
-            .returning(namespaces.c.generation, _notify())
+            .returning(namespaces.c.generation, _notify(ident))
             .cte("bumped")
         )
         generation = select(bumped.c.generation).scalar_subquery()
@@ -455,7 +455,7 @@ class Statements:
             update(namespaces)
             .where(namespaces.c.id == created_in)
             .values(generation=namespaces.c.generation + 1, size=namespaces.c.size + 1)
-            .returning(namespaces.c.generation, namespaces.c.size, _notify())
+            .returning(namespaces.c.generation, namespaces.c.size, _notify(ident))
             .cte("bumped")
         )
         new_head = (
@@ -524,7 +524,16 @@ def _created_at() -> Any:
     return func.coalesce(_new("created_at", DateTime(timezone=True)), func.now())
 
 
-def _notify() -> Any:
-    """``pg_notify`` of the updated namespace row, for the ``RETURNING`` of its update."""
-    payload = func.json_build_object("ns", namespaces.c.name, "g", namespaces.c.generation)
+def _notify(identifier: Any = None) -> Any:
+    """``pg_notify`` of the updated namespace row, for the ``RETURNING`` of its update.
+
+    ``identifier``: the one identifier a write that moves the generation by one registered. It
+    goes into the payload as ``id``, so a listener that only caches can forget that identifier
+    instead of reading what changed (see ``Watcher.announced_writes``); at most 255 characters,
+    it keeps the payload well under PostgreSQL's 8,000 bytes.
+    """
+    fields: list[Any] = ["ns", namespaces.c.name, "g", namespaces.c.generation]
+    if identifier is not None:
+        fields += ["id", identifier.cast(Text)]
+    payload = func.json_build_object(*fields)
     return func.pg_notify(NOTIFY_CHANNEL, payload.cast(Text)).label("notified")

@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 SQLITE_POLL_S = 0.01
 PG_WAIT_S = 0.25
 PG_RESYNC_S = 2.0
+#: How many identifier-carrying notifications a watcher remembers per namespace (the oldest
+#: half goes when it fills); a listener further behind reads what changed.
+ANNOUNCED_PER_NAMESPACE = 1_024
 #: Longest pause between reconnection attempts: after an outage, caches are resynced at most
 #: about this long after the database is back.
 RECONNECT_CAP_S = 1.0
@@ -77,6 +80,9 @@ class Watcher(ABC):
         # namespace -> {generation before: (generation after, sender backend pid or None)} of
         # this process's own writes, so the watcher does not echo them back.
         self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
+        # namespace -> {generation: the identifier whose registration moved it there} of the
+        # moves announced with their identifier (PostgreSQL): see announced_writes.
+        self._announced: dict[str, dict[int, str]] = {}
         self._resync_all = False
         self._thread = threading.Thread(
             target=self._run_forever, name=f"registry-watch {masked_url(url)}", daemon=True
@@ -165,6 +171,36 @@ class Watcher(ABC):
         """Forget a recorded move whose transaction did not commit."""
         with self._lock:
             self._own_moves.get(namespace, {}).pop(before, None)
+
+    def announced_writes(self, namespace: str, since: int) -> tuple[int, list[str]] | None:
+        """Return the last generation announced for ``namespace`` and the identifiers
+        registered after generation ``since`` up to it, in order, when each of those moves was
+        one registration announced with its identifier; ``None`` when any was not (a batch, a
+        removal, a clear, a notification lost in a reconnect), or nothing is known.
+
+        A process that only caches records (a server worker) can then forget those identifiers
+        instead of reading what changed: a foreign write costs it no database read.
+        """
+        with self._lock:
+            latest = self._generations.get(namespace)
+            announced = self._announced.get(namespace)
+            if latest is None or latest < since or announced is None:
+                return None
+            identifiers: list[str] = []
+            for generation in range(since + 1, latest + 1):
+                identifier = announced.get(generation)
+                if identifier is None:
+                    return None
+                identifiers.append(identifier)
+            return latest, identifiers
+
+    def _announce(self, namespace: str, generation: int, identifier: str) -> None:
+        with self._lock:
+            announced = self._announced.setdefault(namespace, {})
+            announced[generation] = identifier
+            if len(announced) > ANNOUNCED_PER_NAMESPACE:  # keep the newest half
+                kept = sorted(announced.items())[-(ANNOUNCED_PER_NAMESPACE // 2) :]
+                self._announced[namespace] = dict(kept)
 
     def _is_foreign(
         self, namespace: str, before: int | None, after: int | None, pid: int | None = None
@@ -356,6 +392,9 @@ class PostgresWatcher(Watcher):
             except (ValueError, KeyError, TypeError):
                 self._emit(None)  # unknown payload: let subscribers resync everything
                 continue
+            identifier = message.get("id")
+            if isinstance(identifier, str):
+                self._announce(name, generation, identifier)
             known = self._generations.get(name)
             if known is None or known < generation:
                 self._generations = {**self._generations, name: generation}
