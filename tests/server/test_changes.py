@@ -72,3 +72,26 @@ def test_no_waiters_means_no_store_reads() -> None:
             await hub.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_write_announced_while_nobody_waits_reaches_the_next_waiter_at_once() -> None:
+    # notify() does not wake the event loop when nobody waits; the next waiter refreshes the
+    # hub's view before it waits, so it still hears of the write without waiting for a poll.
+    async def scenario() -> None:
+        store = MemoryStore()
+        store.ensure_namespace("lab.x", "function")
+        hub = ChangeHub(store, poll_interval=30)
+        await hub.start()
+        try:
+            token, _ = await hub.wait(None, 0)
+            store.register("lab.x", EntryDraft("f", "pkg.mod:f"))
+            hub.notify()
+            await asyncio.sleep(0.05)
+            started = time.perf_counter()
+            _, generations = await asyncio.wait_for(hub.wait(token, 20), 5)
+            assert generations == {"lab.x": 1}
+            assert time.perf_counter() - started < 5
+        finally:
+            await hub.stop()
+
+    asyncio.run(scenario())

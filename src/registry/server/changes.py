@@ -63,7 +63,9 @@ class ChangeHub:
     def notify(self) -> None:
         """Ask for a refresh; safe to call from any thread (write routes, store watchers)."""
         state = self._state
-        if state is None or state.loop.is_closed():
+        if state is None or state.loop.is_closed() or not self._waiting:
+            # Nobody waits: no need to wake the event loop (once per write, from every
+            # worker). A waiter that arrives later refreshes before it waits.
             return
         with contextlib.suppress(RuntimeError):  # the loop closed between check and call
             state.loop.call_soon_threadsafe(state.refresh_requested.set)
