@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
-from typing import Any
+import sys
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,20 @@ API_PREFIXES = ("/namespaces", "/blobs", "/stats", "/generations", "/changes")
 PUBLIC_FORMS = frozenset({"/login", "/logout"})
 #: Bodies up to this size are read without touching the shared budget.
 _SMALL_BODY = 64 * 1024
+
+T = TypeVar("T")
+
+
+async def _within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``await`` with a deadline (raises ``asyncio.TimeoutError``).
+
+    ``asyncio.timeout`` (3.11) arms a timer on the current task; ``wait_for`` on 3.11 wraps the
+    awaitable in a task of its own, about 15-20 us more for every request with a body.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 def error_body(error_type: str, message: str, **context: Any) -> dict[str, Any]:
@@ -85,7 +100,7 @@ async def _drain(receive: Receive, limit: int, timeout: float) -> bool:
                 return True
 
     try:
-        return await asyncio.wait_for(discard(), timeout)
+        return await _within(discard(), timeout)
     except asyncio.TimeoutError:
         return False
 
@@ -274,7 +289,7 @@ class BodyLimitMiddleware:
         if reserved <= _SMALL_BODY:
             reserved = 0
         try:
-            body = await asyncio.wait_for(self._read(receive, reserved), self.body_timeout)
+            body = await _within(self._read(receive, reserved), self.body_timeout)
         except _TooLarge:
             await self._too_large(send)
             return
