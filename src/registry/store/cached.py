@@ -4,7 +4,10 @@ Per namespace it keeps a *view*: the records it has read (a lookup reads one row
 namespace), the identifiers in registration order once someone listed them, and the generation
 the view is in step with. When the wrapped store's watcher reports that a namespace moved, the
 view reads only what changed since its generation (:meth:`Store.changes_since`), applies it,
-and hands the change set to subscribers. This process's own writes update the view at once.
+and hands the change set to subscribers. When nobody needs the records now (no change-set
+subscriber, not every record held), registrations the change signals name are forgotten
+instead (:meth:`Store.announced_writes`): read again when asked for. This process's own writes
+update the view at once.
 No database I/O happens under the cache lock. A forked child gets fresh locks, and every view
 catches up once when the restarted watcher reports. Imports only ``store.base``.
 """
