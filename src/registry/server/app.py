@@ -35,6 +35,7 @@ from registry.server.auth import Scope, TokenTable
 from registry.server.cached_reads import CachedEntryReads
 from registry.server.change_sets import ChangeSets
 from registry.server.changes import ChangeHub
+from registry.server.direct_writes import DirectRegistrations
 from registry.server.middleware import BodyLimitMiddleware, TokenGate, error_body
 from registry.server.responses import (
     BatchResults,
@@ -54,6 +55,7 @@ from registry.server.responses import (
     RemovedFlag,
     Stats,
     error_responses,
+    json_response,
 )
 from registry.server.schemas import (
     SHA256_PATTERN,
@@ -71,7 +73,6 @@ from registry.store.wire import (
     blob_to_json,
     draft_from_json,
     entry_to_json,
-    json_bytes,
     namespace_to_json,
     registration_to_json,
     result_to_json,
@@ -102,12 +103,6 @@ BearerCredentials = Annotated[
     HTTPAuthorizationCredentials | None,
     Depends(HTTPBearer(auto_error=False, description="the client's REGISTRY_TOKEN")),
 ]
-
-
-def _json(data: Any, status_code: int = 200) -> Response:
-    # Straight to bytes: the records are plain JSON already, so FastAPI's encoder
-    # would only add a second walk over them.
-    return Response(json_bytes(data), status_code, media_type="application/json")
 
 
 def _status_of(error: ValidationError) -> int:
@@ -167,6 +162,15 @@ def create_app(
     if not instrumented:  # with OpenTelemetry on, every request goes through FastAPI's spans
         app.entry_reads = CachedEntryReads(store, table)
     _install_error_handlers(app)
+    # Concurrent registrations of a namespace go in arrival order, together (server/writes.py).
+    registrations = Registrations(store, hub.notify)
+    if not read_only and not instrumented:
+        # Innermost: a registration reaching it has passed the token gate and the body limits.
+        app.add_middleware(
+            DirectRegistrations,
+            registrations=registrations,
+            error_handlers=app.exception_handlers,
+        )
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout=body_timeout
     )
@@ -177,7 +181,7 @@ def create_app(
     _add_service_routes(app, store, read)
     _add_read_routes(app, store, hub, read)
     if not read_only:
-        _add_write_routes(app, store, hub, write)
+        _add_write_routes(app, store, hub, registrations, write)
     add_ui_routes(app, store, hub, table, read_only=read_only)
     return app
 
@@ -245,7 +249,7 @@ def _add_service_routes(app: FastAPI, store: Store, read: Any) -> None:
     def stats() -> Response:
         """Namespaces, entries and per-namespace sizes."""
         spaces = store.list_namespaces()
-        return _json(
+        return json_response(
             {
                 "namespaces": len(spaces),
                 "entries": sum(space.size for space in spaces),
@@ -265,7 +269,9 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         responses=_LIST_ERRORS,
     )
     def list_namespaces() -> Response:
-        return _json({"namespaces": [namespace_to_json(r) for r in store.list_namespaces()]})
+        return json_response(
+            {"namespaces": [namespace_to_json(r) for r in store.list_namespaces()]}
+        )
 
     @app.get(
         "/namespaces/{name}",
@@ -277,7 +283,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
     def get_namespace(name: NamespaceName) -> Response:
         """The namespace, or ``null``; a read never creates it."""
         record = store.get_namespace(name)
-        return _json({"namespace": None if record is None else namespace_to_json(record)})
+        return json_response({"namespace": None if record is None else namespace_to_json(record)})
 
     @app.get(
         "/namespaces/{name}/entries",
@@ -287,7 +293,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         responses=_READ_ERRORS,
     )
     def list_entries(name: NamespaceName) -> Response:
-        return _json({"entries": [entry_to_json(r) for r in store.list_entries(name)]})
+        return json_response({"entries": [entry_to_json(r) for r in store.list_entries(name)]})
 
     @app.get(
         "/namespaces/{name}/identifiers",
@@ -298,7 +304,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
     )
     def list_identifiers(name: NamespaceName) -> Response:
         """Every registered identifier, in registration order."""
-        return _json({"identifiers": store.list_identifiers(name)})
+        return json_response({"identifiers": store.list_identifiers(name)})
 
     @app.get(
         "/namespaces/{name}/changes",
@@ -334,7 +340,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         known, record = store.cached_entry(name, identifier)
         if not known:
             record = await run_in_threadpool(store.get_entry, name, identifier)
-        return _json({"entry": None if record is None else entry_to_json(record)})
+        return json_response({"entry": None if record is None else entry_to_json(record)})
 
     @app.get(
         "/namespaces/{name}/entries/{identifier}/history",
@@ -344,7 +350,9 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         responses=_READ_ERRORS,
     )
     def history(name: NamespaceName, identifier: Identifier) -> Response:
-        return _json({"entries": [entry_to_json(r) for r in store.history(name, identifier)]})
+        return json_response(
+            {"entries": [entry_to_json(r) for r in store.history(name, identifier)]}
+        )
 
     @app.get(
         "/blobs/{sha256}",
@@ -356,7 +364,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
     def get_blob(sha256: Annotated[str, Path(pattern=SHA256_PATTERN)]) -> Response:
         """A pickled payload as opaque base64 bytes, or ``null``."""
         blob = store.get_blob(sha256)
-        return _json({"blob": None if blob is None else blob_to_json(blob)})
+        return json_response({"blob": None if blob is None else blob_to_json(blob)})
 
     @app.get(
         "/generations",
@@ -366,7 +374,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
         responses=_LIST_ERRORS,
     )
     def generations() -> Response:
-        return _json({"generations": store.generations()})
+        return json_response({"generations": store.generations()})
 
     @app.get(
         "/changes",
@@ -391,7 +399,7 @@ def _add_read_routes(app: FastAPI, store: Store, hub: ChangeHub, read: Any) -> N
             waiting.cancel()
             return Response(status_code=204)
         token, current = waiting.result()
-        return _json({"token": token, "generations": current})
+        return json_response({"token": token, "generations": current})
 
 
 async def _disconnected(request: Request) -> None:
@@ -399,10 +407,9 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) -> None:
-    # Concurrent registrations of a namespace go in arrival order, together (server/writes.py).
-    registrations = Registrations(store, hub.notify)
-
+def _add_write_routes(
+    app: FastAPI, store: Store, hub: ChangeHub, registrations: Registrations, write: Any
+) -> None:
     @app.put(
         "/namespaces/{name}",
         tags=["write"],
@@ -414,7 +421,7 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
         """Create the namespace with ``kind`` if missing (409 if it holds another kind)."""
         record = store.ensure_namespace(name, body.kind)
         hub.notify()
-        return _json({"namespace": namespace_to_json(record)})
+        return json_response({"namespace": namespace_to_json(record)})
 
     @app.post(
         "/namespaces/{name}/entries",
@@ -427,7 +434,7 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
         """Register one artifact; 409 when another artifact holds the identifier."""
         draft = draft_from_json(body.model_dump(mode="json"))
         registration = await registrations.register(name, draft)
-        return _json(registration_to_json(registration))
+        return json_response(registration_to_json(registration))
 
     @app.post(
         "/namespaces/{name}/batch",
@@ -443,7 +450,7 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
             results = store.register_batch(name, drafts)
         finally:
             hub.notify()
-        return _json({"results": [result_to_json(r) for r in results]})
+        return json_response({"results": [result_to_json(r) for r in results]})
 
     @app.delete(
         "/namespaces/{name}/entries/{identifier}",
@@ -455,7 +462,7 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
     def unregister(name: NamespaceName, identifier: Identifier) -> Response:
         removed = store.unregister(name, identifier)
         hub.notify()
-        return _json({"removed": removed})
+        return json_response({"removed": removed})
 
     @app.delete(
         "/namespaces/{name}/entries",
@@ -467,14 +474,14 @@ def _add_write_routes(app: FastAPI, store: Store, hub: ChangeHub, write: Any) ->
     def clear(name: NamespaceName) -> Response:
         removed = store.clear(name)
         hub.notify()
-        return _json({"removed": removed})
+        return json_response({"removed": removed})
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def registry_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ValidationError)
         headers = {"WWW-Authenticate": "Bearer"} if _status_of(exc) == 401 else None
-        response = _json({"error": exc.to_dict()}, _status_of(exc))
+        response = json_response({"error": exc.to_dict()}, _status_of(exc))
         if headers:
             response.headers.update(headers)
         return response
@@ -486,20 +493,22 @@ def _install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         if any(p["type"] == "json_invalid" for p in problems):
-            return _json(error_body("ValidationError", "Malformed JSON body", errors=problems), 400)
+            return json_response(
+                error_body("ValidationError", "Malformed JSON body", errors=problems), 400
+            )
         first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
         where = ".".join(first["loc"])
         message = f"Invalid request: {where}: {first['msg']}" if where else "Invalid request"
-        return _json(error_body("ValidationError", message, errors=jsonable(problems)), 422)
+        return json_response(error_body("ValidationError", message, errors=jsonable(problems)), 422)
 
     async def http_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return _json(error_body("ValidationError", str(exc.detail)), exc.status_code)
+        return json_response(error_body("ValidationError", str(exc.detail)), exc.status_code)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Log the traceback here; the client gets a JSON body without internals.
         _log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _json(error_body("StoreError", "Internal server error"), 500)
+        return json_response(error_body("StoreError", "Internal server error"), 500)
 
     app.add_exception_handler(ValidationError, registry_error)
     app.add_exception_handler(RequestValidationError, invalid_request)

@@ -27,6 +27,7 @@ __all__ = [
     "TokenGate",
     "bearer_token",
     "error_body",
+    "replay_body",
     "route_path",
 ]
 
@@ -307,7 +308,7 @@ class BodyLimitMiddleware:
         if body is None:
             return  # the client went away
         try:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
         finally:
             if reserved:
                 await self.budget.release(reserved)
@@ -362,7 +363,8 @@ class _TooLarge(Exception):
     """A chunked body grew past the limit while it was read."""
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` (read already) in one message, then what ``receive`` gives."""
     replayed = False
 
     async def replay() -> Message:

@@ -6,6 +6,7 @@ and return it directly, so these models cost nothing per request; ``tests/server
 test_openapi.py`` checks that real answers validate against them. The models of store records
 take their fields from the record dataclasses in ``store.base`` (``server.derived``), as
 ``store.wire`` does, so the two cannot drift apart; only descriptions are written here.
+:func:`json_response` is how the routes (and ``server.direct_writes``) send that JSON.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
 from registry.server.derived import fields_of
 from registry.store import base
+from registry.store.wire import json_bytes
 
 __all__ = [
     "BatchItem",
@@ -43,6 +46,7 @@ __all__ = [
     "Seal",
     "Stats",
     "error_responses",
+    "json_response",
 ]
 
 
@@ -223,3 +227,9 @@ class Generations(BaseModel):
 
 class Changes(Generations):
     token: str = Field(description="pass it back as since= to wait for the next change")
+
+
+def json_response(data: Any, status_code: int = 200) -> Response:
+    """A JSON answer of the server. Straight to bytes: the records are plain JSON already, so
+    FastAPI's encoder would only add a second walk over them."""
+    return Response(json_bytes(data), status_code, media_type="application/json")
