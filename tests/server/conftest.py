@@ -133,6 +133,28 @@ def request(
         conn.close()
 
 
+def raw_request(
+    server: LiveServer,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request sent as given; returns the status, the headers (lower-cased names,
+    without ``date`` and ``server``, which change between answers) and the raw body."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        answer = response.read()
+        kept = {
+            k.lower(): v for k, v in response.getheaders() if k.lower() not in ("date", "server")
+        }
+        return response.status, kept, answer
+    finally:
+        conn.close()
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
     """A memory-backed server with a read-write and a read-only token."""

@@ -4,13 +4,12 @@ parameters. A query string sends the same request through the route, which is th
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer, request
+from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer, raw_request, request
 
 NAMESPACE = "lab.cached"
 
@@ -40,17 +39,7 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 def raw_get(
     server: LiveServer, path: str, headers: dict[str, str], body: bytes | None = None
 ) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request("GET", path, body=body, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-        kept = {
-            k.lower(): v for k, v in response.getheaders() if k.lower() not in ("date", "server")
-        }
-        return response.status, kept, body
-    finally:
-        conn.close()
+    return raw_request(server, "GET", path, headers, body)
 
 
 AUTH = {

@@ -6,7 +6,6 @@ the reference; the two sides write to namespaces whose names have the same lengt
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import re
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from starlette.types import Message, Receive, Scope, Send
 from registry.server.direct_writes import DirectRegistrations
 from registry.server.writes import Registrations
 from registry.store import open_store
-from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer
+from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer, raw_request
 
 DIRECT, ROUTED = "lab.direct", "lab.routed"  # the same length: the same Content-Length
 DRAFT = {"identifier": "focal", "origin": "lab.mod:focal", "doc": "Focal loss.", "scheme": {}}
@@ -44,17 +43,7 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 def post(
     server: LiveServer, path: str, body: bytes, headers: dict[str, str], method: str = "POST"
 ) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        answer = response.read()
-        kept = {
-            k.lower(): v for k, v in response.getheaders() if k.lower() not in ("date", "server")
-        }
-        return response.status, kept, answer
-    finally:
-        conn.close()
+    return raw_request(server, method, path, headers, body)
 
 
 def both(

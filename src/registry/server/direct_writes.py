@@ -29,9 +29,9 @@ from typing import Any
 import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from registry.server.middleware import replay_body, route_path
+from registry.server.middleware import put_back, route_path
 from registry.server.responses import json_response
 from registry.server.schemas import DraftBody
 from registry.server.writes import Registrations
@@ -67,13 +67,11 @@ class DirectRegistrations:
             await self.app(scope, receive, send)
             return
         message = await receive()  # the body limits replay the whole body in one message
-        if message["type"] != "http.request" or message.get("more_body", False):
-            await self.app(scope, _put_back(message, receive), send)
-            return
-        body: bytes = message.get("body", b"")
-        draft = _draft_of(body)
+        draft = None
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            draft = _draft_of(message.get("body", b""))
         if draft is None:  # the route answers what is malformed, as documented
-            await self.app(scope, replay_body(body, receive), send)
+            await self.app(scope, put_back(message, receive), send)
             return
         try:
             registration = await self.registrations.register(namespace, draft)
@@ -116,16 +114,3 @@ def _draft_of(body: bytes) -> EntryDraft | None:
     except (ValueError, RecursionError, pydantic.ValidationError):  # json's are ValueErrors
         return None
     return draft_from_json(validated.model_dump(mode="json"))
-
-
-def _put_back(message: Message, receive: Receive) -> Receive:
-    given = False
-
-    async def put_back() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return message
-        return await receive()
-
-    return put_back

@@ -27,6 +27,7 @@ __all__ = [
     "TokenGate",
     "bearer_token",
     "error_body",
+    "put_back",
     "replay_body",
     "route_path",
 ]
@@ -365,13 +366,18 @@ class _TooLarge(Exception):
 
 def replay_body(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that gives ``body`` (read already) in one message, then what ``receive`` gives."""
-    replayed = False
+    return put_back({"type": "http.request", "body": body, "more_body": False}, receive)
 
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+
+def put_back(message: Message, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``message`` (received already), then what ``receive`` gives."""
+    given = False
+
+    async def receive_again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return message
         return await receive()
 
-    return replay
+    return receive_again
