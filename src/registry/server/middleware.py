@@ -28,7 +28,6 @@ __all__ = [
     "bearer_token",
     "error_body",
     "put_back",
-    "replay_body",
     "route_path",
 ]
 
@@ -308,8 +307,9 @@ class BodyLimitMiddleware:
             return
         if body is None:
             return  # the client went away
+        whole = {"type": "http.request", "body": body, "more_body": False}
         try:
-            await self.app(scope, replay_body(body, receive), send)
+            await self.app(scope, put_back(whole, receive), send)
         finally:
             if reserved:
                 await self.budget.release(reserved)
@@ -362,11 +362,6 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     """A chunked body grew past the limit while it was read."""
-
-
-def replay_body(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` (read already) in one message, then what ``receive`` gives."""
-    return put_back({"type": "http.request", "body": body, "more_body": False}, receive)
 
 
 def put_back(message: Message, receive: Receive) -> Receive:
