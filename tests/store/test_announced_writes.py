@@ -1,24 +1,27 @@
 """PostgreSQL: registrations announced with their identifier reach a cache without a read.
 
-Each single registration's notification names the identifier it wrote. A ``CachedStore`` view
-that nobody subscribed to for change sets, and that does not hold every record, forgets those
-identifiers (read again on demand) instead of reading what changed; everything else (batches,
-removals, clears, gaps) is read as before. Another ``SqlStore`` object stands in for another
+Each registration's notification names the identifier it wrote, and a small batch's names all
+of them. A ``CachedStore`` view that nobody subscribed to for change sets, and that does not
+hold every record, forgets those identifiers (read again on demand) instead of reading what
+changed; everything else (removals, clears, batches too large to name, gaps) is read as before. Another ``SqlStore`` object stands in for another
 process: its writes reach the listener through PostgreSQL's notifications all the same.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from registry.store.base import ChangeSet, EntryDraft, Store
+from registry.store import cached
+from registry.store.base import ChangeSet, EntryDraft, EntryRecord, Store
 from registry.store.cached import CachedStore
 from registry.store.sql import SqlStore
+from registry.store.sql_statements import ANNOUNCED_BATCH_CHARS, announced_batch
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
@@ -83,14 +86,117 @@ def test_a_cache_forgets_announced_registrations_instead_of_reading_them(
     assert listener.cached_entry(namespace, "a") == (True, again)
 
 
-def test_batches_removals_and_clears_are_read(
+@pytest.fixture
+def gated(pg_url: str) -> Iterator[tuple[SqlStore, threading.Event, CachedStore]]:
+    """A server worker's cache (it keeps what it writes) whose watcher, while the event is
+    clear, waits before telling the cache what it heard."""
+    inner = SqlStore(pg_url)
+    opened = threading.Event()
+    opened.set()
+
+    def gate(_changed: frozenset[str] | None) -> None:
+        opened.wait(10)
+
+    inner.watch(gate)  # called before the cache's own callback
+    listener = CachedStore(inner, keep_written=True)
+    yield inner, opened, listener
+    opened.set()
+    listener.close()
+
+
+def ahead_of_b(
+    writer: SqlStore, gated: tuple[SqlStore, threading.Event, CachedStore], namespace: str
+) -> tuple[CachedStore, threading.Event, EntryRecord]:
+    """Cache "a", then hold the watcher once it heard of "b": what the listener registers next
+    lands ahead of "b" in its view. Returns the listener, the gate and the cached "a"."""
+    inner, opened, listener = gated
+    start = generation(writer, namespace)
+    writer.register(namespace, draft("a"))
+    first = listener.get_entry(namespace, "a")
+    assert first is not None
+    opened.clear()
+    writer.register(namespace, draft("b"))
+    wait_for(lambda: inner.announced_writes(namespace, start + 1) == (start + 2, ["b"]))
+    return listener, opened, first
+
+
+def test_a_cache_ahead_with_its_own_registrations_forgets_the_others(
+    writer: SqlStore, gated: tuple[SqlStore, threading.Event, CachedStore], namespace: str
+) -> None:
+    """A server worker's view: it writes too, keeps what it wrote, and lists nothing. Its own
+    registration lands while another process's is not applied yet; the catch-up forgets the
+    other's registrations and keeps its own record."""
+    listener, opened, first = ahead_of_b(writer, gated, namespace)
+    own = listener.register(namespace, draft("own")).record
+    writer.register(namespace, draft("a", source_hash="2"))
+    opened.set()
+    wait_for(lambda: listener.cached_entry(namespace, "a") != (True, first))
+
+    # Forgotten, not read: each is read when asked for. The own record stays.
+    assert listener.cached_entry(namespace, "a") == (False, None)
+    assert listener.cached_entry(namespace, "b") == (False, None)
+    assert listener.cached_entry(namespace, "own") == (True, own)
+    for identifier in ("a", "b", "own"):
+        assert listener.get_entry(namespace, identifier) == writer.get_entry(namespace, identifier)
+    assert listener.list_identifiers(namespace) == ["a", "b", "own"]
+
+
+def test_a_cache_too_far_ahead_with_its_own_registrations_reads(
+    writer: SqlStore,
+    gated: tuple[SqlStore, threading.Event, CachedStore],
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cached, "OWN_AHEAD_PER_VIEW", 2)
+    listener, opened, first = ahead_of_b(writer, gated, namespace)
+    listener.register_batch(namespace, [draft("own1"), draft("own2"), draft("own3")])
+    writer.register(namespace, draft("a", source_hash="2"))
+    opened.set()
+    wait_for(lambda: listener.cached_entry(namespace, "a") != (True, first))
+    for identifier in ("a", "b", "own3"):
+        assert listener.cached_entry(namespace, identifier) == (
+            True,
+            writer.get_entry(namespace, identifier),
+        )
+
+
+def long_identifiers(count: int) -> list[str]:
+    """``count`` identifiers of 250 characters: 30 of them are too many for a notification."""
+    return [f"{index:03d}".ljust(250, "x") for index in range(count)]
+
+
+def test_a_cache_forgets_the_registrations_of_a_small_batch(
     writer: SqlStore, listener: CachedStore, namespace: str
 ) -> None:
     writer.register(namespace, draft("a"))
     assert listener.list_identifiers(namespace) == ["a"]
-    writer.register_batch(namespace, [draft("b"), draft("c")])
+    first = listener.get_entry(namespace, "a")
+    # A new identifier, a new version of a cached one, and one written twice in the batch.
+    batch = [draft("b"), draft("a", source_hash="2"), draft("c"), draft("c", source_hash="2")]
+    writer.register_batch(namespace, batch)
     wait_for(lambda: "c" in listener.list_identifiers(namespace))
-    assert listener.cached_entry(namespace, "b") == (True, writer.get_entry(namespace, "b"))
+
+    for identifier in ("a", "b", "c"):
+        assert listener.cached_entry(namespace, identifier) == (False, None)
+    assert listener.list_identifiers(namespace) == ["a", "b", "c"]
+    again = listener.get_entry(namespace, "a")
+    assert first is not None and again is not None and again.version == first.version + 1
+    c = listener.get_entry(namespace, "c")
+    assert c is not None and (c.version, c.source_hash) == (2, "2")
+
+
+def test_removals_clears_and_batches_too_large_to_name_are_read(
+    writer: SqlStore, listener: CachedStore, namespace: str
+) -> None:
+    writer.register(namespace, draft("a"))
+    assert listener.list_identifiers(namespace) == ["a"]
+    large = long_identifiers(30)
+    writer.register_batch(namespace, [draft(identifier) for identifier in large])
+    wait_for(lambda: large[-1] in listener.list_identifiers(namespace))
+    assert listener.cached_entry(namespace, large[0]) == (
+        True,
+        writer.get_entry(namespace, large[0]),
+    )
 
     writer.unregister(namespace, "a")
     wait_for(lambda: "a" not in listener.list_identifiers(namespace))
@@ -127,7 +233,7 @@ def test_a_view_holding_every_record_reads_them(
     assert listener.cached_entry(namespace, "b") == (True, writer.get_entry(namespace, "b"))
 
 
-def test_announced_writes_name_single_registrations_up_to_the_first_gap(
+def test_announced_writes_name_registrations_up_to_the_first_gap(
     pg_url: str, writer: SqlStore, namespace: str
 ) -> None:
     watching = SqlStore(pg_url)
@@ -140,29 +246,46 @@ def test_announced_writes_name_single_registrations_up_to_the_first_gap(
         assert watching.announced_writes(namespace, start + 1) == (start + 2, ["x"])
         assert watching.announced_writes(namespace, start + 2) == (start + 2, [])
 
-        writer.register_batch(namespace, [draft("y1"), draft("y2")])  # one notification, no id
+        # One notification naming each generation's identifier.
+        writer.register_batch(namespace, [draft("y1"), draft("y2"), draft("y1", "2")])
         writer.register(namespace, draft("w"))
-        wait_for(lambda: watching.announced_writes(namespace, start + 4) == (start + 5, ["w"]))
-        assert watching.announced_writes(namespace, start) is None
-        assert watching.announced_writes(namespace, start + 3) is None
+        wait_for(lambda: watching.announced_writes(namespace, start + 5) == (start + 6, ["w"]))
+        assert watching.announced_writes(namespace, start) == (
+            start + 6,
+            ["x", "x", "y1", "y2", "y1", "w"],
+        )
+        assert watching.announced_writes(namespace, start + 3) == (start + 6, ["y2", "y1", "w"])
 
         writer.unregister(namespace, "w")
-        wait_for(lambda: watching.announced_writes(namespace, start + 5) is None)
+        wait_for(lambda: watching.announced_writes(namespace, start + 6) is None)
+        writer.register(namespace, draft("v"))
+        wait_for(lambda: watching.announced_writes(namespace, start + 7) == (start + 8, ["v"]))
+        large = long_identifiers(30)  # one notification naming none of them
+        writer.register_batch(namespace, [draft(identifier) for identifier in large])
+        wait_for(lambda: watching.announced_writes(namespace, start + 7) is None)
+        writer.register(namespace, draft("u"))
+        after = start + 8 + len(large)
+        wait_for(lambda: watching.announced_writes(namespace, after) == (after + 1, ["u"]))
+        assert watching.announced_writes(namespace, start + 8) is None
         # Ahead of what the watcher heard (this process's own view may be): nothing to tell.
-        assert watching.announced_writes(namespace, start + 99) is None
+        assert watching.announced_writes(namespace, after + 99) is None
     finally:
         unwatch()
         watching.close()
 
 
+@pytest.mark.parametrize("listing", [True, False], ids=["listing", "no-listing"])
 @pytest.mark.parametrize("seed", range(6))
 def test_random_writes_leave_the_listener_answering_as_the_database(
-    writer: SqlStore, listener: CachedStore, namespace: str, seed: int
+    writer: SqlStore, listener: CachedStore, namespace: str, seed: int, listing: bool
 ) -> None:
     chance = random.Random(seed)
     live: list[str] = []
     versions: dict[str, int] = {}
-    listener.list_identifiers(namespace)  # a listing view, filled with records as they are read
+    if listing:  # a listing view, filled with records as they are read
+        listener.list_identifiers(namespace)
+    else:  # a view of records only, as a server worker's; listed only at the end
+        listener.get_entry(namespace, "nothing")
     for step in range(40):
         action = chance.random()
         # The listener writes too: its own writes are applied at once, possibly ahead of
@@ -195,3 +318,22 @@ def test_random_writes_leave_the_listener_answering_as_the_database(
     assert listener.list_identifiers(namespace) == writer.list_identifiers(namespace)
     for identifier in {*live, *versions}:
         assert listener.get_entry(namespace, identifier) == writer.get_entry(namespace, identifier)
+
+
+def test_the_largest_batch_named_fits_a_notification_of_the_longest_namespace(
+    pg_url: str, writer: SqlStore
+) -> None:
+    namespace = f"lab.{uuid.uuid4().hex}".ljust(255, "n")
+    writer.ensure_namespace(namespace, "function")
+    identifiers = [f"{index:02d}".ljust(246, "x") for index in range(28)]
+    assert len(announced_batch(identifiers) or "") == ANNOUNCED_BATCH_CHARS
+    watching = SqlStore(pg_url)
+    unwatch = watching.watch(lambda _changed: None)
+    try:
+        start = generation(writer, namespace)
+        writer.register_batch(namespace, [draft(identifier) for identifier in identifiers])
+        wait_for(lambda: watching.announced_writes(namespace, start) is not None)
+        assert watching.announced_writes(namespace, start) == (start + 28, identifiers)
+    finally:
+        unwatch()
+        watching.close()

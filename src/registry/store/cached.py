@@ -52,6 +52,10 @@ RECORDS_PER_VIEW = 4_096
 #: fills; a lookup that started before a forgotten change is then not kept, to be safe).
 TOUCHED_PER_VIEW = 1_024
 
+#: How many of its own registrations a view remembers while it is ahead of the others' writes
+#: (a watcher that does not report them, for one); beyond that its catch-up reads.
+OWN_AHEAD_PER_VIEW = 1_024
+
 
 class _View:
     """What this process knows about one namespace.
@@ -69,6 +73,7 @@ class _View:
         "forgotten",
         "generation",
         "order",
+        "own_ahead",
         "read",
         "records",
         "sync",
@@ -87,6 +92,9 @@ class _View:
         self.ahead = False
         """This process applied writes of its own beyond ``generation`` (the others' writes in
         between are not applied yet): only a read of what changed puts ``order`` in order."""
+        self.own_ahead: dict[int, str] | None = {}
+        """While ``ahead``: the generation and identifier of each registration of this process
+        applied beyond ``generation``; ``None`` when a removal or a clear is among them."""
         self.epoch = 0
         """Moves with every change applied: a listing that started before must not be stored."""
         self.touched: dict[str, int] = {}
@@ -284,7 +292,7 @@ class CachedStore(Store):
                     view.keep(identifier, None)
                     if view.order is not None:
                         view.order.pop(identifier, None)
-                    view.ahead = True
+                    view.ahead, view.own_ahead = True, None
         if removed:
             self._catch_up(namespace, view)
         return removed
@@ -299,7 +307,7 @@ class CachedStore(Store):
                     view.records = {}
                     view.order = {}
                     view.complete = True
-                    view.ahead = True
+                    view.ahead, view.own_ahead = True, None
         if removed:
             self._catch_up(namespace, view)
         return removed
@@ -396,6 +404,11 @@ class CachedStore(Store):
                 view.generation = stamps[-1]
             else:
                 view.ahead = True
+                own = view.own_ahead
+                if own is not None:
+                    own.update((r.generation, r.record.identifier) for r in written)
+                    if len(own) > OWN_AHEAD_PER_VIEW:
+                        view.own_ahead = None
 
     def _on_change(self, namespaces: frozenset[str] | None) -> None:
         """From the inner store's watcher: bring the moved views up to date, then tell."""
@@ -427,7 +440,9 @@ class CachedStore(Store):
             if self._views.get(namespace) is not view:
                 return  # dropped meanwhile
             generation = view.generation
-            if not (view.complete or view.ahead or self._change_subscribers.get(namespace)):
+            if not (view.complete or self._change_subscribers.get(namespace)) and (
+                not view.ahead or (view.order is None and view.own_ahead is not None)
+            ):
                 # Nobody needs the new records now: forget the identifiers the change signals
                 # name instead of reading them (a read each, on demand, if asked for).
                 announced = self.inner.announced_writes(namespace, generation)
@@ -452,19 +467,27 @@ class CachedStore(Store):
             except Exception:
                 logger.exception("registry change subscriber %r failed", callback)
 
-    def _forget(self, namespace: str, view: _View, generation: int, identifiers: list[str]) -> None:
-        """Apply registrations known by identifier only: their records become unknown (read
-        on demand), and new identifiers join the listing, in the order they were written."""
-        if not identifiers:
-            return
+    def _forget(self, namespace: str, view: _View, latest: int, identifiers: list[str]) -> None:
+        """Apply the registrations of the generations after the view's up to ``latest``, known
+        by identifier only: their records become unknown (read on demand), and new identifiers
+        join the listing, in the order they were written. Registrations of this process the
+        view is ahead with (it has no listing then) keep their records."""
         with self._lock:
-            self._changed(namespace, view, identifiers)
+            own = view.own_ahead if view.ahead else None
+            if own:
+                stamped = zip(range(view.generation + 1, latest + 1), identifiers, strict=True)
+                identifiers = [identifier for stamp, identifier in stamped if stamp not in own]
+                for stamp in [stamp for stamp in own if stamp <= latest]:
+                    del own[stamp]
+                view.ahead = bool(own)
+            if identifiers:
+                self._changed(namespace, view, identifiers)
             records, order = view.records, view.order
             for identifier in identifiers:
                 records.pop(identifier, None)
                 if order is not None and identifier not in order:
                     order[identifier] = None  # a new head goes last; a new version stays put
-            view.generation = generation
+            view.generation = max(view.generation, latest)
 
     def _apply(self, namespace: str, view: _View, changes: ChangeSet) -> None:
         touched = [*changes.removed, *(r.identifier for r in (*changes.updated, *changes.added))]
@@ -487,7 +510,7 @@ class CachedStore(Store):
                     order.pop(record.identifier, None)
                     order[record.identifier] = None
             view.generation = changes.generation
-            view.ahead = False
+            view.ahead, view.own_ahead = False, {}
 
 
 _live_stores: weakref.WeakSet[CachedStore] = weakref.WeakSet()

@@ -5,7 +5,7 @@ reading the current heads first and deciding in Python is as atomic as the one-b
 :func:`register_few` (PostgreSQL, a few drafts: what a server worker's group commit writes) does
 the same in two round trips: ``BEGIN`` with the lock and the read of each identifier, then one
 statement per new row (entry, head, tombstone), one bump of the generation (with its
-``NOTIFY``) and the ``COMMIT``.
+``NOTIFY``, which names the identifiers written when they fit) and the ``COMMIT``.
 Every draft is decided (:func:`decide`) before anything is written, so a conflicting draft
 writes nothing and the other drafts go on. Imports ``errors``, ``store.base``,
 ``store.models``, ``store.sql_driver``, ``store.sql_statements``.
@@ -34,6 +34,7 @@ from registry.store.sql_statements import (
     ENTRY_COLUMNS,
     IN_CHUNK,
     Statements,
+    announced_batch,
     blob_params,
     entry_params,
     entry_record,
@@ -122,7 +123,13 @@ def register_few(
         (write_row, write_entry_params(params, change=generation + index + 1))
         for index, params in enumerate(plan.entries)
     ]
-    count = {"namespace_id": namespace_id, "writes": len(writes), "added": plan.created}
+    count = {
+        "namespace_id": namespace_id,
+        "writes": len(writes),
+        "added": plan.created,
+        # Listeners that only cache forget these instead of reading what the batch wrote.
+        "announced": announced_batch([params["identifier"] for params in plan.entries]),
+    }
     moved(generation, generation + len(writes))
     returned = own.execute_each_and_commit([*writes, (bump, count)])
     records = [

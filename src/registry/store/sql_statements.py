@@ -9,10 +9,13 @@ channel) and SQLAlchemy Core.
 from __future__ import annotations
 
 import importlib
+import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     Float,
@@ -20,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
+    cast,
     column,
     delete,
     func,
@@ -38,10 +42,12 @@ from registry.store.sql_direct import NOTIFY_CHANNEL
 from registry.store.sql_rows import ENTRY_FIELDS, entry_record
 
 __all__ = [
+    "ANNOUNCED_BATCH_CHARS",
     "BLOB_COLUMNS",
     "ENTRY_COLUMNS",
     "IN_CHUNK",
     "Statements",
+    "announced_batch",
     "as_utc",
     "blob_params",
     "create_entry_params",
@@ -261,7 +267,10 @@ class Statements:
         )
         if dialect == "postgresql":
             # Announce in the same round trip; delivered only if the transaction commits.
-            self.bump = bump.returning(namespaces.c.generation, _notify())
+            self.bump = bump.returning(
+                namespaces.c.generation,
+                _notify(identifiers=bindparam("announced", type_=Text, value=None)),
+            )
             self.clear_mark = self.clear_mark.returning(namespaces.c.generation, _notify())
             self.write_entry = self._write_entry_cte()
             self.write_row = self._write_entry_cte(bump=False)
@@ -524,16 +533,33 @@ def _created_at() -> Any:
     return func.coalesce(_new("created_at", DateTime(timezone=True)), func.now())
 
 
-def _notify(identifier: Any = None) -> Any:
+def _notify(identifier: Any = None, *, identifiers: Any = None) -> Any:
     """``pg_notify`` of the updated namespace row, for the ``RETURNING`` of its update.
 
     ``identifier``: the one identifier a write that moves the generation by one registered. It
     goes into the payload as ``id``, so a listener that only caches can forget that identifier
     instead of reading what changed (see ``Watcher.announced_writes``); at most 255 characters,
-    it keeps the payload well under PostgreSQL's 8,000 bytes.
+    it keeps the payload well under PostgreSQL's 8,000 bytes. ``identifiers``: a JSON array
+    (text, or null) of the identifiers a batch registered, one per generation it moved, in
+    order (:func:`announced_batch`); it goes into the payload as ``ids``.
     """
     fields: list[Any] = ["ns", namespaces.c.name, "g", namespaces.c.generation]
     if identifier is not None:
         fields += ["id", identifier.cast(Text)]
+    if identifiers is not None:
+        fields += ["ids", cast(identifiers, JSON)]
     payload = func.json_build_object(*fields)
     return func.pg_notify(NOTIFY_CHANNEL, payload.cast(Text)).label("notified")
+
+
+#: The longest JSON array of identifiers a batch's notification carries: with the namespace
+#: (255 characters at most) and the generation, the payload stays under PostgreSQL's 8,000 bytes.
+ANNOUNCED_BATCH_CHARS = 7_000
+
+
+def announced_batch(identifiers: Sequence[str]) -> str | None:
+    """The ``announced`` parameter of the bump of a batch that wrote one entry row per
+    identifier of ``identifiers``, in order: their JSON array, or ``None`` when it would not
+    fit in a notification (listeners then read what changed, as after any unannounced move)."""
+    text = json.dumps(list(identifiers))  # ASCII only: its length is its size in bytes
+    return text if len(text) <= ANNOUNCED_BATCH_CHARS else None

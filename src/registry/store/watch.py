@@ -81,7 +81,7 @@ class Watcher(ABC):
         # this process's own writes, so the watcher does not echo them back.
         self._own_moves: dict[str, dict[int, tuple[int, int | None]]] = {}
         # namespace -> {generation: the identifier whose registration moved it there} of the
-        # moves announced with their identifier (PostgreSQL): see announced_writes.
+        # moves announced with their identifiers (PostgreSQL): see announced_writes.
         self._announced: dict[str, dict[int, str]] = {}
         self._resync_all = False
         self._thread = threading.Thread(
@@ -175,8 +175,9 @@ class Watcher(ABC):
     def announced_writes(self, namespace: str, since: int) -> tuple[int, list[str]] | None:
         """Return the last generation announced for ``namespace`` and the identifiers
         registered after generation ``since`` up to it, in order, when each of those moves was
-        one registration announced with its identifier; ``None`` when any was not (a batch, a
-        removal, a clear, a notification lost in a reconnect), or nothing is known.
+        a registration announced with its identifier (alone, or in a batch whose notification
+        names them all); ``None`` when any was not (a removal, a clear, a batch too large to
+        name, a notification lost in a reconnect), or nothing is known.
 
         A process that only caches records (a server worker) can then forget those identifiers
         instead of reading what changed: a foreign write costs it no database read.
@@ -194,10 +195,12 @@ class Watcher(ABC):
                 identifiers.append(identifier)
             return latest, identifiers
 
-    def _announce(self, namespace: str, generation: int, identifier: str) -> None:
+    def _announce(self, namespace: str, first: int, identifiers: list[str]) -> None:
+        """Record that generations ``first``, ``first + 1``... registered ``identifiers``."""
         with self._lock:
             announced = self._announced.setdefault(namespace, {})
-            announced[generation] = identifier
+            for generation, identifier in enumerate(identifiers, start=first):
+                announced[generation] = identifier
             if len(announced) > ANNOUNCED_PER_NAMESPACE:  # keep the newest half
                 kept = sorted(announced.items())[-(ANNOUNCED_PER_NAMESPACE // 2) :]
                 self._announced[namespace] = dict(kept)
@@ -392,9 +395,12 @@ class PostgresWatcher(Watcher):
             except (ValueError, KeyError, TypeError):
                 self._emit(None)  # unknown payload: let subscribers resync everything
                 continue
-            identifier = message.get("id")
+            identifier, batch = message.get("id"), message.get("ids")
             if isinstance(identifier, str):
-                self._announce(name, generation, identifier)
+                self._announce(name, generation, [identifier])
+            elif isinstance(batch, list) and batch and all(isinstance(i, str) for i in batch):
+                # One per generation the batch moved, in order, ending at the one announced.
+                self._announce(name, generation - len(batch) + 1, batch)
             known = self._generations.get(name)
             if known is None or known < generation:
                 self._generations = {**self._generations, name: generation}
