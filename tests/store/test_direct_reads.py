@@ -102,14 +102,18 @@ def test_direct_reads_equal_sqlstore_reads(url: str) -> None:
         assert reader.entry(namespace, "gone") is None
         assert reader.entry(namespace + ".missing", "plain") is None
         assert reader.entry(namespace, "plain").version == 2  # type: ignore[union-attr]
+        # SqlStore's own catch-up on SQLite is the direct one: compare with its SQLAlchemy one.
         current = store.get_namespace(namespace).generation  # type: ignore[union-attr]
         for since in range(current + 2):
-            same_changes(reader.changes(namespace, since), store.changes_since(namespace, since))
+            same_changes(reader.changes(namespace, since), store._changes_since(namespace, since))
+            same_changes(
+                store.changes_since(namespace, since), store._changes_since(namespace, since)
+            )
         store.clear(namespace)
         for since in (0, current, current + 1):
-            same_changes(reader.changes(namespace, since), store.changes_since(namespace, since))
+            same_changes(reader.changes(namespace, since), store._changes_since(namespace, since))
         missing = reader.changes(namespace + ".missing", 0)
-        same_changes(missing, store.changes_since(namespace + ".missing", 0))
+        same_changes(missing, store._changes_since(namespace + ".missing", 0))
     finally:
         reader.close()
         store.close()
@@ -159,6 +163,32 @@ def test_a_failing_direct_read_is_answered_by_sqlstore(sqlite_url: str) -> None:
         assert lazy._full is not None
     finally:
         lazy.close()
+        store.close()
+
+
+def test_sqlstore_catches_up_on_the_driver_and_through_sqlalchemy_after_a_failure(
+    sqlite_url: str,
+) -> None:
+    store, namespace = filled(sqlite_url)
+    listener = SqlStore(sqlite_url)
+    try:
+        before = store.get_namespace(namespace).generation  # type: ignore[union-attr]
+        store.register(namespace, draft("theirs"))
+        same_changes(
+            listener.changes_since(namespace, before), store._changes_since(namespace, before)
+        )
+        assert listener._direct is not None
+        # Out of the counters' range: read (and clamped) by SQLAlchemy, as before.
+        huge = 2**70
+        assert listener.changes_since(namespace, huge) == listener._changes_since(namespace, huge)
+        with sqlite3.connect(sqlite_path(sqlite_url)) as conn:  # type: ignore[arg-type]
+            conn.execute("ALTER TABLE heads RENAME TO heads_moved")
+        with pytest.raises(StoreError, match="no such table: heads") as caught:
+            listener.changes_since(namespace, before)
+        assert caught.value.suggestions  # SqlStore's message, not a bare driver error
+        assert listener._direct is None  # SQLAlchemy reads from now on
+    finally:
+        listener.close()
         store.close()
 
 

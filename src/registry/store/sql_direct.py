@@ -5,7 +5,8 @@ notebook, a script) needs a handful of reads: the schema revision, the namespace
 row, perhaps the identifiers, and the catch-up read after another process's write. Importing SQLAlchemy Core costs more than everything else of
 such a cold start together; the reads themselves cost well under a millisecond on the driver.
 :class:`~registry.store.sql_lazy.LazySqlStore` serves them from here until it is asked for
-anything else, then hands every call to ``SqlStore``.
+anything else, then hands every call to ``SqlStore``, which reads its own SQLite catch-ups here
+too (SQLAlchemy's execution machinery costs several times those three reads).
 
 The statements here are the plain text of statements ``sql_statements.py`` builds with
 SQLAlchemy; ``tests/store/test_direct_reads.py`` checks that both return the same records.
