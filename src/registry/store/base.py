@@ -653,8 +653,8 @@ class Store(ABC):
         """What the change signals told of ``namespace`` after generation ``since``: the last
         generation announced and the identifiers registered up to it, in order, when every
         move in between was a registration announced with its identifier (alone or in a small
-        batch). ``None`` (this
-        default) when the signals do not tell: read :meth:`changes_since` instead."""
+        batch). ``None`` (this default) when the signals do not tell: read
+        :meth:`changes_since` instead."""
         del namespace, since
         return None
 
