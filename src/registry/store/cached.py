@@ -73,7 +73,6 @@ class _View:
         "forgotten",
         "generation",
         "order",
-        "own_ahead",
         "read",
         "records",
         "sync",
@@ -89,12 +88,11 @@ class _View:
         lock: a mark lost to a trim only lets that record go sooner)."""
         self.order: dict[str, None] | None = None
         self.complete = False
-        self.ahead = False
-        """This process applied writes of its own beyond ``generation`` (the others' writes in
-        between are not applied yet): only a read of what changed puts ``order`` in order."""
-        self.own_ahead: dict[int, str] | None = {}
-        """While ``ahead``: the generation and identifier of each registration of this process
-        applied beyond ``generation``; ``None`` when a removal or a clear is among them."""
+        self.ahead: dict[int, str] | None = {}
+        """The writes this process applied beyond ``generation`` (the others' writes in between
+        are not applied yet): empty when there are none; the generation and identifier of each,
+        when all are registrations; ``None`` when a removal or a clear is among them (or too
+        many to keep). Only a read of what changed puts ``order`` in order then."""
         self.epoch = 0
         """Moves with every change applied: a listing that started before must not be stored."""
         self.touched: dict[str, int] = {}
@@ -292,7 +290,7 @@ class CachedStore(Store):
                     view.keep(identifier, None)
                     if view.order is not None:
                         view.order.pop(identifier, None)
-                    view.ahead, view.own_ahead = True, None
+                    view.ahead = None
         if removed:
             self._catch_up(namespace, view)
         return removed
@@ -307,7 +305,7 @@ class CachedStore(Store):
                     view.records = {}
                     view.order = {}
                     view.complete = True
-                    view.ahead, view.own_ahead = True, None
+                    view.ahead = None
         if removed:
             self._catch_up(namespace, view)
         return removed
@@ -403,12 +401,11 @@ class CachedStore(Store):
             if stamps == list(range(generation + 1, generation + len(stamps) + 1)):
                 view.generation = stamps[-1]
             else:
-                view.ahead = True
-                own = view.own_ahead
-                if own is not None:
-                    own.update((r.generation, r.record.identifier) for r in written)
-                    if len(own) > OWN_AHEAD_PER_VIEW:
-                        view.own_ahead = None
+                ahead = view.ahead
+                if ahead is not None:
+                    ahead.update((r.generation, r.record.identifier) for r in written)
+                    if len(ahead) > OWN_AHEAD_PER_VIEW:
+                        view.ahead = None
 
     def _on_change(self, namespaces: frozenset[str] | None) -> None:
         """From the inner store's watcher: bring the moved views up to date, then tell."""
@@ -440,8 +437,11 @@ class CachedStore(Store):
             if self._views.get(namespace) is not view:
                 return  # dropped meanwhile
             generation = view.generation
+            ahead = view.ahead
+            # Ahead with registrations of its own only, a view may forget too when it keeps no
+            # listing (only a read puts a listing back in order).
             if not (view.complete or self._change_subscribers.get(namespace)) and (
-                not view.ahead or (view.order is None and view.own_ahead is not None)
+                ahead is not None and (not ahead or view.order is None)
             ):
                 # Nobody needs the new records now: forget the identifiers the change signals
                 # name instead of reading them (a read each, on demand, if asked for).
@@ -473,13 +473,12 @@ class CachedStore(Store):
         join the listing, in the order they were written. Registrations of this process the
         view is ahead with (it has no listing then) keep their records."""
         with self._lock:
-            own = view.own_ahead if view.ahead else None
+            own = view.ahead
             if own:
                 stamped = zip(range(view.generation + 1, latest + 1), identifiers, strict=True)
                 identifiers = [identifier for stamp, identifier in stamped if stamp not in own]
                 for stamp in [stamp for stamp in own if stamp <= latest]:
                     del own[stamp]
-                view.ahead = bool(own)
             if identifiers:
                 self._changed(namespace, view, identifiers)
             records, order = view.records, view.order
@@ -510,7 +509,7 @@ class CachedStore(Store):
                     order.pop(record.identifier, None)
                     order[record.identifier] = None
             view.generation = changes.generation
-            view.ahead, view.own_ahead = False, {}
+            view.ahead = {}
 
 
 _live_stores: weakref.WeakSet[CachedStore] = weakref.WeakSet()
