@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import _admin_conninfo
 from tests.reliability.conftest import child_env, run_json
-from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer
+from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, sqlite_live_server
 
 pytestmark = pytest.mark.slow
 
@@ -160,9 +160,7 @@ def test_a_select_only_postgres_role_reads(select_only_url: str) -> None:
 
 
 def test_a_read_token_reads_through_the_server(tmp_path: Path) -> None:
-    server = LiveServer(
-        f"sqlite:///{tmp_path / 'server.db'}", {WRITE_TOKEN: "write", READ_TOKEN: "read"}, []
-    )
+    server = sqlite_live_server(tmp_path)
     server.start()
     try:
         writer_env = child_env(REGISTRY_URL=server.url, REGISTRY_TOKEN=WRITE_TOKEN)

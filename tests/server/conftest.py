@@ -19,6 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_TOKEN = "write-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"
+#: The tokens of the servers that check them: one that writes, one that only reads.
+TOKENS = {WRITE_TOKEN: "write", READ_TOKEN: "read"}
 
 
 def free_port() -> int:
@@ -155,10 +157,15 @@ def raw_request(
         conn.close()
 
 
+def sqlite_live_server(folder: Path) -> LiveServer:
+    """A server (not started yet) over a new SQLite file in ``folder``, with :data:`TOKENS`."""
+    return LiveServer(f"sqlite:///{folder / 'server.db'}", TOKENS, [])
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
     """A memory-backed server with a read-write and a read-only token."""
-    live = LiveServer("memory://", {WRITE_TOKEN: "write", READ_TOKEN: "read"}, [])
+    live = LiveServer("memory://", TOKENS, [])
     live.start()
     yield live
     live.stop()

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer, raw_request, request
+from tests.server.conftest import (
+    READ_TOKEN,
+    WRITE_TOKEN,
+    LiveServer,
+    raw_request,
+    request,
+    sqlite_live_server,
+)
 
 NAMESPACE = "lab.cached"
 
@@ -17,9 +24,7 @@ NAMESPACE = "lab.cached"
 @pytest.fixture(scope="module")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder: Path = tmp_path_factory.mktemp("cached_reads")
-    live = LiveServer(
-        f"sqlite:///{folder / 'server.db'}", {WRITE_TOKEN: "write", READ_TOKEN: "read"}, []
-    )
+    live = sqlite_live_server(folder)
     live.start()
     draft = {"origin": "lab.mod:focal", "scheme": {"type": "object"}, "doc": "Focal loss."}
     assert (

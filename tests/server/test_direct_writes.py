@@ -18,7 +18,13 @@ from starlette.types import Message, Receive, Scope, Send
 from registry.server.direct_writes import DirectRegistrations
 from registry.server.writes import Registrations
 from registry.store import open_store
-from tests.server.conftest import READ_TOKEN, WRITE_TOKEN, LiveServer, raw_request
+from tests.server.conftest import (
+    READ_TOKEN,
+    WRITE_TOKEN,
+    LiveServer,
+    raw_request,
+    sqlite_live_server,
+)
 
 DIRECT, ROUTED = "lab.direct", "lab.routed"  # the same length: the same Content-Length
 DRAFT = {"identifier": "focal", "origin": "lab.mod:focal", "doc": "Focal loss.", "scheme": {}}
@@ -29,9 +35,7 @@ WRITE = {**JSON, "Authorization": f"Bearer {WRITE_TOKEN}"}
 @pytest.fixture(scope="module")
 def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder: Path = tmp_path_factory.mktemp("direct_writes")
-    live = LiveServer(
-        f"sqlite:///{folder / 'server.db'}", {WRITE_TOKEN: "write", READ_TOKEN: "read"}, []
-    )
+    live = sqlite_live_server(folder)
     live.start()
     for namespace in (DIRECT, ROUTED):
         status, _, _ = post(live, f"/namespaces/{namespace}", b'{"kind": "function"}', WRITE, "PUT")
