@@ -116,6 +116,26 @@ def install_factorization(layer: Factorization) -> None:
     _Registry._factorization = layer
 
 
+class _Memo:
+    """What a registry class learns from its own registrations and misses.
+
+    It is one object set at class creation, written through its attributes, because writing
+    an attribute of the class itself invalidates the interpreter's caches of that class's
+    attributes: CPython 3.13 stops specializing them after about a thousand such writes, and
+    every later ``Registry.get_artifact`` then costs about 1.8 times as much.
+    """
+
+    __slots__ = ("expect_unchanged", "suggestions")
+
+    def __init__(self) -> None:
+        self.expect_unchanged = True
+        """Whether the last registration changed nothing. The next one is then first looked up
+        as it is stored (``_stored_as_is``); after a write it is drafted at once, so a run of
+        new registrations pays no extra read."""
+        self.suggestions: tuple[int, NameIndex, tuple[str, ...]] | None = None
+        """The did-you-mean index at a generation, and the identifiers this class created since."""
+
+
 class _Registry:
     """What the three registry kinds share. Users subclass the public kinds, not this."""
 
@@ -133,12 +153,7 @@ class _Registry:
     _function_spec: ClassVar[validation.FunctionSpec | None] = None
     _schemes: ClassVar[SchemeCache]
     _versions: ClassVar[dict[str, int]]
-    _expect_unchanged: ClassVar[bool] = True
-    """Whether the last registration changed nothing. The next one is then first looked up as
-    it is stored (``_stored_as_is``); after a write it is drafted at once, so a run of new
-    registrations pays no extra read."""
-    _suggestions: ClassVar[tuple[int, NameIndex, tuple[str, ...]] | None] = None
-    """The did-you-mean index at a generation, and the identifiers this class created since."""
+    _memo: ClassVar[_Memo]
     _validated: ClassVar[validation.ValidationCache]
     _directory: ClassVar[dict[str, list[weakref.ref[type[_Registry]]]]] = {}
     _factorization: ClassVar[Factorization]
@@ -180,8 +195,7 @@ class _Registry:
             )
         cls._artifacts = {}
         cls._versions = {}
-        cls._suggestions = None
-        cls._expect_unchanged = True
+        cls._memo = _Memo()
         cls._validated = validation.ValidationCache()
         cls._lock = threading.RLock()
         cls._schemes = SchemeCache(cls._lock)
@@ -399,7 +413,7 @@ class _Registry:
         """The did-you-mean index of the identifiers, following the namespace when it moved."""
         record = cls._store.get_namespace(cls._namespace)
         generation = -1 if record is None else record.generation
-        cached = cls._suggestions
+        cached = cls._memo.suggestions
         if cached is not None and cached[0] == generation:
             index, created = cached[1], cached[2]
             if not created:
@@ -410,7 +424,7 @@ class _Registry:
 
             names = cls._store.list_identifiers(cls._namespace)
             index = NameIndex(names) if cached is None else cached[1].follow(names)
-        cls._suggestions = (generation, index, ())
+        cls._memo.suggestions = (generation, index, ())
         return index
 
     @classmethod
@@ -419,7 +433,7 @@ class _Registry:
         namespace again (a listing and a comparison grow with the namespace). A write that
         moved the namespace one generation past the index was the only change: it appended
         the identifier (created) or left the names as they were (a new version)."""
-        cached = cls._suggestions
+        cached = cls._memo.suggestions
         if cached is None or registration.generation != cached[0] + 1:
             return  # nothing written, or other writes came between: the next miss lists
         _, index, created = cached
@@ -427,7 +441,7 @@ class _Registry:
             if len(created) >= _CREATED_UNTIL_LISTED:
                 return  # cheaper to list the namespace at the next miss
             created += (registration.record.identifier,)
-        cls._suggestions = (registration.generation, index, created)
+        cls._memo.suggestions = (registration.generation, index, created)
 
     @classmethod
     def has_identifier(cls, identifier: str) -> bool:
@@ -660,7 +674,9 @@ class _Registry:
     def _register(cls, identifier: object, artifact: Any) -> str:
         try:
             key, origin = cls._key_and_origin(identifier, artifact)
-            stored = cls._stored_as_is(key, origin, artifact) if cls._expect_unchanged else None
+            stored = (
+                cls._stored_as_is(key, origin, artifact) if cls._memo.expect_unchanged else None
+            )
             if stored is not None:
                 cls._remember(key, artifact, stored.version)
                 return key
@@ -675,7 +691,7 @@ class _Registry:
                     registration = pickling.register_sealed(cls._store, cls._namespace, draft)
                 cls._remember(draft.identifier, artifact, registration.record.version)
                 cls._follow_own_write(registration)
-                cls._expect_unchanged = registration.outcome is Outcome.UNCHANGED
+                cls._memo.expect_unchanged = registration.outcome is Outcome.UNCHANGED
         except ValidationError as error:
             given = identifier if identifier is not None else getattr(artifact, "__name__", None)
             cls._add_context(
