@@ -320,7 +320,7 @@ def test_postgres_store_survives_its_connections_being_killed(pg_url: str) -> No
 def test_a_persistent_registry_works_where_processes_cannot_fork(tmp_path: Path) -> None:
     # Windows has no os.register_at_fork; the fork handlers are registered only where it exists.
     code = f"""
-import os, random, logging, concurrent.futures, multiprocessing.util  # the standard library's own
+import os, random, logging, asyncio, concurrent.futures, multiprocessing.util  # the standard library's own
 del os.register_at_fork  # handlers are in place; those imported after this point are ours
 from registry import FunctionalRegistry
 
