@@ -9,6 +9,8 @@ imports it.
 
 from __future__ import annotations
 
+import datetime
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -52,7 +54,7 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _created_at() -> Column[object]:
+def _created_at() -> Column[datetime.datetime]:
     # Timestamps are compared across machines: timezone-aware, set by the database server.
     return Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False)
 
