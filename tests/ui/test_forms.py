@@ -39,6 +39,7 @@ def everything(
     tags: list[str] = [],  # noqa: B006
     window: Window | None = None,
     anything: Any = None,
+    anything_or_none: Any | None = None,
 ) -> None:
     """Takes one of each."""
 
@@ -57,7 +58,7 @@ def test_each_parameter_gets_a_widget_and_a_readable_type() -> None:
     fields = {f.name: f for f in config_fields(record_of("everything", everything).scheme)}
     assert list(fields) == [
         "count", "rate", "name", "flag", "mode", "color", "limit", "model", "options", "tags",
-        "window", "anything",
+        "window", "anything", "anything_or_none",
     ]  # fmt: skip
     table = {name: (f.widget, f.type_label, f.required, f.default) for name, f in fields.items()}
     assert table == {
@@ -73,6 +74,7 @@ def test_each_parameter_gets_a_widget_and_a_readable_type() -> None:
         "tags": ("json", "list[str]", False, "[]"),
         "window": ("json", "Window | None", False, "null"),
         "anything": ("component", "any", False, "null"),
+        "anything_or_none": ("component", "any", False, "null"),  # Any admits None already
     }
     assert fields["mode"].choices == ('"a"', '"b"')
     assert fields["limit"].nullable and not fields["count"].nullable

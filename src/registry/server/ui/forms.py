@@ -133,11 +133,14 @@ def config_fields(scheme: dict[str, Any] | None, prefix: str = "") -> list[Confi
         spec, nullable = _without_null(_resolve(raw, definitions), definitions)
         widget = _widget(spec)
         choices = spec.get("enum", [spec["const"]] if "const" in spec else [])
+        label = _label(spec, definitions)
+        if nullable and label != "any":  # Any admits None already (3.10 reads `Any = None` so)
+            label += " | None"
         fields.append(
             ConfigField(
                 name=name,
                 path=f"{prefix}.{name}" if prefix else name,
-                type_label=_label(spec, definitions) + (" | None" if nullable else ""),
+                type_label=label,
                 widget=widget,
                 required=name in required,
                 default=None if name in required else json.dumps(raw.get("default")),
