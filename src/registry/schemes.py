@@ -77,7 +77,11 @@ def _resolved_hints(func: Callable[..., Any], owner: object) -> dict[str, Any]:
     if simple is not None:
         return simple
     try:
-        return typing.get_type_hints(func, localns=local or None, include_extras=True)
+        resolved = typing.get_type_hints(func, localns=local or None, include_extras=True)
+        if _TYPING_EVALUATES_QUOTED_ARGUMENTS:
+            return resolved
+        namespace = getattr(func, "__globals__", {})
+        return {k: _quoted_arguments_evaluated(v, namespace, local) for k, v in resolved.items()}
     except Exception:
         namespace = dict(getattr(inspect.getmodule(owner), "__dict__", {}))
         namespace.update(getattr(func, "__globals__", {}))
@@ -91,6 +95,28 @@ def _resolved_hints(func: Callable[..., Any], owner: object) -> dict[str, Any]:
         return hints
 
 
+def _quoted_arguments_evaluated(hint: Any, namespace: dict[str, Any], local: dict[str, Any]) -> Any:
+    """Return ``hint`` with the quoted arguments of builtin generics (``list['Leaf']``)
+    evaluated, as ``typing.get_type_hints`` does from Python 3.11 on and 3.10's does not."""
+    arguments = getattr(hint, "__args__", None)
+    if not isinstance(arguments, tuple) or typing.get_origin(hint) is Literal:
+        return hint
+    builtin_generic = isinstance(hint, types.GenericAlias)
+    evaluated = tuple(
+        eval(a, namespace, local or None)  # an annotation, evaluated as typing evaluates it
+        if builtin_generic and isinstance(a, str)
+        else _quoted_arguments_evaluated(a, namespace, local)
+        for a in arguments
+    )
+    if all(new is old for new, old in zip(evaluated, arguments, strict=True)):
+        return hint
+    if builtin_generic:
+        return types.GenericAlias(hint.__origin__, evaluated)
+    if isinstance(hint, types.UnionType):
+        return functools.reduce(lambda left, right: left | right, evaluated)
+    return hint.copy_with(evaluated)
+
+
 #: Compiled string annotations (``"int"``, ``"list[Leaf]"``), by their text: compiling is a
 #: function of the text alone, and costs ten times the evaluation.
 _ANNOTATION_CODE: dict[str, types.CodeType] = {}
@@ -99,6 +125,8 @@ _GENERIC_BUILTINS = frozenset({list, dict, set, frozenset, tuple, type})
 #: Python 3.10's ``get_type_hints`` turns ``x: int = None`` into ``Optional[int]``; later ones
 #: return the annotation as written.
 _TYPING_KEEPS_NONE_DEFAULTS: bool = sys.version_info >= (3, 11)
+#: And it leaves quoted arguments of builtin generics (``list['Leaf']``) as strings.
+_TYPING_EVALUATES_QUOTED_ARGUMENTS: bool = sys.version_info >= (3, 11)
 
 
 #: Attributes with which a function or a class tells ``inspect.signature`` (``__wrapped__``:
