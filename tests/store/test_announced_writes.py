@@ -86,50 +86,64 @@ def test_a_cache_forgets_announced_registrations_instead_of_reading_them(
     assert listener.cached_entry(namespace, "a") == (True, again)
 
 
+class Gate(threading.Event):
+    """Set: the watcher passes; clear: it waits (up to 10 s) before the cache hears anything.
+    Each pass records what ``probe`` returns at that moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set()
+        self.probe: Callable[[], object] = lambda: None
+        self.passed: list[object] = []
+
+    def __call__(self, _changed: frozenset[str] | None) -> None:
+        self.wait(10)
+        self.passed.append(self.probe())
+
+
 @pytest.fixture
-def gated(pg_url: str) -> Iterator[tuple[SqlStore, threading.Event, CachedStore]]:
-    """A server worker's cache (it keeps what it writes) whose watcher, while the event is
-    clear, waits before telling the cache what it heard."""
+def gated(pg_url: str) -> Iterator[tuple[SqlStore, Gate, CachedStore]]:
+    """A server worker's cache (it keeps what it writes) whose watcher passes a gate before
+    telling the cache what it heard."""
     inner = SqlStore(pg_url)
-    opened = threading.Event()
-    opened.set()
-
-    def gate(_changed: frozenset[str] | None) -> None:
-        opened.wait(10)
-
+    gate = Gate()
     inner.watch(gate)  # called before the cache's own callback
     listener = CachedStore(inner, keep_written=True)
-    yield inner, opened, listener
-    opened.set()
+    yield inner, gate, listener
+    gate.set()
     listener.close()
 
 
 def ahead_of_b(
-    writer: SqlStore, gated: tuple[SqlStore, threading.Event, CachedStore], namespace: str
-) -> tuple[CachedStore, threading.Event, EntryRecord]:
+    writer: SqlStore, gated: tuple[SqlStore, Gate, CachedStore], namespace: str
+) -> tuple[CachedStore, Gate, EntryRecord]:
     """Cache "a", then hold the watcher once it heard of "b": what the listener registers next
     lands ahead of "b" in its view. Returns the listener, the gate and the cached "a"."""
-    inner, opened, listener = gated
+    inner, gate, listener = gated
     start = generation(writer, namespace)
+    gate.probe = lambda: inner.announced_writes(namespace, start)
     writer.register(namespace, draft("a"))
     first = listener.get_entry(namespace, "a")
     assert first is not None
-    opened.clear()
+    # Close the gate only once the watcher passed it with "a": closed earlier, it would hold
+    # "a" at the gate, and "b" would not be heard until it opened again.
+    wait_for(lambda: (start + 1, ["a"]) in gate.passed)
+    gate.clear()
     writer.register(namespace, draft("b"))
     wait_for(lambda: inner.announced_writes(namespace, start + 1) == (start + 2, ["b"]))
-    return listener, opened, first
+    return listener, gate, first
 
 
 def test_a_cache_ahead_with_its_own_registrations_forgets_the_others(
-    writer: SqlStore, gated: tuple[SqlStore, threading.Event, CachedStore], namespace: str
+    writer: SqlStore, gated: tuple[SqlStore, Gate, CachedStore], namespace: str
 ) -> None:
     """A server worker's view: it writes too, keeps what it wrote, and lists nothing. Its own
     registration lands while another process's is not applied yet; the catch-up forgets the
     other's registrations and keeps its own record."""
-    listener, opened, first = ahead_of_b(writer, gated, namespace)
+    listener, gate, first = ahead_of_b(writer, gated, namespace)
     own = listener.register(namespace, draft("own")).record
     writer.register(namespace, draft("a", source_hash="2"))
-    opened.set()
+    gate.set()
     wait_for(lambda: listener.cached_entry(namespace, "a") != (True, first))
 
     # Forgotten, not read: each is read when asked for. The own record stays.
@@ -143,15 +157,15 @@ def test_a_cache_ahead_with_its_own_registrations_forgets_the_others(
 
 def test_a_cache_too_far_ahead_with_its_own_registrations_reads(
     writer: SqlStore,
-    gated: tuple[SqlStore, threading.Event, CachedStore],
+    gated: tuple[SqlStore, Gate, CachedStore],
     namespace: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cached, "OWN_AHEAD_PER_VIEW", 2)
-    listener, opened, first = ahead_of_b(writer, gated, namespace)
+    listener, gate, first = ahead_of_b(writer, gated, namespace)
     listener.register_batch(namespace, [draft("own1"), draft("own2"), draft("own3")])
     writer.register(namespace, draft("a", source_hash="2"))
-    opened.set()
+    gate.set()
     wait_for(lambda: listener.cached_entry(namespace, "a") != (True, first))
     for identifier in ("a", "b", "own3"):
         assert listener.cached_entry(namespace, identifier) == (
