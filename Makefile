@@ -9,8 +9,14 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
+# The oldest Python that pyproject.toml admits runs the lowest dependencies, and the newest the
+# suite once more, where this machine has them (python3 otherwise: the run says which).
+LOWEST_PYTHON ?= $(shell command -v python3.10 || echo $(PYTHON))
+NEWEST_PYTHON ?= $(shell command -v python3.13 || echo $(PYTHON))
+NEWEST := .venv-newest
+NEWEST_STAMP := $(NEWEST)/.installed
 
-.PHONY: tour test test-lowest lint bench chaos clean
+.PHONY: tour test test-lowest test-newest lint bench chaos clean
 
 # Two pytest workers, each given whole test files (module-scoped fixtures such as a PostgreSQL
 # database stay per file). Most tests wait on subprocesses, servers or PostgreSQL, so two
@@ -46,7 +52,7 @@ test: $(DEV_STAMP) lint
 # constraints file derived from pyproject.toml; the test tools resolve freely around those pins.
 $(LOWEST_STAMP): pyproject.toml .ci/lowest_constraints.py | $(DEV_STAMP)
 	rm -rf $(LOWEST)
-	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST_PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
 	$(BIN)/python .ci/lowest_constraints.py > $(LOWEST)/constraints.txt
 	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'
@@ -56,7 +62,21 @@ test-lowest: $(LOWEST_STAMP)
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	bash .ci/chromium.sh
 	@echo "lowest declared versions (pinned with pip -c):" && cat $(LOWEST)/constraints.txt
+	@$(LOWEST)/bin/python -c 'import sys; print("on Python", sys.version.split()[0])'
 	$(LOWEST)/bin/python -m pytest -q $(PYTEST_WORKERS)
+
+$(NEWEST_STAMP): pyproject.toml
+	rm -rf $(NEWEST)
+	$(NEWEST_PYTHON) -m venv $(NEWEST)
+	$(NEWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(NEWEST)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test-newest: $(NEWEST_STAMP)
+	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
+	bash .ci/chromium.sh
+	@$(NEWEST)/bin/python -c 'import sys; print("on Python", sys.version.split()[0])'
+	$(NEWEST)/bin/python -m pytest -q $(PYTEST_WORKERS)
 
 # The fault suite alone, printing its figures (make test runs it too). docs/reliability.md.
 chaos: $(DEV_STAMP)
@@ -74,4 +94,4 @@ bench: $(DEV_STAMP) lint
 	$(BIN)/python benchmarks/bench_load.py
 
 clean:
-	rm -rf $(VENV) $(LOWEST) build dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST) $(NEWEST) build dist .mypy_cache .ruff_cache .pytest_cache
