@@ -10,9 +10,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
 # The oldest Python that pyproject.toml admits runs the lowest dependencies, and the newest the
-# suite once more, where this machine has them (python3 otherwise: the run says which).
-LOWEST_PYTHON ?= $(shell command -v python3.10 || echo $(PYTHON))
-NEWEST_PYTHON ?= $(shell command -v python3.13 || echo $(PYTHON))
+# suite once more, where this machine has them (on PATH or in pyenv; else python3, and the run
+# prints which it used).
+LOWEST_PYTHON ?= $(or $(shell bash .ci/find_python.sh 3.10),$(PYTHON))
+NEWEST_PYTHON ?= $(or $(shell bash .ci/find_python.sh 3.13),$(PYTHON))
 NEWEST := .venv-newest
 NEWEST_STAMP := $(NEWEST)/.installed
 
