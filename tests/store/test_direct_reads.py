@@ -14,10 +14,11 @@ import pytest
 from registry.errors import SchemaVersionError, StoreError
 from registry.store import migrate
 from registry.store.base import ChangeSet, EntryDraft, EntryRecord
-from registry.store.engines import safe_url, sqlite_path
+from registry.store.engines import dispose_engine, safe_url, sqlite_path
 from registry.store.sql import SqlStore
 from registry.store.sql_direct import (
     DirectReader,
+    DirectReadFailed,
     head_from_files,
     libpq_url,
     masked_url,
@@ -223,6 +224,25 @@ def test_a_reader_is_safe_to_share_between_threads(sqlite_url: str) -> None:
     reader.close()
     store.close()
     assert failures == []
+
+
+def test_a_closed_reader_opens_no_connection(sqlite_url: str) -> None:
+    # A read another thread began before the close (a change being delivered) must not leave
+    # behind a connection that nobody closes, nor the -wal/-shm files beside the database.
+    store, namespace = filled(sqlite_url)
+    store.close()
+    path = sqlite_path(sqlite_url)
+    assert path is not None
+    dispose_engine(sqlite_url)
+    reader = DirectReader.open(sqlite_url)
+    assert reader is not None
+    assert reader.namespace(namespace) is not None
+    reader.close()
+    with pytest.raises(DirectReadFailed, match="closed"):
+        reader.changes(namespace, -1)
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name)) == [
+        path.name
+    ]
 
 
 @pytest.mark.parametrize(

@@ -261,7 +261,8 @@ class DirectReader:
     """One connection on the bare driver and the reads a cold process needs.
 
     Thread-safe (one lock around the connection). A forked child opens its own connection
-    rather than use its parent's.
+    rather than use its parent's. Once closed it stays closed: a read that another thread began
+    before the close fails instead of opening a connection nobody will close.
     """
 
     def __init__(self, connect: Callable[[], Any], *, postgres: bool) -> None:
@@ -270,6 +271,7 @@ class DirectReader:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = os.getpid()
+        self._closed = False
 
     @classmethod
     def open(cls, url: str) -> DirectReader | None:
@@ -342,6 +344,7 @@ class DirectReader:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             conn, self._conn = self._conn, None
             if conn is not None and self._pid == os.getpid():
                 conn.close()
@@ -351,6 +354,8 @@ class DirectReader:
         """Hold the connection (opened on first use); any failure drops it and raises
         :class:`DirectReadFailed`."""
         with self._lock:
+            if self._closed:
+                raise DirectReadFailed("the reader is closed")
             try:
                 if self._pid != os.getpid():  # forked: the connection is the parent's
                     self._conn, self._pid = None, os.getpid()

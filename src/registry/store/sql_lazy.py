@@ -172,12 +172,13 @@ class LazySqlStore(Store):
             full, self._full = self._full, None
             watcher, self._watcher = self._watcher, None
             reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
+        # The watcher first: a change it is delivering may still read through the reader.
         if full is not None:
             full.close()  # stops the watcher it adopted
         elif watcher is not None:
             watcher.stop()
+        if reader is not None:
+            reader.close()
 
     # -- helpers -------------------------------------------------------------------------------
 
