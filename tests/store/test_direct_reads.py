@@ -151,6 +151,27 @@ def test_lazy_store_reads_directly_then_hands_over_to_sqlstore(url: str) -> None
         store.close()
 
 
+def test_a_lazy_store_hands_its_reader_over_with_the_watcher(url: str) -> None:
+    # One bare connection per process: on SQLite the SqlStore reads its catch-ups through the
+    # reader the lazy store had open; on PostgreSQL it reads none there and closes it.
+    store, namespace = filled(url)
+    lazy = LazySqlStore(url)
+    try:
+        reader = lazy._reader
+        assert reader is not None and reader.namespace(namespace) is not None
+        full = lazy._sql()
+        if url.startswith("sqlite"):
+            assert full._direct is reader
+            same_changes(full.changes_since(namespace, 0), full._changes_since(namespace, 0))
+        else:
+            assert full._direct is None
+            with pytest.raises(DirectReadFailed, match="closed"):
+                reader.namespace(namespace)
+    finally:
+        lazy.close()
+        store.close()
+
+
 def test_a_failing_direct_read_is_answered_by_sqlstore(sqlite_url: str) -> None:
     store, namespace = filled(sqlite_url)
     lazy = LazySqlStore(sqlite_url)

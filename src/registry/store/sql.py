@@ -106,6 +106,8 @@ class SqlStore(Store):
         watcher: the running watcher of ``url`` to report changes with (a
             :class:`~registry.store.sql_lazy.LazySqlStore` hands over its own); by default
             the first :meth:`watch` starts one.
+        reader: a direct reader of ``url``, handed over the same way; this store closes it.
+            On SQLite it reads the catch-ups (by default this store opens one).
 
     Raises:
         SchemaVersionError: the database schema is behind or ahead of this package.
@@ -113,7 +115,12 @@ class SqlStore(Store):
     """
 
     def __init__(
-        self, url: str, *, auto_upgrade: bool = False, watcher: Watcher | None = None
+        self,
+        url: str,
+        *,
+        auto_upgrade: bool = False,
+        watcher: Watcher | None = None,
+        reader: DirectReader | None = None,
     ) -> None:
         self.url = url
         self._engine = get_engine(url)
@@ -131,9 +138,11 @@ class SqlStore(Store):
         # reads one for each burst of other processes' writes, and SQLAlchemy's execution
         # machinery costs several times the three reads (~210 against ~46 us). Dropped after
         # its first failure: SQLAlchemy then reads, with its retries and error messages.
-        self._direct: DirectReader | None = (
-            DirectReader.open(url) if self._dialect == "sqlite" else None
-        )
+        self._direct: DirectReader | None = None
+        if self._dialect == "sqlite":
+            self._direct = reader or DirectReader.open(url)
+        elif reader is not None:
+            reader.close()
 
     def __repr__(self) -> str:
         return f"SqlStore({safe_url(self.url)!r})"

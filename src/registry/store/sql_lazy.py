@@ -201,11 +201,12 @@ class LazySqlStore(Store):
                 from registry.store.sql import SqlStore
 
                 self._full = SqlStore(
-                    self.url, auto_upgrade=self._auto_upgrade, watcher=self._watcher
+                    self.url,
+                    auto_upgrade=self._auto_upgrade,
+                    watcher=self._watcher,
+                    reader=self._reader,
                 )
-                reader, self._reader = self._reader, None
-                if reader is not None:
-                    reader.close()
+                self._reader = None  # the SqlStore's now
             return self._full
 
 
