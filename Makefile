@@ -59,12 +59,17 @@ $(LOWEST_STAMP): pyproject.toml .ci/lowest_constraints.py | $(DEV_STAMP)
 	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'
 	touch $@
 
-test-lowest: $(LOWEST_STAMP)
+# The suite in the venv $(1), after the services it needs, saying which Python runs it.
+define suite_in
 	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
 	bash .ci/chromium.sh
+	@$(1)/bin/python -c 'import sys; print("on Python", sys.version.split()[0])'
+	$(1)/bin/python -m pytest -q $(PYTEST_WORKERS)
+endef
+
+test-lowest: $(LOWEST_STAMP)
 	@echo "lowest declared versions (pinned with pip -c):" && cat $(LOWEST)/constraints.txt
-	@$(LOWEST)/bin/python -c 'import sys; print("on Python", sys.version.split()[0])'
-	$(LOWEST)/bin/python -m pytest -q $(PYTEST_WORKERS)
+	$(call suite_in,$(LOWEST))
 
 $(NEWEST_STAMP): pyproject.toml
 	rm -rf $(NEWEST)
@@ -74,10 +79,7 @@ $(NEWEST_STAMP): pyproject.toml
 	touch $@
 
 test-newest: $(NEWEST_STAMP)
-	@if [ -f .ci/postgres.sh ]; then bash .ci/postgres.sh; fi
-	bash .ci/chromium.sh
-	@$(NEWEST)/bin/python -c 'import sys; print("on Python", sys.version.split()[0])'
-	$(NEWEST)/bin/python -m pytest -q $(PYTEST_WORKERS)
+	$(call suite_in,$(NEWEST))
 
 # The fault suite alone, printing its figures (make test runs it too). docs/reliability.md.
 chaos: $(DEV_STAMP)
