@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,7 +99,16 @@ def _drop_pg_database(url: str) -> None:
     close_stores()
     dispose_engine(url)
     with psycopg.connect(_admin_conninfo(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        # FORCE cannot end an autovacuum worker (a superuser's process) that a busy test
+        # started on this database: it finishes within moments, so try again.
+        for attempt in range(50):
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+                return
+            except psycopg.errors.InsufficientPrivilege:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
