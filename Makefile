@@ -16,6 +16,8 @@ LOWEST_PYTHON ?= $(or $(shell bash .ci/find_python.sh 3.10),$(PYTHON))
 NEWEST_PYTHON ?= $(or $(shell bash .ci/find_python.sh 3.13),$(PYTHON))
 NEWEST := .venv-newest
 NEWEST_STAMP := $(NEWEST)/.installed
+# What an install compiles: editing the C extension reinstalls, which rebuilds it in place.
+BUILD_INPUTS := pyproject.toml setup.py src/registry/_speedups.c
 
 .PHONY: tour test test-lowest test-newest lint bench chaos clean
 
@@ -28,11 +30,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+$(RUNTIME_STAMP): $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
+$(DEV_STAMP): $(BUILD_INPUTS) | $(BIN)/python
+	bash .ci/compiler.sh $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(RUNTIME_STAMP)
 
@@ -40,8 +43,8 @@ tour: $(RUNTIME_STAMP)
 	$(BIN)/python examples/tour.py
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests benchmarks examples migrations .ci
-	$(BIN)/ruff format --check src tests benchmarks examples migrations .ci
+	$(BIN)/ruff check setup.py src tests benchmarks examples migrations .ci
+	$(BIN)/ruff format --check setup.py src tests benchmarks examples migrations .ci
 	$(BIN)/mypy
 
 test: $(DEV_STAMP) lint
@@ -51,9 +54,10 @@ test: $(DEV_STAMP) lint
 
 # pip pins every direct dependency (runtime and the server extra) to its `>=` floor through a
 # constraints file derived from pyproject.toml; the test tools resolve freely around those pins.
-$(LOWEST_STAMP): pyproject.toml .ci/lowest_constraints.py | $(DEV_STAMP)
+$(LOWEST_STAMP): $(BUILD_INPUTS) .ci/lowest_constraints.py | $(DEV_STAMP)
 	rm -rf $(LOWEST)
 	$(LOWEST_PYTHON) -m venv $(LOWEST)
+	bash .ci/compiler.sh $(LOWEST)/bin/python
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
 	$(BIN)/python .ci/lowest_constraints.py > $(LOWEST)/constraints.txt
 	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'
@@ -71,9 +75,10 @@ test-lowest: $(LOWEST_STAMP)
 	@echo "lowest declared versions (pinned with pip -c):" && cat $(LOWEST)/constraints.txt
 	$(call suite_in,$(LOWEST))
 
-$(NEWEST_STAMP): pyproject.toml
+$(NEWEST_STAMP): $(BUILD_INPUTS)
 	rm -rf $(NEWEST)
 	$(NEWEST_PYTHON) -m venv $(NEWEST)
+	bash .ci/compiler.sh $(NEWEST)/bin/python
 	$(NEWEST)/bin/python -m pip install --quiet --upgrade pip
 	$(NEWEST)/bin/python -m pip install --quiet -e '.[dev]'
 	touch $@

@@ -28,6 +28,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "registry.version",
             "registry.gcpause",
             "registry.settings",
+            "registry.speedups",
+            "registry._speedups",
         ),
     ),
     ("store", ("registry.store",)),
@@ -67,9 +69,10 @@ ALLOWED: Mapping[tuple[str, str], str] = {}
 
 
 def module_names() -> dict[str, Path]:
-    """Return every module of the package by dotted name."""
+    """Return every module of the package by dotted name (a compiled one by its stub)."""
     found = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
+    compiled = [path for path in PACKAGE.rglob("*.pyi") if not path.with_suffix(".py").exists()]
+    for path in sorted([*PACKAGE.rglob("*.py"), *compiled]):
         parts = list(path.relative_to(SOURCE).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()

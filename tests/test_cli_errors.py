@@ -194,6 +194,15 @@ def test_doctor_reads_the_pickle_opt_in_as_the_library_does() -> None:
         assert report["environment"]["REGISTRY_ALLOW_PICKLE"] == spelling
 
 
+def test_doctor_says_which_implementation_serves_the_hot_paths() -> None:
+    compiled = run("doctor", env=subprocess_env(REGISTRY_URL="memory://", REGISTRY_NO_SPEEDUPS="0"))
+    assert compiled.returncode == 0, compiled.stderr
+    assert "hot paths:    the C extension registry._speedups" in compiled.stdout
+    env = subprocess_env(REGISTRY_URL="memory://", REGISTRY_NO_SPEEDUPS="1")
+    report = json.loads(run("doctor", "--json", env=env).stdout)
+    assert report["speedups"] == "pure Python: switched off by REGISTRY_NO_SPEEDUPS"
+
+
 def test_client_finds_its_server_through_the_seed_variables(tmp_path: Path) -> None:
     from tests.server.conftest import LiveServer
 

@@ -716,8 +716,8 @@ def test_provenance_keeps_no_built_object_alive() -> None:
 
 
 def test_records_of_dead_objects_are_swept() -> None:
-    from registry.factorize import records as provenance
+    from registry.factorize import records
 
     for size in range(10_000):
         Exp.factorize_artifact("Encoder", hidden_dim=size)
-    assert len(provenance._RECORDS) <= 2 * 4096 + 100
+    assert len(records.TABLE) <= 2 * 4096 + 100

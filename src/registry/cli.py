@@ -370,6 +370,7 @@ def doctor_command(ctx: click.Context, namespace: str | None, as_json: bool) -> 
         click.echo(f"schema:       {report['schema']}")
         click.echo(f"pickle:       {report['pickle_policy']}")
         click.echo(f"changes:      {report['changes']}")
+        click.echo(f"hot paths:    {report['speedups']}")
         environment = report["environment"]
         click.echo(
             "environment:  "

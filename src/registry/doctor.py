@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from registry import refs, settings
+from registry import refs, settings, speedups
 from registry.errors import RestoreError, ValidationError
 from registry.store.base import EntryRecord, Store, WatchStatus
 
@@ -115,6 +115,7 @@ def diagnose(
         "schema": schema,
         "pickle_policy": pickle_policy(),
         "changes": watch.describe(),
+        "speedups": speedups.REASON if speedups.ACTIVE else f"pure Python: {speedups.REASON}",
         "environment": settings.variables_in_force(),
         "checked": len(work),
         "problems": problems,

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from registry import drafts, plugins, refs, sources, validation
+from registry import drafts, plugins, refs, sources, speedups, validation
 from registry.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -237,10 +237,10 @@ class _Registry:
         artifacts = cls._artifacts
         miss = cls._miss
 
-        # A closure over this class's dict: the hit path is one lookup. It stays a function
-        # rather than the dict's bound __getitem__, which would save its call frame (~10 ns of
-        # ~35 ns) but raise an unhashable identifier's TypeError inside C code, where nothing
-        # can turn it into the documented CoercionError (benchmarks/bench_core.py measures both).
+        # A closure over this class's dict: the hit path is one lookup. Where the C extension is
+        # built, its Getter serves the hits without a Python frame (the dict's own bound
+        # __getitem__ would too, but would raise an unhashable identifier's TypeError where
+        # nothing can turn it into the documented CoercionError) and calls this for the rest.
         def get_artifact(identifier: str) -> Any:
             try:
                 return artifacts[identifier]
@@ -251,9 +251,12 @@ class _Registry:
                 raise
 
         get_artifact.__doc__ = _Registry.get_artifact.__doc__
-        # A plain function read from a class is not bound, and skipping the staticmethod
-        # descriptor saves ~13 ns of a ~45 ns hit.
-        cls.get_artifact = get_artifact  # type: ignore[method-assign]
+        # A plain function (or a C callable) read from a class is not bound: skipping the
+        # staticmethod descriptor saves ~13 ns of a ~45 ns hit.
+        getter = (
+            get_artifact if speedups.Getter is None else speedups.Getter(artifacts, get_artifact)
+        )
+        cls.get_artifact = getter  # type: ignore[method-assign]
 
     @classmethod
     def _install_factorizer(cls) -> None:

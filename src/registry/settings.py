@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_SERVER_HOST",
     "DEFAULT_SERVER_PORT",
     "ENVIRONMENT_VARIABLES",
+    "NO_SPEEDUPS_ENV",
     "SERVER_HOST_ENV",
     "SERVER_PORT_ENV",
     "SERVER_TOKENS_ENV",
@@ -52,6 +53,7 @@ __all__ = [
     "server_tokens",
     "server_url",
     "signing_key",
+    "speedups_wanted",
     "variables_in_force",
     "worker_config",
 ]
@@ -64,6 +66,7 @@ TIMEOUT_ENV = "REGISTRY_TIMEOUT"
 SERVER_HOST_ENV = "REGISTRY_SERVER_HOST"
 SERVER_PORT_ENV = "REGISTRY_SERVER_PORT"
 SERVER_TOKENS_ENV = "REGISTRY_SERVER_TOKENS"
+NO_SPEEDUPS_ENV = "REGISTRY_NO_SPEEDUPS"
 #: How ``registry serve --workers N`` hands its settings to the worker processes uvicorn starts
 #: by import path (internal: not for users to set).
 _WORKER_CONFIG_ENV = "REGISTRY_SERVER_CONFIG"
@@ -78,6 +81,7 @@ ENVIRONMENT_VARIABLES: Mapping[str, str] = {
     SERVER_TOKENS_ENV: "tokens the server accepts: 'token:read,token:write'",
     ALLOW_PICKLE_ENV: "allow loading cloudpickle blobs (1/true/yes/on)",
     SIGNING_KEY_ENV: "HMAC key that signs and verifies pickled blobs",
+    NO_SPEEDUPS_ENV: "use the pure-Python hot paths, not the C extension (1/true/yes/on)",
 }
 
 #: Variables whose values are secrets: shown as "(set)" only.
@@ -254,6 +258,12 @@ def allow_pickle(explicit: bool | None = None) -> bool:
         return _settings.allow_pickle
     value = _read(ALLOW_PICKLE_ENV)
     return parse_bool(ALLOW_PICKLE_ENV, value) if value is not None else False
+
+
+def speedups_wanted() -> bool:
+    """Return whether the C extension may serve the hot paths (yes unless switched off)."""
+    value = _read(NO_SPEEDUPS_ENV)
+    return not parse_bool(NO_SPEEDUPS_ENV, value) if value is not None else True
 
 
 def signing_key() -> bytes | None:

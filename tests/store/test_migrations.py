@@ -277,6 +277,21 @@ def test_installed_wheel_creates_and_upgrades_a_database(tmp_path: Path) -> None
     )
     assert probe.returncode == 0, probe.stderr
     assert str(venv) in probe.stdout and "_migrations" in probe.stdout
+    compiled = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "from registry import speedups; print(speedups.ACTIVE, speedups.REASON)",
+        ],
+        cwd=tmp_path,
+        env={name: value for name, value in env.items() if name != "REGISTRY_NO_SPEEDUPS"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # pip compiled the C extension into the wheel (this machine has a compiler)
+    assert compiled.stdout.startswith("True"), compiled.stdout + compiled.stderr
     upgrade = subprocess.run(
         [str(venv / "bin" / "registry"), "db", "upgrade", "--url", url],
         cwd=tmp_path,

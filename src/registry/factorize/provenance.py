@@ -144,7 +144,8 @@ def _relative(label: str, relative_to: str | None) -> str:
 def _from_record(
     record: records.Record, path: str, relative_to: str | None, namer: Namer | None, depth: int
 ) -> dict[str, Any]:
-    return _node_config(record[1], path, relative_to, namer, depth, slots=record[2])
+    node, slots = record
+    return _node_config(node, path, relative_to, namer, depth, slots=slots)
 
 
 def _node_config(

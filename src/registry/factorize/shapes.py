@@ -100,11 +100,8 @@ def generate(
         ATOMIC=ATOMIC,
         CACHED=lookup.artifacts,
         RESOLVE=lookup.artifact,
-        RECORDS=records._RECORDS,
-        WEAKREF=weakref.ref,
-        SWEEP=records.sweep_if_due,
         SPECIAL=call_special,
-        records=records,
+        **_RECORDING,
     )
     exec(compile(source, f"<registry builder of {type_name!r}>", "exec"), namespace)
     builder: Any = namespace["build"]
@@ -448,10 +445,7 @@ class _Writer:
                 "    raise",
                 "except Exception as exc:",
                 f"    raise {node_name}.failed(exc) from exc",
-                "try:",
-                f"    RECORDS[id({result})] = (WEAKREF({result}), {node_name}, slots)",
-                "except TypeError:",  # ints, dicts...: nothing to attach a record to
-                "    pass",
+                *_record_lines(result, node_name),
             ]
         else:
             given = ", ".join(f"{name!r}: {value}" for name, value in arguments)
@@ -476,12 +470,35 @@ class _Writer:
         body += ["    except Exception:", "        return MISMATCH"]
         body.append(f"    slots = ({''.join(f'{v}, ' for v in self.slots)})")
         body += [f"    {line}" for line in built.lines]
-        body += [
-            "    if len(RECORDS) >= records._sweep_at:",
-            "        SWEEP()",
-            f"    return {built.expression}",
-        ]
+        body += [f"    {line}" for line in _AFTER_RECORDS]
+        body.append(f"    return {built.expression}")
         return "\n".join(body) + "\n"
+
+
+# A record is one call into the C table where it is built; in Python it is written inline (a
+# call frame would cost as much as the record) and swept once per build.
+if isinstance(records.TABLE, records.PyRecords):
+    _RECORDING: dict[str, Any] = {
+        "RECORDS": records.TABLE.entries,
+        "WEAKREF": weakref.ref,
+        "TABLE": records.TABLE,
+    }
+    _AFTER_RECORDS = ["if len(RECORDS) >= TABLE.sweep_at:", "    TABLE.sweep_if_due()"]
+
+    def _record_lines(result: str, node_name: str) -> list[str]:
+        return [
+            "try:",
+            f"    RECORDS[id({result})] = (WEAKREF({result}), {node_name}, slots)",
+            "except TypeError:",  # ints, dicts...: nothing to attach a record to
+            "    pass",
+        ]
+
+else:
+    _RECORDING = {"REMEMBER": records.TABLE.remember}
+    _AFTER_RECORDS = []
+
+    def _record_lines(result: str, node_name: str) -> list[str]:
+        return [f"REMEMBER({result}, {node_name}, slots)"]
 
 
 def _join(path: str, key: object) -> str:

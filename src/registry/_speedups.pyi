@@ -1,0 +1,16 @@
+"""Types of the optional C extension built from _speedups.c (see speedups.py)."""
+
+from collections.abc import Callable
+from typing import Any, final
+
+@final
+class Getter:
+    __wrapped__: Callable[[str], Any]
+    def __init__(self, artifacts: dict[str, Any], fallback: Callable[[str], Any]) -> None: ...
+    def __call__(self, identifier: str) -> Any: ...
+
+@final
+class Records:
+    def remember(self, obj: object, node: Any, slots: tuple[Any, ...] = ..., /) -> None: ...
+    def record_of(self, obj: object, /) -> tuple[Any, tuple[Any, ...]] | None: ...
+    def __len__(self) -> int: ...
