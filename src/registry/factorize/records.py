@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from registry import speedups
 
-__all__ = ["IN_C", "TABLE", "PyRecords", "Record", "RecordTable", "record_of", "remember"]
+__all__ = ["TABLE", "PyRecords", "Record", "RecordTable", "record_of", "remember"]
 
 #: The compiled ``Node`` that built an object, and the literal values of that build when the
 #: node is a template with ``Slot`` markers.
@@ -81,8 +81,6 @@ class PyRecords:
             self.sweep_at = max(4096, 2 * len(self.entries))
 
 
-#: Whether :data:`TABLE` is the C extension's.
-IN_C = speedups.Records is not None
 TABLE: RecordTable = speedups.Records() if speedups.Records is not None else PyRecords()
 remember = TABLE.remember
 record_of = TABLE.record_of
