@@ -166,7 +166,7 @@ def main() -> None:
         f"Machine: {machine()}. Date: {today()}. Load average (1/5/15 min) before: "
         f"{load_before}, after: {load_average()}. Hits: best of {args.rounds} interleaved rounds "
         f"of {HIT_STATEMENTS:,} statements, each beside its floor in the same process. "
-        f"Hot paths served by: {speedups.REASON}.",
+        f"Hot paths served by: {speedups.DESCRIPTION}.",
         "",
         "| operation | result | floor (same run) | x floor | target |",
         "| --- | --- | --- | --- | --- |",

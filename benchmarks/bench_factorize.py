@@ -283,7 +283,7 @@ def section(
         "",
         f"Machine: {machine()}. Date: {today()}. Load average (1/5/15 min): {load}.",
         f"`uname -a`: `{uname()}`",
-        f"Hot paths served by: {speedups.REASON}.",
+        f"Hot paths served by: {speedups.DESCRIPTION}.",
         "",
         "| case | ns/op | floor ns/op (same run) | x floor | target |",
         "|---|---:|---:|---:|---:|",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import faulthandler
 import gc
 import inspect
-import os
 import subprocess
 import sys
 import weakref
@@ -27,6 +26,7 @@ from registry import FunctionalRegistry, SchemeRegistry, speedups
 from registry import settings as registry_settings
 from registry.factorize import records
 from registry.factorize.records import PyRecords
+from tests.conftest import subprocess_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -367,7 +367,7 @@ def test_generated_builders_record_into_the_table_in_use() -> None:
 
 @pytest.mark.slow
 def test_the_pure_python_versions_pass_the_same_tests() -> None:
-    env = {**os.environ, registry_settings.NO_SPEEDUPS_ENV: "1"}
+    env = subprocess_env(**{registry_settings.NO_SPEEDUPS_ENV: "1"})
     probe = subprocess.run(
         [sys.executable, "-c", "from registry import speedups; print(speedups.ACTIVE)"],
         env=env,

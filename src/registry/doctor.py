@@ -115,7 +115,7 @@ def diagnose(
         "schema": schema,
         "pickle_policy": pickle_policy(),
         "changes": watch.describe(),
-        "speedups": speedups.REASON if speedups.ACTIVE else f"pure Python: {speedups.REASON}",
+        "speedups": speedups.DESCRIPTION,
         "environment": settings.variables_in_force(),
         "checked": len(work),
         "problems": problems,

@@ -21,7 +21,7 @@ from registry import settings
 if TYPE_CHECKING:
     from registry import _speedups
 
-__all__ = ["ACTIVE", "REASON", "Getter", "Records"]
+__all__ = ["ACTIVE", "DESCRIPTION", "REASON", "Getter", "Records"]
 
 Getter: type[_speedups.Getter] | None = None
 Records: type[_speedups.Records] | None = None
@@ -40,3 +40,5 @@ else:
 
 #: Whether the C versions serve the hot paths in this process.
 ACTIVE = Getter is not None
+#: What serves them, in words (``registry doctor``, the benchmarks).
+DESCRIPTION = REASON if ACTIVE else f"pure Python: {REASON}"
